@@ -1,0 +1,355 @@
+// Package ir is the intermediate representation between the Gateway API model
+// and Envoy xDS: plain, comparable data with no Kubernetes or Envoy types in it.
+//
+// The model stage (package model) builds an IR from the rendered objects and
+// the translate stage turns it into xDS resources. Everything in an IR is
+// already validated and sorted; translate never has to reject user input, and
+// the same IR always translates to the same bytes.
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// IR is everything the fleet is served for one revision.
+type IR struct {
+	// Gateways sorted by namespace/name.
+	Gateways []Gateway
+	// Clusters sorted by Name; every cluster referenced by a route is here.
+	Clusters []Cluster
+}
+
+// ObjectRef names the Git object an IR element came from, for status and
+// for the blast radius of a diff.
+type ObjectRef struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	// File is the source file relative to the repository root.
+	File string `json:"file,omitempty"`
+}
+
+func (r ObjectRef) String() string {
+	if r.Namespace == "" {
+		return r.Kind + " " + r.Name
+	}
+	return r.Kind + " " + r.Namespace + "/" + r.Name
+}
+
+// Protocol of a Gateway listener.
+type Protocol string
+
+const (
+	HTTP  Protocol = "HTTP"
+	HTTPS Protocol = "HTTPS"
+)
+
+// Gateway is one Gateway object of platform/.
+type Gateway struct {
+	Namespace string
+	Name      string
+	Listeners []Listener // in the Gateway's order
+	// AccessLogs configured for every listener of this Gateway.
+	AccessLogs []AccessLog
+}
+
+// Listener is one Gateway listener with the routes attached to it.
+type Listener struct {
+	// Name is the Gateway listener's sectionName.
+	Name     string
+	Port     uint32
+	Protocol Protocol
+	// Hostname of the listener; empty matches every hostname.
+	Hostname string
+	TLS      *TLS
+	// VirtualHosts sorted by Hostname ("*" last). Routes of every team that
+	// attached to this listener, merged per hostname.
+	VirtualHosts []VirtualHost
+}
+
+// TLS termination for an HTTPS listener. Certificates are never in Git: they
+// are SDS secrets the proxy reads from files on its own host.
+type TLS struct {
+	// CertificateRefs are SDS secret names (the certificateRefs of the Gateway).
+	CertificateRefs []TLSCertificate
+}
+
+// TLSCertificate is one certificate delivered to the proxy by file-based SDS.
+type TLSCertificate struct {
+	Name     string
+	CertFile string
+	KeyFile  string
+}
+
+// AccessLog sink.
+type AccessLog struct {
+	// File path on the proxy ("/dev/stdout" allowed); set for file sinks.
+	File string
+	// GRPCCluster is the cluster of a gRPC ALS sink.
+	GRPCCluster string
+	LogName     string
+}
+
+// VirtualHost groups the routes of one hostname.
+type VirtualHost struct {
+	// Hostname as written in the route (may be "*.example.com"); "*" for any.
+	Hostname string
+	// Routes in match precedence order (Gateway API rules): the first that
+	// matches wins.
+	Routes []Route
+	// CORS applied to this virtual host, if any.
+}
+
+// Route is one match of one rule of an HTTPRoute or GRPCRoute, with the action
+// of that rule. A rule with three matches becomes three Routes.
+type Route struct {
+	// Name is unique within the virtual host and stable across revisions:
+	// "<namespace>/<route>/rule/<i>/match/<j>".
+	Name  string
+	Owner ObjectRef
+	Match Match
+
+	// Exactly one of Backends, Redirect, DirectResponse is set.
+	Backends       []WeightedBackend
+	Redirect       *Redirect
+	DirectResponse *DirectResponse
+
+	Filters Filters
+	Timeouts
+	Retry     *Retry
+	RateLimit *RateLimit
+}
+
+// PathMatchType is how a route matches the request path.
+type PathMatchType string
+
+const (
+	PathExact  PathMatchType = "Exact"
+	PathPrefix PathMatchType = "PathPrefix" // path-element semantics
+	PathRegex  PathMatchType = "RegularExpression"
+)
+
+// StringMatchType is how a header or query parameter value is matched.
+type StringMatchType string
+
+const (
+	MatchExact StringMatchType = "Exact"
+	MatchRegex StringMatchType = "RegularExpression"
+)
+
+// Match of a route.
+type Match struct {
+	PathType PathMatchType
+	Path     string
+	Method   string // empty: any
+	Headers  []StringMatch
+	Query    []StringMatch
+	// GRPC is set for GRPCRoute matches; Path is then derived from
+	// Service/Method ("/pkg.Service/Method" exact or "/pkg.Service/" prefix).
+	GRPC bool
+}
+
+// StringMatch is a header or query parameter match.
+type StringMatch struct {
+	Name  string
+	Type  StringMatchType
+	Value string
+}
+
+// WeightedBackend is one backendRef. Weight 0 backends are kept out of the IR.
+type WeightedBackend struct {
+	Cluster string
+	Weight  uint32
+}
+
+// Redirect answers with a redirect (RequestRedirect filter).
+type Redirect struct {
+	Scheme     string
+	Hostname   string
+	Port       uint32
+	Path       *PathModifier
+	StatusCode int
+}
+
+// DirectResponse answers without a backend, e.g. 500 when no backend is valid.
+type DirectResponse struct {
+	Status uint32
+	Body   string
+}
+
+// PathModifier rewrites a path: the full path, or the matched prefix.
+type PathModifier struct {
+	FullPath      string
+	PrefixReplace *string
+}
+
+// Filters applied by a route.
+type Filters struct {
+	RequestHeaders  HeaderModifier
+	ResponseHeaders HeaderModifier
+	Rewrite         *Rewrite
+	Mirrors         []Mirror
+	CORS            *CORS
+}
+
+// HeaderModifier sets, adds and removes headers.
+type HeaderModifier struct {
+	Set    []Header
+	Add    []Header
+	Remove []string
+}
+
+// Empty reports whether the modifier does nothing.
+func (h HeaderModifier) Empty() bool {
+	return len(h.Set) == 0 && len(h.Add) == 0 && len(h.Remove) == 0
+}
+
+// Header is a name and a value.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Rewrite is the URLRewrite filter.
+type Rewrite struct {
+	Hostname string
+	Path     *PathModifier
+}
+
+// Mirror is a RequestMirror filter.
+type Mirror struct {
+	Cluster string
+	Percent uint32 // 0..100; 100 when not set
+}
+
+// CORS policy of a route.
+type CORS struct {
+	AllowOrigins     []string
+	AllowMethods     []string
+	AllowHeaders     []string
+	ExposeHeaders    []string
+	MaxAge           time.Duration
+	AllowCredentials bool
+}
+
+// Timeouts of a route; zero means not set.
+type Timeouts struct {
+	Request        time.Duration
+	BackendRequest time.Duration
+	Idle           time.Duration
+}
+
+// Retry policy of a route.
+type Retry struct {
+	Attempts      uint32
+	RetryOn       []string // Envoy retry_on / gRPC retry conditions
+	StatusCodes   []uint32 // retriable HTTP status codes
+	PerTryTimeout time.Duration
+	BackoffBase   time.Duration
+	BackoffMax    time.Duration
+}
+
+// RateLimit is a local token-bucket rate limit for one route.
+type RateLimit struct {
+	Requests uint32
+	Per      time.Duration
+}
+
+// Cluster is an upstream: a Backend object, with the policies that target it.
+type Cluster struct {
+	// Name is "<namespace>/<backend>" (plus ":<port>" when the backendRef
+	// overrides the port).
+	Name      string
+	Owner     ObjectRef
+	Endpoints []Endpoint // sorted
+	// DNS is set when the endpoints are hostnames, resolved by the proxy.
+	DNS bool
+
+	ConnectTimeout   time.Duration
+	IdleTimeout      time.Duration
+	CircuitBreaker   *CircuitBreaker
+	HealthCheck      *HealthCheck
+	OutlierDetection *OutlierDetection
+	// HTTP2 is set when the upstream speaks HTTP/2 (gRPC backends).
+	HTTP2 bool
+}
+
+// Endpoint is one address of a Cluster.
+type Endpoint struct {
+	Address string // IP or hostname
+	Port    uint32
+}
+
+// CircuitBreaker thresholds; zero means the proxy default.
+type CircuitBreaker struct {
+	MaxConnections        uint32
+	MaxPendingRequests    uint32
+	MaxParallelRequests   uint32
+	MaxParallelRetries    uint32
+}
+
+// HealthCheck is an active HTTP health check.
+type HealthCheck struct {
+	Path               string
+	Interval           time.Duration
+	Timeout            time.Duration
+	UnhealthyThreshold uint32
+	HealthyThreshold   uint32
+	ExpectedStatuses   []uint32
+}
+
+// OutlierDetection is passive health checking.
+type OutlierDetection struct {
+	Consecutive5xx     uint32
+	Interval           time.Duration
+	BaseEjectionTime   time.Duration
+	MaxEjectionPercent uint32
+}
+
+// Errors returned by Validate.
+var (
+	ErrListenerPortInvalid = errors.New("listener port must be 1..65535")
+	ErrRouteNoAction       = errors.New("route has no action")
+	ErrUnknownCluster      = errors.New("route refers to a cluster that is not in the IR")
+	ErrClusterNoEndpoints  = errors.New("cluster has no endpoints")
+)
+
+// Validate checks the invariants translate relies on. The model only builds
+// valid IRs; Validate guards the seam between the two stages.
+func (x *IR) Validate() error {
+	var errs []error
+	clusters := make(map[string]bool, len(x.Clusters))
+	for _, c := range x.Clusters {
+		clusters[c.Name] = true
+		if len(c.Endpoints) == 0 {
+			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, ErrClusterNoEndpoints))
+		}
+	}
+	for _, g := range x.Gateways {
+		for _, l := range g.Listeners {
+			if l.Port == 0 || l.Port > 65535 {
+				errs = append(errs, fmt.Errorf("gateway %s/%s listener %s: %w", g.Namespace, g.Name, l.Name, ErrListenerPortInvalid))
+			}
+			for _, vh := range l.VirtualHosts {
+				for _, r := range vh.Routes {
+					if len(r.Backends) == 0 && r.Redirect == nil && r.DirectResponse == nil {
+						errs = append(errs, fmt.Errorf("route %s: %w", r.Name, ErrRouteNoAction))
+					}
+					for _, b := range r.Backends {
+						if !clusters[b.Cluster] {
+							errs = append(errs, fmt.Errorf("route %s -> %s: %w", r.Name, b.Cluster, ErrUnknownCluster))
+						}
+					}
+					for _, m := range r.Filters.Mirrors {
+						if !clusters[m.Cluster] {
+							errs = append(errs, fmt.Errorf("route %s mirror -> %s: %w", r.Name, m.Cluster, ErrUnknownCluster))
+						}
+					}
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

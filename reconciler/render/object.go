@@ -1,0 +1,32 @@
+// Package render builds an environment overlay of the config repository with
+// kustomize, in process, confined to the repository.
+package render
+
+// Object is one rendered Kubernetes object with its provenance.
+type Object struct {
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	// File is the source file of the object, relative to the repository root
+	// (from kustomize's origin annotation).
+	File string
+	// YAML is the object as kustomize rendered it, without the annotations
+	// gitxds added (origin annotations), so it decodes strictly.
+	YAML []byte
+}
+
+// ID is "Kind namespace/name" (or "Kind name" for cluster-scoped objects), the
+// way every error and status line names an object.
+func (o Object) ID() string {
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + o.Namespace + "/" + o.Name
+}
+
+// Result of a render.
+type Result struct {
+	// Objects in kustomize's output order.
+	Objects []Object
+}

@@ -1,0 +1,186 @@
+// Package snapshot holds the xDS resources of one revision, per node class,
+// with content-hash versions. A Set is immutable once built: the xDS server,
+// the rollout, the diff and the state store all share the same value.
+package snapshot
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// Class of node: what kind of xDS client it is, which decides the resources
+// it is served.
+type Class string
+
+const (
+	// Envoy proxies get socket listeners with RDS over ADS.
+	Envoy Class = "envoy"
+	// GRPC is proxyless gRPC: API listeners named after route hostnames.
+	GRPC Class = "grpc"
+)
+
+// Classes in a stable order.
+var Classes = []Class{Envoy, GRPC}
+
+// ClassOf tells a node's class from its user agent.
+func ClassOf(node *corev3.Node) Class {
+	if node.GetUserAgentName() == "envoy" {
+		return Envoy
+	}
+	return GRPC
+}
+
+// Labels are the string fields of the node's metadata.
+func Labels(node *corev3.Node) map[string]string {
+	out := map[string]string{}
+	for k, v := range node.GetMetadata().GetFields() {
+		if sv, ok := v.GetKind().(*structpb.Value_StringValue); ok {
+			out[k] = sv.StringValue
+		}
+	}
+	return out
+}
+
+// Resources of one node class, each slice sorted by resource name.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// TypeURLs in the order the fleet must receive them on the way in.
+var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
+
+// ByType returns the resources of one type URL.
+func (r *Resources) ByType(typeURL string) []types.Resource {
+	var out []types.Resource
+	switch typeURL {
+	case resource.ListenerType:
+		for _, x := range r.Listeners {
+			out = append(out, x)
+		}
+	case resource.RouteType:
+		for _, x := range r.Routes {
+			out = append(out, x)
+		}
+	case resource.ClusterType:
+		for _, x := range r.Clusters {
+			out = append(out, x)
+		}
+	case resource.EndpointType:
+		for _, x := range r.Endpoints {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Sort orders every slice by resource name.
+func (r *Resources) Sort() {
+	sort.Slice(r.Listeners, func(i, j int) bool { return r.Listeners[i].GetName() < r.Listeners[j].GetName() })
+	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].GetName() < r.Routes[j].GetName() })
+	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].GetName() < r.Clusters[j].GetName() })
+	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].GetClusterName() < r.Endpoints[j].GetClusterName() })
+}
+
+// Set is what one revision serves: resources per node class.
+type Set struct {
+	// Revision is the source revision it was built from ("main@sha1:...").
+	Revision string
+	Classes  map[Class]*Resources
+
+	once     sync.Once
+	versions map[Class]map[string]string // class -> type URL -> content hash
+	hash     string
+	snaps    map[Class]*cache.Snapshot
+	snapErr  error
+}
+
+// New returns a Set over the given resources; it sorts them.
+func New(revision string, classes map[Class]*Resources) *Set {
+	for _, r := range classes {
+		r.Sort()
+	}
+	return &Set{Revision: revision, Classes: classes}
+}
+
+func (s *Set) init() {
+	s.once.Do(func() {
+		s.versions = map[Class]map[string]string{}
+		s.snaps = map[Class]*cache.Snapshot{}
+		all := sha256.New()
+		for _, c := range Classes {
+			res := s.Classes[c]
+			if res == nil {
+				res = &Resources{}
+			}
+			vs := map[string]string{}
+			byType := map[resource.Type][]types.Resource{}
+			for _, t := range TypeURLs {
+				items := res.ByType(t)
+				vs[t] = hashResources(items)
+				byType[t] = items
+				fmt.Fprintf(all, "%s/%s=%s\n", c, t, vs[t])
+			}
+			s.versions[c] = vs
+			snap := &cache.Snapshot{}
+			for t, items := range byType {
+				snap.Resources[cache.GetResponseType(t)] = cache.NewResources(vs[t], items)
+			}
+			if err := snap.ConstructVersionMap(); err != nil && s.snapErr == nil {
+				s.snapErr = err
+			}
+			s.snaps[c] = snap
+		}
+		s.hash = hex.EncodeToString(all.Sum(nil))[:16]
+	})
+}
+
+// Hash is the content hash of everything served (the revision is not part
+// of it): two Sets with the same Hash serve the same bytes.
+func (s *Set) Hash() string {
+	s.init()
+	return s.hash
+}
+
+// Version is the content hash of one type of one class.
+func (s *Set) Version(c Class, typeURL string) string {
+	s.init()
+	return s.versions[c][typeURL]
+}
+
+// CacheSnapshot is the go-control-plane snapshot for a class, built once and
+// shared by every node of that class.
+func (s *Set) CacheSnapshot(c Class) (*cache.Snapshot, error) {
+	s.init()
+	return s.snaps[c], s.snapErr
+}
+
+func hashResources(items []types.Resource) string {
+	h := sha256.New()
+	opts := proto.MarshalOptions{Deterministic: true}
+	for _, it := range items {
+		b, err := opts.Marshal(it)
+		if err != nil {
+			panic(fmt.Sprintf("marshal %T: %v", it, err)) // generated types always marshal
+		}
+		fmt.Fprintf(h, "%d:", len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

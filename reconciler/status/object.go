@@ -1,0 +1,64 @@
+// Package status holds the Flux-style status of gitxds and the per-object
+// Gateway API status the model produces.
+package status
+
+import (
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+)
+
+// Object is the status of one object of the repository.
+type Object struct {
+	ir.ObjectRef `json:",inline"`
+	// Conditions with Gateway API types and reasons (Accepted, ResolvedRefs,
+	// PartiallyInvalid, Conflicted, ...). ObservedGeneration is unused.
+	Conditions []metav1.Condition `json:"conditions"`
+	// ServingLastAccepted is set when this revision's version of the object
+	// was rejected and its last accepted version keeps serving.
+	ServingLastAccepted string `json:"servingLastAccepted,omitempty"`
+}
+
+// Accepted reports whether the object's Accepted condition is True and no
+// condition reports a problem (ResolvedRefs=False, PartiallyInvalid=True, ...).
+func (o Object) Accepted() bool {
+	return Problem(o) == nil
+}
+
+// Problem returns the first condition that makes the object not fully
+// accepted, or nil.
+func Problem(o Object) *metav1.Condition {
+	for i := range o.Conditions {
+		c := &o.Conditions[i]
+		switch c.Type {
+		case "Accepted", "ResolvedRefs", "Programmed":
+			if c.Status != metav1.ConditionTrue {
+				return c
+			}
+		case "PartiallyInvalid", "Conflicted", "Overlapped":
+			if c.Status == metav1.ConditionTrue {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// Sort orders objects by file, kind, namespace, name.
+func Sort(objs []Object) {
+	sort.Slice(objs, func(i, j int) bool {
+		a, b := objs[i], objs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+}
