@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/source"
+)
+
+// repoFlags are the flags every offline command shares.
+type repoFlags struct {
+	repo, ref, path          string
+	maxFileSize, maxRepoSize int64
+}
+
+func (f *repoFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.repo, "repo", ".", "repository: a local path, or a file://, http(s):// or ssh:// URL")
+	c.Flags().StringVar(&f.ref, "ref", "", "branch, tag or commit to read (default: the work tree of a local path, HEAD of a URL)")
+	c.Flags().StringVar(&f.path, "path", "", "overlay directory inside the repository, e.g. overlays/production")
+	c.Flags().Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
+	c.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
+	_ = c.MarkFlagRequired("path")
+}
+
+func (f *repoFlags) limits() source.Limits {
+	return source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}
+}
+
+// load returns the tree of --ref (or of the work tree of a local --repo when
+// --ref is not given) and its revision.
+func (f *repoFlags) load(ctx context.Context, ref string) (filesys.FileSystem, string, error) {
+	if ref == "" {
+		if st, err := os.Stat(f.repo); err == nil && st.IsDir() {
+			fsys, err := source.WorktreeFS(f.repo, f.limits())
+			if err != nil {
+				return nil, "", ioErr(err)
+			}
+			abs, _ := filepath.Abs(f.repo)
+			return fsys, "worktree:" + abs, nil
+		}
+		ref = "HEAD"
+	}
+	src, err := source.New(source.Options{URL: f.repo, Ref: ref, MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize})
+	if err != nil {
+		return nil, "", ioErr(err)
+	}
+	rev, err := src.Resolve(ctx, ref)
+	if err != nil {
+		return nil, "", ioErr(err)
+	}
+	fsys, err := src.FS(ctx, rev)
+	if err != nil {
+		return nil, "", ioErr(err)
+	}
+	return fsys, rev.String(), nil
+}
+
+// build runs the pipeline on a revision. A render or translate failure is
+// invalid config (exit 1).
+func (f *repoFlags) build(ctx context.Context, ref string) (*reconciler.Build, error) {
+	fsys, rev, err := f.load(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, f.path, rev, nil)
+	if err != nil {
+		return nil, invalid("%v", err)
+	}
+	return b, nil
+}
+
+func ioErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+func printRejected(c *cobra.Command, b *reconciler.Build) {
+	for _, o := range b.Rejected() {
+		fmt.Fprintln(c.ErrOrStderr(), "rejected:", statusLine(o))
+	}
+}

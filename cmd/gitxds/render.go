@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+func newRender() *cobra.Command {
+	var f repoFlags
+	var output string
+	c := &cobra.Command{
+		Use:   "render --repo URL|PATH [--ref REF] --path OVERLAY [-o json|yaml|resources]",
+		Short: "Print the xDS resources an overlay serves (or the rendered objects)",
+		Long: `render builds an overlay as the server would and prints the xDS resources as one object
+{revision, listeners, routes, clusters, endpoints}, each an array of Envoy v3 resources in
+protojson form, deterministic byte for byte. -o resources prints the rendered objects as a
+YAML stream, as kustomize build would. Rejected objects are reported on stderr; they are left
+out of what is served, as in the server.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch output {
+			case "json", "yaml", "resources":
+			default:
+				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: want json, yaml or resources", output)}
+			}
+			b, err := f.build(c.Context(), f.ref)
+			if err != nil {
+				return err
+			}
+			printRejected(c, b)
+			out := c.OutOrStdout()
+			switch output {
+			case "resources":
+				_, err = out.Write(b.Rendered.YAML())
+				return err
+			}
+			js, err := snapshot.RenderJSON(b.Set)
+			if err != nil {
+				return err
+			}
+			if output == "yaml" {
+				if js, err = yaml.JSONToYAML(js); err != nil {
+					return err
+				}
+			}
+			_, err = out.Write(js)
+			return err
+		},
+	}
+	f.register(c)
+	c.Flags().StringVarP(&output, "output", "o", "json", "json, yaml or resources")
+	return c
+}
+
+func newValidate() *cobra.Command {
+	var f repoFlags
+	c := &cobra.Command{
+		Use:   "validate --repo URL|PATH [--ref REF] --path OVERLAY",
+		Short: "Check that every object of an overlay is accepted (exit 1 if not)",
+		Long: `validate renders and models an overlay and prints one line per problem:
+<file>: <Kind namespace/name>: <reason>: <message>. It exits 0 when every object is
+accepted, 1 when any is not (or the overlay cannot be rendered), 2 on usage or I/O errors.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			b, err := f.build(c.Context(), f.ref)
+			if err != nil {
+				return err
+			}
+			rej := b.Rejected()
+			for _, o := range rej {
+				fmt.Fprintln(c.OutOrStdout(), statusLine(o))
+			}
+			if len(rej) > 0 {
+				return invalid("%d of %d object(s) rejected", len(rej), len(b.Model.Status))
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%d object(s) accepted\n", len(b.Model.Status))
+			return nil
+		},
+	}
+	f.register(c)
+	return c
+}
+
+func statusLine(o status.Object) string { return status.Line(o) }

@@ -1,0 +1,155 @@
+// Package admin is gitxds's admin HTTP API: status, what a node is served,
+// reconcile and rollout controls, metrics and health.
+package admin
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// Backend is what the admin API needs of the running server.
+type Backend interface {
+	Status() status.Status
+	Trigger(why string)
+	Rollout(action string) error
+	// LastGood is the snapshot that last completed a rollout (nil before).
+	LastGood() *snapshot.Set
+}
+
+// Fleet is what the admin API needs of the xDS server.
+type Fleet interface {
+	// Served is what a node is being served now, and its class.
+	Served(nodeID string) (set *snapshot.Set, class snapshot.Class, ok bool)
+	// NodesJSON lists the connected nodes (any JSON-encodable value).
+	NodesJSON() any
+}
+
+// Options of the admin API.
+type Options struct {
+	Backend  Backend
+	Fleet    Fleet
+	Registry *prometheus.Registry
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every mutating endpoint.
+	Token string
+	Log   *slog.Logger
+	// Extra handlers mounted on the mux (webhooks).
+	Extra map[string]http.Handler
+}
+
+// New returns the admin API handler.
+func New(o Options) http.Handler {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	a := &api{o: o}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", a.status)
+	mux.HandleFunc("GET /snapshot", a.snapshot)
+	mux.HandleFunc("GET /nodes", a.nodes)
+	mux.HandleFunc("POST /reconcile", a.mutating(a.reconcile))
+	mux.HandleFunc("POST /rollout/{action}", a.mutating(a.rollout))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", a.readyz)
+	if o.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	}
+	for p, h := range o.Extra {
+		mux.Handle(p, h)
+	}
+	return mux
+}
+
+type api struct{ o Options }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (a *api) mutating(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.o.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.o.Token)) != 1 {
+				writeErr(w, http.StatusUnauthorized, "a bearer token is required")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (a *api) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.o.Backend.Status())
+}
+
+func (a *api) nodes(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.o.Fleet.NodesJSON())
+}
+
+// snapshot prints what a node is served, in the same form as `gitxds render
+// -o json`; without ?node= it prints the last good snapshot of every class.
+func (a *api) snapshot(w http.ResponseWriter, r *http.Request) {
+	var set *snapshot.Set
+	if id := r.URL.Query().Get("node"); id != "" {
+		s, class, ok := a.o.Fleet.Served(id)
+		if !ok || s == nil {
+			writeErr(w, http.StatusNotFound, fmt.Sprintf("node %q is not connected", id))
+			return
+		}
+		set = snapshot.New(s.Revision, map[snapshot.Class]*snapshot.Resources{class: s.Classes[class]})
+	} else if set = a.o.Backend.LastGood(); set == nil {
+		writeErr(w, http.StatusNotFound, "nothing is served yet")
+		return
+	}
+	b, err := snapshot.RenderJSON(set)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func (a *api) reconcile(w http.ResponseWriter, _ *http.Request) {
+	a.o.Backend.Trigger("admin")
+	writeJSON(w, http.StatusAccepted, map[string]string{"result": "reconcile requested"})
+}
+
+func (a *api) rollout(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if err := a.o.Backend.Rollout(action); err != nil {
+		writeErr(w, http.StatusConflict, err.Error())
+		return
+	}
+	a.o.Log.Info("rollout control", "action", action, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, map[string]string{"result": action + " requested"})
+}
+
+// readyz is ready once a snapshot is served: the persisted last good one or
+// the first revision that completed a rollout.
+func (a *api) readyz(w http.ResponseWriter, _ *http.Request) {
+	if a.o.Backend.LastGood() == nil {
+		http.Error(w, "no snapshot served yet", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

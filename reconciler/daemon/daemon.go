@@ -1,0 +1,141 @@
+// Package daemon wires the stages into the running control plane: source,
+// reconciler, rollout, xDS server and admin API. `gitxds serve`, the demo and
+// the end-to-end tests all start it through Start.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/admin"
+	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/source"
+	"gitxds.dev/gitxds/reconciler/xds"
+)
+
+// Config of a daemon; the flags of `gitxds serve`.
+type Config struct {
+	Repo, Ref, Path string
+	Interval        time.Duration
+	XDSAddress      string
+	AdminAddress    string
+	StateDir        string
+	// AdminToken, when set, is required by mutating admin endpoints.
+	AdminToken string
+	Limits     source.Limits
+	Log        *slog.Logger
+
+	// Translate replaces the translator (fault-injection tests only).
+	Translate reconciler.TranslateFunc
+	// NewQuerier replaces the Prometheus client of metric gates (tests only).
+	NewQuerier func(address string) (rollout.Querier, error)
+}
+
+// Daemon is a running control plane.
+type Daemon struct {
+	Reconciler *reconciler.Reconciler
+	XDS        *xds.Server
+	Metrics    *metrics.Metrics
+	// XDSAddr and AdminAddr are where the servers listen (useful with :0).
+	XDSAddr, AdminAddr string
+
+	cancel context.CancelFunc
+	http   *http.Server
+	errc   chan error
+	done   chan struct{}
+}
+
+// Start restores the persisted state, then listens and serves. The last good
+// snapshot is set before the xDS server accepts its first stream.
+func Start(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Ref == "" {
+		cfg.Ref = "main"
+	}
+	src, err := source.New(source.Options{URL: cfg.Repo, Ref: cfg.Ref,
+		MaxFileSize: cfg.Limits.MaxFileSize, MaxRepoSize: cfg.Limits.MaxRepoSize})
+	if err != nil {
+		return nil, err
+	}
+	store, err := reconciler.OpenStore(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	xsrv := xds.New(xds.Options{Log: cfg.Log})
+	fleet := reconciler.NewFleet(xsrv, m)
+	pipe := reconciler.NewPipeline(render.Options{})
+	if cfg.Translate != nil {
+		pipe.Translate = cfg.Translate
+	}
+	rec := reconciler.New(reconciler.Options{
+		Source: src, URL: src.String(), Ref: cfg.Ref, Overlay: cfg.Path, Interval: cfg.Interval,
+		Pipeline: pipe, Fleet: fleet, Store: store, Metrics: m, Log: cfg.Log, NewQuerier: cfg.NewQuerier,
+	})
+	if err := rec.Restore(); err != nil {
+		return nil, fmt.Errorf("restore state from %s: %w", cfg.StateDir, err)
+	}
+	xlis, err := net.Listen("tcp", cfg.XDSAddress)
+	if err != nil {
+		return nil, err
+	}
+	alis, err := net.Listen("tcp", cfg.AdminAddress)
+	if err != nil {
+		xlis.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d := &Daemon{
+		Reconciler: rec, XDS: xsrv, Metrics: m,
+		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
+		cancel: cancel, errc: make(chan error, 2), done: make(chan struct{}),
+		http: &http.Server{
+			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log}),
+			ReadHeaderTimeout: 10 * time.Second,
+		},
+	}
+	go func() {
+		if err := xsrv.Serve(ctx, xlis); err != nil && ctx.Err() == nil {
+			d.errc <- fmt.Errorf("xds server: %w", err)
+		}
+	}()
+	go func() {
+		if err := d.http.Serve(alis); !errors.Is(err, http.ErrServerClosed) {
+			d.errc <- fmt.Errorf("admin server: %w", err)
+		}
+	}()
+	go func() { rec.Run(ctx); close(d.done) }()
+	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
+		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir)
+	return d, nil
+}
+
+// Wait blocks until ctx is done or a server fails, then shuts down.
+func (d *Daemon) Wait(ctx context.Context) error {
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-d.errc:
+	}
+	d.Close()
+	return err
+}
+
+// Close stops the loop, drains the xDS streams and the admin API.
+func (d *Daemon) Close() {
+	d.cancel()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = d.http.Shutdown(sctx)
+	<-d.done
+}

@@ -1,0 +1,79 @@
+// Package reconciler is the gitxds control loop: it polls the source, builds
+// a revision through the pipeline stages and hands the result to the rollout.
+//
+//	source ──> render ──> model ──> translate ──> diff ──> rollout ──> xDS server
+//
+// Pipeline is the one constructor of the pure stages; the daemon (serve) and
+// the offline commands (render, validate, diff, preview) all use it.
+package reconciler
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/reconciler/translate"
+)
+
+// TranslateFunc turns an IR into xDS resources. It is the translator's seam:
+// production uses translate.Translate, fault-injection tests wrap it.
+type TranslateFunc func(x *ir.IR, revision string) (*snapshot.Set, error)
+
+// Pipeline runs render, model and translate on a repository tree.
+type Pipeline struct {
+	Render    render.Options
+	Translate TranslateFunc
+}
+
+// NewPipeline returns the pipeline with the production stages.
+func NewPipeline(ropts render.Options) *Pipeline {
+	return &Pipeline{Render: ropts, Translate: translate.Translate}
+}
+
+// Build is the result of running the pipeline on one revision.
+type Build struct {
+	Revision string
+	Rendered *render.Result
+	Model    *model.Output
+	Set      *snapshot.Set
+}
+
+// Rejected returns the objects of the build that are not fully accepted.
+func (b *Build) Rejected() []status.Object { return status.Rejected(b.Model.Status) }
+
+// StageError is a failure of a whole stage: nothing of the revision can be
+// served.
+type StageError struct {
+	Stage    string // render, translate
+	Revision string
+	Err      error
+}
+
+func (e *StageError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Stage, e.Revision, e.Err)
+}
+
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Run renders overlay from fsys, builds the model (falling back to
+// lastAccepted for objects that became invalid) and translates it.
+func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, lastAccepted map[string]render.Object) (*Build, error) {
+	rendered, err := render.Render(fsys, overlay, p.Render)
+	if err != nil {
+		return nil, &StageError{Stage: "render", Revision: revision, Err: err}
+	}
+	out := model.Build(model.Input{Objects: rendered.Objects, LastAccepted: lastAccepted})
+	if err := out.IR.Validate(); err != nil {
+		return nil, &StageError{Stage: "model", Revision: revision, Err: err}
+	}
+	set, err := p.Translate(out.IR, revision)
+	if err != nil {
+		return nil, &StageError{Stage: "translate", Revision: revision, Err: err}
+	}
+	return &Build{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
+}

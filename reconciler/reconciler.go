@@ -1,0 +1,413 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/source"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// Source is what the reconciler needs of the source stage.
+type Source interface {
+	Poll(ctx context.Context) (rev source.Revision, changed bool, err error)
+	FS(ctx context.Context, rev source.Revision) (filesys.FileSystem, error)
+}
+
+// Options of a Reconciler.
+type Options struct {
+	Source   Source
+	URL, Ref string // for status only
+	Overlay  string
+	Interval time.Duration
+	Pipeline *Pipeline
+	Fleet    rollout.Fleet
+	// Store persists the last good snapshot and the rollout state; required.
+	Store   *Store
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	// NewQuerier overrides the Prometheus client of metric gates (tests).
+	NewQuerier func(address string) (rollout.Querier, error)
+}
+
+// Reconciler is the control loop of `gitxds serve`.
+type Reconciler struct {
+	opts    Options
+	log     *slog.Logger
+	engine  *rollout.Engine
+	trigger chan string
+
+	mu    sync.Mutex
+	st    status.Status
+	state persisted
+	// policy is the last RolloutPolicy that compiled, used when a revision's
+	// policy is rejected.
+	policy *rollout.Policy
+	// building is the build whose rollout is in progress.
+	building *Build
+}
+
+// New returns a reconciler; call Restore before serving xDS, then Run.
+func New(opts Options) *Reconciler {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Minute
+	}
+	r := &Reconciler{opts: opts, log: opts.Log, trigger: make(chan string, 1)}
+	r.st.Source = status.Source{URL: opts.URL, Ref: opts.Ref, Path: opts.Overlay}
+	r.st.Conditions = []metav1.Condition{}
+	r.engine = rollout.New(opts.Fleet, rollout.Options{
+		Log:        opts.Log,
+		NewQuerier: opts.NewQuerier,
+		OnChange:   r.onRolloutChange,
+		OnDone:     r.onRolloutDone,
+	})
+	return r
+}
+
+// Restore loads the persisted state and serves the last good snapshot to
+// every node before the xDS server accepts its first stream: after a restart
+// nodes get the last good config at once, even with Git unreachable.
+func (r *Reconciler) Restore() error {
+	p, err := r.opts.Store.Load()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.state = *p
+	r.st.FailedRevisions = p.Failed
+	if p.LastGood != nil {
+		r.opts.Fleet.SetDefault(p.LastGood)
+		r.st.LastAppliedRevision = p.LastGoodRevision
+		r.st.LastAppliedHash = p.LastGood.Hash()
+		r.st.Set(status.Ready, metav1.ConditionUnknown, status.ReasonRestoredLastGood,
+			fmt.Sprintf("serving the last good snapshot of %s from the state directory; waiting for the source", p.LastGoodRevision))
+		r.opts.Metrics.SetRevision("applied", p.LastGoodRevision)
+		r.log.Info("restored last good snapshot", "revision", p.LastGoodRevision, "hash", p.LastGood.Hash())
+	} else {
+		r.st.Set(status.Ready, metav1.ConditionUnknown, status.ReasonRollingOut, "waiting for the first revision")
+	}
+	r.touch()
+	return nil
+}
+
+// Run reconciles every interval and on Trigger until ctx is done.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	defer r.engine.Stop()
+	r.ReconcileOnce(ctx, "startup")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.ReconcileOnce(ctx, "interval")
+		case why := <-r.trigger:
+			r.ReconcileOnce(ctx, why)
+		}
+	}
+}
+
+// Trigger asks for a reconcile now (POST /reconcile, webhooks). It never
+// blocks; triggers that arrive while one is pending are merged.
+func (r *Reconciler) Trigger(why string) {
+	select {
+	case r.trigger <- why:
+	default:
+	}
+}
+
+// Status returns a copy of the current status.
+func (r *Reconciler) Status() status.Status {
+	r.mu.Lock()
+	st := r.st
+	st.Conditions = append([]metav1.Condition(nil), r.st.Conditions...)
+	st.Objects = append([]status.Object(nil), r.st.Objects...)
+	st.FailedRevisions = append([]status.FailedRevision(nil), r.st.FailedRevisions...)
+	r.mu.Unlock()
+	if ro, ok := r.engine.Status(); ok {
+		st.Rollout = &ro
+	}
+	return st
+}
+
+// LastGood is the snapshot that last completed a rollout, or nil.
+func (r *Reconciler) LastGood() *snapshot.Set {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.LastGood
+}
+
+// Rollout controls the rollout in progress: pause, resume or abort.
+func (r *Reconciler) Rollout(action string) error { return r.engine.Control(action) }
+
+// ReconcileOnce runs one reconcile: poll, build, and start a rollout when
+// the served config changes. It returns the error of the step that failed.
+func (r *Reconciler) ReconcileOnce(ctx context.Context, why string) error {
+	rev, err := r.reconcileSource(ctx)
+	if err != nil || rev.IsZero() {
+		return err
+	}
+	b, err := r.reconcileBuild(ctx, rev)
+	if err != nil || b == nil {
+		return err
+	}
+	r.reconcileRollout(b)
+	return nil
+}
+
+// reconcileSource polls the source. On failure it sets Ready=False with
+// reason SourceFailed (keeping every other field), and nothing served
+// changes. It returns a zero revision when there is nothing new to build.
+func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, error) {
+	start := time.Now()
+	rev, _, err := r.opts.Source.Poll(ctx)
+	r.opts.Metrics.StageDuration.WithLabelValues("source").Observe(time.Since(start).Seconds())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	r.st.Source.LastPoll = time.Now().UTC()
+	if err != nil {
+		r.st.Source.LastError = err.Error()
+		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
+			fmt.Sprintf("cannot poll %s: %v; still serving %s", r.opts.URL, err, orNone(r.st.LastAppliedRevision)))
+		r.opts.Metrics.Failures.WithLabelValues(status.ReasonSourceFailed).Inc()
+		r.log.Warn("source poll failed", "error", err)
+		return source.Revision{}, err
+	}
+	wasFailing := r.st.Source.LastError != ""
+	r.st.Source.LastError = ""
+	if rev.String() == r.st.LastAttemptedRevision {
+		if wasFailing {
+			r.summarize()
+		}
+		r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
+		return source.Revision{}, nil
+	}
+	r.st.LastAttemptedRevision = rev.String()
+	r.opts.Metrics.SetRevision("attempted", rev.String())
+	r.st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, "building "+rev.String())
+	r.log.Info("new revision", "revision", rev.String())
+	return rev, nil
+}
+
+// reconcileBuild renders, models and translates the revision. A revision
+// that cannot be built sets Ready=False and Stalled=True (reason
+// BuildFailed or TranslateFailed) and changes nothing served; a rollout in
+// progress goes on.
+func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*Build, error) {
+	start := time.Now()
+	fsys, err := r.opts.Source.FS(ctx, rev)
+	if err == nil {
+		r.mu.Lock()
+		lastAccepted := r.state.Accepted
+		r.mu.Unlock()
+		var b *Build
+		b, err = r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), lastAccepted)
+		r.opts.Metrics.StageDuration.WithLabelValues("build").Observe(time.Since(start).Seconds())
+		if err == nil {
+			return b, nil
+		}
+	}
+	reason := status.ReasonRenderFailed
+	var se *StageError
+	if errors.As(err, &se) && se.Stage == "translate" {
+		reason = status.ReasonTranslateFailed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	msg := fmt.Sprintf("revision %s cannot be served: %v; still serving %s", rev, err, orNone(r.st.LastAppliedRevision))
+	r.st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
+	r.st.Set(status.Stalled, metav1.ConditionTrue, reason, msg)
+	r.st.Set(status.Reconciling, metav1.ConditionFalse, reason, "waiting for a new commit")
+	r.opts.Metrics.Failures.WithLabelValues(reason).Inc()
+	r.opts.Metrics.Reconciles.WithLabelValues("failed").Inc()
+	r.log.Error("revision refused", "revision", rev.String(), "reason", reason, "error", err)
+	return nil, err
+}
+
+// reconcileRollout decides how the build reaches the fleet: not at all when
+// nothing served changes, at once when it equals a version that completed a
+// rollout (a revert), otherwise through the RolloutPolicy.
+func (r *Reconciler) reconcileRollout(b *Build) {
+	r.mu.Lock()
+	rejected := b.Rejected()
+	r.st.Objects = b.Model.Status
+	r.opts.Metrics.RejectedObjects.Set(float64(len(rejected)))
+	pol, polErr := rollout.Compile(b.Model.Rollout)
+	if polErr != nil {
+		if r.policy == nil {
+			pol = rollout.AllAtOnce()
+		} else {
+			pol = r.policy
+		}
+		r.log.Warn("RolloutPolicy rejected; using the last one that compiled", "error", polErr)
+	} else {
+		r.policy = pol
+	}
+	hash := b.Set.Hash()
+	lastGood := r.state.LastGood
+	activeHash, active := r.engine.Active()
+	switch {
+	case lastGood != nil && hash == lastGood.Hash() && !active:
+		// Nothing served changes: applied at once, as Flux does.
+		r.markApplied(b, "no change to what is served")
+		r.mu.Unlock()
+		return
+	case active && hash == activeHash:
+		// Same content as the rollout in progress: let it go on.
+		r.building = b
+		r.summarize()
+		r.mu.Unlock()
+		return
+	}
+	fast := ""
+	if rev, ok := r.state.Applied[hash]; ok {
+		fast = fmt.Sprintf("served config equals %s, which completed a rollout", rev)
+	}
+	r.building = b
+	r.summarize()
+	r.mu.Unlock()
+
+	if lastGood != nil && hash == lastGood.Hash() {
+		// Back to last good while a rollout is in progress: stop it.
+		r.engine.Stop()
+		r.mu.Lock()
+		r.markApplied(b, "reverted to the last good version while a rollout was in progress")
+		r.mu.Unlock()
+		return
+	}
+	r.engine.Start(rollout.Plan{Revision: b.Revision, Target: b.Set, LastGood: lastGood, Policy: pol, FastPath: fast})
+	r.opts.Metrics.Reconciles.WithLabelValues("rolling_out").Inc()
+}
+
+// markApplied records b as applied without a rollout. Caller holds r.mu.
+func (r *Reconciler) markApplied(b *Build, why string) {
+	r.st.LastAppliedRevision = b.Revision
+	r.opts.Metrics.SetRevision("applied", b.Revision)
+	r.state.Accepted = b.Model.Accepted
+	r.state.LastGoodRevision = b.Revision
+	if err := r.opts.Store.Save(&r.state); err != nil {
+		r.log.Error("persist state", "error", err)
+	}
+	r.building = nil
+	r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
+	r.log.Info("revision applied at once", "revision", b.Revision, "why", why)
+	r.summarize()
+}
+
+func (r *Reconciler) onRolloutChange(ro status.Rollout) {
+	r.opts.Metrics.RolloutStage.WithLabelValues().Set(float64(ro.StageIdx))
+}
+
+func (r *Reconciler) onRolloutDone(res rollout.Result) {
+	r.opts.Metrics.RolloutStage.WithLabelValues().Set(-1)
+	r.opts.Metrics.Rollouts.WithLabelValues(res.Phase).Inc()
+	if res.Phase == rollout.Superseded {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	b := r.building
+	if b == nil || b.Set.Hash() != res.Plan.Target.Hash() {
+		b = nil
+	}
+	r.building = nil
+	switch res.Phase {
+	case rollout.Succeeded:
+		rev := res.Plan.Revision
+		if b != nil {
+			rev = b.Revision
+			r.state.Accepted = b.Model.Accepted
+		}
+		r.state.LastGood = res.Plan.Target
+		r.state.LastGoodRevision = rev
+		if r.state.Applied == nil {
+			r.state.Applied = map[string]string{}
+		}
+		r.state.Applied[res.Plan.Target.Hash()] = rev
+		r.st.LastAppliedRevision = rev
+		r.st.LastAppliedHash = res.Plan.Target.Hash()
+		r.opts.Metrics.SetRevision("applied", rev)
+	case rollout.Failed, rollout.Aborted:
+		fr := status.FailedRevision{Revision: res.Plan.Revision, Hash: res.Plan.Target.Hash(),
+			Reason: res.Reason, Message: res.Message, At: time.Now().UTC()}
+		r.state.Failed = append(r.state.Failed, fr)
+		if n := len(r.state.Failed); n > 20 {
+			r.state.Failed = r.state.Failed[n-20:]
+		}
+		r.st.FailedRevisions = r.state.Failed
+		r.opts.Metrics.Failures.WithLabelValues(status.ReasonRolloutFailed).Inc()
+	}
+	if err := r.opts.Store.Save(&r.state); err != nil {
+		r.log.Error("persist state", "error", err)
+	}
+	r.summarize()
+}
+
+// summarize computes Ready, Reconciling and Stalled once from the state, the
+// way Flux's summarize helpers do. Caller holds r.mu.
+func (r *Reconciler) summarize() {
+	defer r.touch()
+	st := &r.st
+	if r.building != nil {
+		msg := fmt.Sprintf("rolling out %s", r.building.Revision)
+		if ro, ok := r.engine.Status(); ok && ro.Stage != "" && ro.Hash == r.building.Set.Hash() {
+			msg += " (stage " + ro.Stage + ")"
+		}
+		st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, msg)
+		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonRollingOut, msg+"; serving "+orNone(st.LastAppliedRevision))
+		st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonRollingOut, msg)
+		return
+	}
+	if n := len(st.FailedRevisions); n > 0 && st.FailedRevisions[n-1].Revision == st.LastAttemptedRevision {
+		f := st.FailedRevisions[n-1]
+		msg := fmt.Sprintf("rollout of %s failed and was rolled back: %s; serving %s; waiting for a new commit",
+			f.Revision, f.Message, orNone(st.LastAppliedRevision))
+		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonRolloutFailed, msg)
+		st.Set(status.Stalled, metav1.ConditionTrue, status.ReasonRolloutFailed, msg)
+		st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonRolloutFailed, "waiting for a new commit")
+		return
+	}
+	if st.LastAppliedRevision != st.LastAttemptedRevision {
+		return // a build failure already set the conditions
+	}
+	st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonSucceeded, "")
+	st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSucceeded, "applied "+st.LastAppliedRevision)
+	if rej := status.Rejected(st.Objects); len(rej) > 0 {
+		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonObjectsRejected,
+			fmt.Sprintf("applied %s; %s", st.LastAppliedRevision, status.RejectedMessage(rej)))
+		return
+	}
+	st.Set(status.Ready, metav1.ConditionTrue, status.ReasonSucceeded, "applied "+st.LastAppliedRevision)
+}
+
+// touch marks the status as changed. Caller holds r.mu.
+func (r *Reconciler) touch() { r.st.ObservedAt = time.Now().UTC() }
+
+func orNone(rev string) string {
+	if rev == "" {
+		return "nothing yet"
+	}
+	return rev
+}

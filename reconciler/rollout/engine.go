@@ -1,0 +1,289 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// Phases of a rollout.
+const (
+	Progressing = "Progressing"
+	Paused      = "Paused"
+	Succeeded   = "Succeeded"
+	Failed      = "Failed"
+	Superseded  = "Superseded"
+	Aborted     = "Aborted"
+)
+
+// Plan is one rollout: from LastGood to Target.
+type Plan struct {
+	Revision string
+	Target   *snapshot.Set
+	// LastGood is what every node goes back to on failure. Nil only before
+	// any revision ever completed a rollout.
+	LastGood *snapshot.Set
+	Policy   *Policy
+	// FastPath, when set, sends Target to every node at once and says why
+	// (e.g. the served config equals a version that completed a rollout).
+	FastPath string
+}
+
+// Result of a finished rollout.
+type Result struct {
+	Plan    Plan
+	Phase   string // Succeeded, Failed, Superseded, Aborted
+	Reason  string // for Failed: NACK, AckTimeout, MetricGate, QueryError
+	Message string
+	Status  status.Rollout
+}
+
+// Options of an Engine.
+type Options struct {
+	Log *slog.Logger
+	// NewQuerier returns the metric querier of a Prometheus address;
+	// NewPromQuerier when nil.
+	NewQuerier func(address string) (Querier, error)
+	// OnChange is called (from the rollout goroutine) when the rollout
+	// status changes; it must not block for long.
+	OnChange func(status.Rollout)
+	// OnDone is called once per Start with the result.
+	OnDone func(Result)
+}
+
+// Engine runs at most one rollout at a time.
+type Engine struct {
+	fleet Fleet
+	opts  Options
+
+	mu  sync.Mutex
+	cur *run
+}
+
+// New returns an engine over a fleet.
+func New(fleet Fleet, opts Options) *Engine {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.NewQuerier == nil {
+		opts.NewQuerier = func(a string) (Querier, error) { return NewPromQuerier(a) }
+	}
+	return &Engine{fleet: fleet, opts: opts}
+}
+
+type run struct {
+	plan    Plan
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	control chan string // pause, resume, abort
+
+	mu     sync.Mutex
+	status status.Rollout
+}
+
+var (
+	errSuperseded = fmt.Errorf("superseded by a new revision")
+	errAborted    = fmt.Errorf("aborted by an operator")
+)
+
+// Start begins a rollout. A rollout in progress is superseded: it stops, its
+// nodes go back to the last good version, and the new one starts from the
+// first stage.
+func (e *Engine) Start(plan Plan) {
+	if plan.Policy == nil {
+		plan.Policy = AllAtOnce()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur != nil {
+		e.cur.cancel(errSuperseded)
+		<-e.cur.done
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	r := &run{plan: plan, cancel: cancel, done: make(chan struct{}), control: make(chan string, 4)}
+	r.status = status.Rollout{Revision: plan.Revision, Hash: plan.Target.Hash(), Phase: Progressing,
+		StartedAt: time.Now().UTC(), FastPath: plan.FastPath}
+	for _, s := range plan.Policy.Stages {
+		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: "Pending", Bake: s.Bake})
+	}
+	e.cur = r
+	go e.loop(ctx, r)
+}
+
+// Stop supersedes the rollout in progress, if any, and waits for it.
+func (e *Engine) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur != nil {
+		e.cur.cancel(errSuperseded)
+		<-e.cur.done
+	}
+}
+
+// Status of the current or last rollout; ok is false before the first.
+func (e *Engine) Status() (st status.Rollout, ok bool) {
+	e.mu.Lock()
+	r := e.cur
+	e.mu.Unlock()
+	if r == nil {
+		return status.Rollout{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return copyStatus(r.status), true
+}
+
+// Active reports whether a rollout is in progress, and of which hash.
+func (e *Engine) Active() (hash string, ok bool) {
+	e.mu.Lock()
+	r := e.cur
+	e.mu.Unlock()
+	if r == nil {
+		return "", false
+	}
+	select {
+	case <-r.done:
+		return "", false
+	default:
+		return r.plan.Target.Hash(), true
+	}
+}
+
+// Control pauses, resumes or aborts the rollout in progress.
+func (e *Engine) Control(action string) error {
+	switch action {
+	case "pause", "resume", "abort":
+	default:
+		return fmt.Errorf("unknown rollout action %q (pause, resume, abort)", action)
+	}
+	e.mu.Lock()
+	r := e.cur
+	e.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("no rollout in progress")
+	}
+	select {
+	case <-r.done:
+		return fmt.Errorf("no rollout in progress")
+	default:
+	}
+	if action == "abort" {
+		r.cancel(errAborted)
+		return nil
+	}
+	r.control <- action
+	return nil
+}
+
+func copyStatus(s status.Rollout) status.Rollout {
+	s.Stages = append([]status.Stage(nil), s.Stages...)
+	for i := range s.Stages {
+		s.Stages[i].Nodes = append([]string(nil), s.Stages[i].Nodes...)
+		s.Stages[i].Gates = append([]status.GateValue(nil), s.Stages[i].Gates...)
+	}
+	return s
+}
+
+func (e *Engine) update(r *run, f func(*status.Rollout)) {
+	r.mu.Lock()
+	f(&r.status)
+	st := copyStatus(r.status)
+	r.mu.Unlock()
+	if e.opts.OnChange != nil {
+		e.opts.OnChange(st)
+	}
+}
+
+// failure is why a rollout must roll back.
+type failure struct {
+	reason, msg string
+}
+
+func (f *failure) Error() string { return f.msg }
+
+func (e *Engine) loop(ctx context.Context, r *run) {
+	defer close(r.done)
+	p, pol, log := r.plan, r.plan.Policy, e.opts.Log.With("revision", r.plan.Revision, "hash", r.plan.Target.Hash())
+	events, unsubscribe := e.fleet.Subscribe()
+	defer unsubscribe()
+
+	stages := pol.Stages
+	if p.FastPath != "" {
+		stages = []Stage{{Name: "all", Percent: 100}}
+		e.update(r, func(s *status.Rollout) {
+			s.Stages = []status.Stage{{Name: "all", Phase: "Pending"}}
+		})
+		log.Info("rollout: fast path, every node at once", "why", p.FastPath)
+	} else {
+		log.Info("rollout: started", "stages", len(stages))
+	}
+	if p.LastGood != nil {
+		e.fleet.SetDefault(p.LastGood)
+	}
+	moved := map[string]bool{}
+	st := &stageRun{e: e, r: r, events: events, moved: moved, log: log}
+
+	var err error
+	for i := range stages {
+		if err = st.run(ctx, i, stages); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		// Every stage passed: the target is what everyone, and every node
+		// that connects later, is served.
+		e.fleet.SetDefault(p.Target)
+		e.fleet.Unassign(keys(moved))
+		e.finish(r, Result{Phase: Succeeded, Message: fmt.Sprintf("rolled out to %d node(s)", len(moved))})
+		log.Info("rollout: succeeded", "nodes", len(moved))
+		return
+	}
+	// Roll back every node at once.
+	if p.LastGood != nil {
+		e.fleet.SetDefault(p.LastGood)
+	}
+	e.fleet.Unassign(keys(moved))
+	res := Result{}
+	switch cause := context.Cause(ctx); {
+	case ctx.Err() != nil && cause == errSuperseded:
+		res.Phase, res.Message = Superseded, "superseded by a newer revision; nodes back on the last good version"
+	case ctx.Err() != nil && cause == errAborted:
+		res.Phase, res.Reason, res.Message = Aborted, "Aborted", "aborted by an operator; nodes back on the last good version"
+	default:
+		res.Phase, res.Message = Failed, err.Error()
+		if f, ok := err.(*failure); ok {
+			res.Reason = f.reason
+		}
+	}
+	log.Warn("rollout: rolled back", "phase", res.Phase, "reason", res.Reason, "message", res.Message, "nodes", len(moved))
+	e.finish(r, res)
+}
+
+func (e *Engine) finish(r *run, res Result) {
+	res.Plan = r.plan
+	e.update(r, func(s *status.Rollout) {
+		s.Phase = res.Phase
+		s.Message = res.Message
+	})
+	r.mu.Lock()
+	res.Status = copyStatus(r.status)
+	r.mu.Unlock()
+	if e.opts.OnDone != nil {
+		e.opts.OnDone(res)
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,267 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// recheck bounds how long a missed event can delay a stage decision.
+const recheck = 250 * time.Millisecond
+
+// stageRun carries the state of one rollout across its stages.
+type stageRun struct {
+	e      *Engine
+	r      *run
+	events <-chan Event
+	moved  map[string]bool
+	log    *slog.Logger
+	paused bool
+
+	querier Querier
+}
+
+func (s *stageRun) stageOf(n Node) int {
+	if s.r.plan.FastPath != "" {
+		return 0
+	}
+	return s.r.plan.Policy.StageOf(n.ID, n.Labels)
+}
+
+// move assigns the target to every connected node of stages 0..i not moved yet.
+func (s *stageRun) move(i int) {
+	var ids []string
+	for _, n := range s.e.fleet.Nodes() {
+		if !s.moved[n.ID] && s.stageOf(n) <= i {
+			ids = append(ids, n.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	for _, id := range ids {
+		s.moved[id] = true
+	}
+	s.e.fleet.Assign(ids, s.r.plan.Target)
+}
+
+// observe refreshes the stage's node list and ACK count in the status and
+// returns the moved nodes that have not ACKed the target yet.
+func (s *stageRun) observe(i int) (pending []string) {
+	var nodes []string
+	acked := 0
+	for _, n := range s.e.fleet.Nodes() {
+		if !s.moved[n.ID] {
+			continue
+		}
+		if s.stageOf(n) == i {
+			nodes = append(nodes, n.ID)
+		}
+		if n.HasAcked(s.r.plan.Target) {
+			acked++
+		} else {
+			pending = append(pending, n.ID)
+		}
+	}
+	sort.Strings(nodes)
+	s.e.update(s.r, func(st *status.Rollout) {
+		st.Stages[i].Nodes = nodes
+		st.Stages[i].Acked = acked
+	})
+	return pending
+}
+
+// handle reacts to a fleet event during stage i.
+func (s *stageRun) handle(ev Event, i int, stage string) error {
+	switch ev.Kind {
+	case NACK:
+		if s.moved[ev.NodeID] {
+			return &failure{reason: "NACK", msg: fmt.Sprintf("stage %s: node %s rejected %s (version %s): %s",
+				stage, ev.NodeID, shortType(ev.TypeURL), ev.Version, ev.Error)}
+		}
+		s.log.Warn("rollout: NACK from a node not on the new revision", "node", ev.NodeID, "type", shortType(ev.TypeURL), "error", ev.Error)
+	case Connect:
+		// A node that connects mid-rollout gets what its stage has reached.
+		s.move(i)
+	}
+	return nil
+}
+
+func (s *stageRun) control(action string) {
+	switch action {
+	case "pause":
+		s.paused = true
+		s.e.update(s.r, func(st *status.Rollout) { st.Phase = Paused })
+		s.log.Info("rollout: paused")
+	case "resume":
+		s.paused = false
+		s.e.update(s.r, func(st *status.Rollout) { st.Phase = Progressing })
+		s.log.Info("rollout: resumed")
+	}
+}
+
+// run runs stage i: move its nodes, wait for their ACKs, bake with the gates.
+func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
+	pol, stage := s.r.plan.Policy, stages[i]
+	now := time.Now().UTC()
+	s.e.update(s.r, func(st *status.Rollout) {
+		st.StageIdx, st.Stage = i, stage.Name
+		st.Stages[i].Phase = Progressing
+		st.Stages[i].StartedAt = &now
+	})
+	s.move(i)
+
+	tick := time.NewTicker(recheck)
+	defer tick.Stop()
+	ackTimeout := time.NewTimer(pol.AckTimeout)
+	defer ackTimeout.Stop()
+	for {
+		pending := s.observe(i)
+		if len(pending) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case ev := <-s.events:
+			if err := s.handle(ev, i, stage.Name); err != nil {
+				return s.fail(i, err)
+			}
+		case a := <-s.r.control:
+			s.control(a)
+		case <-tick.C:
+		case <-ackTimeout.C:
+			return s.fail(i, &failure{reason: "AckTimeout", msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
+				stage.Name, nodeList(pending), pol.AckTimeout)})
+		}
+	}
+	s.log.Info("rollout: stage acknowledged", "stage", stage.Name, "nodes", len(s.moved))
+
+	if err := s.bake(ctx, i, stage); err != nil {
+		return s.fail(i, err)
+	}
+	// Paused: hold here, still watching for NACKs, until resumed.
+	for s.paused {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case ev := <-s.events:
+			if err := s.handle(ev, i, stage.Name); err != nil {
+				return s.fail(i, err)
+			}
+		case a := <-s.r.control:
+			s.control(a)
+		}
+	}
+	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = "Passed" })
+	s.log.Info("rollout: stage passed", "stage", stage.Name)
+	return nil
+}
+
+// bake keeps stage i's nodes on the target for stage.Bake, evaluating the
+// metric gates every analysis interval and once more at the end.
+func (s *stageRun) bake(ctx context.Context, i int, stage Stage) error {
+	pol := s.r.plan.Policy
+	if stage.Bake <= 0 || s.r.plan.FastPath != "" {
+		return nil
+	}
+	s.r.mu.Lock()
+	own := len(s.r.status.Stages[i].Nodes)
+	s.r.mu.Unlock()
+	if own == 0 {
+		// A stage that selects no node passes at once: there is nothing to
+		// watch (the first revision is often served before any node connects).
+		return nil
+	}
+	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = "Baking" })
+	var stageNodes []string
+	for id := range s.moved {
+		stageNodes = append(stageNodes, id)
+	}
+	sort.Strings(stageNodes)
+	data := NewQueryData(stageNodes, stage.Name, s.r.plan.Revision)
+
+	end := time.NewTimer(stage.Bake)
+	defer end.Stop()
+	var interval <-chan time.Time
+	if len(pol.Metrics) > 0 {
+		t := time.NewTicker(pol.Interval)
+		defer t.Stop()
+		interval = t.C
+	}
+	queryErrs := 0
+	gate := func() error {
+		if len(pol.Metrics) == 0 {
+			return nil
+		}
+		if s.querier == nil {
+			q, err := s.e.opts.NewQuerier(pol.Prometheus)
+			if err != nil {
+				return &failure{reason: "QueryError", msg: fmt.Sprintf("stage %s: prometheus %s: %v", stage.Name, pol.Prometheus, err)}
+			}
+			s.querier = q
+		}
+		vals, failed, qerr := evalGates(ctx, s.querier, pol, data)
+		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Gates = vals })
+		if failed != nil {
+			return &failure{reason: "MetricGate", msg: fmt.Sprintf("stage %s: metric %s = %g is out of bounds (%s) on %s",
+				stage.Name, failed.Name, *failed.Value, bounds(*failed), nodeList(stageNodes))}
+		}
+		if qerr != nil {
+			queryErrs++
+			s.log.Warn("rollout: metric query failed", "stage", stage.Name, "error", qerr, "inARow", queryErrs)
+			if queryErrs >= pol.FailureLimit {
+				return &failure{reason: "QueryError", msg: fmt.Sprintf("stage %s: %d metric queries in a row failed, last: %v", stage.Name, queryErrs, qerr)}
+			}
+			return nil
+		}
+		queryErrs = 0
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case ev := <-s.events:
+			if err := s.handle(ev, i, stage.Name); err != nil {
+				return err
+			}
+		case a := <-s.r.control:
+			s.control(a)
+		case <-interval:
+			if err := gate(); err != nil {
+				return err
+			}
+		case <-end.C:
+			return gate()
+		}
+	}
+}
+
+func (s *stageRun) fail(i int, err error) error {
+	if ctxErr, ok := err.(*failure); ok {
+		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = Failed })
+		return ctxErr
+	}
+	return err
+}
+
+func nodeList(ids []string) string {
+	const max = 5
+	if len(ids) <= max {
+		return "node(s) " + strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("node(s) %s and %d more", strings.Join(ids[:max], ", "), len(ids)-max)
+}
+
+func shortType(typeURL string) string {
+	if i := strings.LastIndex(typeURL, "."); i >= 0 {
+		return typeURL[i+1:]
+	}
+	return typeURL
+}

@@ -1,0 +1,144 @@
+package status
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	fluxmeta "github.com/fluxcd/pkg/apis/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types and reasons, Flux-style. Reasons come from
+// github.com/fluxcd/pkg/apis/meta where one fits.
+const (
+	Ready       = fluxmeta.ReadyCondition
+	Reconciling = fluxmeta.ReconcilingCondition
+	Stalled     = fluxmeta.StalledCondition
+
+	// Own reasons, where Flux has none that fits.
+	ReasonSourceFailed     = "SourceFailed" // Git unreachable, ref missing, auth failure
+	ReasonRenderFailed     = fluxmeta.BuildFailedReason
+	ReasonObjectsRejected  = "ObjectsRejected" // some objects were rejected; the rest serves
+	ReasonTranslateFailed  = "TranslateFailed" // the model could not be turned into valid xDS
+	ReasonRolloutFailed    = "RolloutFailed"   // NACK, ACK timeout or failed metric gate
+	ReasonRollingOut       = fluxmeta.ProgressingReason
+	ReasonSucceeded        = fluxmeta.ReconciliationSucceededReason
+	ReasonNoChange         = "NoServedChange"   // the commit changes nothing served
+	ReasonRestoredLastGood = "RestoredLastGood" // started from the persisted last good snapshot
+)
+
+// Status is what GET /status returns.
+type Status struct {
+	Conditions            []metav1.Condition `json:"conditions"`
+	LastAttemptedRevision string             `json:"lastAttemptedRevision,omitempty"`
+	LastAppliedRevision   string             `json:"lastAppliedRevision,omitempty"`
+	// LastAppliedHash is the content hash of what completed its last rollout.
+	LastAppliedHash string `json:"lastAppliedHash,omitempty"`
+	// ObservedAt is when the status last changed.
+	ObservedAt time.Time `json:"observedAt"`
+	Source     Source    `json:"source"`
+	// Rollout in progress or last finished.
+	Rollout *Rollout `json:"rollout,omitempty"`
+	// FailedRevisions are revisions whose rollout failed; they are not retried
+	// until a new commit arrives.
+	FailedRevisions []FailedRevision `json:"failedRevisions,omitempty"`
+	// Objects of the last attempted revision that rendered, with their
+	// Gateway API conditions.
+	Objects []Object `json:"objects,omitempty"`
+}
+
+// Source is the state of the Git source.
+type Source struct {
+	URL       string    `json:"url"`
+	Ref       string    `json:"ref"`
+	Path      string    `json:"path"`
+	LastPoll  time.Time `json:"lastPoll,omitempty"`
+	LastError string    `json:"lastError,omitempty"`
+}
+
+// Rollout is the state of a progressive rollout.
+type Rollout struct {
+	Revision  string    `json:"revision"`
+	Hash      string    `json:"hash"`
+	Phase     string    `json:"phase"` // Progressing, Paused, Succeeded, Failed, Superseded, Aborted
+	Stage     string    `json:"stage,omitempty"`
+	StageIdx  int       `json:"stageIndex"`
+	Stages    []Stage   `json:"stages,omitempty"`
+	StartedAt time.Time `json:"startedAt"`
+	Message   string    `json:"message,omitempty"`
+	// FastPath is set when the revision went to every node at once, and why.
+	FastPath string `json:"fastPath,omitempty"`
+}
+
+// Stage of a rollout.
+type Stage struct {
+	Name      string        `json:"name"`
+	Phase     string        `json:"phase"` // Pending, Progressing, Baking, Passed, Failed
+	Nodes     []string      `json:"nodes,omitempty"`
+	Acked     int           `json:"acked"`
+	Gates     []GateValue   `json:"gates,omitempty"`
+	StartedAt *time.Time    `json:"startedAt,omitempty"`
+	Bake      time.Duration `json:"bake,omitempty"`
+}
+
+// GateValue is the last value of a metric gate.
+type GateValue struct {
+	Name  string   `json:"name"`
+	Value *float64 `json:"value,omitempty"`
+	Min   *float64 `json:"min,omitempty"`
+	Max   *float64 `json:"max,omitempty"`
+	OK    bool     `json:"ok"`
+	Error string   `json:"error,omitempty"`
+}
+
+// FailedRevision records a rollout that failed.
+type FailedRevision struct {
+	Revision string    `json:"revision"`
+	Hash     string    `json:"hash"`
+	Reason   string    `json:"reason"`
+	Message  string    `json:"message"`
+	At       time.Time `json:"at"`
+}
+
+// Set sets a condition (type, status, reason, message) and keeps the list
+// sorted by type, so output is deterministic.
+func (s *Status) Set(typ string, st metav1.ConditionStatus, reason, msg string) {
+	apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg})
+}
+
+// Get returns a condition by type, or nil.
+func (s *Status) Get(typ string) *metav1.Condition {
+	return apimeta.FindStatusCondition(s.Conditions, typ)
+}
+
+// Rejected returns the objects that are not fully accepted.
+func Rejected(objs []Object) []Object {
+	var out []Object
+	for _, o := range objs {
+		if !o.Accepted() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Line is one problem of an object, as `gitxds validate` prints it and as the
+// Ready message lists it: "<file>: <Kind ns/name>: <reason>: <message>".
+func Line(o Object) string {
+	c := Problem(o)
+	if c == nil {
+		return fmt.Sprintf("%s: %s: Accepted", o.File, o.ObjectRef)
+	}
+	return fmt.Sprintf("%s: %s: %s: %s", o.File, o.ObjectRef, c.Reason, c.Message)
+}
+
+// RejectedMessage summarises rejected objects for a Ready=False message.
+func RejectedMessage(rej []Object) string {
+	lines := make([]string, 0, len(rej))
+	for _, o := range rej {
+		lines = append(lines, Line(o))
+	}
+	return fmt.Sprintf("%d object(s) rejected, the rest is served: %s", len(rej), strings.Join(lines, "; "))
+}

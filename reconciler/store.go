@@ -1,0 +1,94 @@
+package reconciler
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/state"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// persisted is what survives a restart.
+type persisted struct {
+	LastGood         *snapshot.Set
+	LastGoodRevision string
+	// Accepted holds the last accepted version of every object, for the
+	// model's fallback when an accepted object becomes invalid.
+	Accepted map[string]render.Object
+	// Applied maps content hashes that completed a rollout to their revision
+	// (a revert to one of them may skip the stages).
+	Applied map[string]string
+	// Failed revisions are not retried until a new commit arrives.
+	Failed []status.FailedRevision
+}
+
+// Store persists the reconciler's state in --state-dir with atomic writes.
+type Store struct {
+	s         *state.Store
+	savedHash string // hash of the last good snapshot on disk
+}
+
+// OpenStore opens (creating) the state directory.
+func OpenStore(dir string) (*Store, error) {
+	s, err := state.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{s: s}, nil
+}
+
+type persistedMeta struct {
+	LastGoodRevision string                   `json:"lastGoodRevision"`
+	Accepted         map[string]render.Object `json:"accepted,omitempty"`
+	Applied          map[string]string        `json:"applied,omitempty"`
+	Failed           []status.FailedRevision  `json:"failed,omitempty"`
+}
+
+// Load returns the persisted state; an empty one on first start.
+func (s *Store) Load() (*persisted, error) {
+	p := &persisted{}
+	var meta persistedMeta
+	switch err := s.s.Load("reconciler", &meta); {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		p.LastGoodRevision, p.Accepted, p.Applied, p.Failed = meta.LastGoodRevision, meta.Accepted, meta.Applied, meta.Failed
+	}
+	var raw json.RawMessage
+	switch err := s.s.Load("lastgood", &raw); {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return nil, err
+	default:
+		set, err := snapshot.Unmarshal(raw)
+		if err != nil {
+			return nil, fmt.Errorf("state: last good snapshot: %w", err)
+		}
+		p.LastGood = set
+		s.savedHash = set.Hash() + set.Revision
+		if p.LastGoodRevision == "" {
+			p.LastGoodRevision = set.Revision
+		}
+	}
+	return p, nil
+}
+
+// Save writes the state: the snapshot first, then the metadata that points
+// at it, each atomically.
+func (s *Store) Save(p *persisted) error {
+	if p.LastGood != nil && p.LastGood.Hash()+p.LastGood.Revision != s.savedHash {
+		b, err := snapshot.Marshal(p.LastGood)
+		if err != nil {
+			return err
+		}
+		if err := s.s.Save("lastgood", json.RawMessage(b)); err != nil {
+			return err
+		}
+		s.savedHash = p.LastGood.Hash() + p.LastGood.Revision
+	}
+	return s.s.Save("reconciler", persistedMeta{LastGoodRevision: p.LastGoodRevision, Accepted: p.Accepted, Applied: p.Applied, Failed: p.Failed})
+}
