@@ -72,7 +72,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	xsrv := xds.New(xds.Options{Log: cfg.Log})
+	xsrv := xds.New(xds.Options{Logger: cfg.Log})
 	fleet := reconciler.NewFleet(xsrv, m)
 	pipe := reconciler.NewPipeline(render.Options{})
 	if cfg.Translate != nil {

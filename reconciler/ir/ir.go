@@ -112,7 +112,14 @@ type Route struct {
 	Match Match
 
 	// Exactly one of Backends, Redirect, DirectResponse is set.
-	Backends       []WeightedBackend
+	Backends []WeightedBackend
+	// InvalidWeight is the weight of backendRefs that could not be resolved
+	// (missing Backend, no ReferenceGrant, ...): that share of requests,
+	// InvalidWeight / (InvalidWeight + sum of Backends' weights), must get
+	// HTTP 500, as Gateway API requires. Zero when every backendRef resolved.
+	// Only set together with Backends; a rule whose every backend is invalid
+	// gets a DirectResponse 500 instead.
+	InvalidWeight  uint32
 	Redirect       *Redirect
 	DirectResponse *DirectResponse
 
@@ -284,10 +291,10 @@ type Endpoint struct {
 
 // CircuitBreaker thresholds; zero means the proxy default.
 type CircuitBreaker struct {
-	MaxConnections        uint32
-	MaxPendingRequests    uint32
-	MaxParallelRequests   uint32
-	MaxParallelRetries    uint32
+	MaxConnections      uint32
+	MaxPendingRequests  uint32
+	MaxParallelRequests uint32
+	MaxParallelRetries  uint32
 }
 
 // HealthCheck is an active HTTP health check.

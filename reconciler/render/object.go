@@ -9,7 +9,9 @@ type Object struct {
 	Namespace  string
 	Name       string
 	// File is the source file of the object, relative to the repository root
-	// (from kustomize's origin annotation).
+	// (from kustomize's origin annotation). For a generated object (e.g. by
+	// configMapGenerator) it is the kustomization or generator config that
+	// generated it.
 	File string
 	// YAML is the object as kustomize rendered it, without the annotations
 	// gitxds added (origin annotations), so it decodes strictly.
@@ -29,4 +31,7 @@ func (o Object) ID() string {
 type Result struct {
 	// Objects in kustomize's output order.
 	Objects []Object
+	// Warnings about the kustomizations, e.g. deprecated fields, each
+	// prefixed with its file.
+	Warnings []string
 }

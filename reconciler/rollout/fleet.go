@@ -27,6 +27,8 @@ type Node struct {
 	Requested map[string]bool
 	// Acked is the version the node last ACKed, per type URL.
 	Acked map[string]string
+	// Rejected holds the hashes of Sets the node NACKed, with the reason.
+	Rejected map[string]string
 }
 
 // HasAcked reports whether the node ACKed set's version of every type it

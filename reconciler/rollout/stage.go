@@ -51,13 +51,18 @@ func (s *stageRun) move(i int) {
 }
 
 // observe refreshes the stage's node list and ACK count in the status and
-// returns the moved nodes that have not ACKed the target yet.
-func (s *stageRun) observe(i int) (pending []string) {
+// returns the moved nodes that have not ACKed the target yet, or the
+// failure of a moved node that rejected the target (in case its NACK event
+// was dropped).
+func (s *stageRun) observe(i int, stage string) (pending []string, err error) {
 	var nodes []string
 	acked := 0
 	for _, n := range s.e.fleet.Nodes() {
 		if !s.moved[n.ID] {
 			continue
+		}
+		if why, ok := n.Rejected[s.r.plan.Target.Hash()]; ok && err == nil {
+			err = &failure{reason: "NACK", msg: fmt.Sprintf("stage %s: node %s rejected the revision: %s", stage, n.ID, why)}
 		}
 		if s.stageOf(n) == i {
 			nodes = append(nodes, n.ID)
@@ -73,7 +78,7 @@ func (s *stageRun) observe(i int) (pending []string) {
 		st.Stages[i].Nodes = nodes
 		st.Stages[i].Acked = acked
 	})
-	return pending
+	return pending, err
 }
 
 // handle reacts to a fleet event during stage i.
@@ -121,7 +126,10 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 	ackTimeout := time.NewTimer(pol.AckTimeout)
 	defer ackTimeout.Stop()
 	for {
-		pending := s.observe(i)
+		pending, err := s.observe(i, stage.Name)
+		if err != nil {
+			return s.fail(i, err)
+		}
 		if len(pending) == 0 {
 			break
 		}

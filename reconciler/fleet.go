@@ -1,0 +1,173 @@
+package reconciler
+
+import (
+	"time"
+
+	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xds"
+)
+
+// Fleet adapts the xDS server to what the rollout and the admin API need,
+// and keeps the node and ACK/NACK metrics.
+type Fleet struct {
+	srv *xds.Server
+	m   *metrics.Metrics
+}
+
+var _ rollout.Fleet = (*Fleet)(nil)
+
+// NewFleet wraps srv; it records node metrics for the life of the process.
+func NewFleet(srv *xds.Server, m *metrics.Metrics) *Fleet {
+	f := &Fleet{srv: srv, m: m}
+	events, _ := srv.Subscribe()
+	go f.record(events)
+	return f
+}
+
+func (f *Fleet) record(events <-chan xds.Event) {
+	for ev := range events {
+		switch ev.Kind {
+		case xds.ACK:
+			f.m.XDSResponses.WithLabelValues(shortType(ev.TypeURL), "ack").Inc()
+		case xds.NACK:
+			f.m.XDSResponses.WithLabelValues(shortType(ev.TypeURL), "nack").Inc()
+		case xds.Connect, xds.Disconnect:
+			counts := map[snapshot.Class]int{}
+			for _, n := range f.srv.Nodes() {
+				counts[n.Class]++
+			}
+			for _, c := range snapshot.Classes {
+				f.m.NodesConnected.WithLabelValues(string(c)).Set(float64(counts[c]))
+			}
+		}
+	}
+}
+
+// Nodes implements rollout.Fleet.
+func (f *Fleet) Nodes() []rollout.Node {
+	infos := f.srv.Nodes()
+	out := make([]rollout.Node, 0, len(infos))
+	for _, n := range infos {
+		rn := rollout.Node{ID: n.ID, Class: n.Class, Labels: n.Labels,
+			Requested: map[string]bool{}, Acked: map[string]string{}, Rejected: map[string]string{}}
+		for t, ts := range n.Types {
+			if ts.Requested {
+				rn.Requested[t] = true
+			}
+			if ts.ACKed != "" {
+				rn.Acked[t] = ts.ACKed
+			}
+		}
+		for hash, fl := range n.Failed {
+			rn.Rejected[hash] = shortType(fl.TypeURL) + ": " + fl.Error
+		}
+		out = append(out, rn)
+	}
+	return out
+}
+
+// SetDefault implements rollout.Fleet.
+func (f *Fleet) SetDefault(set *snapshot.Set) { f.srv.SetDefault(set) }
+
+// Assign implements rollout.Fleet.
+func (f *Fleet) Assign(ids []string, set *snapshot.Set) { f.srv.Assign(ids, set) }
+
+// Unassign implements rollout.Fleet.
+func (f *Fleet) Unassign(ids []string) { f.srv.Unassign(ids) }
+
+// Subscribe implements rollout.Fleet.
+func (f *Fleet) Subscribe() (<-chan rollout.Event, func()) {
+	in, cancel := f.srv.Subscribe()
+	out := make(chan rollout.Event, 256)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			var k rollout.EventKind
+			switch ev.Kind {
+			case xds.Connect:
+				k = rollout.Connect
+			case xds.Disconnect:
+				k = rollout.Disconnect
+			case xds.ACK:
+				k = rollout.ACK
+			case xds.NACK:
+				k = rollout.NACK
+			default:
+				continue
+			}
+			select {
+			case out <- rollout.Event{Kind: k, NodeID: ev.NodeID, TypeURL: ev.TypeURL, Version: ev.Version, Error: ev.Error}:
+			default: // the rollout also polls Nodes(); never block the xDS path
+			}
+		}
+	}()
+	return out, cancel
+}
+
+// Served implements admin.Fleet.
+func (f *Fleet) Served(nodeID string) (*snapshot.Set, snapshot.Class, bool) {
+	n, ok := f.srv.Node(nodeID)
+	if !ok {
+		return nil, "", false
+	}
+	return n.Served, n.Class, true
+}
+
+// NodeView is one node in GET /nodes.
+type NodeView struct {
+	ID        string                 `json:"id"`
+	Class     snapshot.Class         `json:"class"`
+	Labels    map[string]string      `json:"labels,omitempty"`
+	UserAgent string                 `json:"userAgent,omitempty"`
+	Streams   int                    `json:"streams"`
+	FirstSeen time.Time              `json:"firstSeen"`
+	Served    string                 `json:"served,omitempty"`   // revision@hash
+	LastGood  string                 `json:"lastGood,omitempty"` // revision@hash
+	Types     map[string]TypeView    `json:"types,omitempty"`
+	Failed    map[string]xds.Failure `json:"failed,omitempty"`
+}
+
+// TypeView is one type of a node in GET /nodes.
+type TypeView struct {
+	Requested bool   `json:"requested"`
+	ACKed     string `json:"acked,omitempty"`
+	LastNACK  string `json:"lastNack,omitempty"`
+}
+
+// NodesJSON implements admin.Fleet.
+func (f *Fleet) NodesJSON() any {
+	infos := f.srv.Nodes()
+	out := make([]NodeView, 0, len(infos))
+	for _, n := range infos {
+		v := NodeView{ID: n.ID, Class: n.Class, Labels: n.Labels, UserAgent: n.UserAgent, Streams: n.Streams,
+			FirstSeen: n.FirstSeen, Served: setName(n.Served), LastGood: setName(n.LastGood), Failed: n.Failed,
+			Types: map[string]TypeView{}}
+		for t, ts := range n.Types {
+			tv := TypeView{Requested: ts.Requested, ACKed: ts.ACKed}
+			if ts.LastNACK != nil {
+				tv.LastNACK = ts.LastNACK.Version + ": " + ts.LastNACK.Error
+			}
+			v.Types[shortType(t)] = tv
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func setName(s *snapshot.Set) string {
+	if s == nil {
+		return ""
+	}
+	return s.Revision + "@" + s.Hash()
+}
+
+func shortType(typeURL string) string {
+	for i := len(typeURL) - 1; i >= 0; i-- {
+		if typeURL[i] == '.' {
+			return typeURL[i+1:]
+		}
+	}
+	return typeURL
+}

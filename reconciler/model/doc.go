@@ -1,0 +1,110 @@
+// Package model is the model stage of gitxds: it turns the rendered objects
+// of one revision into the IR (package ir) and a Gateway API status per
+// object. Build is its one entry point; it is pure and deterministic.
+//
+// # Steps
+//
+// Build runs small steps over one per-call builder (model.go): strict
+// decoding (decode.go), directory identity (ownership.go), duplicates,
+// indexing of Namespaces, Backends, ReferenceGrants and the RolloutPolicy
+// (index.go), Gateway listeners (gateway.go), routes and their attachment
+// (route.go, httproute.go, grpcroute.go, filters.go, backends.go),
+// HTTPRoute/GRPCRoute hostname conflicts and match precedence
+// (precedence.go), BackendTrafficPolicies (policy.go). Each step's comment
+// lists the conditions it sets.
+//
+// # Identity
+//
+// An object's owner is the directory of its source file: the first path
+// element named "platform" or "teams" decides, so the layout may sit below a
+// directory of the repository (repo-layout/teams/a/x.yaml is team a's).
+// Objects of teams/<team>/ must be in namespace <team>; teams/platform/ is
+// refused. Objects of platform/ are in namespace "platform" (Namespace is
+// cluster-scoped; a RolloutPolicy may have no namespace). Only platform/
+// defines Gateway, Namespace and RolloutPolicy. A file under neither
+// directory is refused (reason NotOwner).
+//
+// # Rejections and last accepted versions
+//
+// A rejected object (Accepted=False and nothing of it served) is left out
+// and everything else is built without it. If Input.LastAccepted has an
+// earlier accepted version of it, that version is built instead, its status
+// keeps the conditions that explain the rejection and sets
+// ServingLastAccepted. Output.Accepted holds, for the next revision, every
+// fully accepted object and the kept last accepted versions; an object
+// deleted from Git is not brought back.
+//
+// Validation errors that Gateway API's schema or CEL rules would refuse, and
+// invalid regular expressions (RE2, as Envoy), reject the whole route with
+// reason UnsupportedValue (IncompatibleFilters for filter combinations). A
+// backendRef that cannot be resolved does not: the route is Accepted with
+// ResolvedRefs=False (RefNotPermitted, BackendNotFound, InvalidKind) and the
+// share of requests for that backend gets HTTP 500 (ir.Route.InvalidWeight,
+// or a DirectResponse 500 when no backend of the rule is valid or all
+// weights are 0).
+//
+// # Precedence
+//
+// Each listener gets one virtual host per hostname a route serves there. A
+// virtual host holds its own routes first and then those of every broader
+// hostname that covers it (wildcards, longest first, then "*"), so the most
+// specific hostname wins without hiding the others. Within one hostname,
+// HTTPRoute matches are ordered as Gateway API specifies: Exact path, then
+// RegularExpression (implementation-specific in the spec; here longer
+// expressions first), then PathPrefix by length; then method; then number
+// of header matches; then of query parameter matches. GRPCRoute matches are
+// ordered by characters of service, then method, exact before regular
+// expression, then header matches. Ties go to the route first by
+// "namespace/name" (Git has no creation timestamps), then rule and match
+// order. A match that is identical to one of a route of higher precedence on
+// the same virtual host is reported on the losing route as Overlapped=True,
+// reason Shadowed. An HTTPRoute and a GRPCRoute whose hostnames intersect
+// on one listener: the first by namespace/name keeps it, the other gets
+// Accepted=False reason HostnameConflict there.
+//
+// # Listeners
+//
+// All Gateways are served by the same proxies, so listeners of every Gateway
+// share the port space: listeners on one port must use the same protocol and
+// distinct hostnames (translate merges them per port). Within a Gateway
+// conflicting listeners are all left out, as Gateway API requires; across
+// Gateways the Gateway first by namespace/name keeps the port. A Gateway
+// with some invalid listeners is Accepted with reason ListenersNotValid and
+// PartiallyInvalid=True; with none valid it is rejected.
+//
+// # TLS certificates
+//
+// Private keys never live in Git. An HTTPS listener's certificateRef
+// {name: N, [namespace: NS]} (kind Secret, NS defaulting to the Gateway's)
+// names files on every proxy host, delivered to Envoy by file-based SDS:
+//
+//	/etc/gitxds/certs/<NS>/<N>/tls.crt
+//	/etc/gitxds/certs/<NS>/<N>/tls.key
+//
+// with SDS secret name "<NS>/<N>" (the layout of a mounted Kubernetes TLS
+// Secret). The annotation gitxds.dev/certs-dir on the Gateway replaces
+// /etc/gitxds/certs. A certificateRef to another namespace needs a
+// ReferenceGrant there from Gateways of namespace platform to Secrets.
+// The annotation gitxds.dev/access-log (a path such as /dev/stdout) gives
+// every listener of the Gateway a file access log.
+//
+// # BackendTrafficPolicy
+//
+// Targets are HTTPRoute/GRPCRoute (optionally one rule by sectionName, the
+// rule's name) or Backend, of the policy's own namespace (targetRefs have no
+// namespace field). For a route match the most specific policy wins whole,
+// as in Envoy Gateway (no merging): rule, then route, then the Backend
+// policy shared by every backend of the rule. A route's own rules[].retry
+// and rules[].timeouts beat any policy. Connection settings (timeout.tcp,
+// timeout.http.connectionIdleTimeout, circuitBreaker, healthCheck,
+// outlierDetection) apply to clusters and are only accepted on Backend
+// targets. Two policies on the same target: the first by name wins, the
+// other is Accepted=False reason Conflicted.
+//
+// # Golden tests
+//
+// testdata/<case>.in.yaml is a YAML stream of objects, each document led by
+// "# file: <path>" (and "# lastAccepted: true" for Input.LastAccepted);
+// <case>.out.yaml is the status, accepted keys and IR. Regenerate with
+// go test ./reconciler/model -update.
+package model

@@ -1,0 +1,292 @@
+package model
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+)
+
+// Gateway annotations gitxds reads.
+const (
+	// AnnotationCertsDir overrides DefaultCertsDir for a Gateway's listeners.
+	AnnotationCertsDir = "gitxds.dev/certs-dir"
+	// AnnotationAccessLog is a file path on the proxy ("/dev/stdout") every
+	// listener of the Gateway writes its access log to.
+	AnnotationAccessLog = "gitxds.dev/access-log"
+	// DefaultCertsDir is where a proxy host keeps the certificates of the
+	// HTTPS listeners: certificateRef <name> of namespace <ns> is
+	// <dir>/<ns>/<name>/tls.crt and tls.key.
+	DefaultCertsDir = "/etc/gitxds/certs"
+)
+
+type gateway struct {
+	obj       *object
+	gw        *gwv1.Gateway
+	listeners []*listener // valid ones, in the Gateway's order
+}
+
+type listener struct {
+	gw       *gateway
+	ir       ir.Listener
+	from     gwv1.FromNamespaces
+	selector labels.Selector
+	kinds    map[string]bool
+	problem  string // why the listener is invalid; "" if valid
+}
+
+var routeKinds = []string{"GRPCRoute", "HTTPRoute"}
+
+// gateways validates the Gateways and their listeners. An invalid listener
+// is left out; a Gateway with no valid listener is rejected. Listeners of
+// all Gateways share the proxies' ports, so two listeners on one port must
+// agree on the protocol and have distinct hostnames.
+//
+// Sets on Gateways: Accepted (Accepted, ListenersNotValid, UnsupportedValue)
+// and PartiallyInvalid=True reason ListenersNotValid when only some
+// listeners are valid.
+func (b *builder) gateways() {
+	var gws []*gateway
+	for _, o := range b.live() {
+		if t, ok := o.typed.(*gwv1.Gateway); ok {
+			gws = append(gws, &gateway{obj: o, gw: t})
+		}
+	}
+	sort.Slice(gws, func(i, j int) bool { return gws[i].obj.src.ID() < gws[j].obj.src.ID() })
+	var all []*listener
+	for _, g := range gws {
+		if msg := unsupportedGatewayFields(g.gw); msg != "" {
+			g.obj.reject(string(gwv1.GatewayReasonInvalid), "%s", msg)
+			continue
+		}
+		names := map[gwv1.SectionName]int{}
+		for _, l := range g.gw.Spec.Listeners {
+			names[l.Name]++
+		}
+		for i := range g.gw.Spec.Listeners {
+			l := b.listener(g, &g.gw.Spec.Listeners[i])
+			if names[g.gw.Spec.Listeners[i].Name] > 1 {
+				l.problem = fmt.Sprintf("listener name %q is used more than once", l.ir.Name)
+			}
+			all = append(all, l)
+		}
+	}
+	listenerConflicts(all)
+	for _, g := range gws {
+		if g.obj.dropped {
+			continue
+		}
+		var bad []string
+		for _, l := range all {
+			if l.gw != g {
+				continue
+			}
+			if l.problem != "" {
+				bad = append(bad, fmt.Sprintf("listener %s: %s", l.ir.Name, l.problem))
+				continue
+			}
+			g.listeners = append(g.listeners, l)
+		}
+		switch {
+		case len(g.listeners) == 0 && len(bad) == 0:
+			g.obj.reject(string(gwv1.GatewayReasonListenersNotValid), "the Gateway has no listeners")
+		case len(g.listeners) == 0:
+			g.obj.reject(string(gwv1.GatewayReasonListenersNotValid), "no listener is valid: %s", strings.Join(bad, "; "))
+		case len(bad) > 0:
+			msg := g.obj.msg("these listeners are not served: %s", strings.Join(bad, "; "))
+			g.obj.set(CondAccepted, metav1.ConditionTrue, string(gwv1.GatewayReasonListenersNotValid), msg)
+			g.obj.set(CondPartiallyInvalid, metav1.ConditionTrue, string(gwv1.GatewayReasonListenersNotValid), msg)
+		}
+		if len(g.listeners) > 0 {
+			b.gws = append(b.gws, g)
+		}
+	}
+}
+
+func unsupportedGatewayFields(gw *gwv1.Gateway) string {
+	s := gw.Spec
+	switch {
+	case len(s.Addresses) > 0:
+		return "spec.addresses is not supported: gitxds proxies listen on every address of their host; remove it"
+	case s.AllowedListeners != nil:
+		return "spec.allowedListeners (ListenerSets) is not supported; remove it"
+	case s.TLS != nil:
+		return "spec.tls (frontend/backend TLS of the Gateway) is not supported; remove it"
+	case s.Infrastructure != nil && s.Infrastructure.ParametersRef != nil:
+		return "spec.infrastructure.parametersRef is not supported; remove it"
+	}
+	if dir, ok := gw.Annotations[AnnotationCertsDir]; ok && (!path.IsAbs(dir) || path.Clean(dir) != dir) {
+		return fmt.Sprintf("annotation %s: %q must be a clean absolute path", AnnotationCertsDir, dir)
+	}
+	if f, ok := gw.Annotations[AnnotationAccessLog]; ok && (!path.IsAbs(f) || path.Clean(f) != f) {
+		return fmt.Sprintf("annotation %s: %q must be a clean absolute path such as /dev/stdout", AnnotationAccessLog, f)
+	}
+	return ""
+}
+
+// listener validates one Gateway listener.
+func (b *builder) listener(g *gateway, spec *gwv1.Listener) *listener {
+	l := &listener{gw: g, from: gwv1.NamespacesFromSame, kinds: map[string]bool{}}
+	l.ir = ir.Listener{Name: string(spec.Name), Port: uint32(spec.Port), Protocol: ir.Protocol(spec.Protocol)}
+	if spec.Hostname != nil {
+		l.ir.Hostname = string(*spec.Hostname)
+	}
+	l.problem = b.validateListener(g, spec, l)
+	return l
+}
+
+func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener) string {
+	if !validPort(spec.Port) {
+		return fmt.Sprintf("port %d must be 1..65535", spec.Port)
+	}
+	if l.ir.Hostname != "" {
+		if msg := validHostname(l.ir.Hostname); msg != "" {
+			return "hostname " + msg
+		}
+	}
+	switch spec.Protocol {
+	case gwv1.HTTPProtocolType:
+		if spec.TLS != nil {
+			return "an HTTP listener must not have tls; use protocol HTTPS"
+		}
+	case gwv1.HTTPSProtocolType:
+		tls, msg := b.listenerTLS(g, spec)
+		if msg != "" {
+			return msg
+		}
+		l.ir.TLS = tls
+	default:
+		return fmt.Sprintf("protocol %q is not supported (UnsupportedProtocol); use HTTP or HTTPS", spec.Protocol)
+	}
+	if ar := spec.AllowedRoutes; ar != nil {
+		for _, k := range ar.Kinds {
+			if (k.Group != nil && string(*k.Group) != gatewayGroup) || (k.Kind != "HTTPRoute" && k.Kind != "GRPCRoute") {
+				return fmt.Sprintf("allowedRoutes.kinds: %s is not supported (InvalidRouteKinds); use HTTPRoute or GRPCRoute", groupKind(k.Group, k.Kind))
+			}
+			l.kinds[string(k.Kind)] = true
+		}
+		if ns := ar.Namespaces; ns != nil && ns.From != nil {
+			l.from = *ns.From
+			switch l.from {
+			case gwv1.NamespacesFromSame, gwv1.NamespacesFromAll, gwv1.NamespacesFromNone:
+			case gwv1.NamespacesFromSelector:
+				if ns.Selector == nil {
+					return "allowedRoutes.namespaces.from is Selector but no selector is set"
+				}
+				sel, err := metav1.LabelSelectorAsSelector(ns.Selector)
+				if err != nil {
+					return fmt.Sprintf("allowedRoutes.namespaces.selector is invalid: %v", err)
+				}
+				l.selector = sel
+			default:
+				return fmt.Sprintf("allowedRoutes.namespaces.from %q is not one of Same, All, Selector, None", l.from)
+			}
+		}
+	}
+	if len(l.kinds) == 0 {
+		for _, k := range routeKinds {
+			l.kinds[k] = true
+		}
+	}
+	return ""
+}
+
+func groupKind(g *gwv1.Group, k gwv1.Kind) string {
+	if g == nil || *g == "" {
+		return string(k)
+	}
+	return string(*g) + "/" + string(k)
+}
+
+// listenerTLS resolves the certificates of an HTTPS listener to files on the
+// proxy host (see the package documentation).
+func (b *builder) listenerTLS(g *gateway, spec *gwv1.Listener) (*ir.TLS, string) {
+	t := spec.TLS
+	if t != nil && t.Mode != nil && *t.Mode != gwv1.TLSModeTerminate {
+		return nil, fmt.Sprintf("tls.mode %q is not supported; gitxds terminates TLS (mode Terminate)", *t.Mode)
+	}
+	if t == nil || len(t.CertificateRefs) == 0 {
+		return nil, "an HTTPS listener needs tls.certificateRefs"
+	}
+	if len(t.Options) > 0 {
+		return nil, "tls.options are not supported; remove them"
+	}
+	dir := DefaultCertsDir
+	if d, ok := g.gw.Annotations[AnnotationCertsDir]; ok {
+		dir = d
+	}
+	out := &ir.TLS{}
+	for i, ref := range t.CertificateRefs {
+		if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
+			return nil, fmt.Sprintf("tls.certificateRefs[%d]: %s is not supported (InvalidCertificateRef); refer to a Secret by name", i, groupKind(ref.Group, derefKind(ref.Kind, "Secret")))
+		}
+		ns := g.gw.Namespace
+		if ref.Namespace != nil {
+			ns = string(*ref.Namespace)
+		}
+		if !b.permitted(gatewayGroup, "Gateway", g.gw.Namespace, "", "Secret", ns, string(ref.Name)) {
+			return nil, fmt.Sprintf("tls.certificateRefs[%d]: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows it (RefNotPermitted)", i, ns, ref.Name, ns)
+		}
+		if msg := validName(string(ref.Name)); msg != "" {
+			return nil, fmt.Sprintf("tls.certificateRefs[%d]: name %s", i, msg)
+		}
+		base := path.Join(dir, ns, string(ref.Name))
+		out.CertificateRefs = append(out.CertificateRefs, ir.TLSCertificate{
+			Name:     ns + "/" + string(ref.Name),
+			CertFile: path.Join(base, "tls.crt"),
+			KeyFile:  path.Join(base, "tls.key"),
+		})
+	}
+	return out, ""
+}
+
+func derefKind(k *gwv1.Kind, def string) gwv1.Kind {
+	if k == nil {
+		return gwv1.Kind(def)
+	}
+	return *k
+}
+
+// listenerConflicts marks listeners that cannot share a port: a port serves
+// one protocol, and its listeners need distinct hostnames. Within a Gateway
+// every conflicting listener is left out, as Gateway API requires; across
+// Gateways the listener of the Gateway first by namespace/name is kept.
+func listenerConflicts(all []*listener) {
+	byPort := map[uint32][]*listener{}
+	for _, l := range all {
+		if l.problem == "" {
+			byPort[l.ir.Port] = append(byPort[l.ir.Port], l)
+		}
+	}
+	for _, ls := range byPort {
+		for i, a := range ls {
+			for _, c := range ls[:i] {
+				if a.ir.Protocol != c.ir.Protocol {
+					mark(a, c, fmt.Sprintf("port %d is used with protocol %s by %s and %s by %s (ProtocolConflict)", a.ir.Port, c.ir.Protocol, c.where(), a.ir.Protocol, a.where()))
+				} else if a.ir.Hostname == c.ir.Hostname {
+					mark(a, c, fmt.Sprintf("port %d and hostname %q are used by both %s and %s (HostnameConflict)", a.ir.Port, a.ir.Hostname, c.where(), a.where()))
+				}
+			}
+		}
+	}
+}
+
+// mark records a conflict between a later listener a and an earlier one c.
+func mark(a, c *listener, msg string) {
+	if a.problem == "" {
+		a.problem = msg
+	}
+	if a.gw == c.gw && c.problem == "" {
+		c.problem = msg
+	}
+}
+
+func (l *listener) where() string {
+	return fmt.Sprintf("Gateway %s/%s listener %s", l.gw.gw.Namespace, l.gw.gw.Name, l.ir.Name)
+}

@@ -1,0 +1,290 @@
+package model
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files testdata/*.out.yaml")
+
+// A golden case is testdata/<case>.in.yaml: a YAML stream of objects. Each
+// document starts with comment lines that carry its options:
+//
+//	# file: teams/a/routes.yaml   the object's source file (required)
+//	# lastAccepted: true          the object goes to Input.LastAccepted
+//
+// A document of comments only (a case description) is skipped. The expected
+// output is <case>.out.yaml: status, accepted keys and the IR.
+func TestGolden(t *testing.T) {
+	ins, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, in := range ins {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		out := filepath.Join("testdata", name+".out.yaml")
+		want[out] = true
+		t.Run(name, func(t *testing.T) {
+			input := readCase(t, in)
+			got := goldenOutput(t, Build(input))
+			if *update {
+				if err := os.WriteFile(out, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			exp, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatalf("%v (run go test ./reconciler/model -update)", err)
+			}
+			if !bytes.Equal(exp, got) {
+				t.Errorf("%s differs from the output; run go test ./reconciler/model -update and review the diff:\n%s", out, got)
+			}
+		})
+	}
+	outs, _ := filepath.Glob("testdata/*.out.yaml")
+	for _, out := range outs {
+		if want[out] {
+			continue
+		}
+		if *update {
+			os.Remove(out)
+		} else {
+			t.Errorf("orphaned golden file %s; run with -update to delete it", out)
+		}
+	}
+}
+
+func readCase(t *testing.T, path string) Input {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Input
+	for i, doc := range splitDocs(string(data)) {
+		opts := map[string]string{}
+		body := false
+		for _, line := range strings.Split(doc, "\n") {
+			if k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), ": "); ok && strings.HasPrefix(line, "# ") {
+				opts[k] = strings.TrimSpace(v)
+			} else if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
+				body = true
+			}
+		}
+		if !body {
+			continue
+		}
+		obj := objectOf(t, []byte(doc), opts["file"])
+		if opts["file"] == "" && opts["nofile"] != "true" {
+			t.Fatalf("%s: document %d has no '# file:' line", path, i)
+		}
+		if opts["lastAccepted"] == "true" {
+			if in.LastAccepted == nil {
+				in.LastAccepted = map[string]render.Object{}
+			}
+			in.LastAccepted[Key(obj)] = obj
+			continue
+		}
+		in.Objects = append(in.Objects, obj)
+	}
+	return in
+}
+
+func splitDocs(s string) []string {
+	var docs []string
+	var cur []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimRight(line, " ") == "---" {
+			docs = append(docs, strings.Join(cur, "\n"))
+			cur = nil
+			continue
+		}
+		cur = append(cur, line)
+	}
+	return append(docs, strings.Join(cur, "\n"))
+}
+
+// objectOf makes the render.Object kustomize would give for a document.
+func objectOf(t *testing.T, doc []byte, file string) render.Object {
+	t.Helper()
+	var meta struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Metadata   struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	}
+	if err := yaml.Unmarshal(doc, &meta); err != nil {
+		// Malformed on purpose: take the identity from the lines, the
+		// model reports the error.
+		for _, line := range strings.Split(string(doc), "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+			switch k {
+			case "apiVersion":
+				meta.APIVersion = v
+			case "kind":
+				meta.Kind = v
+			case "metadata":
+				var m map[string]string
+				if yaml.Unmarshal([]byte(v), &m) == nil {
+					meta.Metadata.Name, meta.Metadata.Namespace = m["name"], m["namespace"]
+				}
+			}
+		}
+	}
+	return render.Object{
+		APIVersion: meta.APIVersion, Kind: meta.Kind,
+		Namespace: meta.Metadata.Namespace, Name: meta.Metadata.Name,
+		File: file, YAML: doc,
+	}
+}
+
+type goldenCondition struct {
+	Type    string `json:"type"`
+	Status  string `json:"status"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+type goldenStatus struct {
+	Object              string            `json:"object"`
+	File                string            `json:"file"`
+	Conditions          []goldenCondition `json:"conditions"`
+	ServingLastAccepted string            `json:"servingLastAccepted,omitempty"`
+}
+
+func goldenOutput(t *testing.T, out *Output) []byte {
+	t.Helper()
+	if err := out.IR.Validate(); err != nil {
+		t.Errorf("the IR does not validate: %v", err)
+	}
+	var g struct {
+		Status   []goldenStatus `json:"status"`
+		Accepted []string       `json:"accepted"`
+		Rollout  any            `json:"rollout,omitempty"`
+		IR       any            `json:"ir"`
+	}
+	for _, s := range out.Status {
+		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, ServingLastAccepted: s.ServingLastAccepted}
+		for _, c := range s.Conditions {
+			gs.Conditions = append(gs.Conditions, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
+		}
+		g.Status = append(g.Status, gs)
+	}
+	for k := range out.Accepted {
+		g.Accepted = append(g.Accepted, k)
+	}
+	sort.Strings(g.Accepted)
+	if out.Rollout != nil {
+		g.Rollout = out.Rollout.Spec
+	}
+	g.IR = prune(t, out.IR)
+	data, err := yaml.Marshal(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestDeterministic builds every golden case with its objects in reverse
+// order and expects the same IR and status.
+func TestDeterministic(t *testing.T) {
+	ins, _ := filepath.Glob("testdata/*.in.yaml")
+	for _, in := range ins {
+		input := readCase(t, in)
+		a := Build(input)
+		rev := input
+		rev.Objects = append([]render.Object(nil), input.Objects...)
+		for i, j := 0, len(rev.Objects)-1; i < j; i, j = i+1, j-1 {
+			rev.Objects[i], rev.Objects[j] = rev.Objects[j], rev.Objects[i]
+		}
+		b := Build(rev)
+		if !reflect.DeepEqual(a.IR, b.IR) {
+			t.Errorf("%s: the IR depends on the order of the objects", in)
+		}
+		sa, sb := append([]status.Object(nil), a.Status...), append([]status.Object(nil), b.Status...)
+		if !reflect.DeepEqual(sa, sb) {
+			t.Errorf("%s: the status depends on the order of the objects", in)
+		}
+	}
+}
+
+// durationKeys are the IR fields of type time.Duration, printed as "10s".
+var durationKeys = map[string]bool{
+	"Request": true, "BackendRequest": true, "Idle": true, "ConnectTimeout": true,
+	"IdleTimeout": true, "PerTryTimeout": true, "BackoffBase": true, "BackoffMax": true,
+	"Interval": true, "Timeout": true, "BaseEjectionTime": true, "MaxAge": true, "Per": true,
+}
+
+// prune turns v into generic JSON data without null, empty and zero values,
+// so golden files show what is set.
+func prune(t *testing.T, v any) any {
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any
+	if err := json.Unmarshal(data, &x); err != nil {
+		t.Fatal(err)
+	}
+	return pruneValue(x)
+}
+
+func pruneValue(x any) any {
+	switch v := x.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if f, ok := e.(float64); ok && durationKeys[k] && f != 0 {
+				v[k] = time.Duration(f).String()
+				continue
+			}
+			e = pruneValue(e)
+			if e == nil {
+				delete(v, k)
+			} else {
+				v[k] = e
+			}
+		}
+		if len(v) == 0 {
+			return nil
+		}
+		return v
+	case []any:
+		if len(v) == 0 {
+			return nil
+		}
+		for i := range v {
+			v[i] = pruneValue(v[i])
+		}
+		return v
+	case string:
+		if v == "" {
+			return nil
+		}
+	case float64:
+		if v == 0 {
+			return nil
+		}
+	case bool:
+		if !v {
+			return nil
+		}
+	}
+	return x
+}

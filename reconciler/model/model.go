@@ -1,0 +1,164 @@
+package model
+
+import (
+	"sort"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// Input of the model stage.
+type Input struct {
+	// Objects rendered for one revision, with their source files.
+	Objects []render.Object
+	// LastAccepted holds, per object key (Key, "Kind ns/name"), the last
+	// accepted version of each object from earlier revisions: the Accepted
+	// of the previous Output. Nil on the first run.
+	LastAccepted map[string]render.Object
+}
+
+// Output of the model stage.
+type Output struct {
+	// IR of everything served, validated and sorted.
+	IR *ir.IR
+	// Status has one entry per input object, sorted with status.Sort.
+	Status []status.Object
+	// Accepted is what the caller keeps as Input.LastAccepted for the next
+	// revision: every object of this revision that was fully accepted, and
+	// the last accepted version of every object still present that was not.
+	Accepted map[string]render.Object
+	// Rollout is the platform's RolloutPolicy, nil if none was accepted.
+	Rollout *v1alpha1.RolloutPolicy
+	// Namespaces are the labels of the Namespace objects of platform/.
+	Namespaces map[string]map[string]string
+}
+
+// Key is how Input.LastAccepted and Output.Accepted name an object:
+// "Kind namespace/name", or "Kind name" for cluster-scoped objects.
+func Key(o render.Object) string { return o.ID() }
+
+// Build turns the rendered objects of one revision into the IR and a status
+// per object. It is pure and deterministic: the same input always gives the
+// same output, and the input is not modified.
+//
+// An object that is rejected is left out and everything else is built
+// without it. When a rejected object has a last accepted version in
+// in.LastAccepted, that version is built instead and the object's status says
+// so (status.Object.ServingLastAccepted), next to the conditions that explain
+// why this revision's version was rejected.
+func Build(in Input) *Output {
+	first := build(in.Objects)
+	subst := map[int]render.Object{}
+	for i, o := range first.objects {
+		if !o.dropped {
+			continue
+		}
+		last, ok := in.LastAccepted[Key(o.src)]
+		if !ok || (string(last.YAML) == string(o.src.YAML) && last.File == o.src.File) {
+			continue
+		}
+		subst[i] = last
+	}
+	final := first
+	if len(subst) > 0 {
+		// Build with the last accepted versions; keep only those that are
+		// accepted now, and build once more so every other object sees
+		// exactly the set that is served.
+		objs := substitute(in.Objects, subst)
+		second := build(objs)
+		for i := range subst {
+			if second.objects[i].dropped {
+				delete(subst, i)
+			}
+		}
+		if len(subst) > 0 {
+			final = build(substitute(in.Objects, subst))
+		}
+	}
+
+	out := &Output{
+		IR:         final.ir,
+		Accepted:   map[string]render.Object{},
+		Rollout:    final.rollout,
+		Namespaces: final.namespaces,
+	}
+	present := map[string]bool{}
+	for _, o := range in.Objects {
+		present[Key(o)] = true
+	}
+	for key, last := range in.LastAccepted {
+		if present[key] {
+			out.Accepted[key] = last
+		}
+	}
+	for i, o := range final.objects {
+		st := o.status()
+		if _, ok := subst[i]; ok {
+			// Report what is wrong with this revision's version.
+			st = first.objects[i].status()
+			st.ServingLastAccepted = servingLastAcceptedMessage(first.objects[i])
+		} else if st.Accepted() {
+			out.Accepted[Key(o.src)] = o.src
+		}
+		out.Status = append(out.Status, st)
+	}
+	status.Sort(out.Status)
+	return out
+}
+
+func substitute(objs []render.Object, subst map[int]render.Object) []render.Object {
+	out := make([]render.Object, len(objs))
+	copy(out, objs)
+	for i, o := range subst {
+		out[i] = o
+	}
+	return out
+}
+
+func servingLastAcceptedMessage(o *object) string {
+	msg := "this version was rejected; the last accepted version keeps serving"
+	if c := status.Problem(o.status()); c != nil {
+		msg += " (" + c.Reason + ")"
+	}
+	return msg
+}
+
+// result of one build pass.
+type result struct {
+	objects    []*object // in input order
+	ir         *ir.IR
+	rollout    *v1alpha1.RolloutPolicy
+	namespaces map[string]map[string]string
+}
+
+// build runs the steps of the model over one set of objects.
+func build(objs []render.Object) *result {
+	b := newBuilder(objs)
+	for _, step := range []func(*builder){
+		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind
+		(*builder).ownership,   // Accepted=False InvalidNamespace/NotOwner
+		(*builder).duplicates,  // Accepted=False Duplicate
+		(*builder).index,       // namespaces, rollout, backends, grants
+		(*builder).gateways,    // Gateway Accepted, listeners
+		(*builder).routes,      // route Accepted/ResolvedRefs, IR routes
+		(*builder).conflicts,   // HTTPRoute/GRPCRoute hostname conflicts
+		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
+		(*builder).assemble,    // virtual hosts in precedence, clusters
+		(*builder).shadows,     // Overlapped=True on shadowed routes
+		(*builder).finishState, // default conditions
+	} {
+		step(b)
+	}
+	return &result{objects: b.objects, ir: b.ir, rollout: b.rollout, namespaces: b.nsLabels}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

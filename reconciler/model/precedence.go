@@ -1,0 +1,324 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+)
+
+// rank is what orders matches by Gateway API precedence.
+type rank struct {
+	grpc bool
+	// HTTPRoute: path kind (Exact 3, RegularExpression 2, PathPrefix 1),
+	// path length, method, header and query counts.
+	pathKind int
+	pathLen  int
+	method   bool
+	headers  int
+	query    int
+	// GRPCRoute: characters of the service and method, regex or exact.
+	serviceLen, methodLen int
+	regex                 bool
+}
+
+func httpRank(m ir.Match) rank {
+	r := rank{pathLen: len(m.Path), method: m.Method != "", headers: len(m.Headers), query: len(m.Query)}
+	switch m.PathType {
+	case ir.PathExact:
+		r.pathKind = 3
+	case ir.PathRegex:
+		r.pathKind = 2
+	default:
+		r.pathKind = 1
+	}
+	return r
+}
+
+// before reports whether a takes precedence over b by their matches alone.
+// ok is false on a tie.
+func (a rank) before(b rank) (before, ok bool) {
+	cmp := func(x, y int) (bool, bool) { return x > y, x != y }
+	if a.grpc != b.grpc {
+		return a.grpc, true // never on one hostname after conflicts; stable
+	}
+	if a.grpc {
+		if v, ok := cmp(a.serviceLen, b.serviceLen); ok {
+			return v, true
+		}
+		if v, ok := cmp(a.methodLen, b.methodLen); ok {
+			return v, true
+		}
+		if a.regex != b.regex {
+			return !a.regex, true
+		}
+		return cmp(a.headers, b.headers)
+	}
+	if v, ok := cmp(a.pathKind, b.pathKind); ok {
+		return v, true
+	}
+	if v, ok := cmp(a.pathLen, b.pathLen); ok {
+		return v, true
+	}
+	if a.method != b.method {
+		return a.method, true
+	}
+	if v, ok := cmp(a.headers, b.headers); ok {
+		return v, true
+	}
+	return cmp(a.query, b.query)
+}
+
+// placed is a match placed in a virtual host.
+type placed struct {
+	r *route
+	m *match
+}
+
+// sortPlaced orders matches of one hostname by Gateway API precedence; ties
+// go to the route first by namespace/name (Git has no creation timestamps),
+// then to rule and match order within the route.
+func sortPlaced(ps []placed) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if v, ok := a.m.rank.before(b.m.rank); ok {
+			return v
+		}
+		if a.r.key() != b.r.key() {
+			return a.r.key() < b.r.key()
+		}
+		if a.m.rule != b.m.rule {
+			return a.m.rule < b.m.rule
+		}
+		return a.m.idx < b.m.idx
+	})
+}
+
+// hostRank orders hostname groups: exact names first (longest first), then
+// wildcards (longest first), then "*".
+func hostLess(a, b string) bool {
+	wa, wb := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	if wa != wb {
+		return !wa
+	}
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a < b
+}
+
+// covers reports whether routes of hostname group g also apply to requests
+// for hostname h: g is h, a wildcard matching h, or "*".
+func covers(g, h string) bool {
+	return g == h || g == "*" || wildcardCovers(g, h)
+}
+
+// assemble builds the IR: per listener, one virtual host per hostname, whose
+// routes are its own in precedence order followed by those of every broader
+// hostname that covers it (wildcards, then "*"), as Gateway API gives
+// precedence to the most specific hostname without hiding the others.
+func (b *builder) assemble() {
+	out := &ir.IR{}
+	used := map[string]bool{}
+	http2 := map[string]bool{}
+	for _, g := range b.gws {
+		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name}
+		if f, ok := g.gw.Annotations[AnnotationAccessLog]; ok {
+			irg.AccessLogs = []ir.AccessLog{{File: f}}
+		}
+		for _, l := range g.listeners {
+			groups := map[string][]placed{}
+			for _, r := range b.rts {
+				for _, a := range r.attached {
+					if a.l != l {
+						continue
+					}
+					for _, h := range a.hosts {
+						for _, m := range r.matches {
+							groups[h] = append(groups[h], placed{r, m})
+						}
+					}
+				}
+			}
+			hosts := sortedKeys(groups)
+			sort.Slice(hosts, func(i, j int) bool { return hostLess(hosts[i], hosts[j]) })
+			irl := l.ir
+			for _, h := range hosts {
+				vh := ir.VirtualHost{Hostname: h}
+				seen := map[string]bool{}
+				for _, g := range hosts {
+					if !covers(g, h) {
+						continue
+					}
+					ps := groups[g]
+					sortPlaced(ps)
+					for _, p := range ps {
+						if seen[p.m.ir.Name] {
+							continue
+						}
+						seen[p.m.ir.Name] = true
+						vh.Routes = append(vh.Routes, p.m.ir)
+						for _, wb := range p.m.ir.Backends {
+							used[wb.Cluster] = true
+							http2[wb.Cluster] = http2[wb.Cluster] || p.r.grpc
+						}
+						for _, mi := range p.m.ir.Filters.Mirrors {
+							used[mi.Cluster] = true
+							http2[mi.Cluster] = http2[mi.Cluster] || p.r.grpc
+						}
+					}
+				}
+				irl.VirtualHosts = append(irl.VirtualHosts, vh)
+			}
+			sort.SliceStable(irl.VirtualHosts, func(i, j int) bool {
+				a, b := irl.VirtualHosts[i].Hostname, irl.VirtualHosts[j].Hostname
+				if (a == "*") != (b == "*") {
+					return b == "*"
+				}
+				return a < b
+			})
+			irg.Listeners = append(irg.Listeners, irl)
+		}
+		out.Gateways = append(out.Gateways, irg)
+	}
+	for _, name := range sortedKeys(b.clusters) {
+		if used[name] {
+			c := *b.clusters[name]
+			c.HTTP2 = http2[name]
+			out.Clusters = append(out.Clusters, c)
+		}
+	}
+	b.ir = out
+}
+
+// shadows reports, on the losing route, a match that can never be selected
+// because a route of higher precedence on the same virtual host has exactly
+// the same match.
+//
+// Sets Overlapped=True reason Shadowed on the losing route.
+func (b *builder) shadows() {
+	byName := map[string]*object{}
+	for _, r := range b.rts {
+		byName[r.key()] = r.obj
+	}
+	found := map[*object][]string{}
+	for _, g := range b.ir.Gateways {
+		for _, l := range g.Listeners {
+			for _, vh := range l.VirtualHosts {
+				first := map[string]ir.Route{}
+				for _, rt := range vh.Routes {
+					k := matchKey(rt.Match)
+					w, ok := first[k]
+					if !ok {
+						first[k] = rt
+						continue
+					}
+					if w.Owner == rt.Owner {
+						continue
+					}
+					loser := byName[rt.Owner.Namespace+"/"+rt.Owner.Name]
+					found[loser] = append(found[loser], fmt.Sprintf("%s on %s is shadowed by %s of %s (%s), which has the same match and wins by precedence (namespace/name order)",
+						matchDesc(rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
+				}
+			}
+		}
+	}
+	for _, r := range b.rts {
+		msgs := dedup(found[r.obj])
+		if len(msgs) > 0 {
+			r.obj.set(CondOverlapped, metav1.ConditionTrue, ReasonShadowed, r.obj.msg("%s; change the match or coordinate with that team", strings.Join(msgs, "; ")))
+		}
+	}
+}
+
+func matchKey(m ir.Match) string {
+	return fmt.Sprintf("%v|%s|%s|%s|%v|%v", m.GRPC, m.PathType, m.Path, m.Method, sortedMatches(m.Headers), sortedMatches(m.Query))
+}
+
+func sortedMatches(ms []ir.StringMatch) []ir.StringMatch {
+	out := append([]ir.StringMatch(nil), ms...)
+	sort.Slice(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
+	return out
+}
+
+func matchDesc(rt ir.Route) string {
+	return fmt.Sprintf("%s (%s %s)", rt.Name, rt.Match.PathType, rt.Match.Path)
+}
+
+func dedup(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// conflicts applies Gateway API's rule for an HTTPRoute and a GRPCRoute
+// whose hostnames intersect on one listener: exactly one is accepted, the
+// first by namespace/name. The other loses that listener; a route left with
+// no listener is rejected.
+//
+// Sets Accepted=False reason HostnameConflict on the losing route (dropped
+// when it lost every listener).
+func (b *builder) conflicts() {
+	sorted := append([]*route(nil), b.rts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].key() < sorted[j].key() })
+	type claim struct {
+		r     *route
+		hosts []string
+	}
+	claims := map[*listener][]claim{}
+	for _, r := range sorted {
+		var keep []attachment
+		var lost []string
+		for _, a := range r.attached {
+			var winner *route
+			for _, c := range claims[a.l] {
+				if c.r.grpc != r.grpc && hostsOverlap(c.hosts, a.hosts) {
+					winner = c.r
+					break
+				}
+			}
+			if winner != nil {
+				lost = append(lost, fmt.Sprintf("%s: %s %s already serves an intersecting hostname there, and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key()))
+				continue
+			}
+			claims[a.l] = append(claims[a.l], claim{r, a.hosts})
+			keep = append(keep, a)
+		}
+		if len(lost) == 0 {
+			continue
+		}
+		r.attached = keep
+		if len(keep) == 0 {
+			r.obj.reject("HostnameConflict", "%s", strings.Join(lost, "; "))
+		} else {
+			r.obj.set(CondAccepted, metav1.ConditionFalse, "HostnameConflict", r.obj.msg("%s", strings.Join(lost, "; ")))
+		}
+	}
+	var live []*route
+	for _, r := range b.rts {
+		if !r.obj.dropped {
+			live = append(live, r)
+		}
+	}
+	b.rts = live
+}
+
+func hostsOverlap(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if covers(x, y) || covers(y, x) {
+				return true
+			}
+		}
+	}
+	return false
+}

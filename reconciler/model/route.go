@@ -1,0 +1,243 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+)
+
+// route is an HTTPRoute or GRPCRoute being built.
+type route struct {
+	obj       *object
+	grpc      bool
+	hostnames []string
+	parents   []gwv1.ParentReference
+	// ruleNames are the rules' names ("" when unnamed), by rule index.
+	ruleNames []string
+	// matches are the IR routes of every rule, in rule and match order.
+	matches []*match
+	// attached listeners with the hostnames the route serves on each.
+	attached []attachment
+	// refProblems explain ResolvedRefs=False; the first reason wins.
+	refProblems []refProblem
+	// backendRefs per rule index: the Backends ("ns/name") a rule sends to.
+	ruleBackends [][]string
+}
+
+// incompatibleFilters marks a validation message whose reason is
+// IncompatibleFilters rather than UnsupportedValue.
+const incompatibleFilters = "(IncompatibleFilters)"
+
+type refProblem struct{ reason, msg string }
+
+// match is one IR route: one match of one rule.
+type match struct {
+	ir   ir.Route
+	rule int
+	idx  int
+	rank rank
+}
+
+type attachment struct {
+	l     *listener
+	hosts []string
+}
+
+func (r *route) key() string { return r.obj.src.Namespace + "/" + r.obj.src.Name }
+
+// refProblem records a reference that could not be resolved.
+func (r *route) refProblem(reason gwv1.RouteConditionReason, format string, args ...any) {
+	r.refProblems = append(r.refProblems, refProblem{string(reason), fmt.Sprintf(format, args...)})
+}
+
+// routes builds the IR routes of every HTTPRoute and GRPCRoute and attaches
+// them to listeners.
+//
+// Sets on routes: Accepted (Accepted, NotAllowedByListeners,
+// NoMatchingListenerHostname, NoMatchingParent, UnsupportedValue,
+// IncompatibleFilters) and ResolvedRefs (ResolvedRefs, RefNotPermitted,
+// InvalidKind, BackendNotFound).
+func (b *builder) routes() {
+	for _, o := range b.live() {
+		var r *route
+		var msg string
+		switch t := o.typed.(type) {
+		case *gwv1.HTTPRoute:
+			r, msg = b.httpRoute(o, t)
+		case *gwv1.GRPCRoute:
+			r, msg = b.grpcRoute(o, t)
+		default:
+			continue
+		}
+		if msg != "" {
+			reason := gwv1.RouteReasonUnsupportedValue
+			if strings.Contains(msg, incompatibleFilters) {
+				reason = gwv1.RouteReasonIncompatibleFilters
+			}
+			o.reject(string(reason), "%s", msg)
+			continue
+		}
+		if reason, msg := b.attach(r); len(r.attached) == 0 {
+			o.reject(reason, "%s", msg)
+			continue
+		} else if msg != "" {
+			o.set(CondAccepted, metav1.ConditionFalse, reason, o.msg("%s", msg))
+		} else {
+			o.set(CondAccepted, metav1.ConditionTrue, string(gwv1.RouteReasonAccepted), "attached to "+r.attachedTo())
+		}
+		if len(r.refProblems) == 0 {
+			o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.RouteReasonResolvedRefs), "all references resolved")
+		} else {
+			var msgs []string
+			for _, p := range r.refProblems {
+				msgs = append(msgs, p.msg)
+			}
+			o.set(CondResolvedRefs, metav1.ConditionFalse, r.refProblems[0].reason,
+				o.msg("%s", strings.Join(msgs, "; ")))
+		}
+		b.rts = append(b.rts, r)
+	}
+
+}
+
+func (r *route) attachedTo() string {
+	var out []string
+	for _, a := range r.attached {
+		out = append(out, fmt.Sprintf("%s (%s)", a.l.where(), strings.Join(a.hosts, ", ")))
+	}
+	return strings.Join(out, "; ")
+}
+
+// attach attaches a route to the listeners its parentRefs select and allow.
+// It returns the reason and message of the parentRefs that did not attach.
+func (b *builder) attach(r *route) (string, string) {
+	if len(r.parents) == 0 {
+		return string(gwv1.RouteReasonNoMatchingParent), "spec.parentRefs is empty: name the Gateway (and listener, with sectionName) to attach to"
+	}
+	var reason string
+	var problems []string
+	seen := map[*listener]bool{}
+	for i, p := range r.parents {
+		atts, why, msg := b.attachParent(r, p)
+		if len(atts) == 0 {
+			if reason == "" {
+				reason = why
+			}
+			problems = append(problems, fmt.Sprintf("parentRefs[%d]: %s", i, msg))
+			continue
+		}
+		for _, a := range atts {
+			if !seen[a.l] {
+				seen[a.l] = true
+				r.attached = append(r.attached, a)
+			}
+		}
+	}
+	sort.SliceStable(r.attached, func(i, j int) bool {
+		return r.attached[i].l.where() < r.attached[j].l.where()
+	})
+	if len(problems) == 0 {
+		return "", ""
+	}
+	return reason, strings.Join(problems, "; ")
+}
+
+func (b *builder) attachParent(r *route, p gwv1.ParentReference) ([]attachment, string, string) {
+	kind := r.obj.src.Kind
+	if (p.Group != nil && string(*p.Group) != gatewayGroup) || (p.Kind != nil && *p.Kind != "Gateway") {
+		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("parent %s is not supported; attach to a Gateway", groupKind(p.Group, derefKind(p.Kind, "Gateway")))
+	}
+	ns := r.obj.src.Namespace
+	if p.Namespace != nil {
+		ns = string(*p.Namespace)
+	}
+	var gw *gateway
+	for _, g := range b.gws {
+		if g.gw.Namespace == ns && g.gw.Name == string(p.Name) {
+			gw = g
+		}
+	}
+	if gw == nil {
+		hint := ""
+		if p.Namespace == nil && ns != PlatformNamespace {
+			hint = fmt.Sprintf(" (Gateways live in namespace %q: set parentRefs[].namespace)", PlatformNamespace)
+		}
+		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s/%s does not exist or is not accepted%s", ns, p.Name, hint)
+	}
+	var cands []*listener
+	for _, l := range gw.listeners {
+		if p.SectionName != nil && string(*p.SectionName) != l.ir.Name {
+			continue
+		}
+		if p.Port != nil && uint32(*p.Port) != l.ir.Port {
+			continue
+		}
+		cands = append(cands, l)
+	}
+	if len(cands) == 0 {
+		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s/%s has no valid listener%s", ns, p.Name, sectionDesc(p))
+	}
+	var atts []attachment
+	reason, msg := "", ""
+	for _, l := range cands {
+		if why := l.allows(kind, r.obj.src.Namespace, b.nsLabels); why != "" {
+			if reason == "" {
+				reason, msg = string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("%s does not allow it: %s", l.where(), why)
+			}
+			continue
+		}
+		hosts := intersect(l.ir.Hostname, r.hostnames)
+		if len(hosts) == 0 {
+			if reason == "" || reason == string(gwv1.RouteReasonNotAllowedByListeners) {
+				reason, msg = string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("no hostname of the route (%s) matches the hostname %q of %s", strings.Join(r.hostnames, ", "), l.ir.Hostname, l.where())
+			}
+			continue
+		}
+		atts = append(atts, attachment{l: l, hosts: hosts})
+	}
+	return atts, reason, msg
+}
+
+func sectionDesc(p gwv1.ParentReference) string {
+	var parts []string
+	if p.SectionName != nil {
+		parts = append(parts, fmt.Sprintf("named %q", *p.SectionName))
+	}
+	if p.Port != nil {
+		parts = append(parts, fmt.Sprintf("on port %d", *p.Port))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " " + strings.Join(parts, " ")
+}
+
+// allows returns "" if the listener accepts a route of kind from namespace
+// ns, or why not.
+func (l *listener) allows(kind, ns string, nsLabels map[string]map[string]string) string {
+	if !l.kinds[kind] {
+		return fmt.Sprintf("allowedRoutes.kinds does not include %s", kind)
+	}
+	switch l.from {
+	case gwv1.NamespacesFromAll:
+		return ""
+	case gwv1.NamespacesFromNone:
+		return "allowedRoutes.namespaces.from is None"
+	case gwv1.NamespacesFromSelector:
+		if l.selector.Matches(labels.Set(nsLabels[ns])) {
+			return ""
+		}
+		return fmt.Sprintf("the labels of namespace %q (Namespace objects of platform/) do not match allowedRoutes.namespaces.selector %q", ns, l.selector.String())
+	default: // Same
+		if ns == l.gw.gw.Namespace {
+			return ""
+		}
+		return fmt.Sprintf("only routes of namespace %q may attach (allowedRoutes.namespaces.from: Same)", l.gw.gw.Namespace)
+	}
+}

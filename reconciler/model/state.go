@@ -1,0 +1,146 @@
+package model
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// Condition types and reasons of gitxds's own, for what Gateway API has no
+// word for. Gateway API's own come from sigs.k8s.io/gateway-api/apis/v1.
+const (
+	CondAccepted         = "Accepted"
+	CondResolvedRefs     = "ResolvedRefs"
+	CondPartiallyInvalid = "PartiallyInvalid"
+	// CondOverlapped is True on a route one of whose matches can never be
+	// selected because a route of higher precedence has the same match on
+	// the same hostname.
+	CondOverlapped = "Overlapped"
+
+	// ReasonInvalid: the object does not decode strictly or breaks a rule of
+	// its schema.
+	ReasonInvalid = "Invalid"
+	// ReasonUnsupportedKind: gitxds does not know this kind.
+	ReasonUnsupportedKind = "UnsupportedKind"
+	// ReasonInvalidNamespace: a team's object is not in the team's namespace.
+	ReasonInvalidNamespace = "InvalidNamespace"
+	// ReasonNotOwner: the object's directory may not define this kind.
+	ReasonNotOwner = "NotOwner"
+	// ReasonDuplicate: two objects of the revision have the same kind,
+	// namespace and name.
+	ReasonDuplicate = "Duplicate"
+	// ReasonShadowed: a match is shadowed by a route of higher precedence.
+	ReasonShadowed = "Shadowed"
+	// ReasonNoOverlap: no match is shadowed.
+	ReasonNoOverlap = "NoOverlap"
+)
+
+// object is one input object and what the model found out about it.
+type object struct {
+	src render.Object
+	// owner is the namespace the object's directory owns: the team of
+	// teams/<team>/, or "platform" for platform/; empty if neither.
+	owner string
+	typed any
+	// dropped objects contribute nothing to the IR.
+	dropped bool
+	conds   []metav1.Condition
+}
+
+func (o *object) ref() ir.ObjectRef {
+	return ir.ObjectRef{Kind: o.src.Kind, Namespace: o.src.Namespace, Name: o.src.Name, File: o.src.File}
+}
+
+// set records a condition, replacing one of the same type.
+func (o *object) set(typ string, st metav1.ConditionStatus, reason, msg string) {
+	c := metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg}
+	for i := range o.conds {
+		if o.conds[i].Type == typ {
+			o.conds[i] = c
+			return
+		}
+	}
+	o.conds = append(o.conds, c)
+}
+
+func (o *object) get(typ string) *metav1.Condition {
+	for i := range o.conds {
+		if o.conds[i].Type == typ {
+			return &o.conds[i]
+		}
+	}
+	return nil
+}
+
+// reject drops the object: Accepted=False with reason and a message naming
+// the file and the object.
+func (o *object) reject(reason, format string, args ...any) {
+	o.dropped = true
+	o.set(CondAccepted, metav1.ConditionFalse, reason, o.msg(format, args...))
+}
+
+// msg prefixes a message with the object's file and id.
+func (o *object) msg(format string, args ...any) string {
+	return fmt.Sprintf("%s: %s: %s", o.src.File, o.src.ID(), fmt.Sprintf(format, args...))
+}
+
+func (o *object) status() status.Object {
+	conds := make([]metav1.Condition, len(o.conds))
+	copy(conds, o.conds)
+	return status.Object{ObjectRef: o.ref(), Conditions: conds}
+}
+
+// builder is the per-call state of one build pass.
+type builder struct {
+	objects []*object
+
+	nsLabels map[string]map[string]string
+	rollout  *v1alpha1.RolloutPolicy
+	// backends by "ns/name".
+	backends map[string]*backend
+	grants   []*grant
+	gws      []*gateway
+	rts      []*route
+	pols     *policyIndex
+	clusters map[string]*ir.Cluster
+
+	ir *ir.IR
+}
+
+func newBuilder(objs []render.Object) *builder {
+	b := &builder{
+		nsLabels: map[string]map[string]string{},
+		backends: map[string]*backend{},
+		clusters: map[string]*ir.Cluster{},
+	}
+	for _, o := range objs {
+		b.objects = append(b.objects, &object{src: o})
+	}
+	return b
+}
+
+// live returns the objects not dropped so far.
+func (b *builder) live() []*object {
+	var out []*object
+	for _, o := range b.objects {
+		if !o.dropped {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// finishState gives every object that has no Accepted condition yet
+// Accepted=True.
+func (b *builder) finishState() {
+	for _, o := range b.objects {
+		if o.get(CondAccepted) == nil {
+			o.set(CondAccepted, metav1.ConditionTrue, "Accepted", "accepted")
+		}
+	}
+}

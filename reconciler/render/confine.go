@@ -1,0 +1,497 @@
+package render
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/kustomize/api/konfig"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+)
+
+// walker checks the kustomization graph reachable from an overlay before
+// kustomize sees it (the confinement boundary), and records every file the
+// build may read. Paths are relative to the repository root, slash-separated,
+// "." for the root itself.
+type walker struct {
+	src filesys.FileSystem
+	// files the build may read; nothing else is staged for kustomize.
+	files map[string]bool
+	// kfile maps a kustomization directory to its kustomization file.
+	kfile map[string]string
+	kust  map[string]*types.Kustomization
+	done  map[walkKey]bool
+	stack []string
+	// docs counts the objects of the resource files, for an early MaxObjects.
+	docs int
+	// defines lists the "Kind name" of the objects of each resource file, as
+	// written (before any transformation), to find an object's file in
+	// kustomize's errors.
+	defines map[string][]string
+	// openapi: some kustomization sets a custom OpenAPI schema.
+	openapi  bool
+	warnings []string
+}
+
+type walkKey struct {
+	dir string
+	// pluginRoot is set when the directory holds generator, transformer or
+	// validator configs: the directory of the kustomization that lists it
+	// (its paths are relative to that one).
+	pluginRoot string
+}
+
+func newWalker(src filesys.FileSystem) *walker {
+	return &walker{
+		src:     src,
+		files:   map[string]bool{},
+		kfile:   map[string]string{},
+		kust:    map[string]*types.Kustomization{},
+		done:    map[walkKey]bool{},
+		defines: map[string][]string{},
+	}
+}
+
+// reservedAnnotations are the annotations kustomize writes for provenance;
+// inputs that set them could forge an object's origin.
+var reservedAnnotations = []string{
+	"config.kubernetes.io/origin",
+	"alpha.config.kubernetes.io/transformations",
+}
+
+// kustomization checks the kustomization in dir, reached from file `from`
+// through `field`, and everything it references.
+func (w *walker) kustomization(dir, from, field string, component bool, pluginRoot string) error {
+	key := walkKey{dir, pluginRoot}
+	if w.done[key] {
+		return nil
+	}
+	for i, d := range w.stack {
+		if d == dir {
+			cycle := append(append([]string{}, w.stack[i:]...), dir)
+			return refuse(from, ErrMalformed, "kustomizations include each other: %s", strings.Join(cycle, " -> "))
+		}
+	}
+	w.stack = append(w.stack, dir)
+	defer func() { w.stack = w.stack[:len(w.stack)-1] }()
+
+	kf, err := w.findKustomizationFile(dir, from, field)
+	if err != nil {
+		return err
+	}
+	data, err := w.src.ReadFile(abs(kf))
+	if err != nil {
+		return &Error{File: kf, Err: err}
+	}
+	if _, err := parseYAML(kf, data); err != nil {
+		return err
+	}
+	if err := checkReserved(kf, data); err != nil {
+		return err
+	}
+	k := &types.Kustomization{}
+	if err := k.Unmarshal(data); err != nil {
+		return refuse(kf, ErrMalformed, "%v", err)
+	}
+	for _, m := range *k.CheckDeprecatedFields() {
+		w.warnings = append(w.warnings, kf+": "+strings.TrimPrefix(m, "# "))
+	}
+	k.FixKustomization()
+	if errs := k.EnforceFields(); len(errs) > 0 {
+		return refuse(kf, ErrMalformed, "%s", strings.Join(errs, "; "))
+	}
+	switch {
+	case component && k.Kind != types.ComponentKind:
+		return refuse(from, ErrMalformed, "component %q: %s is not a kind: Component", dir, kf)
+	case !component && k.Kind == types.ComponentKind && from != "":
+		return refuse(from, ErrMalformed, "%s %q: %s is a Component; list it under components", field, dir, kf)
+	}
+	w.files[kf] = true
+	w.kfile[dir] = kf
+	w.kust[dir] = k
+	if err := w.fields(dir, kf, k, pluginRoot); err != nil {
+		return err
+	}
+	w.done[key] = true
+	return nil
+}
+
+func (w *walker) findKustomizationFile(dir, from, field string) (string, error) {
+	var found []string
+	for _, n := range konfig.RecognizedKustomizationFileNames() {
+		p := path.Join(dir, n)
+		if w.isFile(p) {
+			found = append(found, p)
+		}
+	}
+	switch len(found) {
+	case 0:
+		if from == "" {
+			return "", refuse(dir, ErrNotFound, "no kustomization file (kustomization.yaml) in the overlay directory")
+		}
+		return "", refuse(from, ErrNotFound, "%s %q: directory %s has no kustomization file", field, dir, dir)
+	case 1:
+		return found[0], nil
+	default:
+		return "", refuse(dir, ErrMalformed, "more than one kustomization file: %s", strings.Join(found, ", "))
+	}
+}
+
+// fields checks every field of k that names a file or directory, or runs
+// something.
+func (w *walker) fields(dir, kf string, k *types.Kustomization, pluginRoot string) error {
+	if len(k.HelmCharts) > 0 || k.HelmGlobals != nil {
+		return refuse(kf, ErrPlugin, "helmCharts are not allowed (kustomize would run helm); render the chart and commit its output")
+	}
+	for _, r := range k.Resources {
+		if err := w.resource(dir, kf, r, pluginRoot); err != nil {
+			return err
+		}
+	}
+	for _, c := range k.Components {
+		p, err := w.dir(dir, kf, "component", c)
+		if err != nil {
+			return err
+		}
+		if err := w.kustomization(p, kf, "component", true, pluginRoot); err != nil {
+			return err
+		}
+	}
+	for _, c := range k.Crds {
+		if _, err := w.yamlFile(dir, kf, "crd", c, false); err != nil {
+			return err
+		}
+	}
+	for _, c := range k.Configurations {
+		if _, err := w.yamlFile(dir, kf, "configuration", c, true); err != nil {
+			return err
+		}
+	}
+	if len(k.OpenAPI) > 0 {
+		w.openapi = true
+	}
+	if p, ok := k.OpenAPI["path"]; ok {
+		if _, err := w.yamlFile(dir, kf, "openapi path", p, false); err != nil {
+			return err
+		}
+	}
+	for _, p := range k.PatchesStrategicMerge {
+		if err := w.patchStrategicMerge(dir, kf, string(p)); err != nil {
+			return err
+		}
+	}
+	for _, list := range [][]types.Patch{k.Patches, k.PatchesJson6902} {
+		for _, p := range list {
+			if p.Path == "" {
+				continue
+			}
+			if _, err := w.yamlFile(dir, kf, "patch", p.Path, true); err != nil {
+				return err
+			}
+		}
+	}
+	for _, r := range k.Replacements {
+		if r.Path == "" {
+			continue
+		}
+		if _, err := w.yamlFile(dir, kf, "replacement", r.Path, true); err != nil {
+			return err
+		}
+	}
+	for _, g := range k.ConfigMapGenerator {
+		if err := w.kvSources(dir, kf, "configMapGenerator", g.KvPairSources); err != nil {
+			return err
+		}
+	}
+	for _, g := range k.SecretGenerator {
+		if err := w.kvSources(dir, kf, "secretGenerator", g.KvPairSources); err != nil {
+			return err
+		}
+	}
+	for _, l := range []struct {
+		field   string
+		entries []string
+	}{{"generator", k.Generators}, {"transformer", k.Transformers}, {"validator", k.Validators}} {
+		for _, e := range l.entries {
+			if err := w.pluginEntry(dir, kf, l.field, e); err != nil {
+				return err
+			}
+		}
+	}
+	for key := range k.CommonAnnotations {
+		if err := checkReserved(kf, []byte(key)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resource checks one `resources` entry: a file, or a directory with a
+// kustomization. In a directory of plugin configs (pluginRoot set), files are
+// generator, transformer or validator configs.
+func (w *walker) resource(dir, kf, ref, pluginRoot string) error {
+	p, err := w.resolve(dir, kf, "resource", ref)
+	if err != nil {
+		return err
+	}
+	if w.src.IsDir(abs(p)) {
+		return w.kustomization(p, kf, "resource", false, pluginRoot)
+	}
+	docs, err := w.yamlFile(dir, kf, "resource", ref, pluginRoot != "")
+	if err != nil {
+		return err
+	}
+	if pluginRoot != "" {
+		for _, d := range docs {
+			if err := w.pluginConfig(pluginRoot, p, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w.docs += len(docs)
+	for _, d := range docs {
+		var m struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+		}
+		if d.Decode(&m) == nil {
+			w.defines[p] = append(w.defines[p], m.Kind+" "+m.Metadata.Name)
+		}
+	}
+	return nil
+}
+
+// patchStrategicMerge checks a patchesStrategicMerge entry, which kustomize
+// reads as inline patch content when it parses as such, else as a path.
+func (w *walker) patchStrategicMerge(dir, kf, entry string) error {
+	if isRemote(entry) && !strings.Contains(strings.TrimSpace(entry), "\n") {
+		return refuse(kf, ErrRemote, "patchesStrategicMerge %q is remote; remote files are not allowed", entry)
+	}
+	if isInline(entry) {
+		_, err := parseYAML(kf, []byte(entry))
+		return err
+	}
+	_, err := w.yamlFile(dir, kf, "patchesStrategicMerge", entry, true)
+	return err
+}
+
+func (w *walker) kvSources(dir, kf, field string, s types.KvPairSources) error {
+	for _, src := range s.FileSources {
+		ref := src
+		if k, v, ok := strings.Cut(src, "="); ok && k != "" {
+			ref = v
+		}
+		if _, err := w.file(dir, kf, field+" file", ref); err != nil {
+			return err
+		}
+	}
+	envs := s.EnvSources
+	if s.EnvSource != "" {
+		envs = append(envs, s.EnvSource)
+	}
+	for _, e := range envs {
+		if _, err := w.file(dir, kf, field+" env", e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pluginEntry checks a generators/transformers/validators entry: inline
+// config, a file of configs, or a kustomization directory producing configs.
+func (w *walker) pluginEntry(dir, kf, field, entry string) error {
+	if isRemote(entry) && !strings.Contains(strings.TrimSpace(entry), "\n") {
+		return refuse(kf, ErrRemote, "%s %q is remote; remote files are not allowed", field, entry)
+	}
+	if isInline(entry) {
+		docs, err := parseYAML(kf, []byte(entry))
+		if err != nil {
+			return err
+		}
+		if len(docs) == 0 {
+			return refuse(kf, ErrMalformed, "%s entry %q is neither a path nor a config", field, entry)
+		}
+		for _, d := range docs {
+			if err := w.pluginConfig(dir, kf, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p, err := w.resolve(dir, kf, field, entry)
+	if err != nil {
+		return err
+	}
+	if w.src.IsDir(abs(p)) {
+		return w.kustomization(p, kf, field, false, dir)
+	}
+	docs, err := w.yamlFile(dir, kf, field, entry, true)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := w.pluginConfig(dir, p, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolve checks a reference written in kustomization file kf (in dir) and
+// returns it relative to the repository root.
+func (w *walker) resolve(dir, kf, field, ref string) (string, error) {
+	switch {
+	case ref == "":
+		return "", refuse(kf, ErrMalformed, "empty %s path", field)
+	case isRemote(ref):
+		return "", refuse(kf, ErrRemote, "%s %q is remote; remote bases, resources and files are not allowed", field, ref)
+	case path.IsAbs(ref) || filepath.IsAbs(ref) || strings.HasPrefix(ref, `\`) || strings.HasPrefix(ref, "~"):
+		return "", refuse(kf, ErrOutsideRepository, "%s %q is an absolute path; paths must be relative and stay in the repository", field, ref)
+	}
+	p := path.Join(dir, filepath.ToSlash(ref))
+	if p == ".." || strings.HasPrefix(p, "../") {
+		return "", refuse(kf, ErrOutsideRepository, "%s %q leaves the repository", field, ref)
+	}
+	return p, nil
+}
+
+// dir resolves a reference that must be a directory in the repository.
+func (w *walker) dir(dir, kf, field, ref string) (string, error) {
+	p, err := w.resolve(dir, kf, field, ref)
+	if err != nil {
+		return "", err
+	}
+	if !w.src.IsDir(abs(p)) {
+		return "", w.notFound(kf, field, ref, "directory")
+	}
+	return p, nil
+}
+
+// file resolves a reference that must be a file at or below dir (kustomize's
+// root-only load restriction), and records it for the build.
+func (w *walker) file(dir, kf, field, ref string) (string, error) {
+	p, err := w.resolve(dir, kf, field, ref)
+	if err != nil {
+		return "", err
+	}
+	if !w.isFile(p) {
+		return "", w.notFound(kf, field, ref, "file")
+	}
+	if dir != "." && !strings.HasPrefix(p, dir+"/") {
+		return "", refuse(kf, ErrOutsideRepository,
+			"%s %q is outside the kustomization's directory %s (kustomize loads files only from a kustomization's own directory tree)", field, ref, dir)
+	}
+	w.files[p] = true
+	return p, nil
+}
+
+// yamlFile is file for YAML content: it parses the file, and with transform
+// set (patches, configs) refuses the reserved provenance annotations.
+func (w *walker) yamlFile(dir, kf, field, ref string, transform bool) ([]*kyaml.Node, error) {
+	p, err := w.file(dir, kf, field, ref)
+	if err != nil {
+		return nil, err
+	}
+	data, err := w.src.ReadFile(abs(p))
+	if err != nil {
+		return nil, &Error{File: p, Err: err}
+	}
+	if transform {
+		if err := checkReserved(p, data); err != nil {
+			return nil, err
+		}
+	}
+	return parseYAML(p, data)
+}
+
+func (w *walker) notFound(kf, field, ref, what string) error {
+	if looksLikeHost(ref) {
+		return refuse(kf, ErrRemote, "%s %q looks like a remote base; remote bases are not allowed (and no such %s is in the repository)", field, ref, what)
+	}
+	return refuse(kf, ErrNotFound, "%s %q: no such %s in the repository", field, ref, what)
+}
+
+func (w *walker) isFile(p string) bool {
+	return w.src.Exists(abs(p)) && !w.src.IsDir(abs(p))
+}
+
+// abs is the path of a repository-relative path in the caller's file system.
+func abs(p string) string { return path.Join("/", p) }
+
+// isInline reports whether a patchesStrategicMerge or plugin entry is YAML
+// content rather than a path, as kustomize decides it (content parses as a
+// mapping or a list). Where kustomize would fall back to reading it as a path
+// after all, the staged file system holds only approved files; a one-line
+// entry that could be a URL is refused before (isRemote).
+func isInline(entry string) bool {
+	var n kyaml.Node
+	if err := kyaml.Unmarshal([]byte(entry), &n); err != nil {
+		return strings.ContainsAny(entry, "\n{")
+	}
+	if len(n.Content) == 0 {
+		return false
+	}
+	k := n.Content[0].Kind
+	return k == kyaml.MappingNode || k == kyaml.SequenceNode
+}
+
+var scpUser = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*@`)
+
+// isRemote mirrors what kustomize treats as a remote target (its git
+// RepoSpec parser and its HTTP file loader), erring on the side of refusal.
+func isRemote(ref string) bool {
+	l := strings.ToLower(ref)
+	return strings.Contains(l, "://") ||
+		strings.HasPrefix(l, "git::") ||
+		strings.HasPrefix(l, "github.com/") || strings.HasPrefix(l, "github.com:") ||
+		scpUser.MatchString(ref) ||
+		strings.Contains(l, "?ref=") || strings.Contains(l, "?version=") ||
+		strings.Contains(l, "_git/")
+}
+
+// looksLikeHost reports whether ref starts with a host name (gitlab.com/x/y).
+func looksLikeHost(ref string) bool {
+	first, rest, ok := strings.Cut(ref, "/")
+	return ok && rest != "" && strings.Contains(first, ".") && strings.Trim(first, ".") != ""
+}
+
+// parseYAML parses every document of a YAML file, and names the file and line
+// of the first syntax error. It returns the documents that are mappings.
+func parseYAML(file string, data []byte) ([]*kyaml.Node, error) {
+	dec := kyaml.NewDecoder(bytes.NewReader(data))
+	var docs []*kyaml.Node
+	for {
+		var n kyaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			return nil, refuse(file, ErrMalformed, "malformed YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if len(n.Content) == 1 && n.Content[0].Kind == kyaml.MappingNode {
+			docs = append(docs, n.Content[0])
+		}
+	}
+}
+
+// checkReserved refuses content that mentions a provenance annotation (plain
+// or as an escaped JSON pointer).
+func checkReserved(file string, data []byte) error {
+	for _, a := range reservedAnnotations {
+		if bytes.Contains(data, []byte(a)) || bytes.Contains(data, []byte(strings.ReplaceAll(a, "/", "~1"))) {
+			return refuse(file, ErrReservedAnnotation,
+				"sets or mentions annotation %s, which kustomize writes for provenance; it may not be set by the repository", a)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Format names the persistence encoding written by Marshal.
+const Format = "gitxds.dev/snapshot/v1"
+
+// file is the persistence encoding of a Set.
+type file struct {
+	Format   string                   `json:"format"`
+	Revision string                   `json:"revision"`
+	Classes  map[Class]*fileResources `json:"classes"`
+}
+
+type fileResources struct {
+	Listeners []json.RawMessage `json:"listeners"`
+	Routes    []json.RawMessage `json:"routes"`
+	Clusters  []json.RawMessage `json:"clusters"`
+	Endpoints []json.RawMessage `json:"endpoints"`
+}
+
+// Marshal encodes a Set for persistence: JSON, per class, each resource in
+// protojson. Unmarshal gives back a Set with the same Hash. Every type packed
+// into an Any must be linked into the binary (see types.go).
+func Marshal(set *Set) ([]byte, error) {
+	if set == nil {
+		return nil, errors.New("snapshot: marshal a nil set")
+	}
+	f := file{Format: Format, Revision: set.Revision, Classes: map[Class]*fileResources{}}
+	for c, r := range set.Classes {
+		if r == nil {
+			r = &Resources{}
+		}
+		var (
+			out fileResources
+			err error
+		)
+		if out.Listeners, err = encodeAll(r.Listeners, false); err != nil {
+			return nil, fmt.Errorf("snapshot: class %s listeners: %w", c, err)
+		}
+		if out.Routes, err = encodeAll(r.Routes, false); err != nil {
+			return nil, fmt.Errorf("snapshot: class %s routes: %w", c, err)
+		}
+		if out.Clusters, err = encodeAll(r.Clusters, false); err != nil {
+			return nil, fmt.Errorf("snapshot: class %s clusters: %w", c, err)
+		}
+		if out.Endpoints, err = encodeAll(r.Endpoints, false); err != nil {
+			return nil, fmt.Errorf("snapshot: class %s endpoints: %w", c, err)
+		}
+		f.Classes[c] = &out
+	}
+	return json.MarshalIndent(f, "", "  ") // map keys sorted: deterministic
+}
+
+// Unmarshal decodes what Marshal wrote.
+func Unmarshal(data []byte) (*Set, error) {
+	var f file
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("snapshot: decode: %w", err)
+	}
+	if f.Format != Format {
+		return nil, fmt.Errorf("snapshot: unknown format %q (want %q)", f.Format, Format)
+	}
+	classes := map[Class]*Resources{}
+	for c, fr := range f.Classes {
+		r := &Resources{}
+		if fr != nil {
+			var err error
+			if r.Listeners, err = decodeAll[listenerv3.Listener](fr.Listeners); err != nil {
+				return nil, fmt.Errorf("snapshot: class %s listeners: %w", c, err)
+			}
+			if r.Routes, err = decodeAll[routev3.RouteConfiguration](fr.Routes); err != nil {
+				return nil, fmt.Errorf("snapshot: class %s routes: %w", c, err)
+			}
+			if r.Clusters, err = decodeAll[clusterv3.Cluster](fr.Clusters); err != nil {
+				return nil, fmt.Errorf("snapshot: class %s clusters: %w", c, err)
+			}
+			if r.Endpoints, err = decodeAll[endpointv3.ClusterLoadAssignment](fr.Endpoints); err != nil {
+				return nil, fmt.Errorf("snapshot: class %s endpoints: %w", c, err)
+			}
+		}
+		classes[c] = r
+	}
+	return New(f.Revision, classes), nil
+}
+
+// rendered is the output of RenderJSON, fields in the documented order.
+type rendered struct {
+	Revision  string            `json:"revision"`
+	Listeners []json.RawMessage `json:"listeners"`
+	Routes    []json.RawMessage `json:"routes"`
+	Clusters  []json.RawMessage `json:"clusters"`
+	Endpoints []json.RawMessage `json:"endpoints"`
+}
+
+// RenderJSON prints what a Set serves as one object
+// {"revision", "listeners", "routes", "clusters", "endpoints"}, each an array
+// of Envoy v3 resources in protojson form with "@type": the union of the
+// Envoy and gRPC classes, deduplicated by name (the Envoy class wins a name
+// clash) and sorted by name. The output is byte-for-byte deterministic:
+// protojson's randomised spacing is normalised away by re-encoding through
+// encoding/json (sorted keys, numbers kept as written, two-space indent).
+func RenderJSON(set *Set) ([]byte, error) {
+	if set == nil {
+		return nil, errors.New("snapshot: render a nil set")
+	}
+	var out rendered
+	out.Revision = set.Revision
+	var err error
+	if out.Listeners, err = renderType(set, func(r *Resources) []*listenerv3.Listener { return r.Listeners },
+		(*listenerv3.Listener).GetName); err != nil {
+		return nil, fmt.Errorf("snapshot: render listeners: %w", err)
+	}
+	if out.Routes, err = renderType(set, func(r *Resources) []*routev3.RouteConfiguration { return r.Routes },
+		(*routev3.RouteConfiguration).GetName); err != nil {
+		return nil, fmt.Errorf("snapshot: render routes: %w", err)
+	}
+	if out.Clusters, err = renderType(set, func(r *Resources) []*clusterv3.Cluster { return r.Clusters },
+		(*clusterv3.Cluster).GetName); err != nil {
+		return nil, fmt.Errorf("snapshot: render clusters: %w", err)
+	}
+	if out.Endpoints, err = renderType(set, func(r *Resources) []*endpointv3.ClusterLoadAssignment { return r.Endpoints },
+		(*endpointv3.ClusterLoadAssignment).GetClusterName); err != nil {
+		return nil, fmt.Errorf("snapshot: render endpoints: %w", err)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// renderType merges one resource type over the classes in Classes order, so
+// the first class (Envoy) wins a name clash.
+func renderType[T proto.Message](set *Set, get func(*Resources) []T, name func(T) string) ([]json.RawMessage, error) {
+	seen := map[string]T{}
+	var names []string
+	for _, c := range Classes {
+		r := set.Classes[c]
+		if r == nil {
+			continue
+		}
+		for _, x := range get(r) {
+			n := name(x)
+			if _, ok := seen[n]; ok {
+				continue
+			}
+			seen[n] = x
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := make([]json.RawMessage, 0, len(names))
+	for _, n := range names {
+		b, err := encode(seen[n], true)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", n, err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func encodeAll[T proto.Message](items []T, withType bool) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, 0, len(items))
+	for _, x := range items {
+		b, err := encode(x, withType)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// encode is protojson, normalised: compact, object keys sorted, numbers as
+// protojson wrote them. withType wraps the message in an Any first, which
+// puts "@type" in front.
+func encode(m proto.Message, withType bool) (json.RawMessage, error) {
+	if withType {
+		a, err := anypb.New(m)
+		if err != nil {
+			return nil, err
+		}
+		m = a
+	}
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return normalise(b)
+}
+
+// normalise re-encodes JSON with sorted keys and no spacing.
+func normalise(b []byte) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func decodeAll[T any, P interface {
+	*T
+	proto.Message
+}](raw []json.RawMessage) ([]P, error) {
+	out := make([]P, 0, len(raw))
+	for i, b := range raw {
+		m := P(new(T))
+		if err := protojson.Unmarshal(b, m); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

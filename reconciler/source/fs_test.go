@@ -1,0 +1,164 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"gitxds.dev/gitxds/testenv/gitserver"
+)
+
+func TestFSSizeLimits(t *testing.T) {
+	t.Parallel()
+	_, repo, _ := newRepo(t, gitserver.Options{})
+	must(t, repo.WriteFiles(map[string]string{
+		"teams/a/big.yaml":  strings.Repeat("x", 3000),
+		"teams/b/big2.yaml": strings.Repeat("y", 3000),
+	}))
+	if _, err := repo.Commit("big files"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name      string
+		file, sum int64
+		wantErr   string // a substring; "" for success
+	}{
+		{"file limit", 2048, -1, "teams/a/big.yaml is 3000 bytes, over the per-file limit of 2048 bytes"},
+		{"repo limit", -1, 4000, "over its limit of 4000 bytes at teams/"},
+		{"within", 4096, 8192, ""},
+		{"defaults", 0, 0, ""},
+	}
+	for name, loc := range locations(repo) {
+		for _, c := range cases {
+			src := mustSource(t, Options{URL: loc, Ref: "main", MaxFileSize: c.file, MaxRepoSize: c.sum})
+			rev, _, err := src.Poll(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = src.FS(context.Background(), rev)
+			switch {
+			case c.wantErr == "" && err != nil:
+				t.Errorf("%s, %s: %v", name, c.name, err)
+			case c.wantErr != "" && (!errors.Is(err, ErrTooLarge) || !strings.Contains(fmtErr(err), c.wantErr)):
+				t.Errorf("%s, %s: err = %v, want ErrTooLarge containing %q", name, c.name, err, c.wantErr)
+			}
+		}
+	}
+}
+
+func TestFSSymlinks(t *testing.T) {
+	t.Parallel()
+	_, repo, _ := newRepo(t, gitserver.Options{})
+	links := map[string]string{ // link -> target
+		"overlays/dev/gateways.yaml": "../../platform/gateways.yaml", // inside: copied
+		"overlays/dev/chain.yaml":    "gateways.yaml",                // link to a link: copied
+		"overlays/dev/platform":      "../../platform",               // a directory: skipped
+		"overlays/dev/passwd":        "/etc/passwd",                  // absolute: skipped
+		"overlays/dev/escape.yaml":   "../../../outside.yaml",        // leaves the tree: skipped
+		"overlays/dev/dangling.yaml": "missing.yaml",                 // nothing: skipped
+		"overlays/dev/loop-a":        "loop-b",                       // a loop: skipped
+		"overlays/dev/loop-b":        "loop-a",
+	}
+	for link, target := range links {
+		must(t, repo.Symlink(target, link))
+	}
+	if _, err := repo.Commit("links"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"/overlays/dev/chain.yaml",
+		"/overlays/dev/gateways.yaml",
+		"/platform/gateways.yaml",
+		"/teams/a/route.yaml",
+	}
+	for name, loc := range locations(repo) {
+		src := mustSource(t, Options{URL: loc, Ref: "main"})
+		rev, _, err := src.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsys := mustFS(t, src, rev)
+		if got := files(t, fsys); !slices.Equal(got, want) {
+			t.Errorf("%s: files %v, want %v", name, got, want)
+		}
+		wantFile(t, fsys, "/overlays/dev/chain.yaml", gatewaysV1)
+	}
+
+	// The same rules for a work tree on disk.
+	fsys, err := WorktreeFS(repo.WorkDir(), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := files(t, fsys); !slices.Equal(got, want) {
+		t.Errorf("work tree: files %v, want %v", got, want)
+	}
+}
+
+func TestWorktreeFS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	write("platform/gateways.yaml", gatewaysV1)
+	write(".git/config", "[core]\n")
+	write("teams/a/.git", "gitdir: elsewhere\n") // a submodule's .git file
+	write("teams/a/route.yaml", "kind: HTTPRoute\n")
+	write(".gitignore", "*.swp\n/build/\n")
+	write("teams/a/.route.yaml.swp", "editor junk")
+	write("build/huge.bin", strings.Repeat("b", 2<<20))
+
+	fsys, err := WorktreeFS(dir, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := files(t, fsys), []string{"/.gitignore", "/platform/gateways.yaml", "/teams/a/route.yaml"}; !slices.Equal(got, want) {
+		t.Errorf("files %v, want %v", got, want)
+	}
+	wantFile(t, fsys, "/platform/gateways.yaml", gatewaysV1)
+
+	write("teams/b/huge.yaml", strings.Repeat("z", 5000))
+	_, err = WorktreeFS(dir, Limits{MaxFileSize: 4096})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "teams/b/huge.yaml") {
+		t.Errorf("err = %v, want ErrTooLarge naming teams/b/huge.yaml", err)
+	}
+	_, err = WorktreeFS(dir, Limits{MaxRepoSize: 1000})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Errorf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+// files lists every file of fsys, sorted.
+func files(t *testing.T, fsys filesys.FileSystem) []string {
+	t.Helper()
+	var out []string
+	err := fsys.Walk("/", func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if !info.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func fmtErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

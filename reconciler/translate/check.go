@@ -1,0 +1,279 @@
+package translate
+
+import (
+	"fmt"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// validateAll runs every resource's ValidateAll, the typed configs inside
+// them having been validated when they were packed.
+func (t *translation) validateAll(class snapshot.Class, res *snapshot.Resources) {
+	for _, l := range res.Listeners {
+		if err := l.ValidateAll(); err != nil {
+			t.failResource(class, kindListener, l.GetName(), err)
+		}
+	}
+	for _, rc := range res.Routes {
+		if err := rc.ValidateAll(); err != nil {
+			t.failResource(class, kindRouteConfig, rc.GetName(), err)
+		}
+	}
+	for _, c := range res.Clusters {
+		if err := c.ValidateAll(); err != nil {
+			t.fail(t.clusterOwner(c.GetName()), "cluster "+c.GetName(), class, err)
+		}
+	}
+	for _, e := range res.Endpoints {
+		if err := e.ValidateAll(); err != nil {
+			t.fail(t.clusterOwner(e.GetClusterName()), "endpoints "+e.GetClusterName(), class, err)
+		}
+	}
+}
+
+func (t *translation) clusterOwner(name string) ir.ObjectRef {
+	if c := t.clusters[name]; c != nil {
+		return c.Owner
+	}
+	return ir.ObjectRef{Kind: "Cluster", Name: name}
+}
+
+func (t *translation) routeOwner(name string) ir.ObjectRef {
+	if o, ok := t.routeOwners[name]; ok {
+		return o
+	}
+	return ir.ObjectRef{Kind: "Route", Name: name}
+}
+
+// checkConsistency checks the references between the resources of a class,
+// API listeners included (go-control-plane's Snapshot.Consistent does not
+// understand them): every route configuration a listener names exists and
+// is used, every cluster a route or access log names exists, and every EDS
+// cluster has a load assignment and every load assignment a cluster.
+func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resources) {
+	clusters := map[string]*clusterv3.Cluster{}
+	for _, c := range res.Clusters {
+		clusters[c.GetName()] = c
+	}
+	routes := map[string]bool{}
+	for _, rc := range res.Routes {
+		routes[rc.GetName()] = true
+	}
+	used := map[string]bool{}
+	for _, l := range res.Listeners {
+		hcms, err := listenerHCMs(l)
+		if err != nil {
+			t.failResource(class, kindListener, l.GetName(), err)
+			continue
+		}
+		for _, hcm := range hcms {
+			name := hcm.GetRds().GetRouteConfigName()
+			if name == "" {
+				t.failResource(class, kindListener, l.GetName(), fmt.Errorf("HttpConnectionManager without RDS"))
+				continue
+			}
+			used[name] = true
+			if !routes[name] {
+				t.failResource(class, kindListener, l.GetName(), fmt.Errorf("route configuration %q does not exist", name))
+			}
+			for _, al := range hcm.GetAccessLog() {
+				if c := alsCluster(al); c != "" && clusters[c] == nil {
+					t.failResource(class, kindListener, l.GetName(), fmt.Errorf("access log cluster %q does not exist", c))
+				}
+			}
+		}
+	}
+	for _, rc := range res.Routes {
+		if !used[rc.GetName()] {
+			t.failResource(class, kindRouteConfig, rc.GetName(), fmt.Errorf("no listener uses it"))
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				for _, c := range routeClusters(r) {
+					if clusters[c] == nil {
+						t.fail(t.routeOwner(r.GetName()), "route "+r.GetName(), class, fmt.Errorf("cluster %q does not exist", c))
+					}
+				}
+			}
+		}
+	}
+	assigned := map[string]bool{}
+	for _, e := range res.Endpoints {
+		name := e.GetClusterName()
+		assigned[name] = true
+		if c := clusters[name]; c == nil || c.GetType() != clusterv3.Cluster_EDS {
+			t.fail(t.clusterOwner(name), "endpoints "+name, class, fmt.Errorf("no EDS cluster uses them"))
+		}
+	}
+	for _, c := range res.Clusters {
+		if c.GetType() == clusterv3.Cluster_EDS && !assigned[edsName(c)] {
+			t.fail(t.clusterOwner(c.GetName()), "cluster "+c.GetName(), class, fmt.Errorf("EDS cluster without a load assignment"))
+		}
+	}
+}
+
+func edsName(c *clusterv3.Cluster) string {
+	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
+		return n
+	}
+	return c.GetName()
+}
+
+// listenerHCMs unpacks the HttpConnectionManagers of a socket listener's
+// filter chains, or of an API listener.
+func listenerHCMs(l *listenerv3.Listener) ([]*hcmv3.HttpConnectionManager, error) {
+	var anys []*anypb.Any
+	if api := l.GetApiListener(); api != nil {
+		anys = append(anys, api.GetApiListener())
+	}
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			anys = append(anys, f.GetTypedConfig())
+		}
+	}
+	if len(anys) == 0 {
+		return nil, fmt.Errorf("listener has no HttpConnectionManager")
+	}
+	var out []*hcmv3.HttpConnectionManager
+	for _, a := range anys {
+		hcm := &hcmv3.HttpConnectionManager{}
+		if err := a.UnmarshalTo(hcm); err != nil {
+			return nil, fmt.Errorf("not an HttpConnectionManager: %w", err)
+		}
+		out = append(out, hcm)
+	}
+	return out, nil
+}
+
+func alsCluster(al *accesslogv3.AccessLog) string {
+	cfg := &grpcalsv3.HttpGrpcAccessLogConfig{}
+	if al.GetTypedConfig().MessageIs(cfg) && al.GetTypedConfig().UnmarshalTo(cfg) == nil {
+		return cfg.GetCommonConfig().GetGrpcService().GetEnvoyGrpc().GetClusterName()
+	}
+	return ""
+}
+
+// routeClusters is every cluster a route sends traffic to, mirrors
+// included.
+func routeClusters(r *routev3.Route) []string {
+	a := r.GetRoute()
+	if a == nil {
+		return nil
+	}
+	var out []string
+	if c := a.GetCluster(); c != "" {
+		out = append(out, c)
+	}
+	for _, w := range a.GetWeightedClusters().GetClusters() {
+		out = append(out, w.GetName())
+	}
+	for _, m := range a.GetRequestMirrorPolicies() {
+		out = append(out, m.GetCluster())
+	}
+	return out
+}
+
+// checkIR reports the IR's broken invariants on the objects at fault, so
+// that the caller can drop them, then runs ir.IR.Validate for any invariant
+// added there since.
+func (t *translation) checkIR() {
+	seen := map[string]bool{}
+	for _, c := range t.x.Clusters {
+		if seen[c.Name] {
+			t.fail(c.Owner, "cluster "+c.Name, "", fmt.Errorf("cluster name is not unique"))
+		}
+		seen[c.Name] = true
+		if len(c.Endpoints) == 0 {
+			t.fail(c.Owner, "cluster "+c.Name, "", ir.ErrClusterNoEndpoints)
+		}
+	}
+	for gi := range t.x.Gateways {
+		g := &t.x.Gateways[gi]
+		for _, l := range g.Listeners {
+			if l.Port == 0 || l.Port > 65535 {
+				t.fail(gatewayRef(g), "listener "+l.Name, "", ir.ErrListenerPortInvalid)
+			}
+			if l.Protocol != ir.HTTP && l.Protocol != ir.HTTPS {
+				t.fail(gatewayRef(g), "listener "+l.Name, "", fmt.Errorf("protocol %q is not HTTP or HTTPS", l.Protocol))
+			}
+			for _, vh := range l.VirtualHosts {
+				for _, r := range vh.Routes {
+					t.checkRoute(&r)
+				}
+			}
+		}
+	}
+	if len(t.errs) > 0 {
+		return
+	}
+	if err := t.x.Validate(); err != nil {
+		t.errs = append(t.errs, fmt.Errorf("translate: invalid IR: %w", err))
+	}
+}
+
+func (t *translation) checkRoute(r *ir.Route) {
+	actions := 0
+	if len(r.Backends) > 0 {
+		actions++
+	}
+	if r.Redirect != nil {
+		actions++
+	}
+	if r.DirectResponse != nil {
+		actions++
+	}
+	switch {
+	case actions == 0:
+		t.fail(r.Owner, "route "+r.Name, "", ir.ErrRouteNoAction)
+	case actions > 1:
+		t.fail(r.Owner, "route "+r.Name, "", fmt.Errorf("route has more than one action"))
+	}
+	for _, b := range r.Backends {
+		if t.clusters[b.Cluster] == nil {
+			t.fail(r.Owner, "route "+r.Name, "", fmt.Errorf("%w: %s", ir.ErrUnknownCluster, b.Cluster))
+		}
+	}
+	for _, m := range r.Filters.Mirrors {
+		if t.clusters[m.Cluster] == nil {
+			t.fail(r.Owner, "route "+r.Name, "", fmt.Errorf("mirror: %w: %s", ir.ErrUnknownCluster, m.Cluster))
+		}
+	}
+}
+
+// dedupe merges the errors that both classes report on one element into
+// one error without class.
+func dedupe(errs []error) []error {
+	type key struct {
+		owner   ir.ObjectRef
+		element string
+		msg     string
+	}
+	first := map[key]*Error{}
+	var out []error
+	for _, err := range errs {
+		e, ok := err.(*Error)
+		if !ok {
+			out = append(out, err)
+			continue
+		}
+		k := key{e.Owner, e.Element, e.Err.Error()}
+		if prev := first[k]; prev != nil {
+			if prev.Class != e.Class {
+				prev.Class = ""
+			}
+			continue
+		}
+		first[k] = e
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,526 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// HTTP filter names; per-route configs are keyed by them.
+const (
+	filterCORS           = wellknown.CORS
+	filterLocalRateLimit = "envoy.filters.http.local_ratelimit"
+	filterRouter         = wellknown.Router
+
+	// localRateLimitStatPrefix is the stat prefix of the local rate limit
+	// filter and of every per-route bucket.
+	localRateLimitStatPrefix = "http_local_rate_limiter"
+	// defaultALSLogName is the log_name of a gRPC access log sink that does
+	// not name one (the field is required).
+	defaultALSLogName = "gitxds"
+)
+
+// envoyListenerName is the socket listener of a port.
+func envoyListenerName(port uint32) string { return fmt.Sprintf("port-%d", port) }
+
+// envoyRouteConfigName is the route configuration of a filter chain: the
+// plaintext chain of a port, or the TLS chain of one SNI hostname.
+func envoyRouteConfigName(port uint32, tls bool, sni string) string {
+	if !tls {
+		return envoyListenerName(port)
+	}
+	if sni == "" {
+		sni = "*"
+	}
+	return envoyListenerName(port) + "/" + sni
+}
+
+// envoyPort is every Gateway listener of one port, merged.
+type envoyPort struct {
+	port       uint32
+	gateways   []ir.ObjectRef
+	http       *envoyChain
+	https      map[string]*envoyChain // by SNI hostname, "" for none
+	accessLogs []ir.AccessLog
+}
+
+// envoyChain is one filter chain: the HTTP listeners of a port, or the
+// HTTPS listeners of one hostname.
+type envoyChain struct {
+	sni    string
+	tls    *ir.TLS
+	owner  ir.ObjectRef // the first Gateway, whose TLS settings win
+	vhosts vhostSet
+}
+
+// vhostSet merges routes per hostname, keeping Gateway and listener order.
+type vhostSet struct {
+	order  []string
+	routes map[string][]ir.Route
+}
+
+func (s *vhostSet) add(hostname string, routes []ir.Route) {
+	if hostname == "" {
+		hostname = "*"
+	}
+	if s.routes == nil {
+		s.routes = map[string][]ir.Route{}
+	}
+	if _, ok := s.routes[hostname]; !ok {
+		s.order = append(s.order, hostname)
+	}
+	s.routes[hostname] = appendRoutes(s.routes[hostname], routes)
+}
+
+// appendRoutes appends the routes not there yet: a route attached to two
+// listeners merged into one filter chain (or one gRPC port) would otherwise
+// appear twice. A route name is unique per virtual host.
+func appendRoutes(to, routes []ir.Route) []ir.Route {
+	for _, r := range routes {
+		dup := false
+		for _, x := range to {
+			if x.Name == r.Name {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			to = append(to, r)
+		}
+	}
+	return to
+}
+
+// hostnames in virtual host order: sorted, wildcards after exact names and
+// "*" last (the order of the IR).
+func (s *vhostSet) hostnames() []string {
+	out := append([]string(nil), s.order...)
+	sort.Slice(out, func(i, j int) bool { return hostnameLess(out[i], out[j]) })
+	return out
+}
+
+func hostnameLess(a, b string) bool {
+	if ra, rb := hostnameRank(a), hostnameRank(b); ra != rb {
+		return ra < rb
+	}
+	return a < b
+}
+
+func hostnameRank(h string) int {
+	switch {
+	case h == "*":
+		return 2
+	case strings.HasPrefix(h, "*"):
+		return 1
+	}
+	return 0
+}
+
+// envoyPorts groups the Gateway listeners by port, in port order.
+func (t *translation) envoyPorts() []*envoyPort {
+	byPort := map[uint32]*envoyPort{}
+	for gi := range t.x.Gateways {
+		g := &t.x.Gateways[gi]
+		ref := gatewayRef(g)
+		for _, l := range g.Listeners {
+			p := byPort[l.Port]
+			if p == nil {
+				p = &envoyPort{port: l.Port, https: map[string]*envoyChain{}}
+				byPort[l.Port] = p
+			}
+			if !containsRef(p.gateways, ref) {
+				p.gateways = append(p.gateways, ref)
+				for _, al := range g.AccessLogs {
+					if !containsLog(p.accessLogs, al) {
+						p.accessLogs = append(p.accessLogs, al)
+					}
+				}
+			}
+			var c *envoyChain
+			if l.Protocol == ir.HTTPS {
+				c = p.https[l.Hostname]
+				if c == nil {
+					c = &envoyChain{sni: l.Hostname, tls: l.TLS, owner: ref}
+					p.https[l.Hostname] = c
+				}
+			} else {
+				if p.http == nil {
+					p.http = &envoyChain{owner: ref}
+				}
+				c = p.http
+			}
+			for _, vh := range l.VirtualHosts {
+				c.vhosts.add(vh.Hostname, vh.Routes)
+			}
+		}
+	}
+	ports := make([]uint32, 0, len(byPort))
+	for p := range byPort {
+		ports = append(ports, p)
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	out := make([]*envoyPort, 0, len(ports))
+	for _, p := range ports {
+		out = append(out, byPort[p])
+	}
+	return out
+}
+
+func containsRef(refs []ir.ObjectRef, r ir.ObjectRef) bool {
+	for _, x := range refs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func containsLog(logs []ir.AccessLog, l ir.AccessLog) bool {
+	for _, x := range logs {
+		if x == l {
+			return true
+		}
+	}
+	return false
+}
+
+// envoy builds the resources of Envoy nodes.
+func (t *translation) envoy() *snapshot.Resources {
+	res := &snapshot.Resources{}
+	for _, p := range t.envoyPorts() {
+		lname := envoyListenerName(p.port)
+		for _, g := range p.gateways {
+			t.addOwner(snapshot.Envoy, kindListener, lname, g)
+		}
+		lis, rcs := t.envoyListener(p)
+		if lis != nil {
+			res.Listeners = append(res.Listeners, lis)
+		}
+		res.Routes = append(res.Routes, rcs...)
+	}
+	res.Clusters, res.Endpoints = t.clusterResources(snapshot.Envoy)
+	return res
+}
+
+// envoyListener builds the listener of one port and the route
+// configurations of its filter chains.
+func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*routev3.RouteConfiguration) {
+	name := envoyListenerName(p.port)
+	logs, err := t.accessLogs(p.accessLogs)
+	if err != nil {
+		t.failResource(snapshot.Envoy, kindListener, name, err)
+		return nil, nil
+	}
+	lis := &listenerv3.Listener{
+		Name: name,
+		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address:       "0.0.0.0",
+			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: p.port},
+		}}},
+	}
+	var rcs []*routev3.RouteConfiguration
+	if p.http != nil {
+		rcName := envoyRouteConfigName(p.port, false, "")
+		t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, p.http.owner)
+		fc, err := t.envoyFilterChain(p, p.http, false, rcName, logs)
+		if err != nil {
+			t.failResource(snapshot.Envoy, kindListener, name, err)
+			return nil, nil
+		}
+		if len(p.https) > 0 {
+			// TLS and plaintext on one port: the TLS inspector tells
+			// them apart.
+			fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"}
+		}
+		lis.FilterChains = append(lis.FilterChains, fc)
+		rcs = append(rcs, t.envoyRouteConfig(rcName, p.port, &p.http.vhosts))
+	}
+	snis := make([]string, 0, len(p.https))
+	for s := range p.https {
+		snis = append(snis, s)
+	}
+	// Exact names first, then wildcards, the catch-all ("") last.
+	sort.Slice(snis, func(i, j int) bool {
+		a, b := snis[i], snis[j]
+		if (a == "") != (b == "") {
+			return b == ""
+		}
+		return hostnameLess(a, b)
+	})
+	for _, sni := range snis {
+		c := p.https[sni]
+		rcName := envoyRouteConfigName(p.port, true, sni)
+		t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, c.owner)
+		fc, err := t.envoyFilterChain(p, c, true, rcName, logs)
+		if err != nil {
+			t.fail(c.owner, "listener "+name+" https/"+sniName(sni), snapshot.Envoy, err)
+			return nil, nil
+		}
+		lis.FilterChains = append(lis.FilterChains, fc)
+		rc := t.envoyRouteConfig(rcName, p.port, &c.vhosts)
+		rc.VirtualHosts = append(rc.VirtualHosts, misdirected(c, snis, p.port)...)
+		rcs = append(rcs, rc)
+	}
+	if len(p.https) > 0 {
+		inspector, err := pack(&tlsinspectorv3.TlsInspector{})
+		if err != nil {
+			t.failResource(snapshot.Envoy, kindListener, name, err)
+			return nil, nil
+		}
+		lis.ListenerFilters = []*listenerv3.ListenerFilter{{
+			Name:       wellknown.TLSInspector,
+			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: inspector},
+		}}
+	}
+	return lis, rcs
+}
+
+func sniName(sni string) string {
+	if sni == "" {
+		return "*"
+	}
+	return sni
+}
+
+// envoyFilterChain is one filter chain: TLS termination for an HTTPS chain,
+// and an HttpConnectionManager with RDS.
+func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls bool, rcName string, logs []*accesslogv3.AccessLog) (*listenerv3.FilterChain, error) {
+	statPrefix, chainName := envoyListenerName(p.port), "http"
+	if tls {
+		statPrefix, chainName = statPrefix+"-https", "https/"+sniName(c.sni)
+	}
+	hcm, err := envoyHCM(statPrefix, rcName, logs)
+	if err != nil {
+		return nil, err
+	}
+	fc := &listenerv3.FilterChain{
+		Name: chainName,
+		Filters: []*listenerv3.Filter{{
+			Name:       wellknown.HTTPConnectionManager,
+			ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcm},
+		}},
+	}
+	if !tls {
+		return fc, nil
+	}
+	fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "tls"}
+	if c.sni != "" {
+		fc.FilterChainMatch.ServerNames = []string{c.sni}
+	}
+	if fc.TransportSocket, err = downstreamTLS(c.tls); err != nil {
+		return nil, err
+	}
+	return fc, nil
+}
+
+// downstreamTLS terminates TLS with the listener's certificates, read by the
+// proxy from files on its own host (no key material is in Git or in xDS).
+func downstreamTLS(tls *ir.TLS) (*corev3.TransportSocket, error) {
+	if tls == nil || len(tls.CertificateRefs) == 0 {
+		return nil, fmt.Errorf("HTTPS listener has no certificate")
+	}
+	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"}}
+	for _, c := range tls.CertificateRefs {
+		if c.CertFile == "" || c.KeyFile == "" {
+			return nil, fmt.Errorf("certificate %q: certificate and key files are required", c.Name)
+		}
+		common.TlsCertificates = append(common.TlsCertificates, &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.CertFile}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.KeyFile}},
+		})
+	}
+	ctx, err := pack(&tlsv3.DownstreamTlsContext{CommonTlsContext: common})
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: ctx},
+	}, nil
+}
+
+// envoyHCM is the HttpConnectionManager of a socket listener's filter chain,
+// validated and packed. Edge defaults follow Envoy's "configuring Envoy as
+// an edge proxy" guide: the client address is the peer's, paths are
+// normalized and merged so that path-based routes cannot be bypassed.
+func envoyHCM(statPrefix, rcName string, logs []*accesslogv3.AccessLog) (*anypb.Any, error) {
+	filters, err := envoyHTTPFilters()
+	if err != nil {
+		return nil, err
+	}
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsSource(),
+			RouteConfigName: rcName,
+		}},
+		HttpFilters:                  filters,
+		AccessLog:                    logs,
+		UseRemoteAddress:             wrapperspb.Bool(true),
+		NormalizePath:                wrapperspb.Bool(true),
+		MergeSlashes:                 true,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+	}
+	return pack(hcm)
+}
+
+// envoyHTTPFilters: CORS, local rate limit (both no-ops unless a route
+// configures them), router last.
+func envoyHTTPFilters() ([]*hcmv3.HttpFilter, error) {
+	cors, err := pack(&corsv3.Cors{})
+	if err != nil {
+		return nil, err
+	}
+	rl, err := pack(&localratelimitv3.LocalRateLimit{StatPrefix: localRateLimitStatPrefix})
+	if err != nil {
+		return nil, err
+	}
+	router, err := routerFilter()
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{
+		{Name: filterCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cors}},
+		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rl}},
+		router,
+	}, nil
+}
+
+func routerFilter() (*hcmv3.HttpFilter, error) {
+	router, err := pack(&routerv3.Router{})
+	if err != nil {
+		return nil, err
+	}
+	return &hcmv3.HttpFilter{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}}, nil
+}
+
+// accessLogs of the Gateways of a port: file sinks and gRPC ALS sinks.
+func (t *translation) accessLogs(in []ir.AccessLog) ([]*accesslogv3.AccessLog, error) {
+	var out []*accesslogv3.AccessLog
+	for _, l := range in {
+		switch {
+		case l.File != "":
+			cfg, err := pack(&filev3.FileAccessLog{Path: l.File})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &accesslogv3.AccessLog{
+				Name:       wellknown.FileAccessLog,
+				ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: cfg},
+			})
+		case l.GRPCCluster != "":
+			if t.clusters[l.GRPCCluster] == nil {
+				return nil, fmt.Errorf("access log cluster %q is not in the IR", l.GRPCCluster)
+			}
+			name := l.LogName
+			if name == "" {
+				name = defaultALSLogName
+			}
+			cfg, err := pack(&grpcalsv3.HttpGrpcAccessLogConfig{CommonConfig: &grpcalsv3.CommonGrpcAccessLogConfig{
+				LogName: name,
+				GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: l.GRPCCluster},
+				}},
+				TransportApiVersion: corev3.ApiVersion_V3,
+			}})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &accesslogv3.AccessLog{
+				Name:       wellknown.HTTPGRPCAccessLog,
+				ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: cfg},
+			})
+		default:
+			return nil, fmt.Errorf("access log has neither a file nor a gRPC cluster")
+		}
+	}
+	return out, nil
+}
+
+// envoyRouteConfig is the route configuration of one filter chain.
+func (t *translation) envoyRouteConfig(name string, port uint32, vhs *vhostSet) *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{Name: name}
+	for _, h := range vhs.hostnames() {
+		vh := &routev3.VirtualHost{Name: h, Domains: domains(h, port)}
+		for _, r := range vhs.routes[h] {
+			route, err := t.envoyRoute(&r)
+			if err != nil {
+				t.fail(r.Owner, "route "+r.Name, snapshot.Envoy, err)
+				continue
+			}
+			vh.Routes = append(vh.Routes, route)
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+	}
+	return rc
+}
+
+// misdirected answers 421 (Misdirected Request, RFC 9110) on a TLS chain
+// for the hostnames a more specific chain of the port serves. A client that
+// coalesces HTTP/2 connections across hostnames covered by one certificate
+// ("*.example.com" covering "shop.example.com") would otherwise send
+// shop.example.com's requests to the wildcard listener's routes; on 421 it
+// opens a connection with the right SNI instead.
+func misdirected(c *envoyChain, snis []string, port uint32) []*routev3.VirtualHost {
+	var out []*routev3.VirtualHost
+	for _, other := range snis {
+		if other == c.sni || !sniCovers(c.sni, other) {
+			continue
+		}
+		if _, own := c.vhosts.routes[other]; own {
+			continue
+		}
+		out = append(out, &routev3.VirtualHost{
+			Name:    "misdirected/" + other,
+			Domains: domains(other, port),
+			Routes: []*routev3.Route{{
+				Name:   "misdirected",
+				Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: directResponse(&ir.DirectResponse{Status: 421}),
+			}},
+		})
+	}
+	return out
+}
+
+// sniCovers reports whether server name a ("" for any, "*.example.com" or
+// an exact name) also matches the more specific server name b.
+func sniCovers(a, b string) bool {
+	switch {
+	case b == "":
+		return false
+	case a == "":
+		return true
+	case strings.HasPrefix(a, "*."):
+		return strings.HasSuffix(b, a[1:]) && len(b) > len(a)
+	}
+	return false
+}
+
+// domains of a virtual host: the hostname with and without the port.
+func domains(h string, port uint32) []string {
+	if h == "*" {
+		return []string{"*"}
+	}
+	return []string{h, fmt.Sprintf("%s:%d", h, port)}
+}

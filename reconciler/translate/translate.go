@@ -1,0 +1,188 @@
+// Package translate turns an IR into the xDS resources of one revision, per
+// node class. It is pure and deterministic: the same IR always gives the same
+// bytes, and nothing is read from or written to the outside world.
+//
+// # Envoy nodes (snapshot.Envoy)
+//
+//   - One socket Listener per distinct Gateway listener port, named
+//     "port-<P>", bound to 0.0.0.0:<P>. Gateway listeners of the same port (of
+//     any Gateway) are merged into it.
+//   - HTTP listeners of a port share one filter chain named "http" whose
+//     HttpConnectionManager fetches the RouteConfiguration "port-<P>" by RDS
+//     over ADS.
+//   - HTTPS listeners of a port get one filter chain per listener hostname
+//     (SNI), named "https/<hostname>" ("https/*" for a listener without
+//     hostname), with a DownstreamTlsContext and their own RouteConfiguration
+//     "port-<P>/<hostname>" ("port-<P>/*"): a request is only routed to the
+//     virtual hosts of the certificate it was served, so one TLS listener
+//     cannot front another listener's hostnames. A port with an HTTPS
+//     listener gets the TLS inspector listener filter.
+//   - Virtual hosts are named after the route hostname; their domains are
+//     "H" and "H:<P>" ("*" for the catch-all).
+//   - Every HttpConnectionManager carries the CORS and local rate limit
+//     filters (no-ops without a per-route config) and ends with the router,
+//     so adding the first CORS or rate-limited route does not change (and
+//     drain) the listener.
+//
+// # Proxyless gRPC nodes (snapshot.GRPC)
+//
+//   - For every hostname H of a virtual host on a listener of port P: API
+//     listeners "H" and "H:<P>", both fetching the RouteConfiguration "H" by
+//     RDS over ADS, with only the router filter. A node that dials one host
+//     only receives that host's routes.
+//   - RouteConfiguration "H" holds one virtual host per group of ports that
+//     serve identical routes for H, with domains "H:<P>" of those ports; the
+//     group of the lowest port also gets the bare domain "H" (the target
+//     xds:///H). Routes of the same hostname from several listeners of one
+//     port are concatenated in Gateway order.
+//   - Wildcard hostnames ("*", "*.example.com") are skipped: they cannot be
+//     API listener names, so no gRPC channel can resolve them.
+//   - Only what gRPC implements is sent; see routeForGRPC and
+//     clusterForGRPC for what is left out and why.
+//
+// # Clusters (both classes)
+//
+// Clusters keep their IR name ("<namespace>/<backend>[:<port>]"). IP
+// backends are EDS clusters over ADS with a ClusterLoadAssignment of the same
+// name; DNS backends are STRICT_DNS (Envoy) or LOGICAL_DNS (gRPC, one
+// hostname only) clusters with an inline load assignment.
+package translate
+
+import (
+	"errors"
+	"fmt"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// Error is a failure to translate one IR element. The caller reports it on
+// Owner (the Git object) and may drop that object and translate again.
+type Error struct {
+	// Owner is the Git object the failing element came from.
+	Owner ir.ObjectRef
+	// Element names the IR element: a route name, a cluster name or a
+	// listener ("port-8080").
+	Element string
+	// Class is the node class whose resources failed, empty when the
+	// failure does not depend on the class.
+	Class snapshot.Class
+	Err   error
+}
+
+func (e *Error) Error() string {
+	where := e.Owner.String()
+	if e.Owner.File != "" {
+		where += " (" + e.Owner.File + ")"
+	}
+	class := ""
+	if e.Class != "" {
+		class = " [" + string(e.Class) + "]"
+	}
+	return fmt.Sprintf("%s: %s%s: %v", where, e.Element, class, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Translate builds the resources of every node class from an IR. It fails
+// when the IR breaks its invariants (those of ir.IR.Validate) or when an
+// element does not give valid xDS; the error then joins one *Error per
+// failing element, each naming the IR object at fault (errors.As finds the
+// first; a joined error's Unwrap() []error gives them all).
+func Translate(x *ir.IR, revision string) (*snapshot.Set, error) {
+	if x == nil {
+		x = &ir.IR{}
+	}
+	t := newTranslation(x)
+	if t.checkIR(); len(t.errs) > 0 {
+		return nil, errors.Join(t.errs...)
+	}
+	classes := map[snapshot.Class]*snapshot.Resources{
+		snapshot.Envoy: t.envoy(),
+		snapshot.GRPC:  t.grpc(),
+	}
+	if len(t.errs) > 0 {
+		return nil, errors.Join(dedupe(t.errs)...)
+	}
+	for _, c := range snapshot.Classes {
+		t.validateAll(c, classes[c])
+		t.checkConsistency(c, classes[c])
+	}
+	if len(t.errs) > 0 {
+		return nil, errors.Join(dedupe(t.errs)...)
+	}
+	return snapshot.New(revision, classes), nil
+}
+
+// translation is the state of one Translate call; it is never reused.
+type translation struct {
+	x        *ir.IR
+	clusters map[string]*ir.Cluster
+	// routeOwners maps an xDS route name (the IR route name) to its owner,
+	// for errors found after the routes are built.
+	routeOwners map[string]ir.ObjectRef
+	// resourceOwners maps "<kind> <name>" of a listener or route
+	// configuration to the Gateways it came from, per class.
+	resourceOwners map[snapshot.Class]map[string][]ir.ObjectRef
+	errs           []error
+}
+
+func newTranslation(x *ir.IR) *translation {
+	t := &translation{
+		x:              x,
+		clusters:       make(map[string]*ir.Cluster, len(x.Clusters)),
+		routeOwners:    map[string]ir.ObjectRef{},
+		resourceOwners: map[snapshot.Class]map[string][]ir.ObjectRef{snapshot.Envoy: {}, snapshot.GRPC: {}},
+	}
+	for i := range x.Clusters {
+		t.clusters[x.Clusters[i].Name] = &x.Clusters[i]
+	}
+	for _, g := range x.Gateways {
+		for _, l := range g.Listeners {
+			for _, vh := range l.VirtualHosts {
+				for _, r := range vh.Routes {
+					if _, ok := t.routeOwners[r.Name]; !ok {
+						t.routeOwners[r.Name] = r.Owner
+					}
+				}
+			}
+		}
+	}
+	return t
+}
+
+func (t *translation) fail(owner ir.ObjectRef, element string, class snapshot.Class, err error) {
+	t.errs = append(t.errs, &Error{Owner: owner, Element: element, Class: class, Err: err})
+}
+
+func gatewayRef(g *ir.Gateway) ir.ObjectRef {
+	return ir.ObjectRef{Kind: "Gateway", Namespace: g.Namespace, Name: g.Name}
+}
+
+// Kinds of resources in resourceOwners and errors.
+const (
+	kindListener    = "listener"
+	kindRouteConfig = "route configuration"
+)
+
+// failResource reports an error on every Gateway that contributed to a
+// listener or route configuration.
+func (t *translation) failResource(class snapshot.Class, kind, name string, err error) {
+	owners := t.resourceOwners[class][kind+" "+name]
+	if len(owners) == 0 {
+		owners = []ir.ObjectRef{{Kind: "Gateway", Name: "?"}}
+	}
+	for _, o := range owners {
+		t.fail(o, kind+" "+name, class, err)
+	}
+}
+
+func (t *translation) addOwner(class snapshot.Class, kind, name string, owner ir.ObjectRef) {
+	key := kind + " " + name
+	for _, o := range t.resourceOwners[class][key] {
+		if o == owner {
+			return
+		}
+	}
+	t.resourceOwners[class][key] = append(t.resourceOwners[class][key], owner)
+}

@@ -1,0 +1,238 @@
+package translate
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+	"sigs.k8s.io/yaml"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files and delete orphaned ones")
+
+const testRevision = "main@sha1:0123456789abcdef0123456789abcdef01234567"
+
+// cases are the inputs testdata/<case>.in.yaml.
+func cases(t *testing.T) []string {
+	t.Helper()
+	ins, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) == 0 {
+		t.Fatal("no test cases in testdata")
+	}
+	var out []string
+	for _, in := range ins {
+		out = append(out, strings.TrimSuffix(filepath.Base(in), ".in.yaml"))
+	}
+	return out
+}
+
+func translateCase(t *testing.T, name string) (*snapshot.Set, error) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", name+".in.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := decodeIR(data)
+	if err != nil {
+		t.Fatalf("decode %s: %v", name, err)
+	}
+	return Translate(x, testRevision)
+}
+
+// TestGolden translates every testdata/<case>.in.yaml and compares the
+// result, per class and type in protojson form, or the error, with
+// testdata/<case>.out.yaml.
+func TestGolden(t *testing.T) {
+	names := cases(t)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			set, err := translateCase(t, name)
+			got, merr := render(set, err)
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			golden := filepath.Join("testdata", name+".out.yaml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./reconciler/translate -update)", err)
+			}
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Errorf("%s differs (-want +got; -update rewrites it):\n%s", golden, diff)
+			}
+		})
+	}
+	if *update {
+		deleteOrphans(t, names)
+	}
+}
+
+func deleteOrphans(t *testing.T, names []string) {
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n+".out.yaml"] = true
+	}
+	outs, err := filepath.Glob("testdata/*.out.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if !known[filepath.Base(o)] {
+			t.Logf("deleting orphaned golden %s", o)
+			if err := os.Remove(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// render is the golden form of a result: the error, or per class and type
+// the resources as protojson (proto field names) turned into YAML.
+func render(set *snapshot.Set, terr error) ([]byte, error) {
+	if terr != nil {
+		return yaml.Marshal(map[string]any{"error": strings.Split(terr.Error(), "\n")})
+	}
+	out := map[string]any{}
+	for _, c := range snapshot.Classes {
+		res := set.Classes[c]
+		byType := map[string]any{}
+		for _, s := range []struct {
+			name  string
+			items []types.Resource
+		}{
+			{"listeners", res.ByType(resource.ListenerType)},
+			{"routes", res.ByType(resource.RouteType)},
+			{"clusters", res.ByType(resource.ClusterType)},
+			{"endpoints", res.ByType(resource.EndpointType)},
+		} {
+			var items []any
+			for _, it := range s.items {
+				b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(it)
+				if err != nil {
+					return nil, err
+				}
+				var v any
+				if err := json.Unmarshal(b, &v); err != nil {
+					return nil, err
+				}
+				items = append(items, v)
+			}
+			if len(items) > 0 {
+				byType[s.name] = items
+			}
+		}
+		out[string(c)] = byType
+	}
+	return yaml.Marshal(out)
+}
+
+// TestValidateAll checks every resource of every case with ValidateAll, and
+// every typed config inside them too (ValidateAll does not look into Any).
+func TestValidateAll(t *testing.T) {
+	for _, name := range cases(t) {
+		set, err := translateCase(t, name)
+		if err != nil {
+			continue // an error case
+		}
+		for _, c := range snapshot.Classes {
+			for _, typ := range snapshot.TypeURLs {
+				for _, r := range set.Classes[c].ByType(typ) {
+					if err := validateDeep(r); err != nil {
+						t.Errorf("%s %s %s: %v", name, c, typ, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// validateDeep runs ValidateAll on m and on every message packed in an Any
+// anywhere inside it.
+func validateDeep(m proto.Message) error {
+	if v, ok := m.(validator); ok {
+		if err := v.ValidateAll(); err != nil {
+			return fmt.Errorf("%s: %w", m.ProtoReflect().Descriptor().FullName(), err)
+		}
+	}
+	var errs []error
+	var walk func(protoreflect.Message)
+	walk = func(pm protoreflect.Message) {
+		if a, ok := pm.Interface().(*anypb.Any); ok {
+			inner, err := a.UnmarshalNew()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("unpack %s: %w", a.GetTypeUrl(), err))
+				return
+			}
+			errs = append(errs, validateDeep(inner))
+			return
+		}
+		pm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			switch {
+			case fd.IsList() && fd.Message() != nil:
+				for i := 0; i < v.List().Len(); i++ {
+					walk(v.List().Get(i).Message())
+				}
+			case fd.IsMap() && fd.MapValue().Message() != nil:
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					walk(mv.Message())
+					return true
+				})
+			case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+				walk(v.Message())
+			}
+			return true
+		})
+	}
+	walk(m.ProtoReflect())
+	return errors.Join(errs...)
+}
+
+// TestDeterministic translates every case twice, from two decodes of the
+// input, and expects the same content hash and bytes.
+func TestDeterministic(t *testing.T) {
+	for _, name := range cases(t) {
+		a, errA := translateCase(t, name)
+		b, errB := translateCase(t, name)
+		if (errA == nil) != (errB == nil) {
+			t.Fatalf("%s: errors differ: %v / %v", name, errA, errB)
+		}
+		if errA != nil {
+			if errA.Error() != errB.Error() {
+				t.Errorf("%s: errors differ:\n%v\n%v", name, errA, errB)
+			}
+			continue
+		}
+		if a.Hash() != b.Hash() {
+			t.Errorf("%s: hash %s != %s", name, a.Hash(), b.Hash())
+		}
+		for _, c := range snapshot.Classes {
+			for _, typ := range snapshot.TypeURLs {
+				if a.Version(c, typ) != b.Version(c, typ) {
+					t.Errorf("%s %s %s: version differs", name, c, typ)
+				}
+			}
+		}
+	}
+}

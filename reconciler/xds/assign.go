@@ -1,0 +1,176 @@
+package xds
+
+import (
+	"context"
+	"time"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// SetDefault makes set what every node without an assignment is served,
+// and moves those nodes to it now. A nil set is ignored: nothing is ever
+// served empty, and a node never loses its snapshot.
+func (s *Server) SetDefault(set *snapshot.Set) {
+	if set == nil {
+		s.log.Debug("SetDefault(nil) ignored")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.def = set
+	for id, n := range s.nodes {
+		if _, ok := s.assigned[id]; !ok {
+			s.applyLocked(n)
+		}
+	}
+	s.notifyLocked()
+}
+
+// Default is the Set nodes without an assignment are served; nil before
+// the first SetDefault.
+func (s *Server) Default() *snapshot.Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.def
+}
+
+// Assign serves set to these nodes, connected now or later, until Unassign.
+// Assign(ids, nil) is Unassign(ids).
+func (s *Server) Assign(nodeIDs []string, set *snapshot.Set) {
+	if set == nil {
+		s.Unassign(nodeIDs)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range nodeIDs {
+		s.assigned[id] = set
+		if n := s.nodes[id]; n != nil {
+			s.applyLocked(n)
+		}
+	}
+	s.notifyLocked()
+}
+
+// Unassign puts these nodes back on the default Set (a node keeps what it
+// has while there is no default).
+func (s *Server) Unassign(nodeIDs []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range nodeIDs {
+		delete(s.assigned, id)
+		if n := s.nodes[id]; n != nil {
+			s.applyLocked(n)
+		}
+	}
+	s.notifyLocked()
+}
+
+// Served is the Set a connected node is being served now, nil for a node
+// that is not connected (or connected before any Set existed).
+func (s *Server) Served(nodeID string) *snapshot.Set {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nodes[nodeID]; n != nil {
+		return n.served
+	}
+	return nil
+}
+
+// targetLocked is the Set node n should be served: its assignment, else the
+// default, unless n rejected that one; then its last good Set, else what it
+// has now.
+func (s *Server) targetLocked(n *nodeState) *snapshot.Set {
+	want := s.assigned[n.id]
+	if want == nil {
+		want = s.def
+	}
+	if want == nil {
+		return n.served
+	}
+	if _, bad := n.failed[want.Hash()]; bad {
+		if n.lastGood != nil {
+			return n.lastGood
+		}
+		return n.served
+	}
+	return want
+}
+
+func (s *Server) applyLocked(n *nodeState) {
+	to := s.targetLocked(n)
+	if to == nil {
+		return
+	}
+	if n.served != nil && n.cur != nil && to.Hash() == n.served.Hash() {
+		n.served = to // same bytes: only the revision may differ
+		s.checkGoodLocked(n)
+		return
+	}
+	s.transitionLocked(n, to)
+}
+
+// transitionLocked moves node n to Set to, one SetSnapshot per stage (see
+// plan.go), so its responses leave in the order CDS, EDS, LDS, RDS, with
+// cluster removals last.
+func (s *Server) transitionLocked(n *nodeState, to *snapshot.Set) {
+	snap, err := to.CacheSnapshot(n.class)
+	if err != nil || snap == nil {
+		s.log.Error("no cache snapshot: node keeps what it has", "node", n.id, "revision", to.Revision, "error", err)
+		return
+	}
+	from := n.cur
+	if from == nil {
+		// Staged too: the node may have watches open already (it
+		// connected before there was any Set).
+		from = emptySnapshot
+	}
+	stages := s.plans.stages(from, snap)
+	n.served = to
+	n.pending = map[string]map[string]bool{}
+	for _, st := range stages {
+		for _, t := range snapshot.TypeURLs {
+			v := st.GetVersion(t)
+			if n.pending[t] == nil {
+				n.pending[t] = map[string]bool{}
+			}
+			n.pending[t][v] = true
+		}
+		s.beforeSetLocked(n, n.cur, st)
+		// Background: the responses go to buffered channels (one slot per
+		// type and watch), so this never waits for a stream.
+		if err := s.cache.SetSnapshot(context.Background(), n.id, st); err != nil {
+			s.log.Error("set snapshot", "node", n.id, "error", err)
+		}
+		n.cur = st
+	}
+	s.log.Debug("node moved", "node", n.id, "revision", to.Revision, "hash", to.Hash(), "stages", len(stages))
+	s.checkGoodLocked(n)
+}
+
+// recordNACK handles a rejection of version of typeURL by node n: event,
+// failure record, and the reset to the node's last good Set.
+func (s *Server) recordNACK(n *nodeState, typeURL, version, msg string, now time.Time) {
+	n.typ(typeURL).lastNACK = &Rejection{Version: version, Error: msg, Time: now}
+	s.emitLocked(Event{NodeID: n.id, TypeURL: typeURL, Version: version, Kind: NACK, Error: msg, Time: now})
+	bad := n.served
+	if bad == nil {
+		return
+	}
+	if version != "" && !n.pending[typeURL][version] {
+		// A late NACK of a version the node is no longer being moved to.
+		s.log.Info("stale NACK", "node", n.id, "type", typeURL, "version", version, "error", msg)
+		return
+	}
+	s.log.Warn("NACK", "node", n.id, "type", typeURL, "version", version, "revision", bad.Revision, "hash", bad.Hash(), "error", msg)
+	if _, seen := n.failed[bad.Hash()]; !seen {
+		n.failed[bad.Hash()] = Failure{TypeURL: typeURL, Version: version, Error: msg, Time: now}
+	}
+	if n.lastGood != nil && n.lastGood.Hash() == bad.Hash() {
+		n.lastGood = nil
+	}
+	if n.lastGood != nil {
+		s.log.Info("node reset to its last good set", "node", n.id, "revision", n.lastGood.Revision, "hash", n.lastGood.Hash())
+		s.transitionLocked(n, n.lastGood)
+	}
+}

@@ -1,0 +1,252 @@
+package xds
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// fakeNode is a hand-written ADS client (sotw or delta) that behaves like
+// Envoy: it subscribes to every type (wildcard), ACKs what it accepts,
+// NACKs what reject says to, and logs every response in arrival order.
+type fakeNode struct {
+	t      *testing.T
+	node   *corev3.Node
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	reject   func(typeURL, version string) string // non-empty: NACK with this message
+	log      []response
+	accepted map[string]string // type URL -> version
+}
+
+// response is one response as the fake saw it; for delta, Version is the
+// system_version_info.
+type response struct {
+	TypeURL   string
+	Version   string
+	Names     []string
+	Removed   []string
+	Rejected  bool
+	Resources int
+}
+
+func newFakeNode(t *testing.T, id, userAgent string, labels map[string]string) *fakeNode {
+	meta := map[string]any{}
+	for k, v := range labels {
+		meta[k] = v
+	}
+	md, err := structpb.NewStruct(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeNode{
+		t:        t,
+		node:     &corev3.Node{Id: id, UserAgentName: userAgent, Metadata: md},
+		accepted: map[string]string{},
+		done:     make(chan struct{}),
+	}
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// connectSotw opens an ADS stream and asks for CDS, EDS, LDS, RDS in that
+// order (as Envoy does at startup).
+func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(dial(t, addr)).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range snapshot.TypeURLs {
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() {
+		defer close(n.done)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if err := stream.Send(n.answerSotw(resp)); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(n.close)
+	return n
+}
+
+func (n *fakeNode) answerSotw(resp *discovery.DiscoveryResponse) *discovery.DiscoveryRequest {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	typ, v := resp.GetTypeUrl(), resp.GetVersionInfo()
+	msg := ""
+	if n.reject != nil {
+		msg = n.reject(typ, v)
+	}
+	var names []string
+	for _, r := range resp.GetResources() {
+		names = append(names, resourceName(typ, r.GetValue()))
+	}
+	n.log = append(n.log, response{TypeURL: typ, Version: v, Names: names, Rejected: msg != "", Resources: len(names)})
+	req := &discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ, ResponseNonce: resp.GetNonce()}
+	if msg != "" {
+		req.VersionInfo = n.accepted[typ] // the last version accepted, as the protocol says
+		req.ErrorDetail = &statuspb.Status{Code: 3, Message: msg}
+	} else {
+		n.accepted[typ] = v
+		req.VersionInfo = v
+	}
+	return req
+}
+
+// connectDelta opens a delta ADS stream with wildcard subscriptions to the
+// four types; subscribe overrides the names of a type.
+func connectDelta(t *testing.T, addr string, n *fakeNode, subscribe map[string][]string) *fakeNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(dial(t, addr)).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range snapshot.TypeURLs {
+		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: n.node, TypeUrl: typ, ResourceNamesSubscribe: subscribe[typ]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() {
+		defer close(n.done)
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if err := stream.Send(n.answerDelta(resp)); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(n.close)
+	return n
+}
+
+func (n *fakeNode) answerDelta(resp *discovery.DeltaDiscoveryResponse) *discovery.DeltaDiscoveryRequest {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	typ, v := resp.GetTypeUrl(), resp.GetSystemVersionInfo()
+	msg := ""
+	if n.reject != nil {
+		msg = n.reject(typ, v)
+	}
+	var names []string
+	for _, r := range resp.GetResources() {
+		names = append(names, r.GetName())
+	}
+	n.log = append(n.log, response{TypeURL: typ, Version: v, Names: names, Removed: resp.GetRemovedResources(), Rejected: msg != "", Resources: len(names)})
+	req := &discovery.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: resp.GetNonce()}
+	if msg != "" {
+		req.ErrorDetail = &statuspb.Status{Code: 3, Message: msg}
+	} else {
+		n.accepted[typ] = v
+	}
+	return req
+}
+
+func (n *fakeNode) close() {
+	if n.cancel != nil {
+		n.cancel()
+		<-n.done
+	}
+}
+
+func (n *fakeNode) setReject(f func(typeURL, version string) string) {
+	n.mu.Lock()
+	n.reject = f
+	n.mu.Unlock()
+}
+
+func (n *fakeNode) responses() []response {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]response(nil), n.log...)
+}
+
+func (n *fakeNode) acceptedVersion(typeURL string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.accepted[typeURL]
+}
+
+// runs reports whether the node accepted set's version of every type.
+func (n *fakeNode) runs(set *snapshot.Set) bool {
+	c := snapshot.ClassOf(n.node)
+	for _, typ := range snapshot.TypeURLs {
+		if n.acceptedVersion(typ) != set.Version(c, typ) {
+			return false
+		}
+	}
+	return true
+}
+
+// count is how many responses of typeURL carried version.
+func (n *fakeNode) count(typeURL, version string) int {
+	k := 0
+	for _, r := range n.responses() {
+		if r.TypeURL == typeURL && r.Version == version {
+			k++
+		}
+	}
+	return k
+}
+
+func resourceName(typeURL string, b []byte) string {
+	var m types.Resource
+	switch typeURL {
+	case resource.ClusterType:
+		m = &clusterv3.Cluster{}
+	case resource.EndpointType:
+		m = &endpointv3.ClusterLoadAssignment{}
+	case resource.ListenerType:
+		m = &listenerv3.Listener{}
+	case resource.RouteType:
+		m = &routev3.RouteConfiguration{}
+	default:
+		return "?"
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return "!" + err.Error()
+	}
+	return cache.GetResourceName(m)
+}

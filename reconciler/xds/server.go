@@ -1,0 +1,184 @@
+// Package xds is gitxds's xDS server: ADS (state of the world and delta) and
+// the per-type CDS, EDS, LDS and RDS services, over go-control-plane's
+// SnapshotCache, with a registry of the connected nodes, ACK/NACK tracking
+// and a per-node reset on NACK.
+//
+// What a node is served: the Set assigned to it (Assign), else the default
+// (SetDefault), except a Set it has rejected, for which it keeps the last Set
+// it fully ACKed. Every node of a class shares that class's cache.Snapshot.
+//
+// Ordering: a node moving from one Set to another gets the change in stages,
+// one type per stage, CDS, EDS, LDS, RDS; when the new Set drops clusters,
+// CDS and EDS first carry the union of old and new, and the removals follow
+// after RDS ("make before break"). Each stage is one SetSnapshot, so the
+// responses enter the stream's single ADS channel (ordered sotw ADS, delta)
+// in that order. A new node's first answers follow the order of its own
+// requests: Envoy asks CDS before LDS, gRPC asks LDS, RDS, CDS, EDS as it
+// walks the references.
+//
+// NACK: the node is set back at once to the last Set it fully ACKed (all
+// types it subscribed to), the rejected Set is recorded as failed for that
+// node and is not served to it again. If it never ACKed a Set, it keeps the
+// one it has, and the rejected type is held: without either, the
+// SnapshotCache would answer every NACK with the same version again, in a
+// hot loop.
+package xds
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
+	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
+	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/rest/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// DefaultEventBuffer is the capacity of a subscriber's channel.
+const DefaultEventBuffer = 1024
+
+// Options configure a Server.
+type Options struct {
+	// Logger; slog.Default() when nil.
+	Logger *slog.Logger
+	// EventBuffer is the capacity of each Subscribe channel;
+	// DefaultEventBuffer when zero.
+	EventBuffer int
+	// ServerOptions are appended to the options of the gRPC server Serve
+	// creates (credentials, interceptors, ...).
+	ServerOptions []grpc.ServerOption
+}
+
+// Server is the xDS server. Create it with New.
+type Server struct {
+	log     *slog.Logger
+	opts    Options
+	cache   cache.SnapshotCache
+	handler serverv3.Server
+	ctx     context.Context // ends every xDS stream when done
+	stop    context.CancelFunc
+
+	mu           sync.Mutex
+	def          *snapshot.Set
+	assigned     map[string]*snapshot.Set
+	nodes        map[string]*nodeState
+	streams      map[streamKey]*streamState
+	deltaWatches map[string]map[int64]*deltaWatch // node id -> watch id
+	nextWatch    int64
+	plans        planCache
+	changed      chan struct{} // closed and replaced on every state change
+	subs         map[*subscriber]struct{}
+
+	dropped atomic.Uint64
+}
+
+// New returns a Server. It serves nothing until SetDefault or Assign gives
+// it a Set: a node that connects before then waits.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.EventBuffer <= 0 {
+		opts.EventBuffer = DefaultEventBuffer
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{
+		log:          opts.Logger,
+		opts:         opts,
+		ctx:          ctx,
+		stop:         stop,
+		assigned:     map[string]*snapshot.Set{},
+		nodes:        map[string]*nodeState{},
+		streams:      map[streamKey]*streamState{},
+		deltaWatches: map[string]map[int64]*deltaWatch{},
+		plans:        planCache{m: map[planKey][]*cache.Snapshot{}},
+		changed:      make(chan struct{}),
+		subs:         map[*subscriber]struct{}{},
+	}
+	cpLog := cpLogger{l: opts.Logger.With("component", "go-control-plane")}
+	// ads=false: in ADS mode the SnapshotCache never answers a request that
+	// does not name every resource of the snapshot (a gRPC client names only
+	// its own listener). Ordering comes from the staged SetSnapshot instead.
+	s.cache = cache.NewSnapshotCache(false, cache.IDHash{}, cpLog)
+	w := &watcher{SnapshotCache: s.cache, s: s}
+	cb := callbacks{s: s}
+	s.handler = serverv3.NewServerAdvanced(
+		rest.NewServer(w, cb),
+		sotw.NewServer(ctx, w, cb, sotw.WithOrderedADS(), sotw.WithLogger(cpLog)),
+		delta.NewServer(ctx, w, cb, delta.WithLogger(cpLog)),
+	)
+	return s
+}
+
+// Register adds the xDS services to r: ADS (sotw and delta) and the per-type
+// CDS, EDS, LDS and RDS services for clients that do not use ADS.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(r, s.handler)
+	clusterservice.RegisterClusterDiscoveryServiceServer(r, s.handler)
+	endpointservice.RegisterEndpointDiscoveryServiceServer(r, s.handler)
+	listenerservice.RegisterListenerDiscoveryServiceServer(r, s.handler)
+	routeservice.RegisterRouteDiscoveryServiceServer(r, s.handler)
+}
+
+// ServerOptions are the gRPC server options Serve uses: keepalive pings to
+// find dead peers, and an enforcement policy that lets clients ping every
+// 10 s (Envoy bootstraps often set 30 s; gRPC's default minimum of 5 minutes
+// would answer them with GOAWAY too_many_pings).
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+}
+
+// Serve runs a gRPC server with the xDS services on lis until ctx is done,
+// then ends every xDS stream of this Server (including those served through
+// Register elsewhere) and stops gracefully. It returns nil after a shutdown
+// through ctx. A Server serves once.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	gs := grpc.NewServer(append(ServerOptions(), s.opts.ServerOptions...)...)
+	s.Register(gs)
+	errc := make(chan error, 1)
+	go func() { errc <- gs.Serve(lis) }()
+	s.log.Info("xDS server listening", "address", lis.Addr().String())
+	select {
+	case err := <-errc:
+		s.stop()
+		return fmt.Errorf("xds: serve: %w", err)
+	case <-ctx.Done():
+		s.stop() // xDS streams never end by themselves: end them first
+		gs.GracefulStop()
+		<-errc
+		return nil
+	}
+}
+
+// cpLogger adapts slog to go-control-plane's logger. Its Info messages are
+// per watch and per stream, so they go to Debug.
+type cpLogger struct{ l *slog.Logger }
+
+func (c cpLogger) logf(level slog.Level, format string, args []any) {
+	if c.l.Enabled(context.Background(), level) {
+		c.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c cpLogger) Debugf(format string, args ...any) { c.logf(slog.LevelDebug, format, args) }
+func (c cpLogger) Infof(format string, args ...any)  { c.logf(slog.LevelDebug, format, args) }
+func (c cpLogger) Warnf(format string, args ...any)  { c.logf(slog.LevelWarn, format, args) }
+func (c cpLogger) Errorf(format string, args ...any) { c.logf(slog.LevelError, format, args) }

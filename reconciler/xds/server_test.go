@@ -1,0 +1,283 @@
+package xds
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+var (
+	cds = resource.ClusterType
+	eds = resource.EndpointType
+	lds = resource.ListenerType
+	rds = resource.RouteType
+)
+
+func TestConnectGetsDefault(t *testing.T) {
+	s, addr := startServer(t)
+	events, stop := s.Subscribe()
+	defer stop()
+	s1 := buildSet(spec{rev: "main@sha1:1"})
+	s.SetDefault(s1)
+
+	envoy := connectSotw(t, addr, newFakeNode(t, "envoy-1", "envoy", map[string]string{"rollout-group": "canary"}))
+	grpcNode := connectSotw(t, addr, newFakeNode(t, "grpc-1", "gRPC Go", nil))
+	waitACK(t, s, s1, "envoy-1", "grpc-1")
+
+	for _, n := range []*fakeNode{envoy, grpcNode} {
+		if !n.runs(s1) {
+			t.Fatalf("%s does not run s1", n.node.Id)
+		}
+		// Each type answered once, with s1's version for the node's class.
+		for _, r := range n.responses() {
+			if want := s1.Version(snapshot.ClassOf(n.node), r.TypeURL); r.Version != want {
+				t.Errorf("%s got %s version %s, want %s", n.node.Id, r.TypeURL, r.Version, want)
+			}
+		}
+		if got := len(n.responses()); got != 4 {
+			t.Errorf("%s got %d responses, want 4", n.node.Id, got)
+		}
+	}
+	info, ok := s.Node("envoy-1")
+	if !ok {
+		t.Fatal("envoy-1 not registered")
+	}
+	if info.Class != snapshot.Envoy || info.Labels["rollout-group"] != "canary" || info.Streams != 1 || info.FirstSeen.IsZero() {
+		t.Errorf("envoy-1 info = %+v", info)
+	}
+	if info.Served != s1 || info.LastGood != s1 || !info.HasACKed(s1) {
+		t.Errorf("envoy-1 served %v lastGood %v", info.Served, info.LastGood)
+	}
+	for _, typ := range snapshot.TypeURLs {
+		ts := info.Types[typ]
+		if !ts.Requested || ts.ACKed != s1.Version(snapshot.Envoy, typ) || ts.LastNACK != nil {
+			t.Errorf("envoy-1 %s = %+v", typ, ts)
+		}
+	}
+	if g, _ := s.Node("grpc-1"); g.Class != snapshot.GRPC {
+		t.Errorf("grpc-1 class = %s", g.Class)
+	}
+	if ids := nodeIDs(s.Nodes()); !slices.Equal(ids, []string{"envoy-1", "grpc-1"}) {
+		t.Errorf("Nodes() = %v", ids)
+	}
+	if s.Served("envoy-1") != s1 || s.Served("nobody") != nil {
+		t.Error("Served")
+	}
+
+	envoy.close()
+	eventually(t, "envoy-1 gone", func() bool { _, ok := s.Node("envoy-1"); return !ok })
+	kinds := map[EventKind]int{}
+	drain(events, func(ev Event) {
+		if ev.NodeID == "envoy-1" {
+			kinds[ev.Kind]++
+		}
+	})
+	if kinds[Connect] != 1 || kinds[Disconnect] != 1 || kinds[ACK] < 4 || kinds[NACK] != 0 {
+		t.Errorf("envoy-1 events: %v", kinds)
+	}
+}
+
+// A node that connects before there is any Set waits; the first Set then
+// reaches it in order.
+func TestNodeBeforeAnySetGetsFirstSetInOrder(t *testing.T) {
+	s, addr := startServer(t)
+	n := connectSotw(t, addr, newFakeNode(t, "early", "envoy", nil))
+	eventually(t, "registered", func() bool { _, ok := s.Node("early"); return ok })
+	time.Sleep(50 * time.Millisecond)
+	if got := n.responses(); len(got) != 0 {
+		t.Fatalf("answered before any Set: %+v", got)
+	}
+	s1 := buildSet(spec{})
+	s.SetDefault(s1)
+	waitACK(t, s, s1, "early")
+	if got := typeOrder(n.responses()); !slices.Equal(got, []string{cds, eds, lds, rds}) {
+		t.Errorf("order = %v", short(got))
+	}
+}
+
+// An update reaches a connected node as CDS, EDS, LDS, RDS; dropped
+// clusters go last (union first, removal after RDS).
+func TestUpdateOrderMakeBeforeBreak(t *testing.T) {
+	s, addr := startServer(t)
+	s1 := buildSet(spec{clusters: []string{"old", "shared"}})
+	s.SetDefault(s1)
+	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	waitACK(t, s, s1, "e")
+	before := len(n.responses())
+
+	s2 := buildSet(spec{clusters: []string{"new", "shared"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second})
+	s.SetDefault(s2)
+	waitACK(t, s, s2, "e")
+	got := n.responses()[before:]
+	if order := typeOrder(got); !slices.Equal(order, []string{cds, eds, lds, rds, cds, eds}) {
+		t.Fatalf("order = %v", short(order))
+	}
+	if names := got[0].Names; !sameSet(names, "new", "old", "shared") {
+		t.Errorf("first CDS = %v, want the union", names)
+	}
+	if names := got[4].Names; !sameSet(names, "new", "shared") {
+		t.Errorf("last CDS = %v, want the new clusters", names)
+	}
+	if got[4].Version != s2.Version(snapshot.Envoy, cds) || got[2].Version != s2.Version(snapshot.Envoy, lds) {
+		t.Errorf("versions: %+v", got)
+	}
+	if !n.runs(s2) {
+		t.Error("node does not run s2")
+	}
+
+	// Only routes change: only RDS is sent.
+	before = len(n.responses())
+	s3 := buildSet(spec{clusters: []string{"new", "shared"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: 2 * time.Second})
+	s.SetDefault(s3)
+	waitACK(t, s, s3, "e")
+	if order := typeOrder(n.responses()[before:]); !slices.Equal(order, []string{rds}) {
+		t.Errorf("routes-only change sent %v", short(order))
+	}
+}
+
+func TestAssignMovesOneNodeOnly(t *testing.T) {
+	s, addr := startServer(t)
+	s1, s2 := buildSet(spec{}), buildSet(spec{routeTimeout: time.Second, rev: "main@sha1:2"})
+	s.SetDefault(s1)
+	a := connectSotw(t, addr, newFakeNode(t, "a", "envoy", nil))
+	b := connectSotw(t, addr, newFakeNode(t, "b", "envoy", nil))
+	waitACK(t, s, s1, "a", "b")
+	bBefore := len(b.responses())
+
+	s.Assign([]string{"a"}, s2)
+	waitACK(t, s, s2, "a")
+	time.Sleep(50 * time.Millisecond)
+	if got := len(b.responses()); got != bBefore {
+		t.Errorf("b got %d new responses", got-bBefore)
+	}
+	if s.Served("a") != s2 || s.Served("b") != s1 {
+		t.Errorf("served a=%v b=%v", s.Served("a").Revision, s.Served("b").Revision)
+	}
+	// The assignment survives a reconnect; Unassign goes back to default.
+	a.close()
+	eventually(t, "a gone", func() bool { _, ok := s.Node("a"); return !ok })
+	connectSotw(t, addr, newFakeNode(t, "a", "envoy", nil))
+	waitACK(t, s, s2, "a")
+	s.Unassign([]string{"a"})
+	waitACK(t, s, s1, "a")
+	if s.Served("a") != s1 {
+		t.Error("a not back on the default")
+	}
+}
+
+func TestSetDefaultNilKeepsSnapshots(t *testing.T) {
+	s, addr := startServer(t)
+	s1 := buildSet(spec{})
+	s.SetDefault(s1)
+	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	waitACK(t, s, s1, "e")
+	before := len(n.responses())
+	s.SetDefault(nil)
+	s.Assign([]string{"e"}, nil)
+	time.Sleep(50 * time.Millisecond)
+	if s.Served("e") != s1 || s.Default() != s1 || len(n.responses()) != before {
+		t.Error("a nil Set changed what is served")
+	}
+	// A node connecting now still gets s1.
+	connectSotw(t, addr, newFakeNode(t, "late", "envoy", nil))
+	waitACK(t, s, s1, "late")
+}
+
+// Non-ADS clients use the per-type services.
+func TestPerTypeService(t *testing.T) {
+	s, addr := startServer(t)
+	s1 := buildSet(spec{clusters: []string{"x", "y"}})
+	s.SetDefault(s1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stream, err := clusterservice.NewClusterDiscoveryServiceClient(dial(t, addr)).StreamClusters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newFakeNode(t, "cds-only", "envoy", nil)
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetTypeUrl() != cds || resp.GetVersionInfo() != s1.Version(snapshot.Envoy, cds) || len(resp.GetResources()) != 2 {
+		t.Fatalf("CDS response: type %s version %s, %d resources", resp.GetTypeUrl(), resp.GetVersionInfo(), len(resp.GetResources()))
+	}
+	if err := stream.Send(&discovery.DiscoveryRequest{VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "CDS ACK", func() bool {
+		info, _ := s.Node("cds-only")
+		return info.HasACKed(s1)
+	})
+}
+
+func TestWaitACKTimeoutNamesNodes(t *testing.T) {
+	s, addr := startServer(t)
+	s1 := buildSet(spec{})
+	s.SetDefault(s1)
+	n := newFakeNode(t, "slow", "envoy", nil)
+	n.reject = func(string, string) string { return "" }
+	connectSotw(t, addr, n)
+	waitACK(t, s, s1, "slow")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	// s2 is never served to "slow": it cannot ACK it.
+	err := s.WaitACK(ctx, []string{"slow", "not-connected"}, buildSet(spec{routeTimeout: time.Second}))
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "slow") || strings.Contains(err.Error(), "not-connected") {
+		t.Fatalf("WaitACK = %v", err)
+	}
+}
+
+func nodeIDs(ns []NodeInfo) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.ID)
+	}
+	return out
+}
+
+func typeOrder(rs []response) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.TypeURL)
+	}
+	return out
+}
+
+func short(types []string) []string {
+	var out []string
+	for _, t := range types {
+		out = append(out, t[strings.LastIndex(t, ".")+1:])
+	}
+	return out
+}
+
+func sameSet(got []string, want ...string) bool {
+	a, b := slices.Clone(got), slices.Clone(want)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func drain(ch <-chan Event, f func(Event)) {
+	for {
+		select {
+		case ev := <-ch:
+			f(ev)
+		default:
+			return
+		}
+	}
+}
