@@ -131,7 +131,13 @@ func Line(o Object) string {
 	if c == nil {
 		return fmt.Sprintf("%s: %s: Accepted", o.File, o.ObjectRef)
 	}
-	return fmt.Sprintf("%s: %s: %s: %s", o.File, o.ObjectRef, c.Reason, c.Message)
+	// Messages may already start with the file and the object; say them once.
+	msg := strings.TrimPrefix(c.Message, fmt.Sprintf("%s: %s: ", o.File, o.ObjectRef))
+	line := fmt.Sprintf("%s: %s: %s: %s", o.File, o.ObjectRef, c.Reason, msg)
+	if o.ServingLastAccepted != "" {
+		line += " (its last accepted version keeps serving)"
+	}
+	return line
 }
 
 // RejectedMessage summarises rejected objects for a Ready=False message.

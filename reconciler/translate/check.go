@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"math"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -99,6 +100,10 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
 				for _, c := range routeClusters(r) {
+					if c == invalidBackendCluster && class == snapshot.Envoy &&
+						r.GetRoute().GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
+						continue // meant not to exist: Envoy answers 500
+					}
 					if clusters[c] == nil {
 						t.fail(t.routeOwner(r.GetName()), "route "+r.GetName(), class, fmt.Errorf("cluster %q does not exist", c))
 					}
@@ -188,6 +193,9 @@ func routeClusters(r *routev3.Route) []string {
 func (t *translation) checkIR() {
 	seen := map[string]bool{}
 	for _, c := range t.x.Clusters {
+		if c.Name == invalidBackendCluster {
+			t.fail(c.Owner, "cluster "+c.Name, "", fmt.Errorf("cluster name %q is reserved", c.Name))
+		}
 		if seen[c.Name] {
 			t.fail(c.Owner, "cluster "+c.Name, "", fmt.Errorf("cluster name is not unique"))
 		}
@@ -236,6 +244,16 @@ func (t *translation) checkRoute(r *ir.Route) {
 		t.fail(r.Owner, "route "+r.Name, "", ir.ErrRouteNoAction)
 	case actions > 1:
 		t.fail(r.Owner, "route "+r.Name, "", fmt.Errorf("route has more than one action"))
+	}
+	if r.InvalidWeight > 0 && len(r.Backends) == 0 {
+		t.fail(r.Owner, "route "+r.Name, "", fmt.Errorf("InvalidWeight without Backends"))
+	}
+	total := uint64(r.InvalidWeight)
+	for _, b := range r.Backends {
+		total += uint64(b.Weight)
+	}
+	if total > math.MaxUint32 {
+		t.fail(r.Owner, "route "+r.Name, "", fmt.Errorf("backend weights add up to %d, more than %d", total, uint32(math.MaxUint32)))
 	}
 	for _, b := range r.Backends {
 		if t.clusters[b.Cluster] == nil {

@@ -28,8 +28,9 @@ import (
 // from a go-control-plane ADS server to gRPC-Go's real xDS client, which
 // NACKs what it does not accept, and makes RPCs through it: to an EDS
 // cluster (both through listener "H" and "H:P"), to a LOGICAL_DNS cluster,
-// through a PathPrefix turned into path + prefix, and into a direct
-// response, which gRPC must fail with UNAVAILABLE.
+// through a PathPrefix turned into path + prefix, into a direct response
+// and into the invalid backend share, both of which gRPC must fail with
+// UNAVAILABLE.
 func TestGRPCClientAcceptsResources(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts gRPC servers")
@@ -61,7 +62,14 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 							Backends: []ir.WeightedBackend{{Cluster: "team-a/health-dns", Weight: 1}},
 						},
 						{
+							// All but one in 2^32-1 requests to the invalid share.
 							Name: "team-a/health/rule/2/match/0", Owner: owner,
+							Match:         ir.Match{PathType: ir.PathPrefix, Path: "/", Headers: []ir.StringMatch{{Name: "x-route", Type: ir.MatchExact, Value: "invalid"}}},
+							Backends:      []ir.WeightedBackend{{Cluster: "team-a/health", Weight: 1}},
+							InvalidWeight: 1<<32 - 2,
+						},
+						{
+							Name: "team-a/health/rule/3/match/0", Owner: owner,
 							Match:    ir.Match{PathType: ir.PathPrefix, Path: "/grpc.health.v1.Health"},
 							Backends: []ir.WeightedBackend{{Cluster: "team-a/health", Weight: 1}},
 							Timeouts: ir.Timeouts{Request: 10 * time.Second},
@@ -145,6 +153,14 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 		_, err = check("blocked")
 		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "route action") {
 			t.Errorf("%s: a direct response route gave %v, want UNAVAILABLE for an unsupported route action", target, err)
+		}
+		// Fail fast: with WaitForReady an RPC to a cluster without
+		// endpoints waits for its deadline.
+		rctx, rcancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "x-route", "invalid"), 10*time.Second)
+		_, err = client.Check(rctx, &healthpb.HealthCheckRequest{})
+		rcancel()
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("%s: the invalid backend share gave %v, want UNAVAILABLE", target, err)
 		}
 	}
 	select {

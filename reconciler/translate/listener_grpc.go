@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -67,6 +69,14 @@ func grpcPortListenerName(host string, port uint32) string {
 func (t *translation) grpc() *snapshot.Resources {
 	res := &snapshot.Resources{}
 	res.Clusters, res.Endpoints = t.clusterResources(snapshot.GRPC)
+	if t.hasInvalidWeight() {
+		res.Clusters = append(res.Clusters, &clusterv3.Cluster{
+			Name:                 invalidBackendCluster,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
+		})
+		res.Endpoints = append(res.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: invalidBackendCluster})
+	}
 	available := map[string]bool{}
 	for _, c := range res.Clusters {
 		available[c.GetName()] = true
@@ -94,6 +104,21 @@ func (t *translation) grpc() *snapshot.Resources {
 		}
 	}
 	return res
+}
+
+func (t *translation) hasInvalidWeight() bool {
+	for _, g := range t.x.Gateways {
+		for _, l := range g.Listeners {
+			for _, vh := range l.VirtualHosts {
+				for _, r := range vh.Routes {
+					if r.InvalidWeight > 0 {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 func sortedPorts(m map[uint32][]ir.Route) []uint32 {

@@ -78,7 +78,10 @@ func (t *translation) envoyRoute(r *ir.Route) (*routev3.Route, error) {
 // retries, rewrites and mirrors.
 func (t *translation) envoyRouteAction(r *ir.Route) (*routev3.RouteAction, error) {
 	a := &routev3.RouteAction{}
-	setClusters(a, r.Backends)
+	setClusters(a, r.Backends, r.InvalidWeight)
+	if r.InvalidWeight > 0 {
+		a.ClusterNotFoundResponseCode = routev3.RouteAction_INTERNAL_SERVER_ERROR
+	}
 	a.Timeout = duration(overallTimeout(r))
 	a.IdleTimeout = duration(r.Timeouts.Idle)
 	if r.Retry != nil {
@@ -119,9 +122,18 @@ func (t *translation) envoyRouteAction(r *ir.Route) (*routev3.RouteAction, error
 	return a, nil
 }
 
-// setClusters: one backend is a cluster, several are weighted clusters.
-func setClusters(a *routev3.RouteAction, bs []ir.WeightedBackend) {
-	if len(bs) == 1 {
+// invalidBackendCluster takes the share of requests of unresolved
+// backendRefs (ir.Route.InvalidWeight). Envoy is never given a cluster of
+// that name, so those requests get the route's cluster_not_found_response_code,
+// 500 as Gateway API requires; gRPC nodes get an EDS cluster without
+// endpoints, whose RPCs fail with UNAVAILABLE. IR cluster names always
+// contain a "/", so this one cannot collide with them.
+const invalidBackendCluster = "invalid-backend"
+
+// setClusters: one backend is a cluster, several (or one and an invalid
+// share) are weighted clusters.
+func setClusters(a *routev3.RouteAction, bs []ir.WeightedBackend, invalid uint32) {
+	if len(bs) == 1 && invalid == 0 {
 		a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: bs[0].Cluster}
 		return
 	}
@@ -130,6 +142,12 @@ func setClusters(a *routev3.RouteAction, bs []ir.WeightedBackend) {
 		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
 			Name:   b.Cluster,
 			Weight: wrapperspb.UInt32(b.Weight),
+		})
+	}
+	if invalid > 0 {
+		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
+			Name:   invalidBackendCluster,
+			Weight: wrapperspb.UInt32(invalid),
 		})
 	}
 	a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}

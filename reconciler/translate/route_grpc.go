@@ -39,7 +39,9 @@ var grpcRetryCodes = map[string]bool{
 //   - redirects and direct responses keep their action: gRPC treats it as
 //     unsupported and fails matching RPCs with UNAVAILABLE, which keeps the
 //     route's precedence (no fall-through to a later route).
-//   - a backend whose cluster cannot be served to gRPC (see clusterForGRPC)
+//   - the share of unresolved backendRefs (InvalidWeight) goes to an EDS
+//     cluster without endpoints: its RPCs fail with UNAVAILABLE.
+//   - a backend whose cluster cannot be served to gRPC (see grpcCluster)
 //     turns the route into a direct response 503: gRPC fails its RPCs with
 //     UNAVAILABLE instead of shifting the traffic to the other backends.
 func (t *translation) grpcRoutes(r *ir.Route, available map[string]bool) ([]*routev3.Route, error) {
@@ -113,7 +115,7 @@ func grpcAction(route *routev3.Route, r *ir.Route, available map[string]bool) er
 		}
 	}
 	a := &routev3.RouteAction{}
-	setClusters(a, r.Backends)
+	setClusters(a, r.Backends, r.InvalidWeight)
 	if d := overallTimeout(r); d > 0 {
 		a.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{MaxStreamDuration: duration(d)}
 	}

@@ -1,0 +1,159 @@
+package translate
+
+import (
+	"fmt"
+
+	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
+	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+)
+
+// HTTP filter names; per-route configs are keyed by them.
+const (
+	filterCORS           = wellknown.CORS
+	filterLocalRateLimit = "envoy.filters.http.local_ratelimit"
+	filterRouter         = wellknown.Router
+
+	// localRateLimitStatPrefix is the stat prefix of the local rate limit
+	// filter and of every per-route bucket.
+	localRateLimitStatPrefix = "http_local_rate_limiter"
+	// defaultALSLogName is the log_name of a gRPC access log sink that does
+	// not name one (the field is required).
+	defaultALSLogName = "gitxds"
+)
+
+// envoyHCM is the HttpConnectionManager of a socket listener's filter chain,
+// validated and packed. Edge defaults follow Envoy's "configuring Envoy as
+// an edge proxy" guide: the client address is the peer's, paths are
+// normalized and merged so that path-based routes cannot be bypassed.
+func envoyHCM(statPrefix, rcName string, logs []*accesslogv3.AccessLog) (*anypb.Any, error) {
+	filters, err := envoyHTTPFilters()
+	if err != nil {
+		return nil, err
+	}
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: statPrefix,
+		CodecType:  hcmv3.HttpConnectionManager_AUTO,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsSource(),
+			RouteConfigName: rcName,
+		}},
+		HttpFilters:                  filters,
+		AccessLog:                    logs,
+		UseRemoteAddress:             wrapperspb.Bool(true),
+		NormalizePath:                wrapperspb.Bool(true),
+		MergeSlashes:                 true,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+	}
+	return pack(hcm)
+}
+
+// envoyHTTPFilters: CORS, local rate limit (both no-ops unless a route
+// configures them), router last.
+func envoyHTTPFilters() ([]*hcmv3.HttpFilter, error) {
+	cors, err := pack(&corsv3.Cors{})
+	if err != nil {
+		return nil, err
+	}
+	rl, err := pack(&localratelimitv3.LocalRateLimit{StatPrefix: localRateLimitStatPrefix})
+	if err != nil {
+		return nil, err
+	}
+	router, err := routerFilter()
+	if err != nil {
+		return nil, err
+	}
+	return []*hcmv3.HttpFilter{
+		{Name: filterCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cors}},
+		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rl}},
+		router,
+	}, nil
+}
+
+func routerFilter() (*hcmv3.HttpFilter, error) {
+	router, err := pack(&routerv3.Router{})
+	if err != nil {
+		return nil, err
+	}
+	return &hcmv3.HttpFilter{Name: filterRouter, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}}, nil
+}
+
+// accessLogs of the Gateways of a port: file sinks and gRPC ALS sinks.
+func (t *translation) accessLogs(in []ir.AccessLog) ([]*accesslogv3.AccessLog, error) {
+	var out []*accesslogv3.AccessLog
+	for _, l := range in {
+		switch {
+		case l.File != "":
+			cfg, err := pack(&filev3.FileAccessLog{Path: l.File})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &accesslogv3.AccessLog{
+				Name:       wellknown.FileAccessLog,
+				ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: cfg},
+			})
+		case l.GRPCCluster != "":
+			if t.clusters[l.GRPCCluster] == nil {
+				return nil, fmt.Errorf("access log cluster %q is not in the IR", l.GRPCCluster)
+			}
+			name := l.LogName
+			if name == "" {
+				name = defaultALSLogName
+			}
+			cfg, err := pack(&grpcalsv3.HttpGrpcAccessLogConfig{CommonConfig: &grpcalsv3.CommonGrpcAccessLogConfig{
+				LogName: name,
+				GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: l.GRPCCluster},
+				}},
+				TransportApiVersion: corev3.ApiVersion_V3,
+			}})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &accesslogv3.AccessLog{
+				Name:       wellknown.HTTPGRPCAccessLog,
+				ConfigType: &accesslogv3.AccessLog_TypedConfig{TypedConfig: cfg},
+			})
+		default:
+			return nil, fmt.Errorf("access log has neither a file nor a gRPC cluster")
+		}
+	}
+	return out, nil
+}
+
+// downstreamTLS terminates TLS with the listener's certificates, read by the
+// proxy from files on its own host (no key material is in Git or in xDS).
+func downstreamTLS(tls *ir.TLS) (*corev3.TransportSocket, error) {
+	if tls == nil || len(tls.CertificateRefs) == 0 {
+		return nil, fmt.Errorf("HTTPS listener has no certificate")
+	}
+	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"}}
+	for _, c := range tls.CertificateRefs {
+		if c.CertFile == "" || c.KeyFile == "" {
+			return nil, fmt.Errorf("certificate %q: certificate and key files are required", c.Name)
+		}
+		common.TlsCertificates = append(common.TlsCertificates, &tlsv3.TlsCertificate{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.CertFile}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.KeyFile}},
+		})
+	}
+	ctx, err := pack(&tlsv3.DownstreamTlsContext{CommonTlsContext: common})
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: ctx},
+	}, nil
+}
