@@ -15,8 +15,16 @@
 //     hostname), with a DownstreamTlsContext and their own RouteConfiguration
 //     "port-<P>/<hostname>" ("port-<P>/*"): a request is only routed to the
 //     virtual hosts of the certificate it was served, so one TLS listener
-//     cannot front another listener's hostnames. A port with an HTTPS
-//     listener gets the TLS inspector listener filter.
+//     cannot front another listener's hostnames, and a TLS chain answers
+//     421 for the hostnames of a more specific chain (HTTP/2 connection
+//     coalescing). HTTPS listeners of one hostname on one port share a chain
+//     whose certificates are those of the first (Gateway order). A port with
+//     an HTTPS listener gets the TLS inspector; its plaintext chain, if any,
+//     then matches raw_buffer.
+//   - Routes of one hostname from several listeners merged into one chain
+//     are concatenated in Gateway order (a route attached twice appears
+//     once). The access logs of every Gateway of a port apply to the whole
+//     port.
 //   - Virtual hosts are named after the route hostname; their domains are
 //     "H" and "H:<P>" ("*" for the catch-all).
 //   - Every HttpConnectionManager carries the CORS and local rate limit
@@ -37,15 +45,24 @@
 //     port are concatenated in Gateway order.
 //   - Wildcard hostnames ("*", "*.example.com") are skipped: they cannot be
 //     API listener names, so no gRPC channel can resolve them.
-//   - Only what gRPC implements is sent; see routeForGRPC and
-//     clusterForGRPC for what is left out and why.
+//   - Only what gRPC implements is sent; grpcRoutes and grpcCluster list
+//     what is left out and why.
 //
 // # Clusters (both classes)
 //
 // Clusters keep their IR name ("<namespace>/<backend>[:<port>]"). IP
 // backends are EDS clusters over ADS with a ClusterLoadAssignment of the same
 // name; DNS backends are STRICT_DNS (Envoy) or LOGICAL_DNS (gRPC, one
-// hostname only) clusters with an inline load assignment.
+// hostname only) clusters with an inline load assignment. The share of
+// unresolved backendRefs of a route goes to the cluster "invalid-backend"
+// (see invalidBackendCluster).
+//
+// # Validation
+//
+// Every typed config is validated before it is packed into an Any, every
+// resource passes ValidateAll, every regular expression compiles as RE2,
+// and the references between the resources of each class are checked,
+// API listeners included (checkConsistency).
 package translate
 
 import (

@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"context"
 	"time"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -108,44 +107,6 @@ func (s *Server) applyLocked(n *nodeState) {
 		return
 	}
 	s.transitionLocked(n, to)
-}
-
-// transitionLocked moves node n to Set to, one SetSnapshot per stage (see
-// plan.go), so its responses leave in the order CDS, EDS, LDS, RDS, with
-// cluster removals last.
-func (s *Server) transitionLocked(n *nodeState, to *snapshot.Set) {
-	snap, err := to.CacheSnapshot(n.class)
-	if err != nil || snap == nil {
-		s.log.Error("no cache snapshot: node keeps what it has", "node", n.id, "revision", to.Revision, "error", err)
-		return
-	}
-	from := n.cur
-	if from == nil {
-		// Staged too: the node may have watches open already (it
-		// connected before there was any Set).
-		from = emptySnapshot
-	}
-	stages := s.plans.stages(from, snap)
-	n.served = to
-	n.pending = map[string]map[string]bool{}
-	for _, st := range stages {
-		for _, t := range snapshot.TypeURLs {
-			v := st.GetVersion(t)
-			if n.pending[t] == nil {
-				n.pending[t] = map[string]bool{}
-			}
-			n.pending[t][v] = true
-		}
-		s.beforeSetLocked(n, n.cur, st)
-		// Background: the responses go to buffered channels (one slot per
-		// type and watch), so this never waits for a stream.
-		if err := s.cache.SetSnapshot(context.Background(), n.id, st); err != nil {
-			s.log.Error("set snapshot", "node", n.id, "error", err)
-		}
-		n.cur = st
-	}
-	s.log.Debug("node moved", "node", n.id, "revision", to.Revision, "hash", to.Hash(), "stages", len(stages))
-	s.checkGoodLocked(n)
 }
 
 // recordNACK handles a rejection of version of typeURL by node n: event,

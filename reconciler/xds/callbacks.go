@@ -71,6 +71,7 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 			req.VersionInfo = rejected
 		}
 	}
+	s.advanceLocked(n, false)
 	s.notifyLocked()
 	return nil
 }
@@ -104,6 +105,7 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryR
 	if nonce == "" {
 		return nil // first request: the watcher tracks what it already has
 	}
+	defer s.advanceLocked(n, false)
 	version, known := st.sentVersion(t, nonce)
 	now := time.Now()
 	if req.GetErrorDetail() == nil {
@@ -181,11 +183,14 @@ func (s *Server) closeStream(key streamKey) {
 	n := st.node
 	delete(n.streams, key)
 	if len(n.streams) == 0 {
+		s.stopStageTimerLocked(n)
 		delete(s.nodes, n.id)
 		delete(s.deltaWatches, n.id)
 		s.cache.ClearSnapshot(n.id)
 		s.log.Info("node disconnected", "node", n.id)
 		s.emitLocked(Event{NodeID: n.id, Kind: Disconnect, Time: time.Now()})
+	} else {
+		s.advanceLocked(n, false) // fewer subscriptions to wait for
 	}
 	s.notifyLocked()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -34,6 +35,7 @@ type fakeNode struct {
 
 	mu       sync.Mutex
 	reject   func(typeURL, version string) string // non-empty: NACK with this message
+	delay    time.Duration                        // before each ACK or NACK
 	log      []response
 	accepted map[string]string // type URL -> version
 }
@@ -47,6 +49,7 @@ type response struct {
 	Removed   []string
 	Rejected  bool
 	Resources int
+	Refs      []string // RDS: the clusters its routes use
 }
 
 func newFakeNode(t *testing.T, id, userAgent string, labels map[string]string) *fakeNode {
@@ -98,7 +101,9 @@ func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
 			if err != nil {
 				return
 			}
-			if err := stream.Send(n.answerSotw(resp)); err != nil {
+			req := n.answerSotw(resp)
+			time.Sleep(n.delay)
+			if err := stream.Send(req); err != nil {
 				return
 			}
 		}
@@ -115,11 +120,14 @@ func (n *fakeNode) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Disc
 	if n.reject != nil {
 		msg = n.reject(typ, v)
 	}
-	var names []string
+	var names, refs []string
 	for _, r := range resp.GetResources() {
 		names = append(names, resourceName(typ, r.GetValue()))
+		if typ == resource.RouteType {
+			refs = append(refs, routeClusters(r.GetValue())...)
+		}
 	}
-	n.log = append(n.log, response{TypeURL: typ, Version: v, Names: names, Rejected: msg != "", Resources: len(names)})
+	n.log = append(n.log, response{TypeURL: typ, Version: v, Names: names, Rejected: msg != "", Resources: len(names), Refs: refs})
 	req := &discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ, ResponseNonce: resp.GetNonce()}
 	if msg != "" {
 		req.VersionInfo = n.accepted[typ] // the last version accepted, as the protocol says
@@ -249,4 +257,20 @@ func resourceName(typeURL string, b []byte) string {
 		return "!" + err.Error()
 	}
 	return cache.GetResourceName(m)
+}
+
+func routeClusters(b []byte) []string {
+	var rc routev3.RouteConfiguration
+	if err := proto.Unmarshal(b, &rc); err != nil {
+		return []string{"!" + err.Error()}
+	}
+	var out []string
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			if c := r.GetRoute().GetCluster(); c != "" {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

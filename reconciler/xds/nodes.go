@@ -154,11 +154,14 @@ type nodeState struct {
 	streams   map[streamKey]*streamState
 	types     map[string]*typeState
 
-	served   *snapshot.Set              // target of the last transition
-	cur      *cache.Snapshot            // what the cache holds for the node now
-	pending  map[string]map[string]bool // type URL -> versions sent since served was set
-	lastGood *snapshot.Set
-	failed   map[string]Failure
+	served    *snapshot.Set     // target of the last transition
+	cur       *cache.Snapshot   // what the cache holds for the node now
+	queue     []*cache.Snapshot // stages still to go (stage.go)
+	advancing bool
+	timer     *time.Timer                // forces the next stage after StageTimeout
+	pending   map[string]map[string]bool // type URL -> versions sent since served was set
+	lastGood  *snapshot.Set
+	failed    map[string]Failure
 }
 
 type typeState struct {

@@ -59,6 +59,10 @@ type Options struct {
 	// EventBuffer is the capacity of each Subscribe channel;
 	// DefaultEventBuffer when zero.
 	EventBuffer int
+	// StageTimeout: how long a node may take to ACK one stage of a move
+	// between Sets before the next stage is sent anyway;
+	// DefaultStageTimeout when zero.
+	StageTimeout time.Duration
 	// ServerOptions are appended to the options of the gRPC server Serve
 	// creates (credentials, interceptors, ...).
 	ServerOptions []grpc.ServerOption
@@ -92,6 +96,9 @@ type Server struct {
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.StageTimeout <= 0 {
+		opts.StageTimeout = DefaultStageTimeout
 	}
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = DefaultEventBuffer

@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -142,6 +143,51 @@ func TestUpdateOrderMakeBeforeBreak(t *testing.T) {
 	if order := typeOrder(n.responses()[before:]); !slices.Equal(order, []string{rds}) {
 		t.Errorf("routes-only change sent %v", short(order))
 	}
+}
+
+// Sets that follow each other faster than the node ACKs: a node never gets
+// a route to a cluster it has not been sent, nor loses a cluster its routes
+// still use.
+func TestOrderUnderChurn(t *testing.T) {
+	s, addr := startServer(t)
+	set := func(i int) *snapshot.Set {
+		return buildSet(spec{rev: fmt.Sprintf("main@sha1:%d", i), clusters: []string{fmt.Sprintf("c%d", i)}, endpointPort: uint32(9000 + i)})
+	}
+	s.SetDefault(set(1))
+	n := newFakeNode(t, "e", "envoy", nil)
+	n.delay = 10 * time.Millisecond
+	connectSotw(t, addr, n)
+	waitACK(t, s, set(1), "e")
+	var last *snapshot.Set
+	for i := 2; i <= 6; i++ {
+		last = set(i)
+		s.SetDefault(last)
+		time.Sleep(7 * time.Millisecond)
+	}
+	waitACK(t, s, last, "e")
+	clusters, refs := map[string]bool{}, []string{}
+	for i, r := range n.responses() {
+		switch r.TypeURL {
+		case cds:
+			clusters = map[string]bool{}
+			for _, c := range r.Names {
+				clusters[c] = true
+			}
+			for _, c := range refs {
+				if !clusters[c] {
+					t.Errorf("response %d: CDS %v drops cluster %s still routed to", i, r.Names, c)
+				}
+			}
+		case rds:
+			refs = r.Refs
+			for _, c := range refs {
+				if !clusters[c] {
+					t.Errorf("response %d: RDS routes to %s before CDS sent it (CDS has %v)", i, c, clusters)
+				}
+			}
+		}
+	}
+	t.Logf("%d responses for 5 changes", len(n.responses()))
 }
 
 func TestAssignMovesOneNodeOnly(t *testing.T) {

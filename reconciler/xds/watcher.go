@@ -47,6 +47,7 @@ func (w *watcher) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscripti
 		s.deltaWatches[id] = map[int64]*deltaWatch{}
 	}
 	s.deltaWatches[id][wid] = &deltaWatch{typeURL: req.GetTypeUrl(), req: req, sub: sub}
+	s.advanceLocked(n, false)
 	return func() {
 		s.mu.Lock()
 		delete(s.deltaWatches[id], wid)
