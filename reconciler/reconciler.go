@@ -203,6 +203,14 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 	}
 	r.st.LastAttemptedRevision = rev.String()
 	r.opts.Metrics.SetRevision("attempted", rev.String())
+	for _, f := range r.state.Failed {
+		if f.Revision == rev.String() {
+			// Its rollout failed before (perhaps before a restart): it is not
+			// retried until a new commit arrives.
+			r.summarize()
+			return source.Revision{}, nil
+		}
+	}
 	r.st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, "building "+rev.String())
 	r.log.Info("new revision", "revision", rev.String())
 	return rev, nil

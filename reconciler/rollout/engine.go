@@ -110,7 +110,7 @@ func (e *Engine) Start(plan Plan) {
 	r.status = status.Rollout{Revision: plan.Revision, Hash: plan.Target.Hash(), Phase: Progressing,
 		StartedAt: time.Now().UTC(), FastPath: plan.FastPath}
 	for _, s := range plan.Policy.Stages {
-		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: "Pending", Bake: s.Bake})
+		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: "Pending", Bake: bakeString(s.Bake)})
 	}
 	e.cur = r
 	go e.loop(ctx, r)
@@ -286,4 +286,11 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func bakeString(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
 }

@@ -74,13 +74,13 @@ type Rollout struct {
 
 // Stage of a rollout.
 type Stage struct {
-	Name      string        `json:"name"`
-	Phase     string        `json:"phase"` // Pending, Progressing, Baking, Passed, Failed
-	Nodes     []string      `json:"nodes,omitempty"`
-	Acked     int           `json:"acked"`
-	Gates     []GateValue   `json:"gates,omitempty"`
-	StartedAt *time.Time    `json:"startedAt,omitempty"`
-	Bake      time.Duration `json:"bake,omitempty"`
+	Name      string      `json:"name"`
+	Phase     string      `json:"phase"` // Pending, Progressing, Baking, Passed, Failed
+	Nodes     []string    `json:"nodes,omitempty"`
+	Acked     int         `json:"acked"`
+	Gates     []GateValue `json:"gates,omitempty"`
+	StartedAt *time.Time  `json:"startedAt,omitempty"`
+	Bake      string      `json:"bake,omitempty"` // e.g. "30s"
 }
 
 // GateValue is the last value of a metric gate.

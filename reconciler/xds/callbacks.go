@@ -45,12 +45,11 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, n, err := s.attach(streamKey{false, id}, req.GetNode())
+	t := req.GetTypeUrl()
+	st, n, err := s.attach(streamKey{false, id}, req.GetNode(), t)
 	if err != nil {
 		return err
 	}
-	t := req.GetTypeUrl()
-	st.requested[t] = true
 	now := time.Now()
 	switch {
 	case req.GetResponseNonce() == "":
@@ -92,15 +91,14 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryR
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, n, err := s.attach(streamKey{true, id}, req.GetNode())
+	t := req.GetTypeUrl()
+	if st := s.streams[streamKey{true, id}]; t == "" && st != nil {
+		t = st.typeURL // per-type services fill it in after this callback
+	}
+	st, n, err := s.attach(streamKey{true, id}, req.GetNode(), t)
 	if err != nil {
 		return err
 	}
-	t := req.GetTypeUrl()
-	if t == "" {
-		t = st.typeURL // per-type services fill it in after this callback
-	}
-	st.requested[t] = true
 	nonce := req.GetResponseNonce()
 	if nonce == "" {
 		return nil // first request: the watcher tracks what it already has
@@ -142,15 +140,17 @@ func (s *Server) openStream(key streamKey, typeURL string) {
 	s.streams[key] = &streamState{key: key, typeURL: typeURL, requested: map[string]bool{}, sent: map[string][]sentResponse{}}
 }
 
-// attach returns the stream and its node, registering the node on the
-// stream's first request: a node seen for the first time gets its Set here,
-// before its first request is answered.
-func (s *Server) attach(key streamKey, node *corev3.Node) (*streamState, *nodeState, error) {
+// attach returns the stream and its node, and notes that the stream
+// requested typeURL. On the stream's first request it registers the node: a
+// node seen for the first time gets its Set here, before its first request
+// is answered (the first stage at once; the next ones as it ACKs).
+func (s *Server) attach(key streamKey, node *corev3.Node, typeURL string) (*streamState, *nodeState, error) {
 	st := s.streams[key]
 	if st == nil { // not opened through the callbacks: cannot happen
 		st = &streamState{key: key, requested: map[string]bool{}, sent: map[string][]sentResponse{}}
 		s.streams[key] = st
 	}
+	st.requested[typeURL] = true
 	if st.node != nil {
 		return st, st.node, nil
 	}
@@ -159,15 +159,18 @@ func (s *Server) attach(key streamKey, node *corev3.Node) (*streamState, *nodeSt
 	}
 	now := time.Now()
 	n := s.nodes[node.GetId()]
-	if n == nil {
+	isNew := n == nil
+	if isNew {
 		n = newNode(node, now)
 		s.nodes[n.id] = n
+	}
+	n.streams[key] = st
+	st.node = n
+	if isNew {
 		s.log.Info("node connected", "node", n.id, "class", n.class, "userAgent", n.userAgent)
 		s.emitLocked(Event{NodeID: n.id, Kind: Connect, Time: now})
 		s.applyLocked(n)
 	}
-	n.streams[key] = st
-	st.node = n
 	s.notifyLocked()
 	return st, n, nil
 }

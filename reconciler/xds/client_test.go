@@ -36,6 +36,7 @@ type fakeNode struct {
 	mu       sync.Mutex
 	reject   func(typeURL, version string) string // non-empty: NACK with this message
 	delay    time.Duration                        // before each ACK or NACK
+	silent   func(typeURL, version string) bool   // true: do not answer at all
 	log      []response
 	accepted map[string]string // type URL -> version
 }
@@ -102,6 +103,9 @@ func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
 				return
 			}
 			req := n.answerSotw(resp)
+			if req == nil {
+				continue
+			}
 			time.Sleep(n.delay)
 			if err := stream.Send(req); err != nil {
 				return
@@ -128,6 +132,9 @@ func (n *fakeNode) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Disc
 		}
 	}
 	n.log = append(n.log, response{TypeURL: typ, Version: v, Names: names, Rejected: msg != "", Resources: len(names), Refs: refs})
+	if n.silent != nil && n.silent(typ, v) {
+		return nil
+	}
 	req := &discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ, ResponseNonce: resp.GetNonce()}
 	if msg != "" {
 		req.VersionInfo = n.accepted[typ] // the last version accepted, as the protocol says

@@ -172,7 +172,13 @@ func testLogger() *slog.Logger {
 // startServer runs a Server on a loopback port until the test ends.
 func startServer(t *testing.T) (*Server, string) {
 	t.Helper()
-	s := New(Options{Logger: testLogger()})
+	return startServerOpts(t, Options{})
+}
+
+func startServerOpts(t *testing.T, opts Options) (*Server, string) {
+	t.Helper()
+	opts.Logger = testLogger()
+	s := New(opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,12 @@ type NodeInfo struct {
 	FirstSeen time.Time
 	// Types by type URL: every type the node requested, ACKed or NACKed.
 	Types map[string]TypeStatus
-	// Served is the Set the node is served now; nil before any.
+	// Served is the Set the node is served now, or being moved to; nil
+	// before any.
 	Served *snapshot.Set
+	// StagesLeft: how many stages of the move to Served are still to be
+	// sent (each waits for the node's ACK of the previous one).
+	StagesLeft int
 	// LastGood is the last Set the node fully ACKed; nil if none.
 	LastGood *snapshot.Set
 	// Failed are the Sets the node rejected, by Set hash.
@@ -228,15 +232,16 @@ func (n *nodeState) hasACKed(set *snapshot.Set) bool {
 
 func (n *nodeState) info() NodeInfo {
 	return NodeInfo{
-		ID:        n.id,
-		Class:     n.class,
-		Labels:    maps.Clone(n.labels),
-		UserAgent: n.userAgent,
-		Streams:   len(n.streams),
-		FirstSeen: n.firstSeen,
-		Types:     n.typeStatus(),
-		Served:    n.served,
-		LastGood:  n.lastGood,
-		Failed:    maps.Clone(n.failed),
+		ID:         n.id,
+		Class:      n.class,
+		Labels:     maps.Clone(n.labels),
+		UserAgent:  n.userAgent,
+		Streams:    len(n.streams),
+		FirstSeen:  n.firstSeen,
+		Types:      n.typeStatus(),
+		Served:     n.served,
+		StagesLeft: len(n.queue),
+		LastGood:   n.lastGood,
+		Failed:     maps.Clone(n.failed),
 	}
 }

@@ -7,14 +7,17 @@
 // (SetDefault), except a Set it has rejected, for which it keeps the last Set
 // it fully ACKed. Every node of a class shares that class's cache.Snapshot.
 //
-// Ordering: a node moving from one Set to another gets the change in stages,
-// one type per stage, CDS, EDS, LDS, RDS; when the new Set drops clusters,
-// CDS and EDS first carry the union of old and new, and the removals follow
-// after RDS ("make before break"). Each stage is one SetSnapshot, so the
-// responses enter the stream's single ADS channel (ordered sotw ADS, delta)
-// in that order. A new node's first answers follow the order of its own
-// requests: Envoy asks CDS before LDS, gRPC asks LDS, RDS, CDS, EDS as it
-// walks the references.
+// Ordering: a node moving from one Set to another (or from nothing to its
+// first Set) gets the change in stages, one type per stage, CDS, EDS, LDS,
+// RDS; when the new Set drops clusters, CDS and EDS first carry the union of
+// old and new, and the removals follow after RDS ("make before break"). Each
+// stage is one SetSnapshot, set only once the node has ACKed the previous
+// stage for every type it subscribed to (or after Options.StageTimeout), so
+// a node never holds a route to a cluster it has not been sent, even when
+// Sets follow each other faster than it ACKs. A new node's first request is
+// answered at once; Envoy, which asks CDS first, then gets EDS, LDS and RDS
+// in that order; gRPC, which asks LDS, RDS, CDS, EDS as it walks the
+// references, gets each as it asks.
 //
 // NACK: the node is set back at once to the last Set it fully ACKed (all
 // types it subscribed to), the rejected Set is recorded as failed for that

@@ -44,8 +44,10 @@ func TestConnectGetsDefault(t *testing.T) {
 				t.Errorf("%s got %s version %s, want %s", n.node.Id, r.TypeURL, r.Version, want)
 			}
 		}
-		if got := len(n.responses()); got != 4 {
-			t.Errorf("%s got %d responses, want 4", n.node.Id, got)
+		// Asked all at once, answered in order: each stage waits for the
+		// ACK of the one before.
+		if got := typeOrder(n.responses()); !slices.Equal(got, []string{cds, eds, lds, rds}) {
+			t.Errorf("%s got %v, want CDS, EDS, LDS, RDS", n.node.Id, short(got))
 		}
 	}
 	info, ok := s.Node("envoy-1")
@@ -188,6 +190,29 @@ func TestOrderUnderChurn(t *testing.T) {
 		}
 	}
 	t.Logf("%d responses for 5 changes", len(n.responses()))
+}
+
+// A node that does not ACK a stage gets the next one after StageTimeout.
+func TestStageTimeout(t *testing.T) {
+	s, addr := startServerOpts(t, Options{StageTimeout: 100 * time.Millisecond})
+	s1 := buildSet(spec{})
+	s.SetDefault(s1)
+	n := newFakeNode(t, "e", "envoy", nil)
+	connectSotw(t, addr, n)
+	waitACK(t, s, s1, "e")
+	s2 := buildSet(spec{endpointPort: 9001, listenerPort: 8081})
+	n.mu.Lock()
+	n.silent = func(typ, v string) bool { return typ == eds && v == s2.Version(snapshot.Envoy, eds) }
+	n.mu.Unlock()
+	start := time.Now()
+	s.SetDefault(s2)
+	eventually(t, "LDS of s2 sent", func() bool { return n.count(lds, s2.Version(snapshot.Envoy, lds)) == 1 })
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("LDS sent after %v, before the stage timeout", d)
+	}
+	if info, _ := s.Node("e"); info.StagesLeft != 0 || info.HasACKed(s2) {
+		t.Errorf("stages left %d, acked %v", info.StagesLeft, info.HasACKed(s2))
+	}
 }
 
 func TestAssignMovesOneNodeOnly(t *testing.T) {

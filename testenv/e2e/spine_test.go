@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,55 +14,13 @@ import (
 	"gitxds.dev/gitxds/testenv/stack"
 )
 
-const host = "echo.example.com"
+const host = stack.EchoHost
 
 func ptr(s string) *string { return &s }
 
-// repo is a small repository in the DESIGN §1 layout.
-func repo(backendA, backendB string) map[string]string {
-	return map[string]string{
-		"platform/kustomization.yaml": "resources: [namespaces.yaml, gateways.yaml]\n",
-		"platform/namespaces.yaml":    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: echo\n",
-		"platform/gateways.yaml": `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: edge, namespace: platform}
-spec:
-  gatewayClassName: gitxds
-  listeners:
-  - {name: http, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
-`,
-		"teams/echo/kustomization.yaml": "namespace: echo\nresources: [backends.yaml, routes.yaml]\n",
-		"teams/echo/backends.yaml": fmt.Sprintf(`apiVersion: gitxds.dev/v1alpha1
-kind: Backend
-metadata: {name: a}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: %s}}]
----
-apiVersion: gitxds.dev/v1alpha1
-kind: Backend
-metadata: {name: b}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: %s}}]
-`, port(backendA), port(backendB)),
-		"teams/echo/routes.yaml":          routeTo("a"),
-		"overlays/dev/kustomization.yaml": "resources: [../../platform, ../../teams/echo]\n",
-	}
-}
+func repo(a, b string) map[string]string { return stack.EchoRepo(a, b) }
 
-func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
-
-func routeTo(backend string) string {
-	return `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: echo}
-spec:
-  parentRefs: [{name: edge, namespace: platform}]
-  hostnames: [` + host + `]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /}}]
-    backendRefs: [{group: gitxds.dev, kind: Backend, name: ` + backend + `}]
-`
-}
+func routeTo(backend string) string { return stack.EchoRoute(backend) }
 
 func startStack(t *testing.T, upstreams map[string]string) *stack.Stack {
 	t.Helper()
