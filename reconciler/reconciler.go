@@ -238,6 +238,8 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 	var se *StageError
 	if errors.As(err, &se) && se.Stage == "translate" {
 		reason = status.ReasonTranslateFailed
+	} else if errors.Is(err, source.ErrUnverified) {
+		reason = status.ReasonVerificationFailed
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

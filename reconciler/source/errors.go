@@ -28,6 +28,9 @@ var (
 	// ErrTooLarge: a file or the whole tree is over Options.MaxFileSize or
 	// Options.MaxRepoSize.
 	ErrTooLarge = errors.New("over the size limit")
+	// ErrUnverified: the commit failed Options.VerifyCommit (unsigned, or
+	// not signed by a trusted key).
+	ErrUnverified = errors.New("commit verification failed")
 )
 
 // knownCauses are the underlying errors kept in an error's chain, so callers

@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
@@ -49,6 +50,10 @@ type Options struct {
 	// MaxFileSize and MaxRepoSize bound FS: zero means 1 MiB per file and
 	// 64 MiB in total, negative means no limit.
 	MaxFileSize, MaxRepoSize int64
+	// VerifyCommit, when set, is called by FS on the commit before its tree
+	// is read; an error refuses the revision with an error wrapping
+	// ErrUnverified (commit signature verification).
+	VerifyCommit func(*object.Commit) error
 }
 
 // Source is one repository. Its methods are safe for concurrent use; calls
@@ -227,6 +232,11 @@ func (s *Source) FS(ctx context.Context, rev Revision) (filesys.FileSystem, erro
 	commit, err := repo.CommitObject(rev.Hash)
 	if err != nil {
 		return nil, s.red.wrap(ErrRefNotFound, fmt.Sprintf("commit %s of %s", rev.Hash, s.shown), err)
+	}
+	if s.opts.VerifyCommit != nil {
+		if err := s.opts.VerifyCommit(commit); err != nil {
+			return nil, s.red.errorf(ErrUnverified, "revision %s: %v", rev.Short(), err)
+		}
 	}
 	tree, err := commit.Tree()
 	if err != nil {

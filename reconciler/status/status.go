@@ -18,15 +18,16 @@ const (
 	Stalled     = fluxmeta.StalledCondition
 
 	// Own reasons, where Flux has none that fits.
-	ReasonSourceFailed     = "SourceFailed" // Git unreachable, ref missing, auth failure
-	ReasonRenderFailed     = fluxmeta.BuildFailedReason
-	ReasonObjectsRejected  = "ObjectsRejected" // some objects were rejected; the rest serves
-	ReasonTranslateFailed  = "TranslateFailed" // the model could not be turned into valid xDS
-	ReasonRolloutFailed    = "RolloutFailed"   // NACK, ACK timeout or failed metric gate
-	ReasonRollingOut       = fluxmeta.ProgressingReason
-	ReasonSucceeded        = fluxmeta.ReconciliationSucceededReason
-	ReasonNoChange         = "NoServedChange"   // the commit changes nothing served
-	ReasonRestoredLastGood = "RestoredLastGood" // started from the persisted last good snapshot
+	ReasonSourceFailed       = "SourceFailed" // Git unreachable, ref missing, auth failure
+	ReasonRenderFailed       = fluxmeta.BuildFailedReason
+	ReasonObjectsRejected    = "ObjectsRejected"    // some objects were rejected; the rest serves
+	ReasonTranslateFailed    = "TranslateFailed"    // the model could not be turned into valid xDS
+	ReasonVerificationFailed = "VerificationFailed" // the head commit is unsigned or not signed by a trusted key
+	ReasonRolloutFailed      = "RolloutFailed"      // NACK, ACK timeout or failed metric gate
+	ReasonRollingOut         = fluxmeta.ProgressingReason
+	ReasonSucceeded          = fluxmeta.ReconciliationSucceededReason
+	ReasonNoChange           = "NoServedChange"   // the commit changes nothing served
+	ReasonRestoredLastGood   = "RestoredLastGood" // started from the persisted last good snapshot
 )
 
 // Status is what GET /status returns.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"gitxds.dev/gitxds/reconciler/metrics"
 )
@@ -77,7 +77,11 @@ func (f *fixture) do(t *testing.T, path, body string, hdr map[string]string) (in
 }
 
 func (f *fixture) counted(provider, result string) float64 {
-	return testutil.ToFloat64(f.m.Webhooks.WithLabelValues(provider, result))
+	var m dto.Metric
+	if err := f.m.Webhooks.WithLabelValues(provider, result).Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 func pushBody(ref, after string) string {

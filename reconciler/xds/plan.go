@@ -75,10 +75,13 @@ func plan(from, to *cache.Snapshot) []*cache.Snapshot {
 	union := map[types.ResponseType]bool{}
 	for _, t := range wayIn {
 		a, b := from.Resources[t], to.Resources[t]
+		avm, bvm := from.VersionMap[typeURL(t)], to.VersionMap[typeURL(t)]
 		if drops(a, b) {
 			union[t] = true
-			r, vm := unite(a, b, from.VersionMap[typeURL(t)], to.VersionMap[typeURL(t)])
-			step(t, r, vm)
+			if !covers(avm, bvm) { // else a is the union already
+				r, vm := unite(a, b, avm, bvm)
+				step(t, r, vm)
+			}
 		} else {
 			step(t, b, to.VersionMap[typeURL(t)])
 		}
@@ -113,6 +116,16 @@ func drops(a, b cache.Resources) bool {
 		}
 	}
 	return false
+}
+
+// covers reports whether every resource of b is in a, at the same version.
+func covers(avm, bvm map[string]string) bool {
+	for name, v := range bvm {
+		if av, ok := avm[name]; !ok || av != v {
+			return false
+		}
+	}
+	return true
 }
 
 // unite is a ∪ b, b winning a name present in both, with a version derived

@@ -62,7 +62,8 @@ func run(keep bool) error {
 		// The addresses the example's Backends point at.
 		Upstreams: map[string]string{
 			"payments-v1": "127.0.0.1:19101", "payments-v2": "127.0.0.1:19102",
-			"cart": "127.0.0.1:19201", "search": "127.0.0.1:19301",
+			"cart": "127.0.0.1:19201", "cart-canary": "127.0.0.1:19202", "catalog": "127.0.0.1:19203",
+			"shadow": "127.0.0.1:19204", "search": "127.0.0.1:19301",
 		},
 	})
 	if err != nil {
@@ -71,7 +72,7 @@ func run(keep bool) error {
 	defer s.Close()
 	say("git repository:  %s", s.Repo.URL())
 	say("gitxds serve:    xDS on %s, admin API on http://%s (log: %s)", s.Daemon.XDSAddr, s.Daemon.AdminAddr, logf.Name())
-	say("upstreams:       payments-v1, payments-v2, cart, search (gRPC, each answers with its name)")
+	say("upstreams:       payments-v1, payments-v2, cart, cart-canary, catalog, shadow, search (gRPC; each answers with its name)")
 
 	head, _ := s.Repo.Head()
 	first := "main@sha1:" + head

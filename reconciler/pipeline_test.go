@@ -1,0 +1,86 @@
+package reconciler
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
+
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/source"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestExampleOverlays runs the whole pipeline on the bundled example
+// repository (repo-layout/ + overlays/): every object of every environment
+// is accepted, and the status plus the xDS per type match the golden files
+// testdata/example-<env>.golden.yaml (go test ./reconciler -update).
+func TestExampleOverlays(t *testing.T) {
+	fsys, err := source.WorktreeFS("..", source.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"dev", "staging", "production"} {
+		t.Run(env, func(t *testing.T) {
+			b, err := NewPipeline(render.Options{}).Run(fsys, "overlays/"+env, "example", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range b.Rejected() {
+				t.Errorf("rejected: %s", status.Line(o))
+			}
+			got := golden(t, b)
+			path := filepath.Join("testdata", "example-"+env+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./reconciler -update)", err)
+			}
+			if d := cmp.Diff(string(want), string(got)); d != "" {
+				t.Errorf("%s differs (-want +got; go test ./reconciler -update):\n%s", path, d)
+			}
+		})
+	}
+}
+
+// golden is the status of every object, then the xDS of each class per type.
+func golden(t *testing.T, b *Build) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	buf.WriteString("# status\n")
+	for _, o := range b.Model.Status {
+		c := o.Conditions
+		var parts []string
+		for _, x := range c {
+			parts = append(parts, x.Type+"="+string(x.Status)+"/"+x.Reason)
+		}
+		buf.WriteString("# " + o.File + ": " + o.ObjectRef.String() + ": " + strings.Join(parts, " ") + "\n")
+	}
+	for _, class := range snapshot.Classes {
+		one := snapshot.New(b.Revision, map[snapshot.Class]*snapshot.Resources{class: b.Set.Classes[class]})
+		js, err := snapshot.RenderJSON(one)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := yaml.JSONToYAML(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.WriteString("---\n# class: " + string(class) + "\n")
+		buf.Write(y)
+	}
+	return buf.Bytes()
+}
