@@ -223,14 +223,20 @@ func (s *Server) answer(ctx context.Context, requested *testgrpc.EchoStatus) err
 			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
-	grpc.SetHeader(ctx, metadata.Pairs(HeaderUpstream, s.name, HeaderUpstreamAddr, s.Addr())) //nolint:errcheck // best effort
 	if err == nil && requested.GetCode() != 0 {
 		err = status.Error(codes.Code(requested.GetCode()), requested.GetMessage())
 	}
+	who := metadata.Pairs(HeaderUpstream, s.name, HeaderUpstreamAddr, s.Addr())
 	if err != nil {
+		// A failure is a trailers-only response, as real servers answer
+		// UNAVAILABLE: response headers would commit the RPC, and gRPC
+		// never retries a committed RPC (gRFC A6).
+		grpc.SetTrailer(ctx, who) //nolint:errcheck // best effort
 		s.failures.Add(1)
+		return err
 	}
-	return err
+	grpc.SetHeader(ctx, who) //nolint:errcheck // best effort
+	return nil
 }
 
 type testService struct {
