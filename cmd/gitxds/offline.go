@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -40,7 +41,7 @@ func (f *repoFlags) load(ctx context.Context, ref string) (filesys.FileSystem, s
 		if st, err := os.Stat(f.repo); err == nil && st.IsDir() {
 			fsys, err := source.WorktreeFS(f.repo, f.limits())
 			if err != nil {
-				return nil, "", ioErr(err)
+				return nil, "", sourceErr(err)
 			}
 			abs, _ := filepath.Abs(f.repo)
 			return fsys, "worktree:" + abs, nil
@@ -57,7 +58,7 @@ func (f *repoFlags) load(ctx context.Context, ref string) (filesys.FileSystem, s
 	}
 	fsys, err := src.FS(ctx, rev)
 	if err != nil {
-		return nil, "", ioErr(err)
+		return nil, "", sourceErr(err)
 	}
 	return fsys, rev.String(), nil
 }
@@ -71,12 +72,21 @@ func (f *repoFlags) build(ctx context.Context, ref string) (*reconciler.Build, e
 	}
 	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, f.path, rev, nil)
 	if err != nil {
-		return nil, invalid("%v", err)
+		return nil, &exitError{code: exitInvalid, err: err}
 	}
 	return b, nil
 }
 
 func ioErr(err error) error { return &exitError{code: exitUsage, err: err} }
+
+// sourceErr is an I/O error, except a file or tree over the size limits,
+// which is invalid config.
+func sourceErr(err error) error {
+	if errors.Is(err, source.ErrTooLarge) {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	return ioErr(err)
+}
 
 func printRejected(c *cobra.Command, b *reconciler.Build) {
 	for _, o := range b.Rejected() {

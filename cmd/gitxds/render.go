@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -69,6 +71,11 @@ accepted, 1 when any is not (or the overlay cannot be rendered), 2 on usage or I
 		RunE: func(c *cobra.Command, _ []string) error {
 			b, err := f.build(c.Context(), f.ref)
 			if err != nil {
+				// A revision that cannot be built is one problem line too.
+				var se *reconciler.StageError
+				if errors.As(err, &se) {
+					fmt.Fprintln(c.OutOrStdout(), se.Err)
+				}
 				return err
 			}
 			rej := b.Rejected()

@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,12 +13,18 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"google.golang.org/grpc"
+	grpccreds "google.golang.org/grpc/credentials"
+
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/source"
+	"gitxds.dev/gitxds/reconciler/webhook"
 	"gitxds.dev/gitxds/reconciler/xds"
 )
 
@@ -32,6 +39,18 @@ type Config struct {
 	AdminToken string
 	Limits     source.Limits
 	Log        *slog.Logger
+
+	// WebhookSecret, when set, mounts POST /hooks/github, /hooks/gitlab and
+	// /hooks/generic on the admin API (package webhook).
+	WebhookSecret []byte
+	// Auth authenticates to the repository (credentials.GitAuth).
+	Auth transport.AuthMethod
+	// VerifyCommit, when set, refuses a revision whose commit fails it
+	// (credentials.PGPVerifier); status says VerificationFailed.
+	VerifyCommit func(*object.Commit) error
+	// XDSTLS, when set, serves xDS over TLS; mutual TLS when it requires
+	// client certificates (credentials.ServerTLS).
+	XDSTLS *tls.Config
 
 	// Translate replaces the translator (fault-injection tests only).
 	Translate reconciler.TranslateFunc
@@ -50,7 +69,8 @@ type Daemon struct {
 	cancel context.CancelFunc
 	http   *http.Server
 	errc   chan error
-	done   chan struct{}
+	done   chan struct{} // the reconcile loop returned
+	xdone  chan struct{} // the xDS server stopped
 }
 
 // Start restores the persisted state, then listens and serves. The last good
@@ -62,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Ref == "" {
 		cfg.Ref = "main"
 	}
-	src, err := source.New(source.Options{URL: cfg.Repo, Ref: cfg.Ref,
+	src, err := source.New(source.Options{URL: cfg.Repo, Ref: cfg.Ref, Auth: cfg.Auth, VerifyCommit: cfg.VerifyCommit,
 		MaxFileSize: cfg.Limits.MaxFileSize, MaxRepoSize: cfg.Limits.MaxRepoSize})
 	if err != nil {
 		return nil, err
@@ -72,7 +92,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	xsrv := xds.New(xds.Options{Logger: cfg.Log})
+	xopts := xds.Options{Logger: cfg.Log}
+	if cfg.XDSTLS != nil {
+		xopts.ServerOptions = append(xopts.ServerOptions, grpc.Creds(grpccreds.NewTLS(cfg.XDSTLS)))
+	}
+	xsrv := xds.New(xopts)
 	fleet := reconciler.NewFleet(xsrv, m)
 	pipe := reconciler.NewPipeline(render.Options{})
 	if cfg.Translate != nil {
@@ -84,6 +108,15 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	})
 	if err := rec.Restore(); err != nil {
 		return nil, fmt.Errorf("restore state from %s: %w", cfg.StateDir, err)
+	}
+	var extra map[string]http.Handler
+	if len(cfg.WebhookSecret) > 0 {
+		hooks, err := webhook.New(webhook.Options{Secret: cfg.WebhookSecret, Ref: cfg.Ref,
+			Trigger: rec.Trigger, Metrics: m, Log: cfg.Log})
+		if err != nil {
+			return nil, err
+		}
+		extra = hooks.Routes()
 	}
 	xlis, err := net.Listen("tcp", cfg.XDSAddress)
 	if err != nil {
@@ -98,13 +131,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d := &Daemon{
 		Reconciler: rec, XDS: xsrv, Metrics: m,
 		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
-		cancel: cancel, errc: make(chan error, 2), done: make(chan struct{}),
+		cancel: cancel, errc: make(chan error, 2), done: make(chan struct{}), xdone: make(chan struct{}),
 		http: &http.Server{
-			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log}),
+			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra}),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 	}
 	go func() {
+		defer close(d.xdone)
 		if err := xsrv.Serve(ctx, xlis); err != nil && ctx.Err() == nil {
 			d.errc <- fmt.Errorf("xds server: %w", err)
 		}
@@ -116,7 +150,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}()
 	go func() { rec.Run(ctx); close(d.done) }()
 	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
-		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir)
+		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir,
+		"xdsTLS", tlsMode(cfg.XDSTLS), "webhooks", len(extra) > 0, "verifyCommits", cfg.VerifyCommit != nil)
 	return d, nil
 }
 
@@ -131,11 +166,28 @@ func (d *Daemon) Wait(ctx context.Context) error {
 	return err
 }
 
-// Close stops the loop, drains the xDS streams and the admin API.
+// Close stops the loop, drains the xDS streams and the admin API, and
+// returns once the xDS server has stopped and the reconcile loop has
+// returned: the state is written synchronously at every change, so nothing
+// is left to flush then.
 func (d *Daemon) Close() {
 	d.cancel()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = d.http.Shutdown(sctx)
 	<-d.done
+	select {
+	case <-d.xdone:
+	case <-sctx.Done():
+	}
+}
+
+func tlsMode(c *tls.Config) string {
+	switch {
+	case c == nil:
+		return "off"
+	case c.ClientAuth == tls.RequireAndVerifyClientCert:
+		return "mutual"
+	}
+	return "server"
 }

@@ -63,7 +63,7 @@ func Marshal(set *Set) ([]byte, error) {
 		}
 		f.Classes[c] = &out
 	}
-	return json.MarshalIndent(f, "", "  ") // map keys sorted: deterministic
+	return indent(f) // map keys sorted: deterministic
 }
 
 // Unmarshal decodes what Marshal wrote.
@@ -139,11 +139,20 @@ func RenderJSON(set *Set) ([]byte, error) {
 		(*endpointv3.ClusterLoadAssignment).GetClusterName); err != nil {
 		return nil, fmt.Errorf("snapshot: render endpoints: %w", err)
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
+	return indent(out)
+}
+
+// indent encodes v with two-space indentation, without HTML escaping (a
+// route regex keeps its "<" and "&"), ending in a newline.
+func indent(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return buf.Bytes(), nil
 }
 
 // renderType merges one resource type over the classes in Classes order, so

@@ -14,6 +14,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -64,7 +65,9 @@ func testSet(t *testing.T) *Set {
 				Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(t, hcm)},
 			}}}},
 		}},
-		Routes:    []*routev3.RouteConfiguration{{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"}}}}},
+		Routes: []*routev3.RouteConfiguration{{Name: "rc", VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"}, Routes: []*routev3.Route{{
+			Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "^/a<b>&c$"}}},
+		}}}}}},
 		Clusters:  []*clusterv3.Cluster{cluster("shared", 1), cluster("b-envoy", 3)},
 		Endpoints: []*endpointv3.ClusterLoadAssignment{{ClusterName: "shared"}},
 	}
@@ -177,6 +180,9 @@ func TestRenderJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(out.Routes[0]["virtualHosts"]), `"vh"`) {
 		t.Errorf("route rc from the wrong class: %s", out.Routes[0]["virtualHosts"])
+	}
+	if !strings.Contains(string(first), `"regex": "^/a<b>&c$"`) {
+		t.Errorf("regex escaped:\n%s", first)
 	}
 	if !strings.Contains(string(first), `"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"`) {
 		t.Errorf("nested Any not expanded:\n%s", first)

@@ -67,6 +67,7 @@ func (s *Server) advanceLocked(n *nodeState, force bool) {
 			s.log.Error("set snapshot", "node", n.id, "error", err)
 		}
 		n.cur = next
+		s.stopStageTimerLocked(n)
 	}
 	s.stopStageTimerLocked(n)
 	s.checkGoodLocked(n)
@@ -92,22 +93,28 @@ func (s *Server) stageDoneLocked(n *nodeState) bool {
 	return true
 }
 
+// armStageTimerLocked starts the stage timer unless it runs already; each
+// stage set stops it, so it always times the stage the node is at.
 func (s *Server) armStageTimerLocked(n *nodeState) {
 	if n.timer != nil {
 		return
 	}
-	stage := n.cur
-	n.timer = time.AfterFunc(s.opts.StageTimeout, func() {
-		s.mu.Lock()
+	var timer *time.Timer
+	timer = time.AfterFunc(s.opts.StageTimeout, func() {
+		s.mu.Lock() // held by the caller until timer is assigned
 		defer s.mu.Unlock()
-		if s.nodes[n.id] != n || n.cur != stage || len(n.queue) == 0 {
+		if n.timer != timer || s.nodes[n.id] != n {
 			return
 		}
 		n.timer = nil
+		if len(n.queue) == 0 {
+			return
+		}
 		s.log.Warn("node did not ACK a stage in time: sending the next one", "node", n.id, "timeout", s.opts.StageTimeout)
 		s.advanceLocked(n, true)
 		s.notifyLocked()
 	})
+	n.timer = timer
 }
 
 func (s *Server) stopStageTimerLocked(n *nodeState) {

@@ -20,6 +20,8 @@ type watcher struct {
 	s *Server
 }
 
+var _ cache.Cache = (*watcher)(nil)
+
 // deltaWatch is an open (held) delta watch. Its subscription does not
 // change while the watch is open (cache.Subscription's contract).
 type deltaWatch struct {

@@ -1,0 +1,328 @@
+package diff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// routeConfigs compares route configurations, then their virtual hosts by
+// name, then the routes of each virtual host.
+func (d *classDiff) routeConfigs(a, b []*routev3.RouteConfiguration) {
+	get := (*routev3.RouteConfiguration).GetName
+	pairNames(names(a, get), names(b, get), func(name string, i, j int) {
+		users := d.rdsUsers[name]
+		switch {
+		case j < 0:
+			d.add(Change{Kind: Removed, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
+				Summary: describeRC(a[i]), Diff: cmpDiff(normRC(a[i]), nil),
+				routes: rcRoutes(a[i]), hostnames: rcHosts(a[i])})
+		case i < 0:
+			d.add(Change{Kind: Added, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
+				Summary: describeRC(b[j]), Diff: cmpDiff(nil, normRC(b[j])),
+				routes: rcRoutes(b[j]), hostnames: rcHosts(b[j])})
+		default:
+			x, y := normRC(a[i]), normRC(b[j])
+			if !proto.Equal(x, y) {
+				d.add(Change{Kind: Changed, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
+					Summary: fieldSummary(x, y), Diff: cmpDiff(x, y), hostnames: rcHosts(b[j])})
+			}
+			d.virtualHosts(name, a[i].GetVirtualHosts(), b[j].GetVirtualHosts())
+		}
+	})
+}
+
+// virtualHosts compares the virtual hosts of one route configuration.
+func (d *classDiff) virtualHosts(rc string, a, b []*routev3.VirtualHost) {
+	users := d.rdsUsers[rc]
+	get := (*routev3.VirtualHost).GetName
+	pairNames(names(a, get), names(b, get), func(name string, i, j int) {
+		path := []string{rc, name}
+		switch {
+		case j < 0:
+			d.add(Change{Kind: Removed, Type: VirtualHost, Name: name, Path: path, Listeners: users,
+				Summary: describeVHost(a[i]), Diff: cmpDiff(a[i], nil),
+				routes: vhRoutes(a[i]), hostnames: vhHosts(a[i])})
+		case i < 0:
+			d.add(Change{Kind: Added, Type: VirtualHost, Name: name, Path: path, Listeners: users,
+				Summary: describeVHost(b[j]), Diff: cmpDiff(nil, b[j]),
+				routes: vhRoutes(b[j]), hostnames: vhHosts(b[j])})
+		default:
+			x, y := normVHost(a[i]), normVHost(b[j])
+			if !proto.Equal(x, y) {
+				d.add(Change{Kind: Changed, Type: VirtualHost, Name: name, Path: path, Listeners: users,
+					Summary: vhostSummary(x, y), Diff: cmpDiff(x, y), hostnames: union(vhHosts(a[i]), vhHosts(b[j]))})
+			}
+			d.routes(path, union(vhHosts(a[i]), vhHosts(b[j])), a[i].GetRoutes(), b[j].GetRoutes())
+		}
+	})
+}
+
+// pair is a route of the old virtual host (i) matched with one of the new (j).
+type pair struct{ i, j int }
+
+// routes compares the routes of one virtual host: pairs them, reports each
+// pair that differs, the routes without a pair, and the swaps of routes that
+// can match the same request.
+func (d *classDiff) routes(path, hosts []string, a, b []*routev3.Route) {
+	users := d.rdsUsers[path[0]]
+	na, nb := make([]*routev3.Route, len(a)), make([]*routev3.Route, len(b))
+	for i, r := range a {
+		na[i] = normRoute(r)
+	}
+	for j, r := range b {
+		nb[j] = normRoute(r)
+	}
+	pairs := pairRoutes(a, b, na, nb)
+	usedA, usedB := map[int]bool{}, map[int]bool{}
+	for _, p := range pairs {
+		usedA[p.i], usedB[p.j] = true, true
+		x, y := na[p.i], nb[p.j]
+		if proto.Equal(x, y) {
+			continue
+		}
+		name := b[p.j].GetName()
+		d.add(Change{Kind: Changed, Type: Route, Name: name, Path: append(clone(path), name), Listeners: users,
+			Summary: routeSummary(x, y), Diff: cmpDiff(x, y), hostnames: hosts,
+			routes: union([]string{a[p.i].GetName()}, []string{name}), clusters: union(routeClusters(x), routeClusters(y))})
+	}
+	for i, r := range a {
+		if !usedA[i] {
+			d.add(Change{Kind: Removed, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
+				Summary: describeRoute(na[i]), Diff: cmpDiff(na[i], nil), hostnames: hosts,
+				routes: []string{r.GetName()}, clusters: routeClusters(na[i])})
+		}
+	}
+	for j, r := range b {
+		if !usedB[j] {
+			d.add(Change{Kind: Added, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
+				Summary: describeRoute(nb[j]), Diff: cmpDiff(nil, nb[j]), hostnames: hosts,
+				routes: []string{r.GetName()}, clusters: routeClusters(nb[j])})
+		}
+	}
+	if ch, ok := orderChange(path, a, b, pairs); ok {
+		ch.Listeners, ch.hostnames = users, hosts
+		d.add(ch)
+	}
+}
+
+// pairRoutes pairs old and new routes: same name and match, then same match
+// (a rule renumbered), then same name (the match changed).
+func pairRoutes(a, b, na, nb []*routev3.Route) []pair {
+	usedA, usedB := make([]bool, len(a)), make([]bool, len(b))
+	var pairs []pair
+	matchKey := func(r *routev3.Route) string {
+		m, _ := proto.MarshalOptions{Deterministic: true}.Marshal(r.GetMatch())
+		return string(m)
+	}
+	ka, kb := make([]string, len(a)), make([]string, len(b))
+	for i := range a {
+		ka[i] = matchKey(na[i])
+	}
+	for j := range b {
+		kb[j] = matchKey(nb[j])
+	}
+	try := func(same func(i, j int) bool) {
+		for i := range a {
+			if usedA[i] {
+				continue
+			}
+			for j := range b {
+				if !usedB[j] && same(i, j) {
+					usedA[i], usedB[j] = true, true
+					pairs = append(pairs, pair{i, j})
+					break
+				}
+			}
+		}
+	}
+	try(func(i, j int) bool { return a[i].GetName() == b[j].GetName() && ka[i] == kb[j] })
+	try(func(i, j int) bool { return ka[i] == kb[j] })
+	try(func(i, j int) bool { return a[i].GetName() != "" && a[i].GetName() == b[j].GetName() })
+	sort.Slice(pairs, func(x, y int) bool { return pairs[x].i < pairs[y].i })
+	return pairs
+}
+
+// orderChange reports the paired routes whose relative order flipped while
+// their matches overlap: a request both match now goes to another rule.
+func orderChange(path []string, a, b []*routev3.Route, pairs []pair) (Change, bool) {
+	var swaps []string
+	var routes []string
+	for x := 0; x < len(pairs); x++ {
+		for y := x + 1; y < len(pairs); y++ {
+			p, q := pairs[x], pairs[y] // p.i < q.i
+			if p.j < q.j || !overlap(b[p.j].GetMatch(), b[q.j].GetMatch()) {
+				continue
+			}
+			swaps = append(swaps, fmt.Sprintf("%s now before %s", b[q.j].GetName(), b[p.j].GetName()))
+			routes = append(routes, b[p.j].GetName(), b[q.j].GetName())
+		}
+	}
+	if len(swaps) == 0 {
+		return Change{}, false
+	}
+	var before, after strings.Builder
+	for _, p := range pairs {
+		fmt.Fprintf(&before, "%s\n", a[p.i].GetName())
+	}
+	sorted := append([]pair(nil), pairs...)
+	sort.Slice(sorted, func(x, y int) bool { return sorted[x].j < sorted[y].j })
+	for _, p := range sorted {
+		fmt.Fprintf(&after, "%s\n", b[p.j].GetName())
+	}
+	return Change{
+		Kind: Changed, Type: VirtualHost, Name: path[1], Path: clone(path),
+		Summary: "order changed: " + joinParts(swaps),
+		Diff:    "route order (first match wins)\n" + lineDiff(before.String(), after.String()),
+		routes:  union(routes),
+	}, true
+}
+
+// lineDiff marks the lines of the old and new order.
+func lineDiff(a, b string) string {
+	var s strings.Builder
+	for _, l := range strings.Split(strings.TrimSuffix(a, "\n"), "\n") {
+		s.WriteString("- " + l + "\n")
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(b, "\n"), "\n") {
+		s.WriteString("+ " + l + "\n")
+	}
+	return s.String()
+}
+
+// normRoute drops the route's name (pairing is by match) and sorts the
+// clusters of a weighted split.
+func normRoute(r *routev3.Route) *routev3.Route {
+	x := proto.Clone(r).(*routev3.Route)
+	x.Name = ""
+	if wc := x.GetRoute().GetWeightedClusters(); wc != nil {
+		sort.SliceStable(wc.Clusters, func(i, j int) bool { return wc.Clusters[i].GetName() < wc.Clusters[j].GetName() })
+	}
+	return x
+}
+
+// normVHost is a virtual host without its routes (compared one by one),
+// domains sorted.
+func normVHost(v *routev3.VirtualHost) *routev3.VirtualHost {
+	x := proto.Clone(v).(*routev3.VirtualHost)
+	x.Routes = nil
+	sort.Strings(x.Domains)
+	return x
+}
+
+// normRC is a route configuration without its virtual hosts.
+func normRC(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+	x := proto.Clone(rc).(*routev3.RouteConfiguration)
+	x.VirtualHosts = nil
+	return x
+}
+
+func routeClusters(r *routev3.Route) []string {
+	var out []string
+	a := r.GetRoute()
+	if c := a.GetCluster(); c != "" {
+		out = append(out, c)
+	}
+	for _, w := range a.GetWeightedClusters().GetClusters() {
+		out = append(out, w.GetName())
+	}
+	for _, m := range a.GetRequestMirrorPolicies() {
+		out = append(out, m.GetCluster())
+	}
+	return out
+}
+
+func vhRoutes(v *routev3.VirtualHost) []string {
+	var out []string
+	for _, r := range v.GetRoutes() {
+		out = append(out, r.GetName())
+	}
+	return out
+}
+
+func rcRoutes(rc *routev3.RouteConfiguration) []string {
+	var out []string
+	for _, v := range rc.GetVirtualHosts() {
+		out = append(out, vhRoutes(v)...)
+	}
+	return out
+}
+
+// vhHosts are the hostnames of a virtual host's domains, without ports.
+func vhHosts(v *routev3.VirtualHost) []string {
+	var out []string
+	for _, d := range v.GetDomains() {
+		out = append(out, stripPort(d))
+	}
+	return union(out)
+}
+
+func rcHosts(rc *routev3.RouteConfiguration) []string {
+	var out []string
+	for _, v := range rc.GetVirtualHosts() {
+		out = append(out, vhHosts(v)...)
+	}
+	return union(out)
+}
+
+func describeRC(rc *routev3.RouteConfiguration) string {
+	n := 0
+	for _, v := range rc.GetVirtualHosts() {
+		n += len(v.GetRoutes())
+	}
+	return fmt.Sprintf("%d virtual host(s), %d route(s)", len(rc.GetVirtualHosts()), n)
+}
+
+func describeVHost(v *routev3.VirtualHost) string {
+	return fmt.Sprintf("domains %s; %d route(s)", strings.Join(v.GetDomains(), ", "), len(v.GetRoutes()))
+}
+
+// vhostSummary names the domains added and removed, and other fields.
+func vhostSummary(a, b *routev3.VirtualHost) string {
+	var parts []string
+	old, cur := map[string]bool{}, map[string]bool{}
+	for _, x := range a.Domains {
+		old[x] = true
+	}
+	for _, x := range b.Domains {
+		cur[x] = true
+	}
+	var doms []string
+	for _, x := range b.Domains {
+		if !old[x] {
+			doms = append(doms, "+"+x)
+		}
+	}
+	for _, x := range a.Domains {
+		if !cur[x] {
+			doms = append(doms, "-"+x)
+		}
+	}
+	if len(doms) > 0 {
+		parts = append(parts, "domains: "+strings.Join(doms, ", "))
+	}
+	x, y := proto.Clone(a).(*routev3.VirtualHost), proto.Clone(b).(*routev3.VirtualHost)
+	x.Domains, y.Domains = nil, nil
+	if s := fieldSummary(x, y); s != "" {
+		parts = append(parts, s)
+	}
+	return joinParts(parts)
+}
+
+func clone(s []string) []string { return append([]string(nil), s...) }
+
+// union of string lists, sorted and without duplicates or empty strings.
+func union(lists ...[]string) []string {
+	seen := map[string]bool{}
+	for _, l := range lists {
+		for _, s := range l {
+			if s != "" {
+				seen[s] = true
+			}
+		}
+	}
+	return sortedSet(seen)
+}

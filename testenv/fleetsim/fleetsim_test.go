@@ -1,0 +1,115 @@
+package fleetsim_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/fleetsim"
+)
+
+func startXDS(t *testing.T) (*xds.Server, string) {
+	t.Helper()
+	srv := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = srv.Serve(ctx, lis); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return srv, lis.Addr().String()
+}
+
+// Simulated nodes follow the server from Set to Set, and a node that NACKs
+// is put back by the server and not sent the rejected version again.
+func TestFleetFollowsAndNACKs(t *testing.T) {
+	srv, addr := startXDS(t)
+	s1 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r1"})
+	s2 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r2", Variant: 1})
+	s3 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r3", Variant: 2})
+	srv.SetDefault(s1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := fleetsim.Start(ctx, 20, addr, fleetsim.Options{Labels: func(i int) map[string]string {
+		return map[string]string{"index": string(rune('a' + i))}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WaitRuns(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	srv.SetDefault(s2)
+	if _, err := f.WaitRuns(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(srv.Nodes()); got != 20 {
+		t.Fatalf("server sees %d nodes, want 20", got)
+	}
+	if info, _ := srv.Node("sim-3"); info.Labels["index"] != "d" {
+		t.Fatalf("labels of sim-3: %v", info.Labels)
+	}
+
+	bad := s3.Version(snapshot.Envoy, resource.RouteType)
+	f.Node(3).RejectVersion(resource.RouteType, bad, "injected")
+	srv.SetDefault(s3)
+	if _, err := f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) {
+		if n.ID() == "sim-3" {
+			return n.RunsAt(s2)
+		}
+		return n.RunsAt(s3)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a hot loop would show here
+	if got := f.Node(3).Responses(resource.RouteType, bad); got != 1 {
+		t.Errorf("sim-3 got the NACKed RDS version %d times, want 1", got)
+	}
+	if _, nacks := f.Node(3).Totals(); nacks != 1 {
+		t.Errorf("sim-3 NACKed %d times, want 1", nacks)
+	}
+	if got := f.Responses(resource.RouteType, bad); got != 20 {
+		t.Errorf("the fleet got the new RDS version %d times, want 20 (once per node)", got)
+	}
+}
+
+// An invalid resource is NACKed by validation, without any rule.
+func TestValidateNACKs(t *testing.T) {
+	srv, addr := startXDS(t)
+	s1 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r1"})
+	srv.SetDefault(s1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := fleetsim.Start(ctx, 2, addr, fleetsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WaitRuns(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	bad := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "bad", Variant: 3})
+	bad.Classes[snapshot.Envoy].Clusters[0].Name = "" // fails ValidateAll (min_len 1)
+	srv.SetDefault(bad)
+	if _, err := f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) {
+		_, nacks := n.Totals()
+		return time.Time{}, nacks == 1 && n.Runs(s1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if msg := f.Node(0).LastNACK(); msg == "" {
+		t.Fatal("no NACK message")
+	} else {
+		t.Logf("NACK: %s", msg)
+	}
+}
