@@ -55,6 +55,11 @@ type Reconciler struct {
 	policy *rollout.Policy
 	// building is the build whose rollout is in progress.
 	building *Build
+	// interrupted is the rollout a restart interrupted, if any: it starts
+	// over from the first stage when its revision is built again.
+	interrupted *status.Rollout
+	// rolloutSaved throttles persisting rollout progress.
+	rolloutSaved time.Time
 }
 
 // New returns a reconciler; call Restore before serving xDS, then Run.
@@ -92,6 +97,13 @@ func (r *Reconciler) Restore() error {
 	defer r.mu.Unlock()
 	r.state = *p
 	r.st.FailedRevisions = p.Failed
+	if ro, err := r.opts.Store.LoadRollout(); err != nil {
+		r.log.Warn("cannot read the persisted rollout; ignoring it", "error", err)
+	} else if ro != nil && (ro.Phase == rollout.Progressing || ro.Phase == rollout.Paused) {
+		ro.Phase, ro.Message = "Interrupted", fmt.Sprintf("interrupted by a restart at stage %q; nodes are on the last good version and the rollout starts over from the first stage", ro.Stage)
+		r.interrupted = ro
+		r.log.Warn("a rollout was interrupted by a restart; it starts over", "revision", ro.Revision, "stage", ro.Stage)
+	}
 	if p.LastGood != nil {
 		r.opts.Fleet.SetDefault(p.LastGood)
 		r.st.LastAppliedRevision = p.LastGoodRevision
@@ -144,6 +156,10 @@ func (r *Reconciler) Status() status.Status {
 	r.mu.Unlock()
 	if ro, ok := r.engine.Status(); ok {
 		st.Rollout = &ro
+	} else {
+		r.mu.Lock()
+		st.Rollout = r.interrupted
+		r.mu.Unlock()
 	}
 	return st
 }
@@ -326,6 +342,19 @@ func (r *Reconciler) markApplied(b *Build, why string) {
 
 func (r *Reconciler) onRolloutChange(ro status.Rollout) {
 	r.opts.Metrics.RolloutStage.WithLabelValues().Set(float64(ro.StageIdx))
+	// Persist progress (at most every 500ms, and every phase change), so a
+	// restart knows what it interrupted.
+	r.mu.Lock()
+	due := time.Since(r.rolloutSaved) > 500*time.Millisecond || ro.Phase != rollout.Progressing
+	if due {
+		r.rolloutSaved = time.Now()
+	}
+	r.mu.Unlock()
+	if due {
+		if err := r.opts.Store.SaveRollout(ro); err != nil {
+			r.log.Error("persist rollout", "error", err)
+		}
+	}
 }
 
 func (r *Reconciler) onRolloutDone(res rollout.Result) {

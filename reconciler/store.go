@@ -77,6 +77,21 @@ func (s *Store) Load() (*persisted, error) {
 	return p, nil
 }
 
+// SaveRollout persists the rollout in progress (its stage, nodes, gates).
+func (s *Store) SaveRollout(ro status.Rollout) error { return s.s.Save("rollout", ro) }
+
+// LoadRollout returns the last persisted rollout, if any.
+func (s *Store) LoadRollout() (*status.Rollout, error) {
+	var ro status.Rollout
+	switch err := s.s.Load("rollout", &ro); {
+	case errors.Is(err, state.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &ro, nil
+}
+
 // Save writes the state: the snapshot first, then the metadata that points
 // at it, each atomically.
 func (s *Store) Save(p *persisted) error {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -62,8 +63,10 @@ type Engine struct {
 	fleet Fleet
 	opts  Options
 
+	// mu serializes Start and Stop; readers use cur alone, so status reads
+	// never wait for a rollout that is being superseded.
 	mu  sync.Mutex
-	cur *run
+	cur atomic.Pointer[run]
 }
 
 // New returns an engine over a fleet.
@@ -101,9 +104,9 @@ func (e *Engine) Start(plan Plan) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.cur != nil {
-		e.cur.cancel(errSuperseded)
-		<-e.cur.done
+	if cur := e.cur.Load(); cur != nil {
+		cur.cancel(errSuperseded)
+		<-cur.done
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := &run{plan: plan, cancel: cancel, done: make(chan struct{}), control: make(chan string, 4)}
@@ -112,7 +115,7 @@ func (e *Engine) Start(plan Plan) {
 	for _, s := range plan.Policy.Stages {
 		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: "Pending", Bake: bakeString(s.Bake)})
 	}
-	e.cur = r
+	e.cur.Store(r)
 	go e.loop(ctx, r)
 }
 
@@ -120,17 +123,15 @@ func (e *Engine) Start(plan Plan) {
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.cur != nil {
-		e.cur.cancel(errSuperseded)
-		<-e.cur.done
+	if cur := e.cur.Load(); cur != nil {
+		cur.cancel(errSuperseded)
+		<-cur.done
 	}
 }
 
 // Status of the current or last rollout; ok is false before the first.
 func (e *Engine) Status() (st status.Rollout, ok bool) {
-	e.mu.Lock()
-	r := e.cur
-	e.mu.Unlock()
+	r := e.cur.Load()
 	if r == nil {
 		return status.Rollout{}, false
 	}
@@ -141,9 +142,7 @@ func (e *Engine) Status() (st status.Rollout, ok bool) {
 
 // Active reports whether a rollout is in progress, and of which hash.
 func (e *Engine) Active() (hash string, ok bool) {
-	e.mu.Lock()
-	r := e.cur
-	e.mu.Unlock()
+	r := e.cur.Load()
 	if r == nil {
 		return "", false
 	}
@@ -162,9 +161,7 @@ func (e *Engine) Control(action string) error {
 	default:
 		return fmt.Errorf("unknown rollout action %q (pause, resume, abort)", action)
 	}
-	e.mu.Lock()
-	r := e.cur
-	e.mu.Unlock()
+	r := e.cur.Load()
 	if r == nil {
 		return fmt.Errorf("no rollout in progress")
 	}
