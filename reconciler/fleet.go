@@ -27,6 +27,12 @@ func NewFleet(srv *xds.Server, m *metrics.Metrics) *Fleet {
 }
 
 func (f *Fleet) record(events <-chan xds.Event) {
+	// Node counts are recounted once a burst of connects or disconnects is
+	// over (or every second during one), not once per event: a recount
+	// reads every node under the server's lock, and 1,000 nodes
+	// reconnecting after a restart would otherwise cost 1,000 of them.
+	dirty := false
+	var counted time.Time
 	for ev := range events {
 		switch ev.Kind {
 		case xds.ACK:
@@ -34,6 +40,9 @@ func (f *Fleet) record(events <-chan xds.Event) {
 		case xds.NACK:
 			f.m.XDSResponses.WithLabelValues(shortType(ev.TypeURL), "nack").Inc()
 		case xds.Connect, xds.Disconnect:
+			dirty = true
+		}
+		if dirty && (len(events) == 0 || time.Since(counted) > time.Second) {
 			counts := map[snapshot.Class]int{}
 			for _, n := range f.srv.Nodes() {
 				counts[n.Class]++
@@ -41,6 +50,7 @@ func (f *Fleet) record(events <-chan xds.Event) {
 			for _, c := range snapshot.Classes {
 				f.m.NodesConnected.WithLabelValues(string(c)).Set(float64(counts[c]))
 			}
+			dirty, counted = false, time.Now()
 		}
 	}
 }

@@ -60,6 +60,9 @@ type Reconciler struct {
 	interrupted *status.Rollout
 	// rolloutSaved throttles persisting rollout progress.
 	rolloutSaved time.Time
+	// appliedNote says how the applied revision got applied when it did not
+	// go through the stages (no change served, fast path); Ready says it.
+	appliedNote string
 }
 
 // New returns a reconciler; call Restore before serving xDS, then Run.
@@ -335,6 +338,7 @@ func (r *Reconciler) markApplied(b *Build, why string) {
 		r.log.Error("persist state", "error", err)
 	}
 	r.building = nil
+	r.appliedNote = why
 	r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
 	r.log.Info("revision applied at once", "revision", b.Revision, "why", why)
 	r.summarize()
@@ -386,6 +390,10 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 		r.state.Applied[res.Plan.Target.Hash()] = rev
 		r.st.LastAppliedRevision = rev
 		r.st.LastAppliedHash = res.Plan.Target.Hash()
+		r.appliedNote = ""
+		if res.Plan.FastPath != "" {
+			r.appliedNote = "every node at once: " + res.Plan.FastPath
+		}
 		r.opts.Metrics.SetRevision("applied", rev)
 	case rollout.Failed, rollout.Aborted:
 		fr := status.FailedRevision{Revision: res.Plan.Revision, Hash: res.Plan.Target.Hash(),
@@ -430,14 +438,18 @@ func (r *Reconciler) summarize() {
 	if st.LastAppliedRevision != st.LastAttemptedRevision {
 		return // a build failure already set the conditions
 	}
+	applied := "applied " + st.LastAppliedRevision
+	if r.appliedNote != "" {
+		applied += " (" + r.appliedNote + ")"
+	}
 	st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonSucceeded, "")
-	st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSucceeded, "applied "+st.LastAppliedRevision)
+	st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSucceeded, applied)
 	if rej := status.Rejected(st.Objects); len(rej) > 0 {
 		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonObjectsRejected,
-			fmt.Sprintf("applied %s; %s", st.LastAppliedRevision, status.RejectedMessage(rej)))
+			fmt.Sprintf("%s; %s", applied, status.RejectedMessage(rej)))
 		return
 	}
-	st.Set(status.Ready, metav1.ConditionTrue, status.ReasonSucceeded, "applied "+st.LastAppliedRevision)
+	st.Set(status.Ready, metav1.ConditionTrue, status.ReasonSucceeded, applied)
 }
 
 // touch marks the status as changed. Caller holds r.mu.

@@ -46,6 +46,7 @@ func newRoot() *cobra.Command {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n\n%s", err, c.UsageString())}
 	})
 	root.AddCommand(newServe(), newRender(), newValidate(), newRollout(), newVersion())
+	root.AddCommand(newDiff(), newPreview())
 	return root
 }
 

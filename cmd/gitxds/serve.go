@@ -6,12 +6,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
+	"gitxds.dev/gitxds/reconciler/credentials"
 	"gitxds.dev/gitxds/reconciler/daemon"
+	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/source"
 )
 
@@ -23,10 +28,25 @@ type serveFlags struct {
 	logFormat                string
 	adminTokenFile           string
 	maxFileSize, maxRepoSize int64
+
+	webhookSecretFile string
+	git               credentials.GitOptions
+	verifyKeyring     string
+	xdsTLS            credentials.TLSFiles
+
+	leaderElect     bool
+	leaderNamespace string
+	leaderLease     string
+	leaderIdentity  string
+	advertiseAdmin  string
+
+	// environ is the process environment (tests replace it); unknownEnv
+	// are its GITXDS_ variables that match no flag.
+	environ, unknownEnv []string
 }
 
 func newServe() *cobra.Command {
-	var f serveFlags
+	f := serveFlags{environ: os.Environ()}
 	c := &cobra.Command{
 		Use:   "serve --repo URL|PATH --ref BRANCH --path OVERLAY --interval D --xds-address HOST:PORT --admin-address HOST:PORT --state-dir DIR",
 		Short: "Run the control plane: poll Git, serve xDS, roll changes out",
@@ -34,8 +54,22 @@ func newServe() *cobra.Command {
 the branch moved), builds the --path overlay, and rolls what changed out to the xDS nodes
 connected on --xds-address, as the platform's RolloutPolicy says. The last good snapshot
 and the rollout state live in --state-dir: after a restart nodes get the last good config at
-once, even with Git unreachable. Status, metrics and controls are on --admin-address.`,
+once, even with Git unreachable. Status, metrics and controls are on --admin-address.
+
+With --webhook-secret-file, POST /hooks/github, /hooks/gitlab and /hooks/generic on the
+admin address reconcile a push at once (docs/operations.md).
+` + envUsage(),
 		Args: cobra.NoArgs,
+		// Runs before the required flags are checked, so they may come from
+		// the environment too.
+		PreRunE: func(c *cobra.Command, _ []string) error {
+			unknown, err := applyEnv(c.Flags(), f.environ)
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			f.unknownEnv = unknown
+			return nil
+		},
 		RunE: func(c *cobra.Command, _ []string) error { return serve(c.Context(), f) },
 	}
 	fl := c.Flags()
@@ -50,6 +84,24 @@ once, even with Git unreachable. Status, metrics and controls are on --admin-add
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file with a bearer token required by mutating admin endpoints")
 	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
 	fl.Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
+
+	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file with the webhook secret; enables POST /hooks/{github,gitlab,generic} on the admin address")
+	fl.StringVar(&f.git.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// and scp-like repository URLs")
+	fl.StringVar(&f.git.SSHKeyPassphraseFile, "ssh-key-passphrase-file", "", "file with the passphrase of --ssh-key-file")
+	fl.StringVar(&f.git.SSHKnownHostsFile, "ssh-known-hosts-file", "", "known_hosts file the Git server's host key is verified against (required for SSH)")
+	fl.BoolVar(&f.git.InsecureSkipHostKeyCheck, "insecure-skip-host-key-check", false, "accept any SSH host key (dangerous; logged at WARN)")
+	fl.StringVar(&f.git.HTTPSUsername, "https-username", "", "username for HTTPS basic auth (default \"git\" with a token)")
+	fl.StringVar(&f.git.HTTPSPasswordFile, "https-password-file", "", "file with the HTTPS basic-auth password (needs --https-username)")
+	fl.StringVar(&f.git.HTTPSTokenFile, "https-token-file", "", "file with an HTTPS access token (or set GITXDS_HTTPS_TOKEN)")
+	fl.StringVar(&f.verifyKeyring, "verify-signatures-keyring", "", "armored OpenPGP public keys; a head commit not signed by one of them is not applied")
+	fl.StringVar(&f.xdsTLS.CertFile, "xds-tls-cert-file", "", "TLS certificate of the xDS server (reloaded when it changes)")
+	fl.StringVar(&f.xdsTLS.KeyFile, "xds-tls-key-file", "", "TLS private key of the xDS server")
+	fl.StringVar(&f.xdsTLS.ClientCAFile, "xds-client-ca-file", "", "CA bundle for mutual TLS: proxies must present a certificate it signed")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas: elect a leader with a Kubernetes Lease (in-cluster); followers serve xDS from the shared --state-dir")
+	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
+	fl.StringVar(&f.leaderLease, "leader-election-lease-name", "gitxds", "name of the Lease")
+	fl.StringVar(&f.leaderIdentity, "leader-election-identity", "", "this replica's name in the Lease (default: the hostname, i.e. the pod name)")
+	fl.StringVar(&f.advertiseAdmin, "advertise-admin-address", "", "host:port at which the other replicas reach this admin API (default: the --admin-address listener)")
 	_ = c.MarkFlagRequired("repo")
 	_ = c.MarkFlagRequired("path")
 	return c
@@ -70,21 +122,16 @@ func serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	token := ""
-	if f.adminTokenFile != "" {
-		b, err := os.ReadFile(f.adminTokenFile)
-		if err != nil {
-			return ioErr(err)
-		}
-		token = string(trimSpace(b))
+	for _, name := range f.unknownEnv {
+		log.Warn("environment variable matches no flag of serve; ignored", "name", name)
+	}
+	cfg, err := daemonConfig(f, log)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d, err := daemon.Start(ctx, daemon.Config{
-		Repo: f.repo, Ref: f.ref, Path: f.path, Interval: f.interval,
-		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir, AdminToken: token,
-		Limits: source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}, Log: log,
-	})
+	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return ioErr(err)
 	}
@@ -96,9 +143,97 @@ func serve(ctx context.Context, f serveFlags) error {
 	return nil
 }
 
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
+// daemonConfig reads the secret files and builds the daemon's
+// configuration. Errors name files, never their content.
+func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
+	cfg := daemon.Config{
+		Repo: f.repo, Ref: f.ref, Path: f.path, Interval: f.interval,
+		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir,
+		Limits: source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}, Log: log,
 	}
-	return b
+	if f.adminTokenFile != "" {
+		tok, err := credentials.ReadSecretFile(f.adminTokenFile)
+		if err != nil {
+			return cfg, ioErr(err)
+		}
+		cfg.AdminToken = tok
+	}
+	if f.webhookSecretFile != "" {
+		s, err := credentials.ReadSecretFile(f.webhookSecretFile)
+		if err != nil {
+			return cfg, ioErr(err)
+		}
+		cfg.WebhookSecret = []byte(s)
+	}
+	git := f.git
+	git.HTTPSToken = lookupEnvIn(f.environ, "GITXDS_HTTPS_TOKEN")
+	auth, err := credentials.GitAuth(f.repo, git, log)
+	if err != nil {
+		return cfg, &exitError{code: exitUsage, err: err}
+	}
+	cfg.Auth = auth
+	if f.verifyKeyring != "" {
+		v, err := credentials.PGPVerifier(f.verifyKeyring)
+		if err != nil {
+			return cfg, ioErr(err)
+		}
+		cfg.VerifyCommit = v
+	}
+	tlsCfg, err := credentials.ServerTLS(f.xdsTLS, log)
+	if err != nil {
+		return cfg, ioErr(err)
+	}
+	if tlsCfg == nil {
+		log.Info("the xDS server runs without TLS; set --xds-tls-cert-file and --xds-tls-key-file (and --xds-client-ca-file for mutual TLS) outside a trusted network")
+	}
+	cfg.XDSTLS = tlsCfg
+	if f.leaderElect {
+		lo, err := leaderOptions(f)
+		if err != nil {
+			return cfg, &exitError{code: exitUsage, err: err}
+		}
+		cfg.Leader = lo
+	}
+	return cfg, nil
+}
+
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// leaderOptions connects to the cluster gitxds runs in.
+func leaderOptions(f serveFlags) (*leader.Options, error) {
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return nil, fmt.Errorf("--leader-elect needs to run in a Kubernetes pod: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	ns := f.leaderNamespace
+	if ns == "" {
+		b, err := os.ReadFile(serviceAccountNamespace)
+		if err != nil {
+			return nil, fmt.Errorf("--leader-election-namespace: %w", err)
+		}
+		ns = strings.TrimSpace(string(b))
+	}
+	id := f.leaderIdentity
+	if id == "" {
+		if id, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	if f.advertiseAdmin != "" {
+		id = leader.Identity(id, f.advertiseAdmin)
+	}
+	return &leader.Options{Client: client, Namespace: ns, Name: f.leaderLease, Identity: id}, nil
+}
+
+func lookupEnvIn(environ []string, name string) string {
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v
+		}
+	}
+	return ""
 }

@@ -57,8 +57,9 @@ func ServerTLS(f TLSFiles, log *slog.Logger) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// keyPairCheckEvery bounds how often the files are stat'ed.
-const keyPairCheckEvery = 5 * time.Second
+// keyPairCheckEvery bounds how often the files are stat'ed (a variable for
+// tests).
+var keyPairCheckEvery = 5 * time.Second
 
 type keyPair struct {
 	cert, key string

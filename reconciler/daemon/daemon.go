@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -20,6 +21,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
+	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
@@ -51,6 +53,17 @@ type Config struct {
 	// XDSTLS, when set, serves xDS over TLS; mutual TLS when it requires
 	// client certificates (credentials.ServerTLS).
 	XDSTLS *tls.Config
+	// Leader, when set, runs this replica under leader election (package
+	// leader): it always serves xDS and the admin API; it polls Git and
+	// drives rollouts only while it holds the Lease, and otherwise follows
+	// the state the leader persists in StateDir (a volume the replicas
+	// share), forwarding webhooks and controls to the leader. An Identity
+	// without "@" gets "@" and the admin listener's address appended.
+	// Losing the Lease ends the daemon with an error.
+	Leader *leader.Options
+	// FollowInterval: how often a follower checks the state directory
+	// (DefaultFollowInterval when zero).
+	FollowInterval time.Duration
 
 	// Translate replaces the translator (fault-injection tests only).
 	Translate reconciler.TranslateFunc
@@ -63,10 +76,13 @@ type Daemon struct {
 	Reconciler *reconciler.Reconciler
 	XDS        *xds.Server
 	Metrics    *metrics.Metrics
+	// Elector is the leader election, when Config.Leader is set.
+	Elector *leader.Elector
 	// XDSAddr and AdminAddr are where the servers listen (useful with :0).
 	XDSAddr, AdminAddr string
 
 	cancel context.CancelFunc
+	log    *slog.Logger
 	http   *http.Server
 	errc   chan error
 	done   chan struct{} // the reconcile loop returned
@@ -131,11 +147,28 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d := &Daemon{
 		Reconciler: rec, XDS: xsrv, Metrics: m,
 		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
-		cancel: cancel, errc: make(chan error, 2), done: make(chan struct{}), xdone: make(chan struct{}),
+		cancel: cancel, log: cfg.Log, errc: make(chan error, 3), done: make(chan struct{}), xdone: make(chan struct{}),
 		http: &http.Server{
 			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra}),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
+	}
+	if cfg.Leader != nil {
+		lo := *cfg.Leader
+		if lo.Log == nil {
+			lo.Log = cfg.Log
+		}
+		if !strings.Contains(lo.Identity, "@") {
+			lo.Identity = leader.Identity(lo.Identity, d.AdminAddr)
+		}
+		if d.Elector, err = leader.New(lo); err != nil {
+			cancel()
+			xlis.Close()
+			alis.Close()
+			return nil, err
+		}
+		d.http.Handler = d.haHandler(d.http.Handler)
+		m.Registry.MustRegister(d.leaderGauge())
 	}
 	go func() {
 		defer close(d.xdone)
@@ -148,10 +181,18 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 			d.errc <- fmt.Errorf("admin server: %w", err)
 		}
 	}()
-	go func() { rec.Run(ctx); close(d.done) }()
+	if d.Elector != nil {
+		every := cfg.FollowInterval
+		if every <= 0 {
+			every = DefaultFollowInterval
+		}
+		go d.runHA(ctx, rec, cfg.StateDir, every)
+	} else {
+		go func() { rec.Run(ctx); close(d.done) }()
+	}
 	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
 		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir,
-		"xdsTLS", tlsMode(cfg.XDSTLS), "webhooks", len(extra) > 0, "verifyCommits", cfg.VerifyCommit != nil)
+		"xdsTLS", tlsMode(cfg.XDSTLS), "webhooks", len(extra) > 0, "verifyCommits", cfg.VerifyCommit != nil, "leaderElection", d.Elector != nil)
 	return d, nil
 }
 

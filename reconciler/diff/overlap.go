@@ -17,45 +17,54 @@ func overlap(a, b *routev3.RouteMatch) bool {
 	}
 	ha, hb := exactHeaders(a), exactHeaders(b)
 	for name, va := range ha {
-		if vb, ok := hb[name]; ok && va != vb {
+		if vb, ok := hb[name]; ok && !va.same(vb) {
 			return false
 		}
 	}
 	qa, qb := exactQuery(a), exactQuery(b)
 	for name, va := range qa {
-		if vb, ok := qb[name]; ok && va != vb {
+		if vb, ok := qb[name]; ok && !va.same(vb) {
 			return false
 		}
 	}
 	return true
 }
 
-// pathKind is how a match constrains the path: "exact", "prefix" or ""
+// exact is a required value; fold when it is compared ignoring case.
+type exact struct {
+	value string
+	fold  bool
+}
+
+func (e exact) same(o exact) bool {
+	if e.fold || o.fold {
+		return strings.EqualFold(e.value, o.value)
+	}
+	return e.value == o.value
+}
+
+// pathOf is how a match constrains the path: "exact", "prefix" or ""
 // (anything: a regular expression or an unknown specifier).
 func pathOf(m *routev3.RouteMatch) (kind, value string) {
-	fold := m.GetCaseSensitive() != nil && !m.GetCaseSensitive().GetValue()
-	low := func(s string) string {
-		if fold {
-			return strings.ToLower(s)
-		}
-		return s
-	}
 	switch p := m.GetPathSpecifier().(type) {
 	case *routev3.RouteMatch_Path:
-		return "exact", low(p.Path)
+		return "exact", p.Path
 	case *routev3.RouteMatch_Prefix:
-		return "prefix", low(p.Prefix)
+		return "prefix", p.Prefix
 	case *routev3.RouteMatch_PathSeparatedPrefix:
-		return "prefix", low(p.PathSeparatedPrefix)
+		return "prefix", p.PathSeparatedPrefix
 	}
 	return "", ""
+}
+
+func foldCase(m *routev3.RouteMatch) bool {
+	return m.GetCaseSensitive() != nil && !m.GetCaseSensitive().GetValue()
 }
 
 func pathsOverlap(a, b *routev3.RouteMatch) bool {
 	ka, va := pathOf(a)
 	kb, vb := pathOf(b)
-	if (ka != "" && kb != "") && ((a.GetCaseSensitive() != nil && !a.GetCaseSensitive().GetValue()) !=
-		(b.GetCaseSensitive() != nil && !b.GetCaseSensitive().GetValue())) {
+	if foldCase(a) || foldCase(b) {
 		va, vb = strings.ToLower(va), strings.ToLower(vb)
 	}
 	switch {
@@ -73,15 +82,15 @@ func pathsOverlap(a, b *routev3.RouteMatch) bool {
 
 // exactHeaders are the headers a match requires to have one exact value,
 // by lower-case name.
-func exactHeaders(m *routev3.RouteMatch) map[string]string {
-	out := map[string]string{}
+func exactHeaders(m *routev3.RouteMatch) map[string]exact {
+	out := map[string]exact{}
 	for _, h := range m.GetHeaders() {
 		if h.GetInvertMatch() {
 			continue
 		}
 		switch s := h.GetHeaderMatchSpecifier().(type) {
 		case *routev3.HeaderMatcher_ExactMatch:
-			out[strings.ToLower(h.GetName())] = s.ExactMatch
+			out[strings.ToLower(h.GetName())] = exact{value: s.ExactMatch}
 		case *routev3.HeaderMatcher_StringMatch:
 			if v, ok := exactString(s.StringMatch); ok {
 				out[strings.ToLower(h.GetName())] = v
@@ -91,8 +100,8 @@ func exactHeaders(m *routev3.RouteMatch) map[string]string {
 	return out
 }
 
-func exactQuery(m *routev3.RouteMatch) map[string]string {
-	out := map[string]string{}
+func exactQuery(m *routev3.RouteMatch) map[string]exact {
+	out := map[string]exact{}
 	for _, q := range m.GetQueryParameters() {
 		if v, ok := exactString(q.GetStringMatch()); ok {
 			out[q.GetName()] = v
@@ -101,12 +110,9 @@ func exactQuery(m *routev3.RouteMatch) map[string]string {
 	return out
 }
 
-func exactString(m *matcherv3.StringMatcher) (string, bool) {
+func exactString(m *matcherv3.StringMatcher) (exact, bool) {
 	if e, ok := m.GetMatchPattern().(*matcherv3.StringMatcher_Exact); ok {
-		if m.GetIgnoreCase() {
-			return strings.ToLower(e.Exact), true
-		}
-		return e.Exact, true
+		return exact{value: e.Exact, fold: m.GetIgnoreCase()}, true
 	}
-	return "", false
+	return exact{}, false
 }

@@ -29,6 +29,9 @@ func (d *classDiff) listeners(a, b []*listenerv3.Listener) {
 			ch.Kind, ch.Summary = Added, describeListener(b[j])
 			ch.Diff = cmpDiff(nil, normListener(b[j]))
 		default:
+			if same(a[i], b[j]) {
+				return
+			}
 			x, y := normListener(a[i]), normListener(b[j])
 			if proto.Equal(x, y) {
 				return
@@ -53,6 +56,9 @@ func (d *classDiff) clusters(a, b []*clusterv3.Cluster) {
 			ch.Kind, ch.Summary = Added, describeCluster(b[j])
 			ch.Diff = cmpDiff(nil, normCluster(b[j]))
 		default:
+			if same(a[i], b[j]) {
+				return
+			}
 			x, y := normCluster(a[i]), normCluster(b[j])
 			if proto.Equal(x, y) {
 				return
@@ -76,6 +82,9 @@ func (d *classDiff) endpoints(a, b []*endpointv3.ClusterLoadAssignment) {
 			ch.Kind, ch.Summary = Added, "endpoints: "+strings.Join(addresses(b[j]), ", ")
 			ch.Diff = cmpDiff(nil, normCLA(b[j]))
 		default:
+			if same(a[i], b[j]) {
+				return
+			}
 			x, y := normCLA(a[i]), normCLA(b[j])
 			if proto.Equal(x, y) {
 				return

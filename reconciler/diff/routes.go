@@ -24,6 +24,8 @@ func (d *classDiff) routeConfigs(a, b []*routev3.RouteConfiguration) {
 			d.add(Change{Kind: Added, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
 				Summary: describeRC(b[j]), Diff: cmpDiff(nil, normRC(b[j])),
 				routes: rcRoutes(b[j]), hostnames: rcHosts(b[j])})
+		case same(a[i], b[j]):
+			return
 		default:
 			x, y := normRC(a[i]), normRC(b[j])
 			if !proto.Equal(x, y) {
@@ -50,6 +52,8 @@ func (d *classDiff) virtualHosts(rc string, a, b []*routev3.VirtualHost) {
 			d.add(Change{Kind: Added, Type: VirtualHost, Name: name, Path: path, Listeners: users,
 				Summary: describeVHost(b[j]), Diff: cmpDiff(nil, b[j]),
 				routes: vhRoutes(b[j]), hostnames: vhHosts(b[j])})
+		case same(a[i], b[j]):
+			return
 		default:
 			x, y := normVHost(a[i]), normVHost(b[j])
 			if !proto.Equal(x, y) {
@@ -149,34 +153,36 @@ func pairRoutes(a, b, na, nb []*routev3.Route) []pair {
 // orderChange reports the paired routes whose relative order flipped while
 // their matches overlap: a request both match now goes to another rule.
 func orderChange(path []string, a, b []*routev3.Route, pairs []pair) (Change, bool) {
-	var swaps []string
-	var routes []string
+	var swaps, routes []string
 	for x := 0; x < len(pairs); x++ {
 		for y := x + 1; y < len(pairs); y++ {
 			p, q := pairs[x], pairs[y] // p.i < q.i
 			if p.j < q.j || !overlap(b[p.j].GetMatch(), b[q.j].GetMatch()) {
 				continue
 			}
-			swaps = append(swaps, fmt.Sprintf("%s now before %s", b[q.j].GetName(), b[p.j].GetName()))
+			swaps = append(swaps, fmt.Sprintf("[%s] now before [%s]", describeMatch(b[q.j].GetMatch()), describeMatch(b[p.j].GetMatch())))
 			routes = append(routes, b[p.j].GetName(), b[q.j].GetName())
 		}
 	}
 	if len(swaps) == 0 {
 		return Change{}, false
 	}
+	line := func(r *routev3.Route) string {
+		return fmt.Sprintf("%s (%s)\n", describeRoute(normRoute(r)), r.GetName())
+	}
 	var before, after strings.Builder
 	for _, p := range pairs {
-		fmt.Fprintf(&before, "%s\n", a[p.i].GetName())
+		before.WriteString(line(a[p.i]))
 	}
 	sorted := append([]pair(nil), pairs...)
 	sort.Slice(sorted, func(x, y int) bool { return sorted[x].j < sorted[y].j })
 	for _, p := range sorted {
-		fmt.Fprintf(&after, "%s\n", b[p.j].GetName())
+		after.WriteString(line(b[p.j]))
 	}
 	return Change{
 		Kind: Changed, Type: VirtualHost, Name: path[1], Path: clone(path),
 		Summary: "order changed: " + joinParts(swaps),
-		Diff:    "route order (first match wins)\n" + lineDiff(before.String(), after.String()),
+		Diff:    "route order, first match wins (- from, + to):\n" + lineDiff(before.String(), after.String()),
 		routes:  union(routes),
 	}, true
 }

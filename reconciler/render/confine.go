@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"path"
@@ -37,6 +38,8 @@ type walker struct {
 	// openapi: some kustomization sets a custom OpenAPI schema.
 	openapi  bool
 	warnings []string
+	// sums are the content hashes of the resource files read (shard keys).
+	sums map[string][32]byte
 }
 
 type walkKey struct {
@@ -55,6 +58,7 @@ func newWalker(src filesys.FileSystem) *walker {
 		kust:    map[string]*types.Kustomization{},
 		done:    map[walkKey]bool{},
 		defines: map[string][]string{},
+		sums:    map[string][32]byte{},
 	}
 }
 
@@ -243,30 +247,66 @@ func (w *walker) resource(dir, kf, ref, pluginRoot string) error {
 	if w.src.IsDir(abs(p)) {
 		return w.kustomization(p, kf, "resource", false, pluginRoot)
 	}
-	docs, err := w.yamlFile(dir, kf, "resource", ref, pluginRoot != "")
+	if pluginRoot == "" {
+		return w.resourceFile(dir, kf, ref)
+	}
+	docs, err := w.yamlFile(dir, kf, "resource", ref, true)
 	if err != nil {
 		return err
 	}
-	if pluginRoot != "" {
+	for _, d := range docs {
+		if err := w.pluginConfig(pluginRoot, p, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parsedResource is what the walk learns from a resource file's content.
+type parsedResource struct {
+	docs    int
+	defines []string
+}
+
+// resourceMemo remembers parsed resource files by content hash, process
+// wide: a render of a large repository parses each file once, and the next
+// render only the files that changed.
+var resourceMemo = newLRU[[32]byte, parsedResource](1 << 16)
+
+// resourceFile checks a resource file and records its objects.
+func (w *walker) resourceFile(dir, kf, ref string) error {
+	p, err := w.file(dir, kf, "resource", ref)
+	if err != nil {
+		return err
+	}
+	data, err := w.src.ReadFile(abs(p))
+	if err != nil {
+		return &Error{File: p, Err: err}
+	}
+	sum := sha256.Sum256(data)
+	w.sums[p] = sum
+	r, ok := resourceMemo.get(sum)
+	if !ok {
+		docs, err := parseYAML(p, data)
+		if err != nil {
+			return err
+		}
+		r.docs = len(docs)
 		for _, d := range docs {
-			if err := w.pluginConfig(pluginRoot, p, d); err != nil {
-				return err
+			var m struct {
+				Kind     string `yaml:"kind"`
+				Metadata struct {
+					Name string `yaml:"name"`
+				} `yaml:"metadata"`
+			}
+			if d.Decode(&m) == nil {
+				r.defines = append(r.defines, m.Kind+" "+m.Metadata.Name)
 			}
 		}
-		return nil
+		resourceMemo.put(sum, r)
 	}
-	w.docs += len(docs)
-	for _, d := range docs {
-		var m struct {
-			Kind     string `yaml:"kind"`
-			Metadata struct {
-				Name string `yaml:"name"`
-			} `yaml:"metadata"`
-		}
-		if d.Decode(&m) == nil {
-			w.defines[p] = append(w.defines[p], m.Kind+" "+m.Metadata.Name)
-		}
-	}
+	w.docs += r.docs
+	w.defines[p] = append(w.defines[p], r.defines...)
 	return nil
 }
 

@@ -34,4 +34,9 @@ type Result struct {
 	// Warnings about the kustomizations, e.g. deprecated fields, each
 	// prefixed with its file.
 	Warnings []string
+	// Shards is the number of shards the overlay was built as (shard.go),
+	// ShardsCached how many of them came from the cache; 0 when it was
+	// built whole, for the reason WholeReason gives.
+	Shards, ShardsCached int
+	WholeReason          string
 }

@@ -28,6 +28,11 @@ type Options struct {
 	// MaxObjects caps the number of rendered objects: 0 means
 	// DefaultMaxObjects, a negative value means no cap.
 	MaxObjects int
+	// Whole builds the overlay in one kustomize run, never as shards
+	// (shard.go).
+	Whole bool
+	// Cache holds rendered shards; nil means a process-wide cache.
+	Cache *Cache
 }
 
 func (o Options) maxObjects() int {
@@ -61,6 +66,13 @@ func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, err
 	if max := opts.maxObjects(); max > 0 && w.docs > max {
 		return nil, refuse(w.kfile[dir], ErrTooManyObjects, "the overlay lists %d objects, more than the limit of %d", w.docs, max)
 	}
+	reason := "Options.Whole"
+	if !opts.Whole {
+		var res *Result
+		if res, err, reason = renderShards(fsys, w, dir, opts); reason == "" {
+			return res, err
+		}
+	}
 	st, err := stage(fsys, w, dir)
 	if err != nil {
 		return nil, err
@@ -76,7 +88,7 @@ func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Objects: objs, Warnings: w.warnings}, nil
+	return &Result{Objects: objs, Warnings: w.warnings, WholeReason: reason}, nil
 }
 
 // YAML is the rendered objects as a YAML stream, byte for byte as

@@ -3,6 +3,8 @@ package xds
 import (
 	"time"
 
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
@@ -132,6 +134,33 @@ func (s *Server) recordNACK(n *nodeState, typeURL, version, msg string, now time
 	}
 	if n.lastGood != nil {
 		s.log.Info("node reset to its last good set", "node", n.id, "revision", n.lastGood.Revision, "hash", n.lastGood.Hash())
+		n.cur = keptLocked(n, typeURL)
 		s.transitionLocked(n, n.lastGood)
 	}
+}
+
+// keptLocked is what node n holds after rejecting the current stage's
+// typeURL: the current stage, with the version of typeURL the node kept
+// when that is its last good Set's. The reset is planned from it: planned
+// from the rejected stage, a rejected union of clusters (stage 1 of plan.go)
+// would be sent again inside the reset's own union, NACKed again, and the
+// last good Set recorded as failed.
+func keptLocked(n *nodeState, typeURL string) *cache.Snapshot {
+	cur := n.cur
+	if cur == nil || n.lastGood == nil {
+		return cur
+	}
+	good, err := n.lastGood.CacheSnapshot(n.class)
+	if err != nil || good == nil {
+		return cur
+	}
+	kept := n.typ(typeURL).acked
+	if kept == "" || kept != good.GetVersion(typeURL) || cur.GetVersion(typeURL) == kept {
+		return cur
+	}
+	out := cloneSnapshot(cur)
+	rt := cache.GetResponseType(typeURL)
+	out.Resources[rt] = good.Resources[rt]
+	out.VersionMap[typeURL] = good.VersionMap[typeURL]
+	return out
 }

@@ -148,13 +148,21 @@ func (f *Fleet) IDs() []string {
 // every subscribed type) and returns the time the last of them accepted
 // the last of those versions. A node whose stream ended fails the wait.
 func (f *Fleet) WaitRuns(ctx context.Context, set *snapshot.Set) (time.Time, error) {
-	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.RunsAt(set) })
+	want := map[snapshot.Class]map[string]string{}
+	for _, c := range snapshot.Classes {
+		want[c] = map[string]string{}
+		for _, t := range snapshot.TypeURLs {
+			want[c][t] = set.Version(c, t)
+		}
+	}
+	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.runsAt(want[n.class]) })
 }
 
 // Wait waits until cond holds for every node and returns the latest time
-// cond reported.
+// cond reported. It checks every 10ms (the times come from the nodes, so
+// this does not limit their precision).
 func (f *Fleet) Wait(ctx context.Context, cond func(*Node) (time.Time, bool)) (time.Time, error) {
-	t := time.NewTicker(2 * time.Millisecond)
+	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
 		var last time.Time
@@ -385,12 +393,20 @@ func (n *Node) Accepted() map[string]string {
 // RunsAt reports whether the node's last accepted version of every type it
 // subscribed to is set's, and when it accepted the last of them.
 func (n *Node) RunsAt(set *snapshot.Set) (time.Time, bool) {
+	want := map[string]string{}
+	for _, t := range n.types {
+		want[t] = set.Version(n.class, t)
+	}
+	return n.runsAt(want)
+}
+
+func (n *Node) runsAt(want map[string]string) (time.Time, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var last time.Time
 	for _, t := range n.types {
 		a := n.accepted[t]
-		if a.v != set.Version(n.class, t) {
+		if a.v != want[t] {
 			return time.Time{}, false
 		}
 		if a.at.After(last) {

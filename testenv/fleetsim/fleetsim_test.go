@@ -105,6 +105,15 @@ func TestValidateNACKs(t *testing.T) {
 		_, nacks := n.Totals()
 		return time.Time{}, nacks == 1 && n.Runs(s1)
 	}); err != nil {
+		for _, n := range f.Nodes() {
+			r, k := n.Totals()
+			t.Logf("%s: responses %d nacks %d last %q counts %v", n.ID(), r, k, n.LastNACK(), n.Counts())
+		}
+		for _, typ := range snapshot.TypeURLs {
+			t.Logf("%s: s1 %s bad %s", typ, s1.Version(snapshot.Envoy, typ), bad.Version(snapshot.Envoy, typ))
+		}
+		info, _ := srv.Node("sim-0")
+		t.Logf("server: served %s lastGood %v types %+v failed %+v", info.Served.Revision, info.LastGood != nil, info.Types, info.Failed)
 		t.Fatal(err)
 	}
 	if msg := f.Node(0).LastNACK(); msg == "" {

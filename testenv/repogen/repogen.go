@@ -38,6 +38,9 @@ type Spec struct {
 	// Endpoint gives backend b of team t its address; 10.<t/250>.<t%250>.<b+1>:8080
 	// when nil.
 	Endpoint func(team, backend int) (ip string, port int)
+	// CatchAll makes route 0 of every team match the path prefix "/" (so
+	// any request to the team's hostname, e.g. a gRPC call, has a route).
+	CatchAll bool
 }
 
 func (s Spec) withDefaults() Spec {
@@ -74,6 +77,12 @@ func BackendName(b int) string { return fmt.Sprintf("b-%d", b) }
 func (s Spec) Hostname(t int) string {
 	s = s.withDefaults()
 	return TeamName(t) + "." + s.Domain
+}
+
+// BackendOf is the backend route r uses at generation g.
+func (s Spec) BackendOf(r, g int) int {
+	s = s.withDefaults()
+	return (r + g) % s.Backends
 }
 
 // Files is a repository: slash-separated path relative to the root -> content.
@@ -141,8 +150,7 @@ spec:
 	return f
 }
 
-// team returns the files of team t; generation g changes the routes (the
-// path prefixes carry it), so a new generation is a one-team change.
+// team returns the files of team t at generation g of its routes.
 func (s Spec) team(t, g int) Files {
 	name := TeamName(t)
 	dir := "teams/" + name + "/"
@@ -174,10 +182,13 @@ resources:
 	return f
 }
 
+// route is route i of team t at generation g: generation g > 0 moves the
+// route to backend (i+g) mod Backends and its path prefix to /r<i>-g<g>
+// (the catch-all route keeps "/").
 func (s Spec) route(t, i, g int) string {
-	prefix := fmt.Sprintf("/r%d", i)
-	if g > 0 {
-		prefix = fmt.Sprintf("/r%d-g%d", i, g)
+	prefix := RoutePrefix(i, g)
+	if s.CatchAll && i == 0 {
+		prefix = "/"
 	}
 	return fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -195,12 +206,13 @@ spec:
     - path: {type: PathPrefix, value: %s}
     backendRefs:
     - {group: gitxds.dev, kind: Backend, name: %s}
-`, RouteName(i), s.Hostname(t), prefix, BackendName(i%s.Backends))
+`, RouteName(i), s.Hostname(t), prefix, BackendName((i+g)%s.Backends))
 }
 
 // ChangeRoute returns the files that change route r of team t to generation
 // g (g > 0; generation 0 is what Generate writes): its path prefix becomes
-// /r<r>-g<g>. Only teams/<team>/routes.yaml changes.
+// /r<r>-g<g> (unless it is the catch-all) and its backend b-<(r+g) mod
+// Backends>. Only teams/<team>/routes.yaml changes.
 func ChangeRoute(spec Spec, t, r, g int) Files {
 	s := spec.withDefaults()
 	var b strings.Builder

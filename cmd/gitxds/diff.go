@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+func newDiff() *cobra.Command {
+	var (
+		f                    repoFlags
+		from, to, live, outp string
+		exitCode             bool
+	)
+	c := &cobra.Command{
+		Use:   "diff --repo URL|PATH --path OVERLAY (--from REV | --live ADMIN_URL) [--to REV] [-o text|markdown|json] [--exit-code]",
+		Short: "Show what the fleet would serve differently between two revisions, or against a running server",
+		Long: `diff renders the overlay at two revisions (branches, tags, SHAs, refs/pull/N/head; on a local
+clone or a URL) and prints the semantic difference of the xDS resources they serve: per
+listener, per route configuration, virtual host and route (match → action), per cluster and
+its policies, per endpoint set. Reordering that changes nothing served is no difference; a
+route order change that changes which rule wins is.
+
+--to defaults to the work tree of a local --repo (HEAD of a URL). --live ADMIN_URL compares
+what a running gitxds serves (GET ADMIN_URL/snapshot, or ADMIN_URL as given when it names
+/snapshot, e.g. with ?node=ID) with --to; both sides then go through the merged form of
+GET /snapshot, in which a cluster of the same name in both node classes appears once.
+
+-o json follows the schema gitxds.dev/diff/v1 (docs/preview-workflow.md). Exit codes: 0, also
+when there are differences, unless --exit-code is given: then 1 when there are differences;
+1 when a revision cannot be rendered; 2 on usage or I/O errors.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			switch outp {
+			case "text", "markdown", "json":
+			default:
+				return usage(c, "-o %q: want text, markdown or json", outp)
+			}
+			if (from == "") == (live == "") {
+				return usage(c, "give exactly one of --from and --live")
+			}
+			if to == "" {
+				to = f.ref
+			}
+			var rep *diff.Report
+			var err error
+			if live != "" {
+				rep, err = diffLive(c, &f, live, to)
+			} else {
+				rep, err = diffRevisions(c, &f, from, to)
+			}
+			if err != nil {
+				return err
+			}
+			if err := writeReport(c.OutOrStdout(), rep, outp); err != nil {
+				return ioErr(err)
+			}
+			if exitCode && rep.Different {
+				return &exitError{code: exitInvalid, err: fmt.Errorf("%d difference(s)", len(rep.Changes))}
+			}
+			return nil
+		},
+	}
+	f.register(c)
+	_ = c.Flags().MarkHidden("ref") // --to says it
+	c.Flags().StringVar(&from, "from", "", "revision to compare from: branch, tag, SHA or refs/pull/N/head")
+	c.Flags().StringVar(&to, "to", "", "revision to compare to (default: the work tree of a local --repo, HEAD of a URL)")
+	c.Flags().StringVar(&live, "live", "", "compare a running server's GET /snapshot (admin URL) with --to, instead of --from")
+	c.Flags().StringVarP(&outp, "output", "o", "text", "text, markdown or json")
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when there are differences")
+	return c
+}
+
+func usage(c *cobra.Command, format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format+"\n\n%s", append(args, c.UsageString())...)}
+}
+
+func writeReport(w io.Writer, rep *diff.Report, format string) error {
+	switch format {
+	case "json":
+		return rep.WriteJSON(w)
+	case "markdown":
+		return rep.WriteMarkdown(w)
+	}
+	return rep.WriteText(w)
+}
+
+// diffRevisions builds both revisions at once and diffs them.
+func diffRevisions(c *cobra.Command, f *repoFlags, from, to string) (*diff.Report, error) {
+	builds, err := buildBoth(c.Context(), f, from, to)
+	if err != nil {
+		return nil, err
+	}
+	printRejected(c, builds[1])
+	return diff.Snapshots(builds[0].Set, builds[1].Set), nil
+}
+
+// buildBoth runs the pipeline on two revisions concurrently.
+func buildBoth(ctx context.Context, f *repoFlags, a, b string) ([2]*reconciler.Build, error) {
+	var out [2]*reconciler.Build
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, ref := range []string{a, b} {
+		wg.Go(func() { out[i], errs[i] = f.build(ctx, ref) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// diffLive fetches a running server's snapshot and diffs it with --to.
+func diffLive(c *cobra.Command, f *repoFlags, adminURL, to string) (*diff.Report, error) {
+	u, err := snapshotURL(adminURL)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	type fetched struct {
+		set *snapshot.Set
+		err error
+	}
+	livec := make(chan fetched, 1)
+	go func() {
+		s, err := fetchSnapshot(c.Context(), u)
+		livec <- fetched{s, err}
+	}()
+	b, err := f.build(c.Context(), to)
+	lv := <-livec
+	if err != nil {
+		return nil, err
+	}
+	if lv.err != nil {
+		return nil, ioErr(lv.err)
+	}
+	printRejected(c, b)
+	head := b.Set
+	if u.Query().Get("node") != "" {
+		// The server printed one node's class only: compare that class.
+		cl := liveClass(lv.set)
+		head = snapshot.New(head.Revision, map[snapshot.Class]*snapshot.Resources{cl: head.Classes[cl]})
+	}
+	js, err := snapshot.RenderJSON(head)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := snapshot.ParseRenderJSON(js)
+	if err != nil {
+		return nil, err
+	}
+	return diff.Snapshots(lv.set, merged), nil
+}
+
+// snapshotURL is ADMIN_URL/snapshot, or ADMIN_URL when it names /snapshot.
+func snapshotURL(admin string) (*url.URL, error) {
+	u, err := url.Parse(admin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--live %q: want an http(s) URL of the admin API", admin)
+	}
+	if !strings.HasSuffix(u.Path, "/snapshot") {
+		u.Path = strings.TrimSuffix(u.Path, "/") + "/snapshot"
+	}
+	return u, nil
+}
+
+func fetchSnapshot(ctx context.Context, u *url.URL) (*snapshot.Set, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("live snapshot: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 512<<20))
+	if err != nil {
+		return nil, fmt.Errorf("live snapshot %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("live snapshot %s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
+	}
+	set, err := snapshot.ParseRenderJSON(body)
+	if err != nil {
+		return nil, fmt.Errorf("live snapshot %s: %w", u, err)
+	}
+	return set, nil
+}
+
+// liveClass tells the class of a one-node snapshot: gRPC when it has API
+// listeners and no socket listener.
+func liveClass(s *snapshot.Set) snapshot.Class {
+	if r := s.Classes[snapshot.GRPC]; r != nil && len(r.Listeners) > 0 && len(s.Classes[snapshot.Envoy].Listeners) == 0 {
+		return snapshot.GRPC
+	}
+	return snapshot.Envoy
+}

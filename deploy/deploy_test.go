@@ -1,0 +1,228 @@
+// Package deploy holds the Kubernetes manifests (kustomize); this test builds
+// them with kubectl and checks that the pieces refer to each other.
+package deploy
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
+)
+
+type object = map[string]any
+
+func build(t *testing.T) map[string]object {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not on PATH")
+	}
+	out, err := exec.Command(kubectl, "kustomize", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy/: %v\n%s", err, out)
+	}
+	objs := map[string]object{}
+	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
+		var o object
+		if err := yaml.Unmarshal(doc, &o); err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		key := str(o, "kind") + "/" + str(o, "metadata", "name")
+		if ns := str(o, "metadata", "namespace"); ns != "" && ns != "gitxds-system" {
+			t.Errorf("%s in namespace %s", key, ns)
+		}
+		objs[key] = o
+	}
+	return objs
+}
+
+// at walks maps and lists: keys are strings, list indexes ints.
+func at(o any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, _ := o.(map[string]any)
+			o = m[k]
+		case int:
+			l, _ := o.([]any)
+			if k >= len(l) {
+				return nil
+			}
+			o = l[k]
+		}
+	}
+	return o
+}
+
+func str(o any, path ...any) string { s, _ := at(o, path...).(string); return s }
+
+func list(o any, path ...any) []any { l, _ := at(o, path...).([]any); return l }
+
+func TestKustomizeBuild(t *testing.T) {
+	objs := build(t)
+	for _, want := range []string{
+		"Namespace/gitxds-system", "ServiceAccount/gitxds", "Role/gitxds-leader-election",
+		"RoleBinding/gitxds-leader-election", "ConfigMap/gitxds-config", "Secret/gitxds-git-credentials",
+		"Secret/gitxds-webhook", "Secret/gitxds-admin", "PersistentVolumeClaim/gitxds-state",
+		"Deployment/gitxds", "Service/gitxds", "Service/gitxds-admin",
+		"ConfigMap/envoy-bootstrap", "Deployment/envoy-edge", "Service/envoy-edge",
+	} {
+		if objs[want] == nil {
+			t.Errorf("missing %s", want)
+		}
+	}
+	rules := list(objs["Role/gitxds-leader-election"], "rules")
+	if len(rules) == 0 || str(rules[0], "resources", 0) != "leases" {
+		t.Errorf("the Role does not grant leases: %v", rules)
+	}
+
+	cfg := at(objs["ConfigMap/gitxds-config"], "data").(map[string]any)
+	pod := at(objs["Deployment/gitxds"], "spec", "template", "spec")
+	if str(pod, "serviceAccountName") != "gitxds" {
+		t.Error("gitxds does not run as its ServiceAccount")
+	}
+	c := at(pod, "containers", 0)
+	if str(c, "envFrom", 0, "configMapRef", "name") != "gitxds-config" {
+		t.Error("gitxds does not read gitxds-config")
+	}
+	mounts := map[string]string{} // mount path -> volume
+	for _, m := range list(c, "volumeMounts") {
+		mounts[str(m, "mountPath")] = str(m, "name")
+	}
+	volumes := map[string]any{}
+	for _, v := range list(pod, "volumes") {
+		volumes[str(v, "name")] = v
+	}
+	// Every file the configuration names is on a mounted Secret, and the
+	// state directory is the PVC.
+	for key, v := range cfg {
+		path, _ := v.(string)
+		if !strings.HasSuffix(key, "_FILE") && key != "GITXDS_STATE_DIR" {
+			continue
+		}
+		dir := path
+		if strings.HasSuffix(key, "_FILE") {
+			dir = path[:strings.LastIndex(path, "/")]
+		}
+		vol, ok := volumes[mounts[dir]]
+		if !ok {
+			t.Errorf("%s=%s: %s is not mounted", key, path, dir)
+			continue
+		}
+		if key == "GITXDS_STATE_DIR" {
+			if str(vol, "persistentVolumeClaim", "claimName") != "gitxds-state" {
+				t.Errorf("the state directory is not on the PVC: %v", vol)
+			}
+			continue
+		}
+		secret := str(vol, "secret", "secretName")
+		file := path[strings.LastIndex(path, "/")+1:]
+		if objs["Secret/"+secret] == nil || at(objs["Secret/"+secret], "stringData", file) == nil {
+			t.Errorf("%s=%s: Secret %q has no key %q", key, path, secret, file)
+		}
+	}
+	ports := map[string]bool{}
+	for _, p := range list(c, "ports") {
+		ports[str(p, "name")] = true
+	}
+	for _, svc := range []string{"Service/gitxds", "Service/gitxds-admin"} {
+		for _, p := range list(objs[svc], "spec", "ports") {
+			if !ports[str(p, "targetPort")] {
+				t.Errorf("%s targets port %q the container does not name", svc, str(p, "targetPort"))
+			}
+		}
+	}
+}
+
+// The Envoy bootstrap is a valid Bootstrap and points at the gitxds
+// Service over ADS.
+func TestEnvoyBootstrap(t *testing.T) {
+	objs := build(t)
+	raw := str(objs["ConfigMap/envoy-bootstrap"], "data", "bootstrap.yaml")
+	js, err := yaml.YAMLToJSON([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bootstrapv3.Bootstrap
+	if err := protojson.Unmarshal(js, &b); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	if err := b.ValidateAll(); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	ads := b.GetDynamicResources().GetAdsConfig()
+	if ads.GetApiType().String() != "GRPC" || ads.GetGrpcServices()[0].GetEnvoyGrpc().GetClusterName() != "gitxds" {
+		t.Fatalf("ADS config: %v", ads)
+	}
+	if b.GetDynamicResources().GetCdsConfig().GetAds() == nil || b.GetDynamicResources().GetLdsConfig().GetAds() == nil {
+		t.Fatal("CDS and LDS are not over ADS")
+	}
+	cl := b.GetStaticResources().GetClusters()[0]
+	sa := cl.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
+	svc := objs["Service/gitxds"]
+	wantHost := str(svc, "metadata", "name") + "." + str(svc, "metadata", "namespace") + ".svc.cluster.local"
+	port, _ := at(svc, "spec", "ports", 0, "port").(float64)
+	if sa.GetAddress() != wantHost || float64(sa.GetPortValue()) != port {
+		t.Fatalf("bootstrap points at %s:%d, the Service is %s:%v", sa.GetAddress(), sa.GetPortValue(), wantHost, port)
+	}
+	pod := at(objs["Deployment/envoy-edge"], "spec", "template", "spec")
+	if str(pod, "volumes", 0, "configMap", "name") != "envoy-bootstrap" {
+		t.Error("Envoy does not mount its bootstrap")
+	}
+}
+
+// deploy/ha: several replicas with leader election on a shared volume.
+func TestHAOverlay(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not on PATH")
+	}
+	out, err := exec.Command(kubectl, "kustomize", "ha").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy/ha: %v\n%s", err, out)
+	}
+	objs := map[string]object{}
+	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
+		var o object
+		if err := yaml.Unmarshal(doc, &o); err != nil {
+			t.Fatal(err)
+		}
+		if ns := str(o, "metadata", "namespace"); ns != "gitxds-system" && str(o, "kind") != "Namespace" {
+			t.Errorf("%s/%s in namespace %q", str(o, "kind"), str(o, "metadata", "name"), ns)
+		}
+		objs[str(o, "kind")+"/"+str(o, "metadata", "name")] = o
+	}
+	dep := objs["Deployment/gitxds"]
+	if n, _ := at(dep, "spec", "replicas").(float64); n < 2 {
+		t.Errorf("replicas %v", n)
+	}
+	if str(dep, "spec", "strategy", "type") != "RollingUpdate" {
+		t.Error("HA should roll replicas one by one")
+	}
+	if str(objs["PersistentVolumeClaim/gitxds-state"], "spec", "accessModes", 0) != "ReadWriteMany" {
+		t.Error("the shared state volume is not ReadWriteMany")
+	}
+	if objs["PodDisruptionBudget/gitxds"] == nil {
+		t.Error("no PodDisruptionBudget")
+	}
+	// Variables used in $(...) must be defined before their use.
+	defined := map[string]bool{}
+	env := map[string]string{}
+	for _, e := range list(dep, "spec", "template", "spec", "containers", 0, "env") {
+		name, val := str(e, "name"), str(e, "value")
+		for _, ref := range []string{"POD_IP", "POD_NAME"} {
+			if strings.Contains(val, "$("+ref+")") && !defined[ref] {
+				t.Errorf("%s uses $(%s) before it is defined", name, ref)
+			}
+		}
+		defined[name], env[name] = true, val
+	}
+	if env["GITXDS_LEADER_ELECT"] != "true" || env["GITXDS_ADVERTISE_ADMIN_ADDRESS"] != "$(POD_IP):9400" {
+		t.Errorf("env: %v", env)
+	}
+}

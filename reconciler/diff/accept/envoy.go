@@ -1,0 +1,294 @@
+package accept
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xds"
+)
+
+// envoyNodeID is the node id of the Envoy-like client.
+const envoyNodeID = "gitxds-preview/envoy"
+
+// checkEnvoy runs the Envoy-like ADS client against the server until the
+// server has recorded its answer to every type it needs.
+func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot.Set) ClassResult {
+	cr := ClassResult{Class: snapshot.Envoy, Client: EnvoyClient, Nodes: 1}
+	want := expectation{envoyNodeID: envoyNeeds(set.Classes[snapshot.Envoy])}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- runEnvoy(cctx, addr) }()
+	cr.Types = tally(snapshot.Envoy, set, want, wait(ctx, srv, snapshot.Envoy, set, want))
+	res := set.Classes[snapshot.Envoy]
+	var rds []string
+	for _, l := range res.Listeners {
+		rds = append(rds, listenerRDS(l)...)
+	}
+	fetched := map[string]int{
+		resource.ListenerType: len(res.Listeners), // wildcard
+		resource.ClusterType:  len(res.Clusters),  // wildcard
+		resource.EndpointType: len(edsNames(res.Clusters)),
+		resource.RouteType:    len(uniq(rds)),
+	}
+	for i := range cr.Types {
+		cr.Types[i].Fetched = fetched[cr.Types[i].TypeURL]
+	}
+	cancel()
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		for i := range cr.Types {
+			if cr.Types[i].Status == Timeout {
+				cr.Types[i].Error += " (client: " + err.Error() + ")"
+			}
+		}
+	}
+	return cr
+}
+
+// envoyNeeds are the types an Envoy subscribes to for these resources:
+// CDS and LDS always, EDS when a cluster uses it, RDS when a listener does.
+func envoyNeeds(r *snapshot.Resources) map[string]bool {
+	need := map[string]bool{resource.ClusterType: true, resource.ListenerType: true}
+	if len(edsNames(r.Clusters)) > 0 {
+		need[resource.EndpointType] = true
+	}
+	for _, l := range r.Listeners {
+		if len(listenerRDS(l)) > 0 {
+			need[resource.RouteType] = true
+		}
+	}
+	return need
+}
+
+// runEnvoy is one ADS stream that subscribes like Envoy and ACKs or NACKs
+// every response after validating it.
+func runEnvoy(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stream, err := discoverygrpc.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
+	if err != nil {
+		return err
+	}
+	node := &corev3.Node{Id: envoyNodeID, Cluster: "gitxds-preview", UserAgentName: "envoy"}
+	// Last accepted version and the names subscribed, per type.
+	accepted := map[string]string{}
+	subscribed := map[string][]string{}
+	send := func(t string, names []string, version, nonce string, detail *spb.Status) error {
+		return stream.Send(&discoverygrpc.DiscoveryRequest{Node: node, TypeUrl: t, ResourceNames: names,
+			VersionInfo: version, ResponseNonce: nonce, ErrorDetail: detail})
+	}
+	subscribe := func(t string, names []string) error {
+		sort.Strings(names)
+		if len(names) == 0 || strings.Join(names, "\x00") == strings.Join(subscribed[t], "\x00") {
+			return nil
+		}
+		subscribed[t] = names
+		return send(t, names, accepted[t], "", nil)
+	}
+	if err := send(resource.ClusterType, nil, "", "", nil); err != nil {
+		return err
+	}
+	if err := send(resource.ListenerType, nil, "", "", nil); err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		t := resp.GetTypeUrl()
+		msgs, verr := validateResponse(resp)
+		if verr != nil {
+			detail := &spb.Status{Code: int32(codes.InvalidArgument), Message: verr.Error()}
+			if err := send(t, subscribed[t], accepted[t], resp.GetNonce(), detail); err != nil {
+				return err
+			}
+			continue
+		}
+		accepted[t] = resp.GetVersionInfo()
+		if err := send(t, subscribed[t], resp.GetVersionInfo(), resp.GetNonce(), nil); err != nil {
+			return err
+		}
+		switch t {
+		case resource.ClusterType:
+			var cs []*clusterv3.Cluster
+			for _, m := range msgs {
+				cs = append(cs, m.(*clusterv3.Cluster))
+			}
+			err = subscribe(resource.EndpointType, edsNames(cs))
+		case resource.ListenerType:
+			var names []string
+			for _, m := range msgs {
+				names = append(names, listenerRDS(m.(*listenerv3.Listener))...)
+			}
+			err = subscribe(resource.RouteType, names)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// validator is what generated Envoy types implement.
+type validator interface{ ValidateAll() error }
+
+// validateResponse decodes and validates every resource of a response, and
+// every Any nested in it.
+func validateResponse(resp *discoverygrpc.DiscoveryResponse) ([]proto.Message, error) {
+	var out []proto.Message
+	var errs []error
+	for _, a := range resp.GetResources() {
+		if a.GetTypeUrl() != resp.GetTypeUrl() {
+			errs = append(errs, fmt.Errorf("resource of type %s in a %s response", a.GetTypeUrl(), resp.GetTypeUrl()))
+			continue
+		}
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("decode %s: %w", a.GetTypeUrl(), err))
+			continue
+		}
+		if err := validateDeep(m); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), err))
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, errors.Join(errs...)
+}
+
+func resourceName(m proto.Message) string {
+	if n, ok := m.(interface{ GetName() string }); ok {
+		return n.GetName()
+	}
+	if n, ok := m.(interface{ GetClusterName() string }); ok {
+		return n.GetClusterName()
+	}
+	return string(m.ProtoReflect().Descriptor().FullName())
+}
+
+// validateDeep runs ValidateAll on m and, since validation does not look
+// inside an Any, on every message packed in an Any anywhere inside m. An Any
+// whose type is not linked into the binary is an error, as in Envoy, which
+// rejects a typed config of an extension it does not have.
+func validateDeep(m proto.Message) error {
+	var errs []error
+	if v, ok := m.(validator); ok {
+		if err := v.ValidateAll(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	walkAnys(m.ProtoReflect(), func(a *anypb.Any) {
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("typed config %s: %w", a.GetTypeUrl(), err))
+			return
+		}
+		if err := validateDeep(inner); err != nil {
+			errs = append(errs, fmt.Errorf("typed config %s: %w", a.GetTypeUrl(), err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// walkAnys calls fn for every Any directly reachable in m (not inside
+// another Any: validateDeep recurses into those).
+func walkAnys(m protoreflect.Message, fn func(*anypb.Any)) {
+	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if f.Message() == nil {
+			return true
+		}
+		visit := func(x protoreflect.Message) {
+			if a, ok := x.Interface().(*anypb.Any); ok {
+				fn(a)
+				return
+			}
+			walkAnys(x, fn)
+		}
+		switch {
+		case f.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				visit(l.Get(i).Message())
+			}
+		case f.IsMap():
+			if f.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					visit(mv.Message())
+					return true
+				})
+			}
+		default:
+			visit(v.Message())
+		}
+		return true
+	})
+}
+
+// edsNames are the clusters that get their endpoints by EDS.
+func edsNames(cs []*clusterv3.Cluster) []string {
+	var out []string
+	for _, c := range cs {
+		if c.GetType() == clusterv3.Cluster_EDS {
+			n := c.GetEdsClusterConfig().GetServiceName()
+			if n == "" {
+				n = c.GetName()
+			}
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// listenerRDS are the route configurations a listener fetches by RDS.
+func listenerRDS(l *listenerv3.Listener) []string {
+	var out []string
+	add := func(a *anypb.Any) {
+		h := &hcmv3.HttpConnectionManager{}
+		if a == nil || a.UnmarshalTo(h) != nil {
+			return
+		}
+		if n := h.GetRds().GetRouteConfigName(); n != "" {
+			out = append(out, n)
+		}
+	}
+	add(l.GetApiListener().GetApiListener())
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			add(f.GetTypedConfig())
+		}
+	}
+	return out
+}
+
+func uniq(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}

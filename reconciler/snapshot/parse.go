@@ -1,0 +1,90 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// ParseRenderJSON reads back what RenderJSON printed (the body of the admin
+// API's GET /snapshot, `gitxds render -o json`). RenderJSON merges the
+// classes, so the classes are inferred: API listeners and the route
+// configurations they fetch are GRPC, every other listener and route
+// configuration, and every cluster and endpoint set, are Envoy. A Set
+// rendered and parsed back this way therefore compares equal to another
+// Set rendered and parsed back, not to the Set it was rendered from.
+func ParseRenderJSON(data []byte) (*Set, error) {
+	var in rendered
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("snapshot: parse rendered JSON: %w", err)
+	}
+	envoy, grpc := &Resources{}, &Resources{}
+	ls, err := decodeTyped[listenerv3.Listener](in.Listeners)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: listeners: %w", err)
+	}
+	grpcRoutes := map[string]bool{}
+	for _, l := range ls {
+		if l.GetApiListener() == nil {
+			envoy.Listeners = append(envoy.Listeners, l)
+			continue
+		}
+		grpc.Listeners = append(grpc.Listeners, l)
+		h := &hcmv3.HttpConnectionManager{}
+		if a := l.GetApiListener().GetApiListener(); a != nil && a.UnmarshalTo(h) == nil {
+			if n := h.GetRds().GetRouteConfigName(); n != "" {
+				grpcRoutes[n] = true
+			}
+		}
+	}
+	rcs, err := decodeTyped[routev3.RouteConfiguration](in.Routes)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: routes: %w", err)
+	}
+	for _, rc := range rcs {
+		if grpcRoutes[rc.GetName()] {
+			grpc.Routes = append(grpc.Routes, rc)
+		} else {
+			envoy.Routes = append(envoy.Routes, rc)
+		}
+	}
+	if envoy.Clusters, err = decodeTyped[clusterv3.Cluster](in.Clusters); err != nil {
+		return nil, fmt.Errorf("snapshot: clusters: %w", err)
+	}
+	if envoy.Endpoints, err = decodeTyped[endpointv3.ClusterLoadAssignment](in.Endpoints); err != nil {
+		return nil, fmt.Errorf("snapshot: endpoints: %w", err)
+	}
+	return New(in.Revision, map[Class]*Resources{Envoy: envoy, GRPC: grpc}), nil
+}
+
+// decodeTyped decodes protojson objects with "@type" into T, checking the
+// type.
+func decodeTyped[T any, P interface {
+	*T
+	proto.Message
+}](raw []json.RawMessage) ([]P, error) {
+	out := make([]P, 0, len(raw))
+	for i, b := range raw {
+		a := &anypb.Any{}
+		if err := protojson.Unmarshal(b, a); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		m := P(new(T))
+		if err := a.UnmarshalTo(m); err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
