@@ -20,6 +20,10 @@ const (
 	// AnnotationAccessLog is a file path on the proxy ("/dev/stdout") every
 	// listener of the Gateway writes its access log to.
 	AnnotationAccessLog = "gitxds.dev/access-log"
+	// AnnotationAccessLogGRPC names a Backend of the Gateway's namespace
+	// that receives every listener's access logs over gRPC ALS
+	// (envoy.service.accesslog.v3). Envoy only.
+	AnnotationAccessLogGRPC = "gitxds.dev/access-log-grpc"
 	// DefaultCertsDir is where a proxy host keeps the certificates of the
 	// HTTPS listeners: certificateRef <name> of namespace <ns> is
 	// <dir>/<ns>/<name>/tls.crt and tls.key.

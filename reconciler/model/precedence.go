@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 )
@@ -128,6 +129,12 @@ func (b *builder) assemble() {
 		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name}
 		if f, ok := g.gw.Annotations[AnnotationAccessLog]; ok {
 			irg.AccessLogs = []ir.AccessLog{{File: f}}
+		}
+		if name, ok := g.gw.Annotations[AnnotationAccessLogGRPC]; ok {
+			if c := b.alsCluster(g, name); c != "" {
+				irg.AccessLogs = append(irg.AccessLogs, ir.AccessLog{GRPCCluster: c, LogName: g.gw.Namespace + "/" + g.gw.Name})
+				used[c], http2[c] = true, true
+			}
 		}
 		for _, l := range g.listeners {
 			groups := map[string][]placed{}
@@ -321,4 +328,21 @@ func hostsOverlap(a, b []string) bool {
 		}
 	}
 	return false
+}
+
+// alsCluster resolves the gRPC access-log Backend of a Gateway (annotation
+// gitxds.dev/access-log-grpc) to a cluster. A missing Backend leaves the
+// sink out and says so on the Gateway (PartiallyInvalid, the rest serves).
+func (b *builder) alsCluster(g *gateway, name string) string {
+	key := g.gw.Namespace + "/" + name
+	be, ok := b.backends[key]
+	if !ok {
+		msg := g.obj.msg("annotation %s: Backend %s does not exist or is not accepted; access logs are not sent over gRPC", AnnotationAccessLogGRPC, key)
+		g.obj.set(CondPartiallyInvalid, metav1.ConditionTrue, string(gwv1.RouteReasonBackendNotFound), msg)
+		return ""
+	}
+	if _, ok := b.clusters[key]; !ok {
+		b.clusters[key] = &ir.Cluster{Name: key, Owner: be.obj.ref(), Endpoints: be.endpoints, DNS: be.dns}
+	}
+	return key
 }
