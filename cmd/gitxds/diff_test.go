@@ -18,8 +18,8 @@ import (
 func TestDiffLocalAndLive(t *testing.T) {
 	srv := gitserver.New(t, gitserver.Options{})
 	base := readArchive(t, "testdata/preview/base.txtar")
-	url := publishCase(t, srv, "weight-shift", base, readArchive(t, "testdata/preview/weight-shift.txtar"))
-	work := srv.Dir() + "/work/weight-shift" // checked out on branch pr
+	repo := publishCase(t, srv, "weight-shift", base, readArchive(t, "testdata/preview/weight-shift.txtar"))
+	url, work := repo.URL(), repo.WorkDir() // the work tree is on branch pr
 
 	report := func(args ...string) (*diff.Report, int) {
 		t.Helper()

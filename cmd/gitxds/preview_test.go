@@ -47,7 +47,7 @@ func TestPreviewGolden(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			c := readArchive(t, p)
-			url := publishCase(t, srv, name, base, c)
+			url := publishCase(t, srv, name, base, c).URL()
 			repo := []string{"--repo", url, "--path", "overlays/prod"}
 			got := map[string]string{}
 			var exits []string
@@ -71,8 +71,8 @@ func TestPreviewGolden(t *testing.T) {
 }
 
 // publishCase creates a repository with the base on main and the case on
-// refs/pull/1/head, and returns its URL.
-func publishCase(t *testing.T, srv *gitserver.Server, name string, base, c *archive) string {
+// refs/pull/1/head; its work tree stays on branch pr.
+func publishCase(t *testing.T, srv *gitserver.Server, name string, base, c *archive) *gitserver.Repo {
 	t.Helper()
 	r, err := srv.CreateRepo(name)
 	if err != nil {
@@ -101,7 +101,7 @@ func publishCase(t *testing.T, srv *gitserver.Server, name string, base, c *arch
 	_, err = r.Commit(name)
 	mustDo(t, err)
 	mustDo(t, r.PushRef(prRef))
-	return r.URL()
+	return r
 }
 
 func mustDo(t testing.TB, err error) {
