@@ -60,6 +60,8 @@ type Reconciler struct {
 	interrupted *status.Rollout
 	// rolloutSaved throttles persisting rollout progress.
 	rolloutSaved time.Time
+	// rolloutStage is the stage the Ready message last named.
+	rolloutStage string
 	// appliedNote says how the applied revision got applied when it did not
 	// go through the stages (no change served, fast path); Ready says it.
 	appliedNote string
@@ -352,6 +354,11 @@ func (r *Reconciler) onRolloutChange(ro status.Rollout) {
 	due := time.Since(r.rolloutSaved) > 500*time.Millisecond || ro.Phase != rollout.Progressing
 	if due {
 		r.rolloutSaved = time.Now()
+	}
+	if ro.Stage != r.rolloutStage && r.building != nil && ro.Hash == r.building.Set.Hash() {
+		// The Ready message names the stage in progress.
+		r.rolloutStage = ro.Stage
+		r.summarize()
 	}
 	r.mu.Unlock()
 	if due {

@@ -137,7 +137,10 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case ev := <-s.events:
-			if err := s.handle(ev, i, stage.Name); err != nil {
+			// Handle the whole burst before looking at the fleet again:
+			// observe reads every node, and a stage of 1,000 nodes brings
+			// thousands of ACK events.
+			if err := s.handleBurst(ev, i, stage.Name); err != nil {
 				return s.fail(i, err)
 			}
 		case a := <-s.r.control:
@@ -272,4 +275,18 @@ func shortType(typeURL string) string {
 		return typeURL[i+1:]
 	}
 	return typeURL
+}
+
+// handleBurst handles ev and every event already queued behind it.
+func (s *stageRun) handleBurst(ev Event, i int, stage string) error {
+	for {
+		if err := s.handle(ev, i, stage); err != nil {
+			return err
+		}
+		select {
+		case ev = <-s.events:
+		default:
+			return nil
+		}
+	}
 }
