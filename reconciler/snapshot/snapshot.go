@@ -133,8 +133,9 @@ func (s *Set) init() {
 			byType := map[resource.Type][]types.Resource{}
 			for _, t := range TypeURLs {
 				items := res.ByType(t)
-				vs[t] = hashResources(items)
-				byType[t] = items
+				var raws [][]byte
+				vs[t], raws = hashResources(items)
+				byType[t] = premarshalAll(items, raws)
 				fmt.Fprintf(all, "%s/%s=%s\n", c, t, vs[t])
 			}
 			s.versions[c] = vs
@@ -171,16 +172,20 @@ func (s *Set) CacheSnapshot(c Class) (*cache.Snapshot, error) {
 	return s.snaps[c], s.snapErr
 }
 
-func hashResources(items []types.Resource) string {
+// hashResources returns the content hash of items and each one's
+// deterministic wire bytes.
+func hashResources(items []types.Resource) (string, [][]byte) {
 	h := sha256.New()
 	opts := proto.MarshalOptions{Deterministic: true}
-	for _, it := range items {
+	raws := make([][]byte, len(items))
+	for i, it := range items {
 		b, err := opts.Marshal(it)
 		if err != nil {
 			panic(fmt.Sprintf("marshal %T: %v", it, err)) // generated types always marshal
 		}
 		fmt.Fprintf(h, "%d:", len(b))
 		h.Write(b)
+		raws[i] = b
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return hex.EncodeToString(h.Sum(nil))[:16], raws
 }

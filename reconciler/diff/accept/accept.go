@@ -196,19 +196,24 @@ func wait(ctx context.Context, srv *xds.Server, c snapshot.Class, set *snapshot.
 	// blockedSince: when every node was settled, some only because a NACK
 	// stopped them before a type they need; give them graceBlocked to
 	// prove otherwise.
-	var blockedSince time.Time
+	var blockedSince, doneSince time.Time
 wait:
 	for {
 		done, blocked := settled(srv, c, set, want)
 		switch {
-		case done && !blocked:
+		case done && !blocked && doneSince.IsZero():
+			// Settled: stay settled for a moment, since a client that
+			// ACKed a type may still subscribe to more of its resources.
+			doneSince = time.Now()
+		case done && !blocked && time.Since(doneSince) > graceSettled:
 			break wait
+		case done && !blocked:
 		case done && blockedSince.IsZero():
 			blockedSince = time.Now()
 		case done && time.Since(blockedSince) > graceBlocked:
 			break wait
 		case !done:
-			blockedSince = time.Time{}
+			blockedSince, doneSince = time.Time{}, time.Time{}
 		}
 		select {
 		case <-ctx.Done():
@@ -243,6 +248,13 @@ func tally(c snapshot.Class, set *snapshot.Set, want expectation, infos map[stri
 			n := infos[id]
 			ts := n.Types[t]
 			switch {
+			case ts.LastNACK != nil && ts.LastNACK.Version == tr.Version:
+				// A NACK of this version wins over an ACK of it: a gRPC
+				// client ACKs a type, then subscribes to more names of it.
+				tr.NACKs++
+				if tr.Error == "" {
+					tr.Error = fmt.Sprintf("%s: %s", id, ts.LastNACK.Error)
+				}
 			case ts.ACKed == tr.Version:
 				tr.ACKs++
 			case ts.LastNACK != nil:
@@ -278,6 +290,10 @@ func tally(c snapshot.Class, set *snapshot.Set, want expectation, infos map[stri
 // graceBlocked is how long a node that NACKed a type is given to ask for
 // the types it has not asked for yet.
 const graceBlocked = 250 * time.Millisecond
+
+// graceSettled is how long every node must stay settled before the answer
+// is final.
+const graceSettled = 100 * time.Millisecond
 
 // settled: every node answered every type it needs (done), or has not asked
 // for some of them after a NACK (done and blocked).
