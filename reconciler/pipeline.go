@@ -28,6 +28,10 @@ type TranslateFunc func(x *ir.IR, revision string) (*snapshot.Set, error)
 type Pipeline struct {
 	Render    render.Options
 	Translate TranslateFunc
+
+	// decoded caches object decoding across the revisions this pipeline
+	// builds (most objects of a new commit are unchanged).
+	decoded model.DecodeCache
 }
 
 // NewPipeline returns the pipeline with the production stages.
@@ -67,7 +71,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, lastAc
 	if err != nil {
 		return nil, &StageError{Stage: "render", Revision: revision, Err: err}
 	}
-	out := model.Build(model.Input{Objects: rendered.Objects, LastAccepted: lastAccepted})
+	out := model.Build(model.Input{Objects: rendered.Objects, LastAccepted: lastAccepted, Decoded: &p.decoded})
 	if err := out.IR.Validate(); err != nil {
 		return nil, &StageError{Stage: "model", Revision: revision, Err: err}
 	}

@@ -7,7 +7,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
-	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
 )
@@ -53,7 +52,7 @@ func (b *builder) decode() {
 			continue
 		}
 		typed := mk()
-		if err := yaml.UnmarshalStrict(o.src.YAML, typed); err != nil {
+		if err := b.decoded.unmarshalStrict(o.src.YAML, typed); err != nil {
 			o.reject(ReasonInvalid, "%s", cleanDecodeError(err))
 			continue
 		}

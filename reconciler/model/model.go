@@ -17,6 +17,8 @@ type Input struct {
 	// accepted version of each object from earlier revisions: the Accepted
 	// of the previous Output. Nil on the first run.
 	LastAccepted map[string]render.Object
+	// Decoded, when set, caches the decoding of objects across revisions.
+	Decoded *DecodeCache
 }
 
 // Output of the model stage.
@@ -49,6 +51,11 @@ func Key(o render.Object) string { return o.ID() }
 // so (status.Object.ServingLastAccepted), next to the conditions that explain
 // why this revision's version was rejected.
 func Build(in Input) *Output {
+	dc := in.Decoded
+	if dc == nil {
+		dc = &DecodeCache{} // still shared by the passes of this call
+	}
+	build := func(objs []render.Object) *result { return buildPass(objs, dc) }
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
 	for i, o := range first.objects {
@@ -133,9 +140,10 @@ type result struct {
 	namespaces map[string]map[string]string
 }
 
-// build runs the steps of the model over one set of objects.
-func build(objs []render.Object) *result {
+// buildPass runs the steps of the model over one set of objects.
+func buildPass(objs []render.Object, dc *DecodeCache) *result {
 	b := newBuilder(objs)
+	b.decoded = dc
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind
 		(*builder).ownership,   // Accepted=False InvalidNamespace/NotOwner

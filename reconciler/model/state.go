@@ -98,6 +98,7 @@ func (o *object) status() status.Object {
 // builder is the per-call state of one build pass.
 type builder struct {
 	objects []*object
+	decoded *DecodeCache // decoding of objects, shared across passes and revisions
 
 	nsLabels map[string]map[string]string
 	rollout  *v1alpha1.RolloutPolicy

@@ -96,6 +96,9 @@ type plane struct {
 	fsys  filesys.FileSystem
 	ropts render.Options
 	rev   int
+	// decoded is the model's decode cache, kept across changes as the
+	// reconciler's pipeline keeps it.
+	decoded model.DecodeCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -198,7 +201,7 @@ func (p *plane) prepare(r request) (reply, error) {
 		return reply{}, err
 	}
 	t2 := time.Now()
-	out := model.Build(model.Input{Objects: rendered.Objects})
+	out := model.Build(model.Input{Objects: rendered.Objects, Decoded: &p.decoded})
 	if err := out.IR.Validate(); err != nil {
 		return reply{}, err
 	}
