@@ -103,13 +103,13 @@ type side struct {
 
 // loadSide loads and builds one ref. An I/O error (exit 2) is returned; a
 // failure to build is kept in side.err.
-func loadSide(ctx context.Context, f *repoFlags, ref string) (*side, error) {
+func loadSide(ctx context.Context, f *repoFlags, pipe *reconciler.Pipeline, ref string) (*side, error) {
 	fsys, rev, err := f.load(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	s := &side{ref: ref, rev: rev}
-	s.build, s.err = reconciler.NewPipeline(render.Options{}).Run(fsys, f.path, rev, nil)
+	s.build, s.err = pipe.Run(fsys, f.path, rev, nil)
 	return s, nil
 }
 
@@ -125,10 +125,13 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 	var xdsc chan checked
 	var sides [2]*side
 	var errs [2]error
+	// One pipeline for both sides: the unchanged teams' shards and objects
+	// are rendered and decoded once.
+	pipe := reconciler.NewPipeline(render.Options{})
 	var wg sync.WaitGroup
-	wg.Go(func() { sides[0], errs[0] = loadSide(ctx, f, baseRef) })
+	wg.Go(func() { sides[0], errs[0] = loadSide(ctx, f, pipe, baseRef) })
 	wg.Go(func() {
-		sides[1], errs[1] = loadSide(ctx, f, headRef)
+		sides[1], errs[1] = loadSide(ctx, f, pipe, headRef)
 		if errs[1] != nil || sides[1].build == nil || opts.skipXDS {
 			return
 		}

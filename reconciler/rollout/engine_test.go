@@ -319,3 +319,58 @@ func TestQueryDataEscapes(t *testing.T) {
 		t.Fatalf("NodeRegex %q", qd.NodeRegex)
 	}
 }
+
+// Pause holds the rollout after the stage in progress; resume lets it go on.
+func TestRolloutPauseResume(t *testing.T) {
+	good, next := testSet("r1", "a"), testSet("r2", "b")
+	f := fleetWith(good)
+	done := make(chan Result, 1)
+	e := New(f, Options{Log: quiet, OnDone: func(r Result) { done <- r }})
+	e.Start(Plan{Revision: "r2", Target: next, LastGood: good, Policy: canaryPolicy(t, "300ms")})
+	if err := e.Control("pause"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond) // well past the canary's bake
+	if got := f.assignedTo("stable-1"); len(got) != 0 {
+		t.Fatalf("a paused rollout moved stable-1: %v", got)
+	}
+	if st, _ := e.Status(); st.Phase != Paused {
+		t.Fatalf("phase %s, want %s", st.Phase, Paused)
+	}
+	if err := e.Control("resume"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.Phase != Succeeded {
+			t.Fatalf("after resume: %s %s", r.Phase, r.Message)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("resumed rollout did not finish")
+	}
+	if err := e.Control("pause"); err == nil {
+		t.Fatal("pause with no rollout in progress: no error")
+	}
+}
+
+// Abort rolls every node back and reports Aborted.
+func TestRolloutAbort(t *testing.T) {
+	good, next := testSet("r1", "a"), testSet("r2", "b")
+	f := fleetWith(good)
+	done := make(chan Result, 1)
+	e := New(f, Options{Log: quiet, OnDone: func(r Result) { done <- r }})
+	e.Start(Plan{Revision: "r2", Target: next, LastGood: good, Policy: canaryPolicy(t, "10s")})
+	time.Sleep(100 * time.Millisecond)
+	if err := e.Control("abort"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.Phase != Aborted {
+		t.Fatalf("phase %s, want %s", r.Phase, Aborted)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.def != good || len(f.assigned) != 0 {
+		t.Fatal("abort did not put every node back on the last good snapshot")
+	}
+}
