@@ -293,7 +293,7 @@ const graceBlocked = 250 * time.Millisecond
 
 // graceSettled is how long every node must stay settled before the answer
 // is final.
-const graceSettled = 100 * time.Millisecond
+const graceSettled = 20 * time.Millisecond
 
 // settled: every node answered every type it needs (done), or has not asked
 // for some of them after a NACK (done and blocked).
