@@ -20,17 +20,10 @@ func (b *builder) grpcRoute(o *object, t *gwv1.GRPCRoute) (*route, string) {
 	if len(t.Spec.Rules) == 0 {
 		return nil, "spec.rules is empty; add a rule with backendRefs"
 	}
-	names := map[string]bool{}
 	for i, rule := range t.Spec.Rules {
-		name := ""
-		if rule.Name != nil {
-			name = string(*rule.Name)
-			if names[name] {
-				return nil, fmt.Sprintf("spec.rules[%d]: rule name %q is used twice", i, name)
-			}
-			names[name] = true
+		if msg := r.addRuleName(i, rule.Name); msg != "" {
+			return nil, msg
 		}
-		r.ruleNames = append(r.ruleNames, name)
 		if msg := b.grpcRule(r, i, &rule); msg != "" {
 			return nil, msg
 		}

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,17 +39,10 @@ func (b *builder) httpRoute(o *object, t *gwv1.HTTPRoute) (*route, string) {
 	if msg != "" {
 		return nil, msg
 	}
-	names := map[string]bool{}
 	for i, rule := range t.Spec.Rules {
-		name := ""
-		if rule.Name != nil {
-			name = string(*rule.Name)
-			if names[name] {
-				return nil, fmt.Sprintf("spec.rules[%d]: rule name %q is used twice", i, name)
-			}
-			names[name] = true
+		if msg := r.addRuleName(i, rule.Name); msg != "" {
+			return nil, msg
 		}
-		r.ruleNames = append(r.ruleNames, name)
 		if msg := b.httpRule(r, i, &rule); msg != "" {
 			return nil, msg
 		}
@@ -333,4 +327,18 @@ func cloneRoute(r ir.Route) ir.Route {
 		out.Retry = &c
 	}
 	return out
+}
+
+// addRuleName records the name of rule i (sectionName of policies); names
+// must be unique within a route.
+func (r *route) addRuleName(i int, name *gwv1.SectionName) string {
+	n := ""
+	if name != nil {
+		n = string(*name)
+		if n != "" && slices.Contains(r.ruleNames, n) {
+			return fmt.Sprintf("spec.rules[%d]: rule name %q is used twice", i, n)
+		}
+	}
+	r.ruleNames = append(r.ruleNames, n)
+	return ""
 }
