@@ -61,7 +61,7 @@ func New() *Metrics {
 		}, []string{}),
 		Rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitxds_rollouts_total",
-			Help: "Finished rollouts by result (succeeded, failed, superseded, aborted, fast_path).",
+			Help: "Finished rollouts by result (Succeeded, Failed, Superseded, Aborted).",
 		}, []string{"result"}),
 		RejectedObjects: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitxds_rejected_objects",
