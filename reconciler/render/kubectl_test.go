@@ -68,12 +68,35 @@ func TestKubectlEquivalence(t *testing.T) {
 // TestKubectlEquivalenceProjectExample renders the project's own example
 // repository (repo-layout/ and overlays/) the way the daemon sees it.
 func TestKubectlEquivalenceProjectExample(t *testing.T) {
+	fsys, overlays := projectExample(t)
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			res, err := Render(fsys, overlay, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Objects) == 0 {
+				t.Fatal("no objects")
+			}
+			checkObjects(t, res, false)
+			if got, want := res.YAML(), kubectlKustomize(t, filepath.Join("../..", filepath.FromSlash(overlay))); !bytes.Equal(got, want) {
+				t.Errorf("Render differs from kubectl kustomize\n--- render:\n%s\n--- kubectl:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// projectExample loads the project's own example repository (repo-layout/
+// and overlays/) into memory, the way the daemon sees it, and returns its
+// overlays (e.g. "overlays/dev").
+func projectExample(t *testing.T) (filesys.FileSystem, []string) {
+	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	overlays, _ := filepath.Glob(filepath.Join(root, "overlays", "*", "kustomization.yaml"))
-	if len(overlays) == 0 {
+	ks, _ := filepath.Glob(filepath.Join(root, "overlays", "*", "kustomization.yaml"))
+	if len(ks) == 0 {
 		t.Skip("no overlays/*/kustomization.yaml in the project")
 	}
 	fsys := filesys.MakeFsInMemory()
@@ -93,21 +116,10 @@ func TestKubectlEquivalenceProjectExample(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, k := range overlays {
-		overlay, _ := filepath.Rel(root, filepath.Dir(k))
-		overlay = filepath.ToSlash(overlay)
-		t.Run(overlay, func(t *testing.T) {
-			res, err := Render(fsys, overlay, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(res.Objects) == 0 {
-				t.Fatal("no objects")
-			}
-			checkObjects(t, res, false)
-			if got, want := res.YAML(), kubectlKustomize(t, filepath.Dir(k)); !bytes.Equal(got, want) {
-				t.Errorf("Render differs from kubectl kustomize\n--- render:\n%s\n--- kubectl:\n%s", got, want)
-			}
-		})
+	var overlays []string
+	for _, k := range ks {
+		rel, _ := filepath.Rel(root, filepath.Dir(k))
+		overlays = append(overlays, filepath.ToSlash(rel))
 	}
+	return fsys, overlays
 }

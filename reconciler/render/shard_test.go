@@ -518,35 +518,10 @@ func TestShardCache(t *testing.T) {
 // TestShardedProjectExample: the project's example repository, sharded vs
 // whole (TestKubectlEquivalenceProjectExample compares with kubectl).
 func TestShardedProjectExample(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	overlays, _ := filepath.Glob(filepath.Join(root, "overlays", "*", "kustomization.yaml"))
-	if len(overlays) == 0 {
-		t.Skip("no overlays in the project")
-	}
-	fsys := filesys.MakeFsInMemory()
-	for _, top := range []string{"repo-layout", "overlays"} {
-		err := filepath.WalkDir(filepath.Join(root, top), func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			return fsys.WriteFile("/"+filepath.ToSlash(rel), data)
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, k := range overlays {
-		overlay, _ := filepath.Rel(root, filepath.Dir(k))
-		t.Run(filepath.ToSlash(overlay), func(t *testing.T) {
-			res, err := renderBoth(t, fsys, filepath.ToSlash(overlay), Options{})
+	fsys, overlays := projectExample(t)
+	for _, overlay := range overlays {
+		t.Run(overlay, func(t *testing.T) {
+			res, err := renderBoth(t, fsys, overlay, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
