@@ -27,10 +27,11 @@ type file struct {
 }
 
 type fileResources struct {
-	Listeners []json.RawMessage `json:"listeners"`
-	Routes    []json.RawMessage `json:"routes"`
-	Clusters  []json.RawMessage `json:"clusters"`
-	Endpoints []json.RawMessage `json:"endpoints"`
+	Listeners    []json.RawMessage `json:"listeners"`
+	Routes       []json.RawMessage `json:"routes"`
+	Clusters     []json.RawMessage `json:"clusters"`
+	Endpoints    []json.RawMessage `json:"endpoints"`
+	ScopedRoutes []json.RawMessage `json:"scopedRoutes,omitempty"`
 }
 
 // Marshal encodes a Set for persistence: JSON, per class, each resource in
@@ -60,6 +61,12 @@ func Marshal(set *Set) ([]byte, error) {
 		}
 		if out.Endpoints, err = encodeAll(r.Endpoints, false); err != nil {
 			return nil, fmt.Errorf("snapshot: class %s endpoints: %w", c, err)
+		}
+		if out.ScopedRoutes, err = encodeAll(r.ScopedRoutes, false); err != nil {
+			return nil, fmt.Errorf("snapshot: class %s scoped routes: %w", c, err)
+		}
+		if len(out.ScopedRoutes) == 0 {
+			out.ScopedRoutes = nil
 		}
 		f.Classes[c] = &out
 	}
@@ -94,6 +101,9 @@ func Unmarshal(data []byte) (*Set, error) {
 			if r.Endpoints, err = decodeAll[endpointv3.ClusterLoadAssignment](fr.Endpoints); err != nil {
 				return nil, fmt.Errorf("snapshot: class %s endpoints: %w", c, err)
 			}
+			if r.ScopedRoutes, err = decodeAll[routev3.ScopedRouteConfiguration](fr.ScopedRoutes); err != nil {
+				return nil, fmt.Errorf("snapshot: class %s scoped routes: %w", c, err)
+			}
 		}
 		classes[c] = r
 	}
@@ -102,15 +112,17 @@ func Unmarshal(data []byte) (*Set, error) {
 
 // rendered is the output of RenderJSON, fields in the documented order.
 type rendered struct {
-	Revision  string            `json:"revision"`
-	Listeners []json.RawMessage `json:"listeners"`
-	Routes    []json.RawMessage `json:"routes"`
-	Clusters  []json.RawMessage `json:"clusters"`
-	Endpoints []json.RawMessage `json:"endpoints"`
+	Revision     string            `json:"revision"`
+	Listeners    []json.RawMessage `json:"listeners"`
+	Routes       []json.RawMessage `json:"routes"`
+	Clusters     []json.RawMessage `json:"clusters"`
+	Endpoints    []json.RawMessage `json:"endpoints"`
+	ScopedRoutes []json.RawMessage `json:"scopedRoutes,omitempty"`
 }
 
 // RenderJSON prints what a Set serves as one object
-// {"revision", "listeners", "routes", "clusters", "endpoints"}, each an array
+// {"revision", "listeners", "routes", "clusters", "endpoints",
+// "scopedRoutes"} ("scopedRoutes" only when there are any), each an array
 // of Envoy v3 resources in protojson form with "@type": the union of the
 // Envoy and gRPC classes, deduplicated by name (the Envoy class wins a name
 // clash) and sorted by name. The output is byte-for-byte deterministic:
@@ -138,6 +150,13 @@ func RenderJSON(set *Set) ([]byte, error) {
 	if out.Endpoints, err = renderType(set, func(r *Resources) []*endpointv3.ClusterLoadAssignment { return r.Endpoints },
 		(*endpointv3.ClusterLoadAssignment).GetClusterName); err != nil {
 		return nil, fmt.Errorf("snapshot: render endpoints: %w", err)
+	}
+	if out.ScopedRoutes, err = renderType(set, func(r *Resources) []*routev3.ScopedRouteConfiguration { return r.ScopedRoutes },
+		(*routev3.ScopedRouteConfiguration).GetName); err != nil {
+		return nil, fmt.Errorf("snapshot: render scoped routes: %w", err)
+	}
+	if len(out.ScopedRoutes) == 0 {
+		out.ScopedRoutes = nil
 	}
 	return indent(out)
 }

@@ -65,6 +65,9 @@ func ParseRenderJSON(data []byte) (*Set, error) {
 	if envoy.Endpoints, err = decodeTyped[endpointv3.ClusterLoadAssignment](in.Endpoints); err != nil {
 		return nil, fmt.Errorf("snapshot: endpoints: %w", err)
 	}
+	if envoy.ScopedRoutes, err = decodeTyped[routev3.ScopedRouteConfiguration](in.ScopedRoutes); err != nil {
+		return nil, fmt.Errorf("snapshot: scoped routes: %w", err)
+	}
 	return New(in.Revision, map[Class]*Resources{Envoy: envoy, GRPC: grpc}), nil
 }
 

@@ -61,10 +61,16 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// ScopedRoutes map a request's scope key to a route configuration
+	// (Envoy's SRDS); only Envoy nodes get them.
+	ScopedRoutes []*routev3.ScopedRouteConfiguration
 }
 
-// TypeURLs in the order the fleet must receive them on the way in.
-var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
+// TypeURLs in the order the fleet must receive them on the way in: what a
+// resource refers to comes before it (a scope before the route
+// configuration it names: Envoy subscribes to that name when it gets the
+// scope).
+var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.ScopedRouteType, resource.RouteType}
 
 // ByType returns the resources of one type URL.
 func (r *Resources) ByType(typeURL string) []types.Resource {
@@ -86,6 +92,10 @@ func (r *Resources) ByType(typeURL string) []types.Resource {
 		for _, x := range r.Endpoints {
 			out = append(out, x)
 		}
+	case resource.ScopedRouteType:
+		for _, x := range r.ScopedRoutes {
+			out = append(out, x)
+		}
 	}
 	return out
 }
@@ -96,6 +106,7 @@ func (r *Resources) Sort() {
 	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].GetName() < r.Routes[j].GetName() })
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].GetName() < r.Clusters[j].GetName() })
 	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].GetClusterName() < r.Endpoints[j].GetClusterName() })
+	sort.Slice(r.ScopedRoutes, func(i, j int) bool { return r.ScopedRoutes[i].GetName() < r.ScopedRoutes[j].GetName() })
 }
 
 // Set is what one revision serves: resources per node class.

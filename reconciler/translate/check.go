@@ -3,6 +3,8 @@ package translate
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -27,6 +29,11 @@ func (t *translation) validateAll(class snapshot.Class, res *snapshot.Resources)
 	for _, rc := range res.Routes {
 		if err := rc.ValidateAll(); err != nil {
 			t.failResource(class, kindRouteConfig, rc.GetName(), err)
+		}
+	}
+	for _, sc := range res.ScopedRoutes {
+		if err := sc.ValidateAll(); err != nil {
+			t.failResource(class, kindRouteConfig, sc.GetName(), err)
 		}
 	}
 	for _, c := range res.Clusters {
@@ -69,6 +76,11 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 	for _, rc := range res.Routes {
 		routes[rc.GetName()] = true
 	}
+	scopesOf := map[string]int{} // scoped routes name -> scopes
+	for _, sc := range res.ScopedRoutes {
+		scopesOf[scopeSet(sc.GetName())]++
+	}
+	usedScopes := map[string]bool{}
 	used := map[string]bool{}
 	for _, l := range res.Listeners {
 		hcms, err := listenerHCMs(l)
@@ -77,6 +89,14 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 			continue
 		}
 		for _, hcm := range hcms {
+			if sr := hcm.GetScopedRoutes(); sr != nil {
+				if scopesOf[sr.GetName()] == 0 {
+					t.failResource(class, kindListener, l.GetName(), fmt.Errorf("scoped routes %q have no scope", sr.GetName()))
+				}
+				usedScopes[sr.GetName()] = true
+				t.checkAccessLogs(class, l.GetName(), hcm, clusters)
+				continue
+			}
 			name := hcm.GetRds().GetRouteConfigName()
 			if name == "" {
 				t.failResource(class, kindListener, l.GetName(), fmt.Errorf("HttpConnectionManager without RDS"))
@@ -86,12 +106,26 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 			if !routes[name] {
 				t.failResource(class, kindListener, l.GetName(), fmt.Errorf("route configuration %q does not exist", name))
 			}
-			for _, al := range hcm.GetAccessLog() {
-				if c := alsCluster(al); c != "" && clusters[c] == nil {
-					t.failResource(class, kindListener, l.GetName(), fmt.Errorf("access log cluster %q does not exist", c))
-				}
-			}
+			t.checkAccessLogs(class, l.GetName(), hcm, clusters)
 		}
+	}
+	keys := map[string]string{}
+	for _, sc := range res.ScopedRoutes {
+		if !usedScopes[scopeSet(sc.GetName())] {
+			t.failResource(class, kindRouteConfig, sc.GetName(), fmt.Errorf("no listener uses its scoped routes"))
+		}
+		rc := sc.GetRouteConfigurationName()
+		used[rc] = true
+		if !routes[rc] {
+			t.failResource(class, kindRouteConfig, sc.GetName(), fmt.Errorf("route configuration %q does not exist", rc))
+		}
+		// Envoy shares scopes between listeners: a key must be unique in
+		// the whole class.
+		k := scopeKey(sc)
+		if other, dup := keys[k]; dup {
+			t.failResource(class, kindRouteConfig, sc.GetName(), fmt.Errorf("scope key %s is also %q's", k, other))
+		}
+		keys[k] = sc.GetName()
 	}
 	for _, rc := range res.Routes {
 		if !used[rc.GetName()] {
@@ -124,6 +158,31 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 			t.fail(t.clusterOwner(c.GetName()), "cluster "+c.GetName(), class, fmt.Errorf("EDS cluster without a load assignment"))
 		}
 	}
+}
+
+func (t *translation) checkAccessLogs(class snapshot.Class, listener string, hcm *hcmv3.HttpConnectionManager, clusters map[string]*clusterv3.Cluster) {
+	for _, al := range hcm.GetAccessLog() {
+		if c := alsCluster(al); c != "" && clusters[c] == nil {
+			t.failResource(class, kindListener, listener, fmt.Errorf("access log cluster %q does not exist", c))
+		}
+	}
+}
+
+// scopeSet is the name of the scoped routes a scope belongs to: its name
+// up to "/http/" (envoyScopeName).
+func scopeSet(scope string) string {
+	if i := strings.Index(scope, "/http/"); i >= 0 {
+		return scope[:i]
+	}
+	return scope
+}
+
+func scopeKey(sc *routev3.ScopedRouteConfiguration) string {
+	var parts []string
+	for _, f := range sc.GetKey().GetFragments() {
+		parts = append(parts, strconv.Quote(f.GetStringKey()))
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
 }
 
 func edsName(c *clusterv3.Cluster) string {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
+	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
@@ -11,6 +12,7 @@ import (
 	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	earlyheadersv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -33,11 +35,17 @@ const (
 	defaultALSLogName = "gitxds"
 )
 
+// listenerPortHeader carries the listener port into the scope key of
+// scoped routes (see the package comment).
+const listenerPortHeader = "x-gitxds-listener-port"
+
 // envoyHCM is the HttpConnectionManager of a socket listener's filter chain,
-// validated and packed. Edge defaults follow Envoy's "configuring Envoy as
-// an edge proxy" guide: the client address is the peer's, paths are
-// normalized and merged so that path-based routes cannot be bypassed.
-func envoyHCM(statPrefix, rcName string, logs []*accesslogv3.AccessLog) (*anypb.Any, error) {
+// validated and packed: RDS of route configuration rcName, or, when
+// scopedPort is not zero, scoped routes keyed on (host, scopedPort). Edge
+// defaults follow Envoy's "configuring Envoy as an edge proxy" guide: the
+// client address is the peer's, paths are normalized and merged so that
+// path-based routes cannot be bypassed.
+func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog) (*anypb.Any, error) {
 	filters, err := envoyHTTPFilters()
 	if err != nil {
 		return nil, err
@@ -56,7 +64,52 @@ func envoyHCM(statPrefix, rcName string, logs []*accesslogv3.AccessLog) (*anypb.
 		MergeSlashes:                 true,
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
 	}
+	if scopedPort != 0 {
+		if err := scopeRoutes(hcm, rcName, scopedPort); err != nil {
+			return nil, err
+		}
+	}
 	return pack(hcm)
+}
+
+// scopeRoutes makes hcm look its route configuration up by scope: the key
+// is the host part of :authority and the listener port, which an early
+// header mutation puts in listenerPortHeader first.
+func scopeRoutes(hcm *hcmv3.HttpConnectionManager, name string, port uint32) error {
+	setPort, err := pack(&earlyheadersv3.HeaderMutation{Mutations: []*mutationrulesv3.HeaderMutation{{
+		Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
+			Header:       &corev3.HeaderValue{Key: listenerPortHeader, Value: fmt.Sprint(port)},
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		}},
+	}}})
+	if err != nil {
+		return err
+	}
+	hcm.EarlyHeaderMutationExtensions = []*corev3.TypedExtensionConfig{{
+		Name:        "gitxds.listener_port",
+		TypedConfig: setPort,
+	}}
+	extract := func(header, sep string) *hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder {
+		return &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder{
+			Type: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_{
+				HeaderValueExtractor: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor{
+					Name:             header,
+					ElementSeparator: sep,
+					ExtractType:      &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_Index{Index: 0},
+				},
+			},
+		}
+	}
+	hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_ScopedRoutes{ScopedRoutes: &hcmv3.ScopedRoutes{
+		Name: name,
+		ScopeKeyBuilder: &hcmv3.ScopedRoutes_ScopeKeyBuilder{Fragments: []*hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder{
+			extract(":authority", ":"),
+			extract(listenerPortHeader, ","),
+		}},
+		RdsConfigSource: adsSource(),
+		ConfigSpecifier: &hcmv3.ScopedRoutes_ScopedRds{ScopedRds: &hcmv3.ScopedRds{ScopedRdsConfigSource: adsSource()}},
+	}}
+	return nil
 }
 
 // envoyHTTPFilters: CORS, local rate limit (both no-ops unless a route

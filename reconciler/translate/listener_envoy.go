@@ -31,6 +31,42 @@ func envoyRouteConfigName(port uint32, tls bool, sni string) string {
 	return envoyListenerName(port) + "/" + sni
 }
 
+// envoyScopeName names the scope of hostname h on the plaintext chain of a
+// port, and the route configuration it selects.
+func envoyScopeName(port uint32, h string) string {
+	return envoyListenerName(port) + "/http/" + h
+}
+
+// envoyScope selects the route configuration of hostname h on a port's
+// plaintext chain; its key fragments are those envoyHCM's scope key builder
+// extracts.
+func envoyScope(port uint32, h string) *routev3.ScopedRouteConfiguration {
+	name := envoyScopeName(port, h)
+	return &routev3.ScopedRouteConfiguration{
+		Name:                   name,
+		RouteConfigurationName: name,
+		Key: &routev3.ScopedRouteConfiguration_Key{Fragments: []*routev3.ScopedRouteConfiguration_Key_Fragment{
+			{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: h}},
+			{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: fmt.Sprint(port)}},
+		}},
+	}
+}
+
+// scoped reports whether a plaintext chain gets scoped routes: every
+// hostname is exact (a scope key matches exactly) and the option does not
+// ask for one route configuration per port.
+func (t *translation) scoped(c *envoyChain) bool {
+	if t.opts.PortRouteConfigs || c.sni != "" || c.tls != nil || len(c.vhosts.order) == 0 {
+		return false
+	}
+	for _, h := range c.vhosts.order {
+		if hostnameRank(h) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // envoyPort is every Gateway listener of one port, merged.
 type envoyPort struct {
 	port       uint32
@@ -188,24 +224,25 @@ func (t *translation) envoy() *snapshot.Resources {
 		for _, g := range p.gateways {
 			t.addOwner(snapshot.Envoy, kindListener, lname, g)
 		}
-		lis, rcs := t.envoyListener(p)
+		lis, rcs, scopes := t.envoyListener(p)
 		if lis != nil {
 			res.Listeners = append(res.Listeners, lis)
 		}
 		res.Routes = append(res.Routes, rcs...)
+		res.ScopedRoutes = append(res.ScopedRoutes, scopes...)
 	}
 	res.Clusters, res.Endpoints = t.clusterResources(snapshot.Envoy)
 	return res
 }
 
 // envoyListener builds the listener of one port and the route
-// configurations of its filter chains.
-func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*routev3.RouteConfiguration) {
+// configurations (and scopes) of its filter chains.
+func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration) {
 	name := envoyListenerName(p.port)
 	logs, err := t.accessLogs(p.accessLogs)
 	if err != nil {
 		t.failResource(snapshot.Envoy, kindListener, name, err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	lis := &listenerv3.Listener{
 		Name: name,
@@ -214,14 +251,19 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 			PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: p.port},
 		}}},
 	}
-	var rcs []*routev3.RouteConfiguration
+	var (
+		rcs    []*routev3.RouteConfiguration
+		scopes []*routev3.ScopedRouteConfiguration
+	)
 	if p.http != nil {
 		rcName := envoyRouteConfigName(p.port, false, "")
-		t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, p.http.owner)
+		if !t.scoped(p.http) {
+			t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, p.http.owner)
+		}
 		fc, err := t.envoyFilterChain(p, p.http, false, rcName, logs)
 		if err != nil {
 			t.failResource(snapshot.Envoy, kindListener, name, err)
-			return nil, nil
+			return nil, nil, nil
 		}
 		if len(p.https) > 0 {
 			// TLS and plaintext on one port: the TLS inspector tells
@@ -229,7 +271,18 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"}
 		}
 		lis.FilterChains = append(lis.FilterChains, fc)
-		rcs = append(rcs, t.envoyRouteConfig(rcName, p.port, &p.http.vhosts))
+		if t.scoped(p.http) {
+			for _, h := range p.http.vhosts.hostnames() {
+				name := envoyScopeName(p.port, h)
+				t.addOwner(snapshot.Envoy, kindRouteConfig, name, p.http.owner)
+				rc := t.envoyRouteConfig(name, p.port, &vhostSet{order: []string{h}, routes: map[string][]ir.Route{h: p.http.vhosts.routes[h]}})
+				rc.RequestHeadersToRemove = []string{listenerPortHeader}
+				rcs = append(rcs, rc)
+				scopes = append(scopes, envoyScope(p.port, h))
+			}
+		} else {
+			rcs = append(rcs, t.envoyRouteConfig(rcName, p.port, &p.http.vhosts))
+		}
 	}
 	snis := make([]string, 0, len(p.https))
 	for s := range p.https {
@@ -250,7 +303,7 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 		fc, err := t.envoyFilterChain(p, c, true, rcName, logs)
 		if err != nil {
 			t.fail(c.owner, "listener "+name+" https/"+sniName(sni), snapshot.Envoy, err)
-			return nil, nil
+			return nil, nil, nil
 		}
 		lis.FilterChains = append(lis.FilterChains, fc)
 		rc := t.envoyRouteConfig(rcName, p.port, &c.vhosts)
@@ -261,14 +314,14 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 		inspector, err := pack(&tlsinspectorv3.TlsInspector{})
 		if err != nil {
 			t.failResource(snapshot.Envoy, kindListener, name, err)
-			return nil, nil
+			return nil, nil, nil
 		}
 		lis.ListenerFilters = []*listenerv3.ListenerFilter{{
 			Name:       wellknown.TLSInspector,
 			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: inspector},
 		}}
 	}
-	return lis, rcs
+	return lis, rcs, scopes
 }
 
 func sniName(sni string) string {
@@ -285,7 +338,11 @@ func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls bool, rc
 	if tls {
 		statPrefix, chainName = statPrefix+"-https", "https/"+sniName(c.sni)
 	}
-	hcm, err := envoyHCM(statPrefix, rcName, logs)
+	var scopedPort uint32
+	if !tls && t.scoped(c) {
+		scopedPort = p.port
+	}
+	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,25 @@
 //   - One socket Listener per distinct Gateway listener port, named
 //     "port-<P>", bound to 0.0.0.0:<P>. Gateway listeners of the same port (of
 //     any Gateway) are merged into it.
-//   - HTTP listeners of a port share one filter chain named "http" whose
-//     HttpConnectionManager fetches the RouteConfiguration "port-<P>" by RDS
-//     over ADS.
+//   - HTTP listeners of a port share one filter chain named "http". When
+//     every hostname of its virtual hosts is an exact name, its
+//     HttpConnectionManager uses scoped routes (SRDS over ADS): one
+//     ScopedRouteConfiguration and one RouteConfiguration per hostname H,
+//     both named "port-<P>/http/<H>", the scope keyed on (H, P). The key is
+//     built from the host part of :authority (the text before the first
+//     ":") and the header x-gitxds-listener-port, which an early header
+//     mutation of that HttpConnectionManager sets to P (overwriting what a
+//     client sent) and the route configuration removes before the request
+//     goes upstream. The port is in the key because Envoy shares SRDS
+//     resources between every HttpConnectionManager of a node: without it,
+//     a hostname of one port would be routable through another. So a
+//     change to one team's routes sends Envoy that team's route
+//     configuration, not the whole port's. A request whose host is no scope
+//     gets Envoy's 404, as it would from a route configuration without its
+//     virtual host. Scope keys are compared exactly, so a port with a
+//     wildcard or catch-all hostname keeps one RouteConfiguration
+//     "port-<P>" fetched by RDS (and so does every port with
+//     Options.PortRouteConfigs).
 //   - HTTPS listeners of a port get one filter chain per listener hostname
 //     (SNI), named "https/<hostname>" ("https/*" for a listener without
 //     hostname), with a DownstreamTlsContext and their own RouteConfiguration
@@ -107,10 +123,25 @@ func (e *Error) Unwrap() error { return e.Err }
 // failing element, each naming the IR object at fault (errors.As finds the
 // first; a joined error's Unwrap() []error gives them all).
 func Translate(x *ir.IR, revision string) (*snapshot.Set, error) {
+	return TranslateWith(x, revision, Options{})
+}
+
+// Options change how Translate builds resources.
+type Options struct {
+	// PortRouteConfigs gives the plaintext chain of every Envoy port one
+	// RouteConfiguration of all its virtual hosts, as most control planes
+	// do, instead of scoped routes (one RouteConfiguration per hostname).
+	// The scale harness's baseline uses it.
+	PortRouteConfigs bool
+}
+
+// TranslateWith is Translate with options.
+func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, error) {
 	if x == nil {
 		x = &ir.IR{}
 	}
 	t := newTranslation(x)
+	t.opts = opts
 	if t.checkIR(); len(t.errs) > 0 {
 		return nil, errors.Join(t.errs...)
 	}
@@ -133,6 +164,7 @@ func Translate(x *ir.IR, revision string) (*snapshot.Set, error) {
 
 // translation is the state of one Translate call; it is never reused.
 type translation struct {
+	opts     Options
 	x        *ir.IR
 	clusters map[string]*ir.Cluster
 	// routeOwners maps an xDS route name (the IR route name) to its owner,

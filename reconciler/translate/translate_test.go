@@ -126,6 +126,7 @@ func render(set *snapshot.Set, terr error) ([]byte, error) {
 			{"routes", res.ByType(resource.RouteType)},
 			{"clusters", res.ByType(resource.ClusterType)},
 			{"endpoints", res.ByType(resource.EndpointType)},
+			{"scoped_routes", res.ByType(resource.ScopedRouteType)},
 		} {
 			var items []any
 			for _, it := range s.items {

@@ -189,6 +189,7 @@ func (s *Server) closeStream(key streamKey) {
 		s.stopStageTimerLocked(n)
 		delete(s.nodes, n.id)
 		delete(s.deltaWatches, n.id)
+		delete(s.sotwWatches, n.id)
 		s.cache.ClearSnapshot(n.id)
 		s.log.Info("node disconnected", "node", n.id)
 		s.emitLocked(Event{NodeID: n.id, Kind: Disconnect, Time: time.Now()})

@@ -67,7 +67,7 @@ func TestGRPCXDSClient(t *testing.T) {
 	if info.Class != snapshot.GRPC || info.Labels["rollout-group"] != "canary" || !strings.Contains(info.UserAgent, "gRPC Go") {
 		t.Errorf("node info %+v", info)
 	}
-	for _, typ := range snapshot.TypeURLs {
+	for _, typ := range fourTypes { // gRPC has no scoped routes
 		if !info.Types[typ].Requested || info.Types[typ].ACKed != s1.Version(snapshot.GRPC, typ) {
 			t.Errorf("%s: %+v", typ, info.Types[typ])
 		}

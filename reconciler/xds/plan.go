@@ -17,7 +17,9 @@ import (
 //  1. CDS: the new clusters, or the union of old and new when clusters go
 //  2. EDS: likewise
 //  3. LDS: the new listeners
-//  4. RDS: the new routes
+//  4. SRDS and RDS together: the new scopes and routes. Together because
+//     Envoy subscribes to the route configuration of a new scope only when
+//     it gets the scope: the route configuration is then there already.
 //  5. CDS, then EDS: the new ones, when step 1 or 2 was a union
 //
 // A stage that changes nothing is skipped; the last stage is the target
@@ -58,7 +60,7 @@ func (p *planCache) stages(from, to *cache.Snapshot) []*cache.Snapshot {
 
 var (
 	wayIn    = []types.ResponseType{types.Cluster, types.Endpoint}
-	wayAfter = []types.ResponseType{types.Listener, types.Route}
+	wayAfter = [][]types.ResponseType{{types.Listener}, {types.ScopedRoute, types.Route}}
 )
 
 func plan(from, to *cache.Snapshot) []*cache.Snapshot {
@@ -86,15 +88,25 @@ func plan(from, to *cache.Snapshot) []*cache.Snapshot {
 			step(t, b, to.VersionMap[typeURL(t)])
 		}
 	}
-	for _, t := range wayAfter {
-		step(t, to.Resources[t], to.VersionMap[typeURL(t)])
+	for _, ts := range wayAfter {
+		changed := false
+		for _, t := range ts {
+			if work.Resources[t].Version != to.Resources[t].Version {
+				work.Resources[t] = to.Resources[t]
+				work.VersionMap[typeURL(t)] = to.VersionMap[typeURL(t)]
+				changed = true
+			}
+		}
+		if changed {
+			stages = append(stages, cloneSnapshot(work))
+		}
 	}
 	for _, t := range wayIn {
 		if union[t] {
 			step(t, to.Resources[t], to.VersionMap[typeURL(t)])
 		}
 	}
-	// By now work equals to in the four served types, and both hold nothing
+	// By now work equals to in the served types, and both hold nothing
 	// else: end on to itself.
 	if len(stages) == 0 {
 		return []*cache.Snapshot{to}

@@ -86,6 +86,8 @@ type Server struct {
 	nodes        map[string]*nodeState
 	streams      map[streamKey]*streamState
 	deltaWatches map[string]map[int64]*deltaWatch // node id -> watch id
+	sotwWatches  map[string]map[int64]*sotwWatch  // node id -> watch id (sotw.go)
+	anys         anyCache
 	nextWatch    int64
 	plans        planCache
 	changed      chan struct{} // closed and replaced on every state change
@@ -116,6 +118,7 @@ func New(opts Options) *Server {
 		nodes:        map[string]*nodeState{},
 		streams:      map[streamKey]*streamState{},
 		deltaWatches: map[string]map[int64]*deltaWatch{},
+		sotwWatches:  map[string]map[int64]*sotwWatch{},
 		plans:        planCache{m: map[planKey][]*cache.Snapshot{}},
 		changed:      make(chan struct{}),
 		subs:         map[*subscriber]struct{}{},
@@ -136,13 +139,14 @@ func New(opts Options) *Server {
 }
 
 // Register adds the xDS services to r: ADS (sotw and delta) and the per-type
-// CDS, EDS, LDS and RDS services for clients that do not use ADS.
+// CDS, EDS, LDS, RDS and SRDS services for clients that do not use ADS.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(r, s.handler)
 	clusterservice.RegisterClusterDiscoveryServiceServer(r, s.handler)
 	endpointservice.RegisterEndpointDiscoveryServiceServer(r, s.handler)
 	listenerservice.RegisterListenerDiscoveryServiceServer(r, s.handler)
 	routeservice.RegisterRouteDiscoveryServiceServer(r, s.handler)
+	routeservice.RegisterScopedRoutesDiscoveryServiceServer(r, s.handler)
 }
 
 // ServerOptions are the gRPC server options Serve uses: keepalive pings to

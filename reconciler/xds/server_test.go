@@ -60,7 +60,7 @@ func TestConnectGetsDefault(t *testing.T) {
 	if info.Served != s1 || info.LastGood != s1 || !info.HasACKed(s1) {
 		t.Errorf("envoy-1 served %v lastGood %v", info.Served, info.LastGood)
 	}
-	for _, typ := range snapshot.TypeURLs {
+	for _, typ := range fourTypes {
 		ts := info.Types[typ]
 		if !ts.Requested || ts.ACKed != s1.Version(snapshot.Envoy, typ) || ts.LastNACK != nil {
 			t.Errorf("envoy-1 %s = %+v", typ, ts)
@@ -108,7 +108,9 @@ func TestNodeBeforeAnySetGetsFirstSetInOrder(t *testing.T) {
 }
 
 // An update reaches a connected node as CDS, EDS, LDS, RDS; dropped
-// clusters go last (union first, removal after RDS).
+// clusters go last (union first, removal after RDS). The removal of
+// endpoints sends nothing: a sotw EDS response carries only what changed,
+// and the node drops a cluster's endpoints with the cluster.
 func TestUpdateOrderMakeBeforeBreak(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{clusters: []string{"old", "shared"}})
@@ -121,8 +123,11 @@ func TestUpdateOrderMakeBeforeBreak(t *testing.T) {
 	s.SetDefault(s2)
 	waitACK(t, s, s2, "e")
 	got := n.responses()[before:]
-	if order := typeOrder(got); !slices.Equal(order, []string{cds, eds, lds, rds, cds, eds}) {
+	if order := typeOrder(got); !slices.Equal(order, []string{cds, eds, lds, rds, cds}) {
 		t.Fatalf("order = %v", short(order))
+	}
+	if names := got[1].Names; !sameSet(names, "new", "shared") {
+		t.Errorf("EDS = %v, want only the new and changed endpoints", names)
 	}
 	if names := got[0].Names; !sameSet(names, "new", "old", "shared") {
 		t.Errorf("first CDS = %v, want the union", names)

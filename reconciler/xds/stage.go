@@ -61,6 +61,7 @@ func (s *Server) advanceLocked(n *nodeState, force bool) {
 		next := n.queue[0]
 		n.queue = n.queue[1:]
 		s.beforeSetLocked(n, n.cur, next)
+		s.answerSotwHeldLocked(n, n.cur, next)
 		// Background: responses go to buffered channels (one slot per type
 		// and watch), so this never waits for a stream.
 		if err := s.cache.SetSnapshot(context.Background(), n.id, next); err != nil {

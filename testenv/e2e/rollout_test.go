@@ -478,7 +478,7 @@ func TestRolloutNACKFromRealClient(t *testing.T) {
 		t.Fatal("canary-1 not connected")
 	}
 	if _, rejected := info.Failed[badHash]; !rejected || info.Served == nil || info.Served.Hash() == badHash || !info.HasACKed(info.Served) {
-		t.Errorf("canary-1: failed %v, served %v; want the rejected hash %s recorded and the last good served and ACKed", info.Failed, info.Served, badHash)
+		t.Errorf("canary-1: failed %v, served %v, types %+v; want the rejected hash %s recorded and the last good served and ACKed", info.Failed, info.Served.Hash(), info.Types, badHash)
 	}
 	if r := info.Types[resource.RouteType].LastNACK; r == nil || r.Version != badRDS {
 		t.Errorf("canary-1 last RDS NACK %+v", r)

@@ -1,6 +1,8 @@
 // Package fleetsim simulates a fleet of xDS nodes: each node is one ADS
 // state-of-the-world stream over real gRPC (loopback in tests) that
-// subscribes to the four types (wildcard, as Envoy does for CDS and LDS),
+// subscribes to every type (wildcard, as Envoy does for CDS, LDS and SRDS;
+// Envoy names the EDS and RDS resources it wants, the bytes of a change
+// are the same),
 // decodes and validates every resource it receives (ValidateAll), ACKs what
 // is valid and NACKs what is not, or what a test tells it to reject.
 //
@@ -24,9 +26,12 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -41,7 +46,8 @@ type Options struct {
 	// Labels returns node i's metadata (string fields: its labels); nil
 	// for none.
 	Labels func(i int) map[string]string
-	// Types to subscribe to, in this order (default CDS, EDS, LDS, RDS).
+	// Types to subscribe to, in this order (default snapshot.TypeURLs:
+	// CDS, EDS, LDS, SRDS, RDS).
 	Types []string
 	// Conns is how many gRPC connections the streams share, round robin
 	// (default: one per node, as real nodes have).
@@ -53,6 +59,9 @@ type Options struct {
 	// DialOptions are added to the connections' options.
 	DialOptions []grpc.DialOption
 }
+
+// ClassicTypes are the types of a node whose listeners use RDS only.
+var ClassicTypes = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
 
 // Fleet is a running simulated fleet.
 type Fleet struct {
@@ -144,16 +153,45 @@ func (f *Fleet) IDs() []string {
 	return out
 }
 
-// WaitRuns waits until every node has accepted set (its class's version of
-// every subscribed type) and returns the time the last of them accepted
-// the last of those versions. A node whose stream ended fails the wait.
-func (f *Fleet) WaitRuns(ctx context.Context, set *snapshot.Set) (time.Time, error) {
-	want := map[snapshot.Class]map[string]string{}
-	for _, c := range snapshot.Classes {
-		want[c] = map[string]string{}
-		for _, t := range snapshot.TypeURLs {
-			want[c][t] = set.Version(c, t)
+// Want is what a node runs when it runs a Set: the version of every type,
+// and for the types whose sotw responses may carry only what changed (EDS
+// and RDS), the content hash of every resource (cache.HashResource of its
+// wire bytes, the Set's version map). A node that holds exactly those
+// resources runs the Set even when it was never sent the type's version:
+// nothing it subscribed to changed.
+type Want struct {
+	Versions  map[string]string            // type URL -> version
+	Resources map[string]map[string]string // type URL -> name -> hash
+}
+
+// WantOf is what nodes of class c run when they run set.
+func WantOf(set *snapshot.Set, c snapshot.Class) Want {
+	w := Want{Versions: map[string]string{}, Resources: map[string]map[string]string{}}
+	for _, t := range snapshot.TypeURLs {
+		w.Versions[t] = set.Version(c, t)
+	}
+	if snap, err := set.CacheSnapshot(c); err == nil && snap != nil {
+		for _, t := range partialTypes {
+			w.Resources[t] = snap.GetVersionMap(t)
 		}
+	}
+	return w
+}
+
+// partialTypes: a sotw response of these types may carry only some of the
+// subscribed resources; the others are kept (the xDS protocol).
+var partialTypes = []string{resource.EndpointType, resource.RouteType}
+
+func isPartial(t string) bool { return t == resource.EndpointType || t == resource.RouteType }
+
+// WaitRuns waits until every node runs set (WantOf) and returns the time
+// the last of them accepted the last response that got it there. A node
+// whose stream ended fails the wait.
+func (f *Fleet) WaitRuns(ctx context.Context, set *snapshot.Set) (time.Time, error) {
+	want := map[snapshot.Class]*Want{}
+	for _, c := range snapshot.Classes {
+		w := WantOf(set, c)
+		want[c] = &w
 	}
 	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.runsAt(want[n.class]) })
 }
@@ -248,9 +286,17 @@ type Node struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu        sync.Mutex
-	reject    func(typeURL, version string) string
-	accepted  map[string]version // type URL -> last accepted
+	mu       sync.Mutex
+	reject   func(typeURL, version string) string
+	accepted map[string]version           // type URL -> last accepted
+	held     map[string]map[string]string // partial type URL -> name -> hash of what it holds
+	gen      int                          // counts accepted responses
+	memo     struct {
+		want *Want
+		gen  int
+		at   time.Time
+		ok   bool
+	}
 	counts    map[string]map[string]int
 	responses int
 	nacks     int
@@ -279,6 +325,7 @@ func newNode(opts Options, i int) (*Node, error) {
 	return &Node{
 		id: id, node: pb, class: snapshot.ClassOf(pb), types: opts.Types, verify: !opts.NoValidate,
 		done: make(chan struct{}), accepted: map[string]version{}, counts: map[string]map[string]int{},
+		held: map[string]map[string]string{},
 	}, nil
 }
 
@@ -351,12 +398,51 @@ func (n *Node) answer(resp *discovery.DiscoveryResponse) *discovery.DiscoveryReq
 		return req
 	}
 	n.accepted[typ] = version{v, now}
+	n.gen++
+	if isPartial(typ) {
+		h := n.held[typ]
+		if h == nil {
+			h = map[string]string{}
+			n.held[typ] = h
+		}
+		for _, a := range resp.GetResources() {
+			h[resourceName(a.GetValue())] = cache.HashResource(a.GetValue())
+		}
+	}
 	req.VersionInfo = v
 	return req
 }
 
+// resourceName reads field 1 of a resource's wire bytes: the name of a
+// RouteConfiguration, the cluster_name of a ClusterLoadAssignment.
+func resourceName(b []byte) string {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return ""
+		}
+		b = b[m:]
+	}
+	return ""
+}
+
 // ID is the node id.
 func (n *Node) ID() string { return n.id }
+
+// Types the node subscribed to.
+func (n *Node) Types() []string { return n.types }
 
 // Class of the node (from its user agent).
 func (n *Node) Class() snapshot.Class { return n.class }
@@ -390,30 +476,49 @@ func (n *Node) Accepted() map[string]string {
 	return out
 }
 
-// RunsAt reports whether the node's last accepted version of every type it
-// subscribed to is set's, and when it accepted the last of them.
+// RunsAt reports whether the node runs set (WantOf), and when it accepted
+// the last response that got it there.
 func (n *Node) RunsAt(set *snapshot.Set) (time.Time, bool) {
-	want := map[string]string{}
-	for _, t := range n.types {
-		want[t] = set.Version(n.class, t)
-	}
-	return n.runsAt(want)
+	w := WantOf(set, n.class)
+	return n.RunsWant(&w)
 }
 
-func (n *Node) runsAt(want map[string]string) (time.Time, bool) {
+// RunsWant is RunsAt for a Want.
+func (n *Node) RunsWant(want *Want) (time.Time, bool) { return n.runsAt(want) }
+
+func (n *Node) runsAt(want *Want) (time.Time, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.memo.want == want && n.memo.gen == n.gen {
+		return n.memo.at, n.memo.ok
+	}
 	var last time.Time
+	ok := true
 	for _, t := range n.types {
 		a := n.accepted[t]
-		if a.v != want[t] {
-			return time.Time{}, false
+		if a.v != want.Versions[t] && !(isPartial(t) && want.Resources[t] != nil && holds(n.held[t], want.Resources[t])) {
+			ok = false
+			break
 		}
 		if a.at.After(last) {
 			last = a.at
 		}
 	}
-	return last, true
+	if !ok {
+		last = time.Time{}
+	}
+	n.memo.want, n.memo.gen, n.memo.at, n.memo.ok = want, n.gen, last, ok
+	return last, ok
+}
+
+// holds reports whether every wanted resource is held at its hash.
+func holds(have, want map[string]string) bool {
+	for name, h := range want {
+		if have[name] != h {
+			return false
+		}
+	}
+	return true
 }
 
 // Runs reports whether the node runs set.

@@ -31,6 +31,8 @@ func Validate(typeURL string, resources []*anypb.Any) error {
 			m = &listenerv3.Listener{}
 		case resource.RouteType:
 			m = &routev3.RouteConfiguration{}
+		case resource.ScopedRouteType:
+			m = &routev3.ScopedRouteConfiguration{}
 		default:
 			return fmt.Errorf("unexpected type %s", typeURL)
 		}

@@ -314,7 +314,7 @@ func kubectl(files repogen.Files) (float64, error) {
 
 // fleet is either simulated fleet.
 type fleet interface {
-	waitRuns(ctx context.Context, versions map[string]string) (time.Time, error)
+	waitRuns(ctx context.Context, want *fleetsim.Want) (time.Time, error)
 	bytes() int64
 	close()
 }
@@ -324,32 +324,34 @@ type sotwFleet struct {
 	n *atomic.Int64
 }
 
-func (s sotwFleet) waitRuns(ctx context.Context, versions map[string]string) (time.Time, error) {
-	return s.f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) { return runsVersions(n, versions) })
+func (s sotwFleet) waitRuns(ctx context.Context, want *fleetsim.Want) (time.Time, error) {
+	return s.f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) { return runs(n, want) })
 }
 func (s sotwFleet) bytes() int64 { return s.n.Load() }
 func (s sotwFleet) close()       { s.f.Close() }
 
 type deltaWrap struct{ f *deltaFleet }
 
-func (d deltaWrap) waitRuns(ctx context.Context, v map[string]string) (time.Time, error) {
-	return d.f.waitRuns(ctx, v)
+func (d deltaWrap) waitRuns(ctx context.Context, want *fleetsim.Want) (time.Time, error) {
+	return d.f.waitRuns(ctx, want.Versions)
 }
 func (d deltaWrap) bytes() int64 { return d.f.bytes.Load() }
 func (d deltaWrap) close()       { d.f.close() }
 
-// runsVersions: the node's last accepted version of every type is the
-// given one. The time is now: fleetsim.Fleet.Wait polls every 2 ms, so the
-// wait ends with the poll that saw the last node's ACK (an upper bound of
-// the ACK's time by one poll).
-func runsVersions(n *fleetsim.Node, versions map[string]string) (time.Time, bool) {
-	acc := n.Accepted()
-	for _, t := range snapshot.TypeURLs {
-		if acc[t] != versions[t] {
-			return time.Time{}, false
-		}
+// runs: the node runs want (fleetsim.Want: every type at want's version,
+// or holding want's resources). The time is now: fleetsim.Fleet.Wait polls
+// every 10 ms, so the wait ends with the poll that saw the last node's ACK
+// (an upper bound of the ACK's time by one poll).
+func runs(n *fleetsim.Node, want *fleetsim.Want) (time.Time, bool) {
+	if _, ok := n.RunsWant(want); !ok {
+		return time.Time{}, false
 	}
 	return time.Now(), true
+}
+
+// envoyWant is what an Envoy node runs after the reply's revision.
+func envoyWant(r reply) *fleetsim.Want {
+	return &fleetsim.Want{Versions: r.Versions[string(snapshot.Envoy)], Resources: r.Hashes[string(snapshot.Envoy)]}
 }
 
 // counting counts the serialized size of every DiscoveryResponse received.
@@ -407,7 +409,7 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 	if err != nil {
 		return err
 	}
-	envoyVersions := start.Versions[string(snapshot.Envoy)]
+	envoyVersions := envoyWant(start)
 
 	// The fleet.
 	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -423,7 +425,12 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 		fl = deltaWrap{d}
 	} else {
 		n := &atomic.Int64{}
-		f, err := fleetsim.Start(wctx, cfg.Nodes, start.Addr, fleetsim.Options{Prefix: role, DialOptions: []grpc.DialOption{counting(n)}})
+		opts := fleetsim.Options{Prefix: role, DialOptions: []grpc.DialOption{counting(n)}}
+		if role == Baseline {
+			// Its Envoy nodes use RDS only: no scoped routes.
+			opts.Types = fleetsim.ClassicTypes
+		}
+		f, err := fleetsim.Start(wctx, cfg.Nodes, start.Addr, opts)
 		if err != nil {
 			cancel()
 			return err
@@ -471,7 +478,7 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 			return err
 		}
 		wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		last, err := fl.waitRuns(wctx, prep.Versions[string(snapshot.Envoy)])
+		last, err := fl.waitRuns(wctx, envoyWant(prep))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("change %d: %w", i, err)
@@ -483,7 +490,7 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 		}
 		pushes = append(pushes, prep.PipelineMS+ms(last.Sub(time.Unix(0, srv.ServedAt))))
 		bytes = append(bytes, float64(fl.bytes()-b0)/float64(cfg.Nodes))
-		envoyVersions = prep.Versions[string(snapshot.Envoy)]
+		envoyVersions = envoyWant(prep)
 		logf("  change %d: pipeline %.0f ms, push to all ACKed %.0f ms, %.0f bytes/node", i, prep.PipelineMS, pushes[len(pushes)-1], bytes[len(bytes)-1])
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -528,7 +535,7 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 	return nil
 }
 
-func rollback(ctx context.Context, cfg Config, cp controlPlane, sim *fleetsim.Fleet, good map[string]string, side *Side, logf func(string, ...any)) error {
+func rollback(ctx context.Context, cfg Config, cp controlPlane, sim *fleetsim.Fleet, good *fleetsim.Want, side *Side, logf func(string, ...any)) error {
 	team := cfg.GRPCClients // not a traffic team
 	prep, err := cp.do(request{Op: "prepare", Team: team, Route: 1, Gen: 1})
 	if err != nil {
@@ -583,7 +590,7 @@ func rollback(ctx context.Context, cfg Config, cp controlPlane, sim *fleetsim.Fl
 		mu.Lock()
 		at, ok := nacked[n.ID()]
 		mu.Unlock()
-		if _, runs := runsVersions(n, good); !ok || !runs || k > 1 {
+		if _, runs := runs(n, good); !ok || !runs || k > 1 {
 			back = false
 			continue
 		}

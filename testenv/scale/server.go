@@ -32,6 +32,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/translate"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 	"gitxds.dev/gitxds/testenv/repogen"
 )
 
@@ -71,6 +72,10 @@ type reply struct {
 	ShardsBuilt int     `json:"shards_built,omitempty"`
 	// Versions the nodes will see, per class and type URL.
 	Versions map[string]map[string]string `json:"versions,omitempty"`
+	// Hashes of the resources of the types whose sotw responses carry
+	// only what changed (gitxds), per class, type URL and name: a node
+	// that holds them runs the revision (fleetsim.Want).
+	Hashes map[string]map[string]map[string]string `json:"hashes,omitempty"`
 	// TeamRouteBytes: the serialized size of the changed team's virtual
 	// host (Envoy class).
 	TeamRouteBytes int `json:"team_route_bytes,omitempty"`
@@ -206,7 +211,10 @@ func (p *plane) prepare(r request) (reply, error) {
 		return reply{}, err
 	}
 	t3 := time.Now()
-	set, err := translate.Translate(out.IR, fmt.Sprintf("main@sha1:%040d", p.rev))
+	// The baseline serves one RouteConfiguration per port, as most
+	// control planes do; gitxds one per hostname (scoped routes).
+	set, err := translate.TranslateWith(out.IR, fmt.Sprintf("main@sha1:%040d", p.rev),
+		translate.Options{PortRouteConfigs: p.role == Baseline})
 	if err != nil {
 		return reply{}, err
 	}
@@ -240,6 +248,13 @@ func (p *plane) prepare(r request) (reply, error) {
 			}
 		}
 		rep.Versions[string(c)] = vs
+		if p.role == GitXDS {
+			w := fleetsim.WantOf(set, c)
+			if rep.Hashes == nil {
+				rep.Hashes = map[string]map[string]map[string]string{}
+			}
+			rep.Hashes[string(c)] = w.Resources
+		}
 	}
 	if r.Team >= 0 {
 		rep.TeamRouteBytes = teamRouteBytes(set, p.spec.Hostname(r.Team))

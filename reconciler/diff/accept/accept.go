@@ -27,6 +27,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -111,10 +112,11 @@ type TypeResult struct {
 
 // shortType names a type URL.
 var shortType = map[string]string{
-	resource.ClusterType:  "CDS",
-	resource.EndpointType: "EDS",
-	resource.ListenerType: "LDS",
-	resource.RouteType:    "RDS",
+	resource.ClusterType:     "CDS",
+	resource.EndpointType:    "EDS",
+	resource.ListenerType:    "LDS",
+	resource.RouteType:       "RDS",
+	resource.ScopedRouteType: "SRDS",
 }
 
 // Check serves set and connects the clients of every class that has
@@ -181,7 +183,7 @@ func Check(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error
 }
 
 func empty(r *snapshot.Resources) bool {
-	return len(r.Listeners)+len(r.Routes)+len(r.Clusters)+len(r.Endpoints) == 0
+	return len(r.Listeners)+len(r.Routes)+len(r.Clusters)+len(r.Endpoints)+len(r.ScopedRoutes) == 0
 }
 
 // expectation is, per node, the types it must answer.
@@ -237,7 +239,11 @@ func tally(c snapshot.Class, set *snapshot.Set, want expectation, infos map[stri
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	for _, t := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType} {
+	types := []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
+	if len(res.ScopedRoutes) > 0 {
+		types = slices.Insert(types, 1, resource.ScopedRouteType)
+	}
+	for _, t := range types {
 		tr := TypeResult{Type: shortType[t], TypeURL: t, Resources: len(res.ByType(t)), Version: set.Version(c, t)}
 		needed, waiting, blocked := 0, []string{}, []string{}
 		for _, id := range ids {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -43,11 +45,15 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 	for _, l := range res.Listeners {
 		rds = append(rds, listenerRDS(l)...)
 	}
+	for _, sc := range res.ScopedRoutes {
+		rds = append(rds, sc.GetRouteConfigurationName())
+	}
 	fetched := map[string]int{
-		resource.ListenerType: len(res.Listeners), // wildcard
-		resource.ClusterType:  len(res.Clusters),  // wildcard
-		resource.EndpointType: len(edsNames(res.Clusters)),
-		resource.RouteType:    len(uniq(rds)),
+		resource.ListenerType:    len(res.Listeners), // wildcard
+		resource.ClusterType:     len(res.Clusters),  // wildcard
+		resource.EndpointType:    len(edsNames(res.Clusters)),
+		resource.RouteType:       len(uniq(rds)),
+		resource.ScopedRouteType: len(res.ScopedRoutes), // wildcard
 	}
 	for i := range cr.Types {
 		cr.Types[i].Fetched = fetched[cr.Types[i].TypeURL]
@@ -64,7 +70,8 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 }
 
 // envoyNeeds are the types an Envoy subscribes to for these resources:
-// CDS and LDS always, EDS when a cluster uses it, RDS when a listener does.
+// CDS and LDS always, EDS when a cluster uses it, RDS when a listener or a
+// scope does, SRDS when a listener uses scoped routes.
 func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	need := map[string]bool{resource.ClusterType: true, resource.ListenerType: true}
 	if len(edsNames(r.Clusters)) > 0 {
@@ -73,6 +80,12 @@ func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	for _, l := range r.Listeners {
 		if len(listenerRDS(l)) > 0 {
 			need[resource.RouteType] = true
+		}
+		if listenerScoped(l) {
+			need[resource.ScopedRouteType] = true
+			if len(r.ScopedRoutes) > 0 {
+				need[resource.RouteType] = true
+			}
 		}
 	}
 	return need
@@ -94,6 +107,10 @@ func runEnvoy(ctx context.Context, addr string) error {
 	// Last accepted version and the names subscribed, per type.
 	accepted := map[string]string{}
 	subscribed := map[string][]string{}
+	// Route configurations named by listeners and by scopes: RDS asks
+	// for both.
+	var byListeners, byScopes []string
+	scopedRDS := false
 	send := func(t string, names []string, version, nonce string, detail *spb.Status) error {
 		return stream.Send(&discoverygrpc.DiscoveryRequest{Node: node, TypeUrl: t, ResourceNames: names,
 			VersionInfo: version, ResponseNonce: nonce, ErrorDetail: detail})
@@ -138,11 +155,26 @@ func runEnvoy(ctx context.Context, addr string) error {
 			}
 			err = subscribe(resource.EndpointType, edsNames(cs))
 		case resource.ListenerType:
-			var names []string
+			byListeners = nil
+			scoped := false
 			for _, m := range msgs {
-				names = append(names, listenerRDS(m.(*listenerv3.Listener))...)
+				byListeners = append(byListeners, listenerRDS(m.(*listenerv3.Listener))...)
+				scoped = scoped || listenerScoped(m.(*listenerv3.Listener))
 			}
-			err = subscribe(resource.RouteType, names)
+			if scoped && !scopedRDS {
+				// SRDS is a wildcard subscription, like LDS and CDS.
+				scopedRDS = true
+				err = send(resource.ScopedRouteType, nil, "", "", nil)
+			}
+			if err == nil {
+				err = subscribe(resource.RouteType, uniq(append(slices.Clone(byListeners), byScopes...)))
+			}
+		case resource.ScopedRouteType:
+			byScopes = nil
+			for _, m := range msgs {
+				byScopes = append(byScopes, m.(*routev3.ScopedRouteConfiguration).GetRouteConfigurationName())
+			}
+			err = subscribe(resource.RouteType, uniq(append(slices.Clone(byListeners), byScopes...)))
 		}
 		if err != nil {
 			return err
@@ -279,6 +311,20 @@ func listenerRDS(l *listenerv3.Listener) []string {
 		}
 	}
 	return out
+}
+
+// listenerScoped reports whether an HttpConnectionManager of l uses scoped
+// routes (SRDS).
+func listenerScoped(l *listenerv3.Listener) bool {
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			h := &hcmv3.HttpConnectionManager{}
+			if f.GetTypedConfig().UnmarshalTo(h) == nil && h.GetScopedRoutes() != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func uniq(ss []string) []string {

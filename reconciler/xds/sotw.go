@@ -1,0 +1,173 @@
+package xds
+
+import (
+	"fmt"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Only what changed, in state of the world too.
+//
+// The xDS protocol lets a state-of-the-world response of a type other than
+// Listener and Cluster carry only some of the subscribed resources: a
+// client keeps those it is not sent ("Grouping resources into responses"
+// in the xDS protocol; Envoy and gRPC-Go both do). go-control-plane's
+// SnapshotCache always sends every subscribed resource, so one changed
+// route configuration among 200 re-sends all 200 to every node. For these
+// types the watcher answers sotw watches itself: each response carries the
+// subscribed resources whose content hash differs from what the stream was
+// last sent (the subscription's ReturnedResources, which this file fills
+// with content hashes), at the type's version. ScopedRouteConfiguration is
+// not one of them: Envoy treats a sotw SRDS response as the full set of
+// scopes and removes those left out.
+//
+// When a new snapshot changes none of the resources a node subscribed to,
+// it is sent nothing and the type's new version is recorded as ACKed (as
+// for delta, watcher.go): it runs exactly what that version serves it.
+
+// partialSotw reports whether sotw responses of typeURL carry only changed
+// resources.
+func partialSotw(typeURL string) bool {
+	return typeURL == resource.RouteType || typeURL == resource.EndpointType
+}
+
+// sotwWatch is an open (held) sotw watch of a partial type.
+type sotwWatch struct {
+	req *cache.Request
+	sub cache.Subscription
+	ch  chan cache.Response
+}
+
+func (w *watcher) CreateWatch(req *cache.Request, sub cache.Subscription, ch chan cache.Response) (func(), error) {
+	t := req.GetTypeUrl()
+	if !partialSotw(t) {
+		return w.SnapshotCache.CreateWatch(req, sub, ch)
+	}
+	s := w.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := req.GetNode().GetId()
+	sw := &sotwWatch{req: req, sub: sub, ch: ch}
+	n := s.nodes[id]
+	if n != nil && n.cur != nil && s.answerSotwLocked(n, n.cur, sw) {
+		return func() {}, nil
+	}
+	s.nextWatch++
+	wid := s.nextWatch
+	if s.sotwWatches[id] == nil {
+		s.sotwWatches[id] = map[int64]*sotwWatch{}
+	}
+	s.sotwWatches[id][wid] = sw
+	return func() {
+		s.mu.Lock()
+		delete(s.sotwWatches[id], wid)
+		s.mu.Unlock()
+	}, nil
+}
+
+// answerSotwHeldLocked answers node n's held sotw watches of the types
+// whose version changes from prev to next.
+func (s *Server) answerSotwHeldLocked(n *nodeState, prev, next *cache.Snapshot) {
+	for wid, sw := range s.sotwWatches[n.id] {
+		t := sw.req.GetTypeUrl()
+		if prev != nil && next.GetVersion(t) == prev.GetVersion(t) {
+			continue
+		}
+		if s.answerSotwLocked(n, next, sw) {
+			delete(s.sotwWatches[n.id], wid)
+		}
+	}
+}
+
+// answerSotwLocked answers sw from snap when the stream lacks a subscribed
+// resource of snap or holds another version of one, and reports whether it
+// did. When the stream holds exactly snap's resources, the node is recorded
+// as running snap's version (whatever version it last acknowledged).
+func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWatch) bool {
+	t := sw.req.GetTypeUrl()
+	version := snap.GetVersion(t)
+	items := snap.GetResourcesAndTTL(t)
+	hashes := snap.GetVersionMap(t)
+	returned := sw.sub.ReturnedResources()
+	wildcard := sw.sub.IsWildcard()
+	subscribed := sw.sub.SubscribedResources()
+	next := make(map[string]string, len(returned))
+	var send []types.Resource
+	for name, it := range items {
+		if !wildcard {
+			if _, ok := subscribed[name]; !ok {
+				continue
+			}
+		}
+		h := hashes[name]
+		next[name] = h
+		if prev, ok := returned[name]; !ok || prev != h {
+			send = append(send, it.Resource)
+		}
+	}
+	if len(send) == 0 {
+		// The stream answered every response of this type (a watch is
+		// open) and holds exactly snap's resources.
+		if sw.req.GetErrorDetail() == nil {
+			s.recordSyncLocked(n, t, version)
+		}
+		return false
+	}
+	anys := make([]*anypb.Any, 0, len(send))
+	for _, r := range send {
+		a, err := s.anys.get(t, r)
+		if err != nil {
+			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
+			return false
+		}
+		anys = append(anys, a)
+	}
+	resp := &cache.PassthroughResponse{
+		Request:           sw.req,
+		DiscoveryResponse: &discovery.DiscoveryResponse{VersionInfo: version, TypeUrl: t, Resources: anys},
+		ReturnedResources: next,
+	}
+	select {
+	case sw.ch <- resp:
+		return true
+	default:
+		// Cannot happen: the stream's channel has a slot per type and
+		// one watch per type is open at a time.
+		s.log.Error("sotw response channel full: response dropped", "node", n.id, "type", t)
+		return false
+	}
+}
+
+// anyCache holds each served resource's Any, so that the wire bytes of a
+// resource are copied once, not once per node. It keeps the Anys of the
+// resources asked for since the last rotation and the one before.
+type anyCache struct {
+	cur, prev map[types.Resource]*anypb.Any
+}
+
+// anyCacheRotate: past this many entries the cache starts a new generation.
+const anyCacheRotate = 50_000
+
+func (c *anyCache) get(typeURL string, r types.Resource) (*anypb.Any, error) {
+	if a, ok := c.cur[r]; ok {
+		return a, nil
+	}
+	a, ok := c.prev[r]
+	if !ok {
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", typeURL, cache.GetResourceName(r), err)
+		}
+		a = &anypb.Any{TypeUrl: typeURL, Value: b}
+	}
+	if c.cur == nil || len(c.cur) >= anyCacheRotate {
+		c.prev, c.cur = c.cur, map[types.Resource]*anypb.Any{}
+	}
+	c.cur[r] = a
+	return a, nil
+}
