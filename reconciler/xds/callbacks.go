@@ -63,6 +63,7 @@ func (c callbacks) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) er
 		s.recordACK(n, t, req.GetVersionInfo(), now)
 	default:
 		rejected, _ := st.sentVersion(t, req.GetResponseNonce())
+		rejected = wholeVersion(rejected) // a part of a version (sotw.go) fails all of it
 		s.recordNACK(n, t, rejected, req.GetErrorDetail().GetMessage(), now)
 		if rejected != "" && n.cur.GetVersion(t) == rejected {
 			// No Set to go back to: hold the watch instead of answering

@@ -47,7 +47,9 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/mem"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -149,12 +151,27 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 	routeservice.RegisterScopedRoutesDiscoveryServiceServer(r, s.handler)
 }
 
-// ServerOptions are the gRPC server options Serve uses: keepalive pings to
+// BufferPool is the gRPC server option of the buffers responses are
+// encoded into: gRPC's default pool rounds any buffer over 32 KB up to
+// 1 MB, so 1,000 nodes each being sent a 300 KB response held 1 GB. This
+// one has a tier for every power of two up to 1 MB (at most twice the
+// message; sotw.go keeps most responses under 96 KB).
+func BufferPool() grpc.ServerOption {
+	pool, err := mem.NewBinaryTieredBufferPool(8, 10, 12, 13, 14, 15, 16, 17, 18, 19, 20)
+	if err != nil {
+		panic(err) // constant exponents
+	}
+	return experimental.BufferPool(pool)
+}
+
+// ServerOptions are the gRPC server options Serve uses: the buffer pool,
+// keepalive pings to
 // find dead peers, and an enforcement policy that lets clients ping every
 // 10 s (Envoy bootstraps often set 30 s; gRPC's default minimum of 5 minutes
 // would answer them with GOAWAY too_many_pings).
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		BufferPool(),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}

@@ -1,7 +1,11 @@
 package xds
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"sort"
+	"strings"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -34,6 +38,43 @@ import (
 // resources.
 func partialSotw(typeURL string) bool {
 	return typeURL == resource.RouteType || typeURL == resource.EndpointType
+}
+
+// maxSotwResponseBytes bounds a partial type's response. A node that
+// needs more (its first RDS, 200 route configurations of 1.5 KB) gets them
+// in several responses, one after the other as it ACKs: so that 1,000
+// nodes connecting at once do not hold 1,000 encoded 300 KB responses in
+// the gRPC server's buffers at the same time. Every response but the last
+// carries a part version (partVersion), so that the node is recorded as
+// running the type's version only once it holds all of it.
+const maxSotwResponseBytes = 96 << 10
+
+// partVersion is the version of a response that carries part of version:
+// version, "+part-" and a hash of what the node holds after it, so that it
+// differs from every whole version and from the other parts.
+func partVersion(version string, after map[string]string) string {
+	h := sha256.New()
+	names := make([]string, 0, len(after))
+	for name := range after {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(h, "%s=%s\n", name, after[name])
+	}
+	return version + partSep + hex.EncodeToString(h.Sum(nil))[:8]
+}
+
+// partSep separates a version from its part in a part version.
+const partSep = "+part-"
+
+// wholeVersion is the version a part version is a part of (a whole version
+// is its own).
+func wholeVersion(v string) string {
+	if i := strings.Index(v, partSep); i >= 0 {
+		return v[:i]
+	}
+	return v
 }
 
 // sotwWatch is an open (held) sotw watch of a partial type.
@@ -97,8 +138,8 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 	wildcard := sw.sub.IsWildcard()
 	subscribed := sw.sub.SubscribedResources()
 	next := make(map[string]string, len(returned))
-	var send []types.Resource
-	for name, it := range items {
+	var send []string
+	for name := range items {
 		if !wildcard {
 			if _, ok := subscribed[name]; !ok {
 				continue
@@ -107,7 +148,7 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 		h := hashes[name]
 		next[name] = h
 		if prev, ok := returned[name]; !ok || prev != h {
-			send = append(send, it.Resource)
+			send = append(send, name)
 		}
 	}
 	if len(send) == 0 {
@@ -118,13 +159,29 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 		}
 		return false
 	}
+	sort.Strings(send)
 	anys := make([]*anypb.Any, 0, len(send))
-	for _, r := range send {
-		a, err := s.anys.get(t, r)
+	size := 0
+	for i, name := range send {
+		a, err := s.anys.get(t, items[name].Resource)
 		if err != nil {
 			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
 			return false
 		}
+		if i > 0 && size+len(a.GetValue()) > maxSotwResponseBytes {
+			// The rest goes in the next responses, as the node asks
+			// again: this one is a part, with its own version.
+			for _, rest := range send[i:] {
+				if prev, ok := returned[rest]; ok {
+					next[rest] = prev
+				} else {
+					delete(next, rest)
+				}
+			}
+			version = partVersion(version, next)
+			break
+		}
+		size += len(a.GetValue())
 		anys = append(anys, a)
 	}
 	resp := &cache.PassthroughResponse{

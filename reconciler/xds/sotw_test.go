@@ -1,8 +1,12 @@
 package xds
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -75,5 +79,57 @@ func TestSotwSendsOnlyChangedResources(t *testing.T) {
 	}
 	if k := n.count(eds, bad); k != 1 {
 		t.Errorf("the rejected version was sent %d times", k)
+	}
+}
+
+// A node that needs more than maxSotwResponseBytes of route configurations
+// gets them in parts, one per ACK; only the last carries the type's
+// version, so the node runs the Set only once it holds all of it.
+func TestSotwLargeResponseInParts(t *testing.T) {
+	s, addr := startServer(t)
+	base := buildSet(spec{rev: "main@sha1:1"})
+	classes := map[snapshot.Class]*snapshot.Resources{}
+	for c, r := range base.Classes {
+		cp := *r
+		cp.Routes = append([]*routev3.RouteConfiguration(nil), r.Routes...)
+		if c == snapshot.Envoy {
+			for i := 0; i < 100; i++ {
+				domains := make([]string, 50)
+				for j := range domains {
+					domains[j] = fmt.Sprintf("host-%03d-%03d.example.com", i, j)
+				}
+				cp.Routes = append(cp.Routes, routeConfig(fmt.Sprintf("extra-%03d", i), domains, "backend", time.Second))
+			}
+		}
+		classes[c] = &cp
+	}
+	s1 := snapshot.New("main@sha1:1", classes)
+	s.SetDefault(s1)
+	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	waitACK(t, s, s1, "e")
+	var parts []response
+	names := map[string]bool{}
+	for _, r := range n.responses() {
+		if r.TypeURL == rds {
+			parts = append(parts, r)
+			for _, name := range r.Names {
+				if names[name] {
+					t.Errorf("%s sent twice", name)
+				}
+				names[name] = true
+			}
+		}
+	}
+	if len(parts) < 2 || len(names) != 101 {
+		t.Fatalf("%d RDS responses with %d route configurations; want several parts with all 101", len(parts), len(names))
+	}
+	whole := s1.Version(snapshot.Envoy, rds)
+	for i, p := range parts {
+		if last := i == len(parts)-1; (p.Version == whole) != last {
+			t.Errorf("part %d of %d has version %s (whole %s)", i+1, len(parts), p.Version, whole)
+		}
+	}
+	if !n.runs(s1) {
+		t.Error("node does not run s1")
 	}
 }

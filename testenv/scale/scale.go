@@ -104,6 +104,12 @@ type Side struct {
 	NACKedVersionResends *float64 `json:"nacked_version_resends,omitempty"`
 	// PeakRSSMB: the control plane process's peak resident set size.
 	PeakRSSMB *float64 `json:"peak_rss_mb,omitempty"`
+	// PeakRSSBeforeNodesMB: the same before any node connected (the first
+	// render and Set, the xDS server up).
+	PeakRSSBeforeNodesMB *float64 `json:"peak_rss_before_nodes_mb,omitempty"`
+	// RSSAfterFirstPushMB: resident set size once every node runs the
+	// first Set.
+	RSSAfterFirstPushMB *float64 `json:"rss_after_first_push_mb,omitempty"`
 	// XDSBytesPerNodeOneRouteChange: serialized xDS responses received per
 	// node for a one-route change (mean over the changes).
 	XDSBytesPerNodeOneRouteChange *float64 `json:"xds_bytes_per_node_one_route_change,omitempty"`
@@ -410,6 +416,20 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 		return err
 	}
 	envoyVersions := envoyWant(start)
+	heapProfile := func(when string) string {
+		if cfg.ProfileDir == "" {
+			return ""
+		}
+		name := role
+		if delta {
+			name += "-delta"
+		}
+		return filepath.Join(cfg.ProfileDir, name+"-heap-"+when+".pprof")
+	}
+	if st, err := cp.do(request{Op: "stats", HeapProfile: heapProfile("before-nodes")}); err == nil {
+		side.PeakRSSBeforeNodesMB = f64(st.PeakRSSMB)
+		logf("  before any node: peak RSS %.0f MB", st.PeakRSSMB)
+	}
 
 	// The fleet.
 	wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -446,6 +466,10 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 	}
 	side.FirstPushMS = f64(ms(last.Sub(t0)))
 	logf("  first push: %.0f ms", *side.FirstPushMS)
+	if st, err := cp.do(request{Op: "stats", HeapProfile: heapProfile("first-push")}); err == nil {
+		side.RSSAfterFirstPushMB = f64(st.RSSMB)
+		logf("  after the first push: RSS %.0f MB, peak %.0f MB", st.RSSMB, st.PeakRSSMB)
+	}
 
 	// Real gRPC clients, one per traffic team, calling its hostname.
 	tr, err := startTraffic(ctx, cfg.GRPCClients, start.Addr, spec, role)

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +59,8 @@ type request struct {
 	Team  int    `json:"team,omitempty"`
 	Route int    `json:"route,omitempty"`
 	Gen   int    `json:"gen,omitempty"`
+	// stats: also write a heap profile (after a GC) to this file.
+	HeapProfile string `json:"heap_profile,omitempty"`
 }
 
 type reply struct {
@@ -147,6 +151,11 @@ func (p *plane) do(r request) (reply, error) {
 		return p.serve()
 	case "stats":
 		rss, peak := memStats()
+		if r.HeapProfile != "" {
+			if err := writeHeapProfile(r.HeapProfile); err != nil {
+				return reply{}, err
+			}
+		}
 		return reply{PeakRSSMB: peak, RSSMB: rss}, nil
 	case "quit":
 		p.close()
@@ -169,7 +178,11 @@ func (p *plane) start() (reply, error) {
 	// No keepalive (xds.ServerOptions has it): the simulated fleet can keep
 	// the harness's CPUs so busy that a ping goes unanswered for its
 	// timeout, and a dropped connection would end the run.
-	p.gs = grpc.NewServer(grpc.MaxConcurrentStreams(1 << 20))
+	opts := []grpc.ServerOption{grpc.MaxConcurrentStreams(1 << 20)}
+	if p.role == GitXDS {
+		opts = append(opts, xds.BufferPool())
+	}
+	p.gs = grpc.NewServer(opts...)
 	switch p.role {
 	case GitXDS:
 		// Quiet: a thousand nodes connecting and NACKing would flood the
@@ -400,6 +413,19 @@ func memStats() (rss, peak float64) {
 		}
 	}
 	return rss, peak
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
