@@ -69,6 +69,9 @@ type Config struct {
 	// ProfileDir: child control planes write their CPU profiles to
 	// DIR/<plane>.pprof.
 	ProfileDir string
+	// MemoryLimit, when set, is the GOMEMLIMIT of the child control planes
+	// (both of them), as an operator sets it from the container's limit.
+	MemoryLimit string
 	// ClientWait: how long the gRPC clients may take to their first
 	// successful call (default 30 s).
 	ClientWait time.Duration
@@ -104,6 +107,9 @@ type Side struct {
 	NACKedVersionResends *float64 `json:"nacked_version_resends,omitempty"`
 	// PeakRSSMB: the control plane process's peak resident set size.
 	PeakRSSMB *float64 `json:"peak_rss_mb,omitempty"`
+	// PeakHeapMB: the largest Go heap in use (live and not yet collected
+	// objects) in the control plane process, sampled every 20 ms.
+	PeakHeapMB *float64 `json:"peak_heap_mb,omitempty"`
 	// PeakRSSBeforeNodesMB: the same before any node connected (the first
 	// render and Set, the xDS server up).
 	PeakRSSBeforeNodesMB *float64 `json:"peak_rss_before_nodes_mb,omitempty"`
@@ -397,7 +403,11 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 			}
 			argv = append(append([]string{}, argv...), "-cpuprofile", filepath.Join(cfg.ProfileDir, name+".pprof"))
 		}
-		c, err := startChild(argv, role, spec, upstreams)
+		var env []string
+		if cfg.MemoryLimit != "" {
+			env = append(env, "GOMEMLIMIT="+cfg.MemoryLimit)
+		}
+		c, err := startChild(argv, env, role, spec, upstreams)
 		if err != nil {
 			return err
 		}
@@ -550,12 +560,13 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 	} else {
 		side.Notes = append(side.Notes, "rollback not measured with delta nodes")
 	}
-	st, err := cp.do(request{Op: "stats"})
+	st, err := cp.do(request{Op: "stats", HeapProfile: heapProfile("end")})
 	if err != nil {
 		return err
 	}
 	side.PeakRSSMB = f64(st.PeakRSSMB)
-	logf("  peak RSS %.0f MB", st.PeakRSSMB)
+	side.PeakHeapMB = f64(st.PeakHeapMB)
+	logf("  peak RSS %.0f MB, peak Go heap %.0f MB", st.PeakRSSMB, st.PeakHeapMB)
 	return nil
 }
 

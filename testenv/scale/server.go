@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -87,7 +88,11 @@ type reply struct {
 	ServedAt int64 `json:"served_at,omitempty"`
 	// stats
 	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
-	RSSMB     float64 `json:"rss_mb,omitempty"`
+	// PeakHeapMB: the largest Go heap in use (live objects and garbage not
+	// yet collected: /memory/classes/heap/objects:bytes) seen by sampling
+	// every 20 ms.
+	PeakHeapMB float64 `json:"peak_heap_mb,omitempty"`
+	RSSMB      float64 `json:"rss_mb,omitempty"`
 }
 
 // controlPlane is one control plane under test, reached in process or over
@@ -127,7 +132,29 @@ type plane struct {
 	pendingSnap map[snapshot.Class]*cache.Snapshot
 }
 
+// peakHeap is the largest HeapAlloc seen by sampleHeap.
+var peakHeap atomic.Uint64
+
+var sampleOnce sync.Once
+
+// sampleHeap samples the Go heap every 20 ms for the life of the process
+// (runtime/metrics: no stop-the-world, unlike ReadMemStats).
+func sampleHeap() {
+	sampleOnce.Do(func() {
+		go func() {
+			sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+			for range time.Tick(20 * time.Millisecond) {
+				metrics.Read(sample)
+				if v := sample[0].Value.Uint64(); v > peakHeap.Load() {
+					peakHeap.Store(v)
+				}
+			}
+		}()
+	})
+}
+
 func newPlane(role string, spec repogen.Spec) (*plane, error) {
+	sampleHeap()
 	if role != GitXDS && role != Baseline {
 		return nil, fmt.Errorf("scale: unknown control plane %q", role)
 	}
@@ -156,7 +183,7 @@ func (p *plane) do(r request) (reply, error) {
 				return reply{}, err
 			}
 		}
-		return reply{PeakRSSMB: peak, RSSMB: rss}, nil
+		return reply{PeakRSSMB: peak, RSSMB: rss, PeakHeapMB: float64(peakHeap.Load()) / (1 << 20)}, nil
 	case "quit":
 		p.close()
 		return reply{}, nil
@@ -467,7 +494,7 @@ type child struct {
 	out *bufio.Scanner
 }
 
-func startChild(argv []string, role string, spec repogen.Spec, upstreams []string) (*child, error) {
+func startChild(argv []string, env []string, role string, spec repogen.Spec, upstreams []string) (*child, error) {
 	args := append(append([]string{}, argv[1:]...), "-serve", role,
 		"-teams", strconv.Itoa(spec.Teams), "-routes", strconv.Itoa(spec.Routes))
 	if spec.CatchAll {
@@ -478,6 +505,9 @@ func startChild(argv []string, role string, spec repogen.Spec, upstreams []strin
 	}
 	cmd := exec.Command(argv[0], args...)
 	cmd.Stderr = os.Stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ func main() {
 		upstreams = flag.String("upstreams", "", "internal (-serve): comma-separated upstream addresses of the backends")
 		cpuprof   = flag.String("cpuprofile", "", "internal (-serve): write the control plane's CPU profile to this file")
 		profDir   = flag.String("profile-dir", "", "write each control plane's CPU profile to DIR/<plane>.pprof")
+		memLimit  = flag.String("memory-limit", "", "GOMEMLIMIT of the child control planes (e.g. 900MiB); Go's default when empty")
 	)
 	flag.Parse()
 	if *serve != "" {
@@ -78,7 +79,7 @@ func main() {
 	cfg := scale.Config{
 		Teams: *teams, Routes: *routes, Nodes: *nodes, Changes: *changes, GRPCClients: *clients,
 		Kubectl: *kubectl, WholeRender: *whole, Baseline: *baseline, Delta: *delta, Timeout: *timeout,
-		Log: os.Stderr, ProfileDir: *profDir,
+		Log: os.Stderr, ProfileDir: *profDir, MemoryLimit: *memLimit,
 	}
 	if *quiet {
 		cfg.Log = io.Discard
