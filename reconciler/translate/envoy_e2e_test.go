@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +56,52 @@ func TestEnvoyAcceptsResources(t *testing.T) {
 				t.Fatal(err)
 			}
 			runEnvoy(t, bin, set)
+			if name == "actions" {
+				// Scoped routes: the scope is the host of :authority
+				// and the listener port (translate.go); a client
+				// cannot pick another port's scope with the header.
+				port := 20000 + uint32(i)*100 + 80
+				for _, p := range []struct {
+					host, portHeader string
+					want             int
+				}{
+					{"www.example.com", "", 410},
+					{fmt.Sprintf("www.example.com:%d", port), "", 410},
+					{"www.example.com", "81", 410},
+					{"nobody.example.com", "", 404},
+				} {
+					if got := envoyGet(t, port, p.host, "/gone", p.portHeader); got != p.want {
+						t.Errorf("GET /gone Host %s (x-gitxds-listener-port %q): %d, want %d", p.host, p.portHeader, got, p.want)
+					}
+				}
+			}
 		})
+	}
+}
+
+// envoyGet sends GET path to Envoy's listener on port with a Host header,
+// retrying while the listener is not up yet, and returns the status.
+func envoyGet(t *testing.T, port uint32, host, path, portHeader string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		if portHeader != "" {
+			req.Header.Set(listenerPortHeader, portHeader)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
