@@ -102,6 +102,8 @@ type builder struct {
 
 	nsLabels map[string]map[string]string
 	rollout  *v1alpha1.RolloutPolicy
+	// rolloutObj is the object of rollout.
+	rolloutObj *object
 	// backends by "ns/name".
 	backends map[string]*backend
 	grants   []*grant
