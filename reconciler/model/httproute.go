@@ -19,7 +19,7 @@ var httpMethods = map[gwv1.HTTPMethod]bool{
 
 // routeCommon validates what HTTPRoute and GRPCRoute share.
 func routeCommon(o *object, spec gwv1.CommonRouteSpec, hostnames []gwv1.Hostname, grpc bool) (*route, string) {
-	r := &route{obj: o, grpc: grpc, parents: spec.ParentRefs}
+	r := &route{obj: o, nsName: o.src.Namespace + "/" + o.src.Name, grpc: grpc, parents: spec.ParentRefs}
 	if spec.UseDefaultGateways != "" {
 		return nil, "spec.useDefaultGateways is not supported; name the Gateway in spec.parentRefs"
 	}

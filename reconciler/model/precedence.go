@@ -281,14 +281,22 @@ func (b *builder) conflicts() {
 		r     *route
 		hosts []string
 	}
-	claims := map[*listener][]claim{}
+	// The claims on each listener, HTTPRoutes' and GRPCRoutes' apart: a
+	// route only looks through the other kind's (thousands of HTTPRoutes
+	// on one listener made this quadratic), and finds the same winner,
+	// the first claim of the other kind by namespace/name.
+	type claimsKey struct {
+		l    *listener
+		grpc bool
+	}
+	claims := map[claimsKey][]claim{}
 	for _, r := range sorted {
 		var keep []attachment
 		var lost []string
 		for _, a := range r.attached {
 			var winner *route
-			for _, c := range claims[a.l] {
-				if c.r.grpc != r.grpc && hostsOverlap(c.hosts, a.hosts) {
+			for _, c := range claims[claimsKey{a.l, !r.grpc}] {
+				if hostsOverlap(c.hosts, a.hosts) {
 					winner = c.r
 					break
 				}
@@ -297,7 +305,8 @@ func (b *builder) conflicts() {
 				lost = append(lost, fmt.Sprintf("%s: %s %s already serves an intersecting hostname there, and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key()))
 				continue
 			}
-			claims[a.l] = append(claims[a.l], claim{r, a.hosts})
+			k := claimsKey{a.l, r.grpc}
+			claims[k] = append(claims[k], claim{r, a.hosts})
 			keep = append(keep, a)
 		}
 		if len(lost) == 0 {
