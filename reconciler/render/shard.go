@@ -61,6 +61,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -374,6 +375,10 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 	if err != nil {
 		return nil, nil, fmt.Sprintf("%s: cannot edit resources: %v", kf, err)
 	}
+	// The shards' walks read the files the overlay's walk read, but for the
+	// overlay's kustomization.
+	known := maps.Clone(w.sums)
+	delete(known, kf)
 	shards := make([]shard, len(k.Resources))
 	for i, e := range k.Resources {
 		s := &shards[i]
@@ -383,6 +388,7 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 		}
 		ov := overrideFS{FileSystem: src, path: abs(kf), data: s.kust}
 		sw := newWalker(ov)
+		sw.known = known
 		if err := sw.kustomization(dir, "", "overlay", false, ""); err != nil {
 			// The whole overlay passed the same checks: this is unexpected.
 			return nil, nil, fmt.Sprintf("shard %s: %v", e, err)
