@@ -321,8 +321,10 @@ func (e *shardEditor) kustomization(entries []string) ([]byte, error) {
 }
 
 type shard struct {
-	entry  string
-	kust   []byte // the overlay's kustomization, with just this entry
+	entry string
+	kust  []byte // the overlay's kustomization, with just this entry
+	// files the shard's walk approved: all its build reads.
+	files  map[string]bool
 	key    [32]byte
 	objs   []Object
 	cached bool
@@ -397,6 +399,7 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 			return nil, err, ""
 		}
 		s.objs, s.cached = cache.get(s.key)
+		s.files = sw.files
 	}
 	if err := buildShards(src, w, dir, kf, shards, cache); err != nil {
 		return nil, err, ""
@@ -446,7 +449,16 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 // YAML encoding) runs meanwhile on another goroutine. The error is the one
 // of the first failing shard in order.
 func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []shard, cache *Cache) error {
+	// Only the files of the shards to build are staged (all of them for a
+	// cold cache; one team's for a one-team change): a shard's walk approved
+	// every file its build reads, and its cache key covers exactly those.
 	var st *staged
+	files := map[string]bool{}
+	for _, s := range shards {
+		if !s.cached {
+			maps.Copy(files, s.files)
+		}
+	}
 	type job struct {
 		i int
 		m resmap.ResMap
@@ -462,7 +474,7 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 		}
 		if st == nil {
 			var err error
-			if st, err = stage(src, w, dir); err != nil {
+			if st, err = stage(src, w, dir, files); err != nil {
 				return err
 			}
 		}
@@ -519,7 +531,7 @@ func dupError(src filesys.FileSystem, w *walker, dir, kf string, orig []byte, a,
 	if err != nil {
 		return nil
 	}
-	st, err := stage(src, w, dir)
+	st, err := stage(src, w, dir, w.files)
 	if err != nil {
 		return err
 	}
