@@ -13,7 +13,7 @@ import (
 // grpcRoute validates a GRPCRoute and builds its IR routes (Match.GRPC set;
 // its Backends' clusters speak HTTP/2).
 func (b *builder) grpcRoute(o *object, t *gwv1.GRPCRoute) (*route, string) {
-	r, msg := routeCommon(o, t.Spec.CommonRouteSpec, t.Spec.Hostnames, true)
+	r, msg := b.routeCommon(o, t.Spec.CommonRouteSpec, t.Spec.Hostnames, true)
 	if msg != "" {
 		return nil, msg
 	}
@@ -80,7 +80,7 @@ func (b *builder) grpcRule(r *route, i int, rule *gwv1.GRPCRouteRule) string {
 	r.ruleBackends = append(r.ruleBackends, keys)
 	for j, im := range irMatches {
 		m := &match{ir: cloneRoute(tmpl), rule: i, idx: j, rank: ranks[j]}
-		m.ir.Name = fmt.Sprintf("%s/%s/rule/%d/match/%d", r.obj.src.Namespace, r.obj.src.Name, i, j)
+		m.ir.Name = matchName(r, i, j)
 		m.ir.Owner = r.obj.ref()
 		m.ir.Match = im
 		r.matches = append(r.matches, m)

@@ -91,7 +91,9 @@ func Build(in Input) *Output {
 		Rollout:    freshRollout(final),
 		Namespaces: final.namespaces,
 	}
-	present := map[string]bool{}
+	out.Accepted = make(map[string]render.Object, len(in.Objects))
+	out.Status = make([]status.Object, 0, len(final.objects))
+	present := make(map[string]bool, len(in.Objects))
 	for _, o := range in.Objects {
 		present[Key(o)] = true
 	}

@@ -155,7 +155,14 @@ func (b *builder) assemble() {
 			irl := l.ir
 			for _, h := range hosts {
 				vh := ir.VirtualHost{Hostname: h}
-				seen := map[string]bool{}
+				n := 0
+				for _, g := range hosts {
+					if covers(g, h) {
+						n += len(groups[g])
+					}
+				}
+				vh.Routes = make([]ir.Route, 0, n)
+				seen := make(map[string]bool, n)
 				for _, g := range hosts {
 					if !covers(g, h) {
 						continue
@@ -215,8 +222,9 @@ func (b *builder) shadows() {
 	for _, g := range b.ir.Gateways {
 		for _, l := range g.Listeners {
 			for _, vh := range l.VirtualHosts {
-				first := map[string]ir.Route{}
-				for _, rt := range vh.Routes {
+				first := make(map[string]*ir.Route, len(vh.Routes))
+				for i := range vh.Routes {
+					rt := &vh.Routes[i]
 					k := matchKey(rt.Match)
 					w, ok := first[k]
 					if !ok {
@@ -228,7 +236,7 @@ func (b *builder) shadows() {
 					}
 					loser := byName[rt.Owner.Namespace+"/"+rt.Owner.Name]
 					found[loser] = append(found[loser], fmt.Sprintf("%s on %s is shadowed by %s of %s (%s), which has the same match and wins by precedence (namespace/name order)",
-						matchDesc(rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
+						matchDesc(*rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
 				}
 			}
 		}
