@@ -2,15 +2,13 @@ package model
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"sync"
 
 	"sigs.k8s.io/yaml"
 )
 
-// DecodeCache remembers decoded objects by their kind and the content hash
-// of their YAML. Decoding (YAML to JSON with yaml.v2's parser, then JSON
+// DecodeCache remembers decoded objects by their kind and YAML. Decoding (YAML to JSON with yaml.v2's parser, then JSON
 // into the typed Go struct) is most of the model's time; between two
 // revisions almost every object is unchanged, so a reconciler keeps one
 // cache for its life and only changed objects are decoded again. The zero
@@ -27,12 +25,32 @@ type DecodeCache struct {
 	// Two generations: when cur is full it becomes prev and a new cur
 	// starts; a hit in prev moves the entry to cur. What the current
 	// revisions use stays, what no revision used for a generation goes.
-	cur, prev map[decodeKey]*decoded
+	// Keyed by kind ("apiVersion Kind", the key of kinds), then by the
+	// YAML itself: Go's map hash and one comparison cost a fraction of a
+	// cryptographic hash of every object on every revision.
+	cur, prev generation
 }
 
-type decodeKey struct {
-	kind string // "apiVersion Kind", the key of kinds
-	sum  [32]byte
+type generation struct {
+	m map[string]map[string]*decoded
+	n int
+}
+
+func (g *generation) get(kind string, y []byte) (*decoded, bool) {
+	d, ok := g.m[kind][string(y)]
+	return d, ok
+}
+
+func (g *generation) put(kind string, y []byte, d *decoded) {
+	byYAML := g.m[kind]
+	if byYAML == nil {
+		byYAML = map[string]*decoded{}
+		g.m[kind] = byYAML
+	}
+	if _, ok := byYAML[string(y)]; !ok {
+		g.n++
+	}
+	byYAML[string(y)] = d
 }
 
 // decoded is a typed object, or why it does not decode. Read-only.
@@ -54,12 +72,11 @@ func (c *DecodeCache) decode(kind string, mk func() any, y []byte) (any, error) 
 		err := unmarshalStrict(y, typed)
 		return typed, err
 	}
-	k := decodeKey{kind: kind, sum: sha256.Sum256(y)}
 	c.mu.Lock()
-	d, ok := c.cur[k]
+	d, ok := c.cur.get(kind, y)
 	if !ok {
-		if d, ok = c.prev[k]; ok {
-			c.putLocked(k, d)
+		if d, ok = c.prev.get(kind, y); ok {
+			c.putLocked(kind, y, d)
 		}
 	}
 	c.mu.Unlock()
@@ -71,16 +88,16 @@ func (c *DecodeCache) decode(kind string, mk func() any, y []byte) (any, error) 
 		d.typed = nil
 	}
 	c.mu.Lock()
-	c.putLocked(k, d)
+	c.putLocked(kind, y, d)
 	c.mu.Unlock()
 	return d.typed, d.err
 }
 
-func (c *DecodeCache) putLocked(k decodeKey, d *decoded) {
-	if c.cur == nil || len(c.cur) >= maxDecodeCache {
-		c.prev, c.cur = c.cur, map[decodeKey]*decoded{}
+func (c *DecodeCache) putLocked(kind string, y []byte, d *decoded) {
+	if c.cur.m == nil || c.cur.n >= maxDecodeCache {
+		c.prev, c.cur = c.cur, generation{m: map[string]map[string]*decoded{}}
 	}
-	c.cur[k] = d
+	c.cur.put(kind, y, d)
 }
 
 // unmarshalStrict is sigs.k8s.io/yaml.UnmarshalStrict (duplicate keys and

@@ -2,7 +2,6 @@ package model
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -115,14 +114,14 @@ func TestDecodeCacheGenerations(t *testing.T) {
 				t.Fatalf("after %d entries: a used entry was dropped", i)
 			}
 		}
-		if n := len(dc.cur) + len(dc.prev); n > 2*maxDecodeCache {
+		if n := dc.cur.n + dc.prev.n; n > 2*maxDecodeCache {
 			t.Fatalf("%d entries, more than two generations", n)
 		}
 	}
-	if _, ok := dc.cur[decodeKey{kind, sha256.Sum256(ns(1))}]; ok {
+	if _, ok := dc.cur.get(kind, ns(1)); ok {
 		t.Error("an entry not used for a generation is still there")
 	}
-	if _, ok := dc.prev[decodeKey{kind, sha256.Sum256(ns(1))}]; ok {
+	if _, ok := dc.prev.get(kind, ns(1)); ok {
 		t.Error("an entry not used for a generation is still there")
 	}
 }

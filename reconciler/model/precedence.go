@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -250,6 +251,10 @@ func (b *builder) shadows() {
 }
 
 func matchKey(m ir.Match) string {
+	if len(m.Headers) == 0 && len(m.Query) == 0 {
+		// What the format below gives, without fmt (most matches).
+		return strconv.FormatBool(m.GRPC) + "|" + string(m.PathType) + "|" + m.Path + "|" + m.Method + "|[]|[]"
+	}
 	return fmt.Sprintf("%v|%s|%s|%s|%v|%v", m.GRPC, m.PathType, m.Path, m.Method, sortedMatches(m.Headers), sortedMatches(m.Query))
 }
 
