@@ -20,11 +20,12 @@ func (b *builder) grpcRoute(o *object, t *gwv1.GRPCRoute) (*route, string) {
 	if len(t.Spec.Rules) == 0 {
 		return nil, "spec.rules is empty; add a rule with backendRefs"
 	}
-	for i, rule := range t.Spec.Rules {
+	for i := range t.Spec.Rules {
+		rule := &t.Spec.Rules[i] // read only: t is shared (DecodeCache)
 		if msg := r.addRuleName(i, rule.Name); msg != "" {
 			return nil, msg
 		}
-		if msg := b.grpcRule(r, i, &rule); msg != "" {
+		if msg := b.grpcRule(r, i, rule); msg != "" {
 			return nil, msg
 		}
 	}
@@ -39,8 +40,8 @@ func (b *builder) grpcRule(r *route, i int, rule *gwv1.GRPCRouteRule) string {
 	}
 	var irMatches []ir.Match
 	var ranks []rank
-	for j, m := range matches {
-		im, rk, msg := grpcMatch(m)
+	for j := range matches {
+		im, rk, msg := grpcMatch(&matches[j])
 		if msg != "" {
 			return fmt.Sprintf("%s.matches[%d]: %s", where, j, msg)
 		}
@@ -97,7 +98,7 @@ var (
 // grpcMatch turns a GRPCRouteMatch into a path match on "/<service>/<method>":
 // both exact → Exact "/svc/Method"; only the service → PathPrefix "/svc/";
 // only the method or a regular expression → RegularExpression.
-func grpcMatch(m gwv1.GRPCRouteMatch) (ir.Match, rank, string) {
+func grpcMatch(m *gwv1.GRPCRouteMatch) (ir.Match, rank, string) {
 	out := ir.Match{GRPC: true, PathType: ir.PathPrefix, Path: "/"}
 	rk := rank{grpc: true}
 	if mm := m.Method; mm != nil {

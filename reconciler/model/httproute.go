@@ -40,11 +40,12 @@ func (b *builder) httpRoute(o *object, t *gwv1.HTTPRoute) (*route, string) {
 	if msg != "" {
 		return nil, msg
 	}
-	for i, rule := range t.Spec.Rules {
+	for i := range t.Spec.Rules {
+		rule := &t.Spec.Rules[i] // read only: t is shared (DecodeCache)
 		if msg := r.addRuleName(i, rule.Name); msg != "" {
 			return nil, msg
 		}
-		if msg := b.httpRule(r, i, &rule); msg != "" {
+		if msg := b.httpRule(r, i, rule); msg != "" {
 			return nil, msg
 		}
 	}
@@ -65,8 +66,8 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 	var irMatches []ir.Match
 	var ranks []rank
 	allPrefix := true
-	for j, m := range matches {
-		im, rk, msg := httpMatch(m)
+	for j := range matches {
+		im, rk, msg := httpMatch(&matches[j])
 		if msg != "" {
 			return fmt.Sprintf("%s.matches[%d]: %s", where, j, msg)
 		}
@@ -139,7 +140,7 @@ func matchName(r *route, i, j int) string {
 }
 
 // httpMatch validates one HTTPRouteMatch, applying Gateway API defaults.
-func httpMatch(m gwv1.HTTPRouteMatch) (ir.Match, rank, string) {
+func httpMatch(m *gwv1.HTTPRouteMatch) (ir.Match, rank, string) {
 	out := ir.Match{PathType: ir.PathPrefix, Path: "/"}
 	if p := m.Path; p != nil {
 		if p.Type != nil {
