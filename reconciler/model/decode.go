@@ -39,20 +39,22 @@ var kinds = map[string]func() any{
 }
 
 // decode decodes every object strictly into its Go type: unknown or
-// duplicate fields are errors.
+// duplicate fields are errors. The typed objects come from the DecodeCache
+// and are shared: no step modifies them.
 //
 // Sets Accepted=False with reason UnsupportedKind (a kind gitxds does not
 // serve) or Invalid (the object does not decode).
 func (b *builder) decode() {
 	for _, o := range b.objects {
-		mk, ok := kinds[o.src.APIVersion+" "+o.src.Kind]
+		kind := o.src.APIVersion + " " + o.src.Kind
+		mk, ok := kinds[kind]
 		if !ok {
 			o.reject(ReasonUnsupportedKind, "gitxds does not serve %s %s; supported kinds are %s",
 				o.src.APIVersion, o.src.Kind, supportedKinds())
 			continue
 		}
-		typed := mk()
-		if err := b.decoded.unmarshalStrict(o.src.YAML, typed); err != nil {
+		typed, err := b.decoded.decode(kind, mk, o.src.YAML)
+		if err != nil {
 			o.reject(ReasonInvalid, "%s", cleanDecodeError(err))
 			continue
 		}

@@ -39,6 +39,7 @@ type gateway struct {
 type listener struct {
 	gw       *gateway
 	ir       ir.Listener
+	whereStr string // where(), made once
 	from     gwv1.FromNamespaces
 	selector labels.Selector
 	kinds    map[string]bool
@@ -141,6 +142,7 @@ func (b *builder) listener(g *gateway, spec *gwv1.Listener) *listener {
 	if spec.Hostname != nil {
 		l.ir.Hostname = string(*spec.Hostname)
 	}
+	l.whereStr = fmt.Sprintf("Gateway %s/%s listener %s", g.gw.Namespace, g.gw.Name, l.ir.Name)
 	l.problem = b.validateListener(g, spec, l)
 	return l
 }
@@ -291,6 +293,5 @@ func mark(a, c *listener, msg string) {
 	}
 }
 
-func (l *listener) where() string {
-	return fmt.Sprintf("Gateway %s/%s listener %s", l.gw.gw.Namespace, l.gw.gw.Name, l.ir.Name)
-}
+// where names the listener in messages.
+func (l *listener) where() string { return l.whereStr }

@@ -13,18 +13,19 @@ import (
 // grpcRoute validates a GRPCRoute and builds its IR routes (Match.GRPC set;
 // its Backends' clusters speak HTTP/2).
 func (b *builder) grpcRoute(o *object, t *gwv1.GRPCRoute) (*route, string) {
-	r, msg := routeCommon(o, t.Spec.CommonRouteSpec, t.Spec.Hostnames, true)
+	r, msg := b.routeCommon(o, t.Spec.CommonRouteSpec, t.Spec.Hostnames, true)
 	if msg != "" {
 		return nil, msg
 	}
 	if len(t.Spec.Rules) == 0 {
 		return nil, "spec.rules is empty; add a rule with backendRefs"
 	}
-	for i, rule := range t.Spec.Rules {
+	for i := range t.Spec.Rules {
+		rule := &t.Spec.Rules[i] // read only: t is shared (DecodeCache)
 		if msg := r.addRuleName(i, rule.Name); msg != "" {
 			return nil, msg
 		}
-		if msg := b.grpcRule(r, i, &rule); msg != "" {
+		if msg := b.grpcRule(r, i, rule); msg != "" {
 			return nil, msg
 		}
 	}
@@ -39,8 +40,8 @@ func (b *builder) grpcRule(r *route, i int, rule *gwv1.GRPCRouteRule) string {
 	}
 	var irMatches []ir.Match
 	var ranks []rank
-	for j, m := range matches {
-		im, rk, msg := grpcMatch(m)
+	for j := range matches {
+		im, rk, msg := grpcMatch(&matches[j])
 		if msg != "" {
 			return fmt.Sprintf("%s.matches[%d]: %s", where, j, msg)
 		}
@@ -80,7 +81,7 @@ func (b *builder) grpcRule(r *route, i int, rule *gwv1.GRPCRouteRule) string {
 	r.ruleBackends = append(r.ruleBackends, keys)
 	for j, im := range irMatches {
 		m := &match{ir: cloneRoute(tmpl), rule: i, idx: j, rank: ranks[j]}
-		m.ir.Name = fmt.Sprintf("%s/%s/rule/%d/match/%d", r.obj.src.Namespace, r.obj.src.Name, i, j)
+		m.ir.Name = matchName(r, i, j)
 		m.ir.Owner = r.obj.ref()
 		m.ir.Match = im
 		r.matches = append(r.matches, m)
@@ -97,7 +98,7 @@ var (
 // grpcMatch turns a GRPCRouteMatch into a path match on "/<service>/<method>":
 // both exact → Exact "/svc/Method"; only the service → PathPrefix "/svc/";
 // only the method or a regular expression → RegularExpression.
-func grpcMatch(m gwv1.GRPCRouteMatch) (ir.Match, rank, string) {
+func grpcMatch(m *gwv1.GRPCRouteMatch) (ir.Match, rank, string) {
 	out := ir.Match{GRPC: true, PathType: ir.PathPrefix, Path: "/"}
 	rk := rank{grpc: true}
 	if mm := m.Method; mm != nil {

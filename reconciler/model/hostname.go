@@ -24,6 +24,18 @@ func validHostname(h string) string {
 	return ""
 }
 
+// validHostname is validHostname(h), remembered for the pass: the routes
+// of a team mostly share their hostnames, and the check is a regular
+// expression.
+func (b *builder) validHostname(h string) string {
+	msg, ok := b.hostnames[h]
+	if !ok {
+		msg = validHostname(h)
+		b.hostnames[h] = msg
+	}
+	return msg
+}
+
 // validName returns "" for a valid object name (RFC 1123 subdomain).
 func validName(n string) string {
 	if errs := validation.IsDNS1123Subdomain(n); len(errs) > 0 {

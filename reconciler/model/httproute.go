@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,13 +19,13 @@ var httpMethods = map[gwv1.HTTPMethod]bool{
 }
 
 // routeCommon validates what HTTPRoute and GRPCRoute share.
-func routeCommon(o *object, spec gwv1.CommonRouteSpec, hostnames []gwv1.Hostname, grpc bool) (*route, string) {
-	r := &route{obj: o, grpc: grpc, parents: spec.ParentRefs}
+func (b *builder) routeCommon(o *object, spec gwv1.CommonRouteSpec, hostnames []gwv1.Hostname, grpc bool) (*route, string) {
+	r := &route{obj: o, nsName: o.src.Namespace + "/" + o.src.Name, grpc: grpc, parents: spec.ParentRefs}
 	if spec.UseDefaultGateways != "" {
 		return nil, "spec.useDefaultGateways is not supported; name the Gateway in spec.parentRefs"
 	}
 	for i, h := range hostnames {
-		if msg := validHostname(string(h)); msg != "" {
+		if msg := b.validHostname(string(h)); msg != "" {
 			return nil, fmt.Sprintf("spec.hostnames[%d]: %s", i, msg)
 		}
 		r.hostnames = append(r.hostnames, string(h))
@@ -35,15 +36,16 @@ func routeCommon(o *object, spec gwv1.CommonRouteSpec, hostnames []gwv1.Hostname
 // httpRoute validates an HTTPRoute and builds its IR routes. A message is
 // returned when the route is invalid as a whole.
 func (b *builder) httpRoute(o *object, t *gwv1.HTTPRoute) (*route, string) {
-	r, msg := routeCommon(o, t.Spec.CommonRouteSpec, t.Spec.Hostnames, false)
+	r, msg := b.routeCommon(o, t.Spec.CommonRouteSpec, t.Spec.Hostnames, false)
 	if msg != "" {
 		return nil, msg
 	}
-	for i, rule := range t.Spec.Rules {
+	for i := range t.Spec.Rules {
+		rule := &t.Spec.Rules[i] // read only: t is shared (DecodeCache)
 		if msg := r.addRuleName(i, rule.Name); msg != "" {
 			return nil, msg
 		}
-		if msg := b.httpRule(r, i, &rule); msg != "" {
+		if msg := b.httpRule(r, i, rule); msg != "" {
 			return nil, msg
 		}
 	}
@@ -56,7 +58,7 @@ func (b *builder) httpRoute(o *object, t *gwv1.HTTPRoute) (*route, string) {
 }
 
 func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
-	where := fmt.Sprintf("spec.rules[%d]", i)
+	where := "spec.rules[" + strconv.Itoa(i) + "]"
 	matches := rule.Matches
 	if len(matches) == 0 {
 		matches = []gwv1.HTTPRouteMatch{{}}
@@ -64,8 +66,8 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 	var irMatches []ir.Match
 	var ranks []rank
 	allPrefix := true
-	for j, m := range matches {
-		im, rk, msg := httpMatch(m)
+	for j := range matches {
+		im, rk, msg := httpMatch(&matches[j])
 		if msg != "" {
 			return fmt.Sprintf("%s.matches[%d]: %s", where, j, msg)
 		}
@@ -123,7 +125,7 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 	r.ruleBackends = append(r.ruleBackends, keys)
 	for j, im := range irMatches {
 		m := &match{ir: cloneRoute(tmpl), rule: i, idx: j, rank: ranks[j]}
-		m.ir.Name = fmt.Sprintf("%s/%s/rule/%d/match/%d", r.obj.src.Namespace, r.obj.src.Name, i, j)
+		m.ir.Name = matchName(r, i, j)
 		m.ir.Owner = r.obj.ref()
 		m.ir.Match = im
 		r.matches = append(r.matches, m)
@@ -131,8 +133,14 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 	return ""
 }
 
+// matchName is the IR name of match j of rule i of route r:
+// "<namespace>/<route>/rule/<i>/match/<j>".
+func matchName(r *route, i, j int) string {
+	return r.nsName + "/rule/" + strconv.Itoa(i) + "/match/" + strconv.Itoa(j)
+}
+
 // httpMatch validates one HTTPRouteMatch, applying Gateway API defaults.
-func httpMatch(m gwv1.HTTPRouteMatch) (ir.Match, rank, string) {
+func httpMatch(m *gwv1.HTTPRouteMatch) (ir.Match, rank, string) {
 	out := ir.Match{PathType: ir.PathPrefix, Path: "/"}
 	if p := m.Path; p != nil {
 		if p.Type != nil {

@@ -58,7 +58,7 @@ func (b *builder) index() {
 			o.reject(ReasonInvalid, "only one RolloutPolicy may exist per environment; RolloutPolicy %s (first by name) is used", b.rollout.Name)
 			continue
 		}
-		b.rollout = p
+		b.rollout, b.rolloutObj = p, o
 	}
 }
 

@@ -88,10 +88,12 @@ func Build(in Input) *Output {
 	out := &Output{
 		IR:         final.ir,
 		Accepted:   map[string]render.Object{},
-		Rollout:    final.rollout,
+		Rollout:    freshRollout(final),
 		Namespaces: final.namespaces,
 	}
-	present := map[string]bool{}
+	out.Accepted = make(map[string]render.Object, len(in.Objects))
+	out.Status = make([]status.Object, 0, len(final.objects))
+	present := make(map[string]bool, len(in.Objects))
 	for _, o := range in.Objects {
 		present[Key(o)] = true
 	}
@@ -136,8 +138,23 @@ func servingLastAcceptedMessage(o *object) string {
 type result struct {
 	objects    []*object // in input order
 	ir         *ir.IR
-	rollout    *v1alpha1.RolloutPolicy
+	rollout    *object // the accepted RolloutPolicy, nil if none
 	namespaces map[string]map[string]string
+}
+
+// freshRollout decodes the accepted RolloutPolicy of r again for
+// Output.Rollout: the typed object of the model is shared with the
+// DecodeCache, and the caller may keep or modify what Build returns.
+func freshRollout(r *result) *v1alpha1.RolloutPolicy {
+	if r.rollout == nil {
+		return nil
+	}
+	p := &v1alpha1.RolloutPolicy{}
+	if err := unmarshalStrict(r.rollout.src.YAML, p); err != nil {
+		// It decoded before, from the same bytes.
+		panic("model: RolloutPolicy does not decode again: " + err.Error())
+	}
+	return p
 }
 
 // buildPass runs the steps of the model over one set of objects.
@@ -159,7 +176,7 @@ func buildPass(objs []render.Object, dc *DecodeCache) *result {
 	} {
 		step(b)
 	}
-	return &result{objects: b.objects, ir: b.ir, rollout: b.rollout, namespaces: b.nsLabels}
+	return &result{objects: b.objects, ir: b.ir, rollout: b.rolloutObj, namespaces: b.nsLabels}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -1,8 +1,11 @@
 package model
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
+
+	"gitxds.dev/gitxds/reconciler/ir"
 )
 
 func TestOwnerOf(t *testing.T) {
@@ -84,5 +87,21 @@ func TestEmptyInput(t *testing.T) {
 	out := Build(Input{})
 	if out.IR == nil || len(out.IR.Gateways) != 0 || len(out.Status) != 0 || out.Rollout != nil {
 		t.Errorf("Build(empty) = %+v", out)
+	}
+}
+
+// TestMatchKeyFastPath: matchKey without fmt gives the string of the
+// general format.
+func TestMatchKeyFastPath(t *testing.T) {
+	for _, m := range []ir.Match{
+		{},
+		{GRPC: true, PathType: ir.PathPrefix, Path: "/a|b", Method: "GET"},
+		{PathType: ir.PathRegex, Path: "/x"},
+		{PathType: ir.PathExact, Path: "/"},
+	} {
+		want := fmt.Sprintf("%v|%s|%s|%s|%v|%v", m.GRPC, m.PathType, m.Path, m.Method, sortedMatches(m.Headers), sortedMatches(m.Query))
+		if got := matchKey(m); got != want {
+			t.Errorf("matchKey(%+v) = %q, want %q", m, got, want)
+		}
 	}
 }

@@ -99,16 +99,18 @@ func (b *builder) ownership() {
 //
 // Sets Accepted=False with reason Duplicate.
 func (b *builder) duplicates() {
-	byKey := map[string][]*object{}
+	byKey := make(map[string][]*object, len(b.objects))
+	var dups []string
 	for _, o := range b.live() {
 		k := o.src.Kind + " " + o.src.Namespace + "/" + o.src.Name
 		byKey[k] = append(byKey[k], o)
-	}
-	for _, k := range sortedKeys(byKey) {
-		objs := byKey[k]
-		if len(objs) < 2 {
-			continue
+		if len(byKey[k]) == 2 {
+			dups = append(dups, k)
 		}
+	}
+	sort.Strings(dups)
+	for _, k := range dups {
+		objs := byKey[k]
 		var files []string
 		for _, o := range objs {
 			files = append(files, o.src.File)

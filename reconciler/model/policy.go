@@ -148,6 +148,9 @@ func (b *builder) policyTarget(ns string, ref v1alpha1.PolicyTargetReference, ro
 // applyPolicies sets the winning policies on IR routes and clusters.
 func (b *builder) applyPolicies() {
 	idx := b.pols
+	if len(idx.byTarget) == 0 {
+		return // no policy applies anywhere
+	}
 	for _, r := range b.rts {
 		rkey := r.obj.src.Kind + " " + r.key()
 		for _, m := range r.matches {

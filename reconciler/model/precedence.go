@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -155,7 +156,14 @@ func (b *builder) assemble() {
 			irl := l.ir
 			for _, h := range hosts {
 				vh := ir.VirtualHost{Hostname: h}
-				seen := map[string]bool{}
+				n := 0
+				for _, g := range hosts {
+					if covers(g, h) {
+						n += len(groups[g])
+					}
+				}
+				vh.Routes = make([]ir.Route, 0, n)
+				seen := make(map[string]bool, n)
 				for _, g := range hosts {
 					if !covers(g, h) {
 						continue
@@ -215,8 +223,9 @@ func (b *builder) shadows() {
 	for _, g := range b.ir.Gateways {
 		for _, l := range g.Listeners {
 			for _, vh := range l.VirtualHosts {
-				first := map[string]ir.Route{}
-				for _, rt := range vh.Routes {
+				first := make(map[string]*ir.Route, len(vh.Routes))
+				for i := range vh.Routes {
+					rt := &vh.Routes[i]
 					k := matchKey(rt.Match)
 					w, ok := first[k]
 					if !ok {
@@ -228,7 +237,7 @@ func (b *builder) shadows() {
 					}
 					loser := byName[rt.Owner.Namespace+"/"+rt.Owner.Name]
 					found[loser] = append(found[loser], fmt.Sprintf("%s on %s is shadowed by %s of %s (%s), which has the same match and wins by precedence (namespace/name order)",
-						matchDesc(rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
+						matchDesc(*rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
 				}
 			}
 		}
@@ -242,6 +251,10 @@ func (b *builder) shadows() {
 }
 
 func matchKey(m ir.Match) string {
+	if len(m.Headers) == 0 && len(m.Query) == 0 {
+		// What the format below gives, without fmt (most matches).
+		return strconv.FormatBool(m.GRPC) + "|" + string(m.PathType) + "|" + m.Path + "|" + m.Method + "|[]|[]"
+	}
 	return fmt.Sprintf("%v|%s|%s|%s|%v|%v", m.GRPC, m.PathType, m.Path, m.Method, sortedMatches(m.Headers), sortedMatches(m.Query))
 }
 
@@ -281,14 +294,22 @@ func (b *builder) conflicts() {
 		r     *route
 		hosts []string
 	}
-	claims := map[*listener][]claim{}
+	// The claims on each listener, HTTPRoutes' and GRPCRoutes' apart: a
+	// route only looks through the other kind's (thousands of HTTPRoutes
+	// on one listener made this quadratic), and finds the same winner,
+	// the first claim of the other kind by namespace/name.
+	type claimsKey struct {
+		l    *listener
+		grpc bool
+	}
+	claims := map[claimsKey][]claim{}
 	for _, r := range sorted {
 		var keep []attachment
 		var lost []string
 		for _, a := range r.attached {
 			var winner *route
-			for _, c := range claims[a.l] {
-				if c.r.grpc != r.grpc && hostsOverlap(c.hosts, a.hosts) {
+			for _, c := range claims[claimsKey{a.l, !r.grpc}] {
+				if hostsOverlap(c.hosts, a.hosts) {
 					winner = c.r
 					break
 				}
@@ -297,7 +318,8 @@ func (b *builder) conflicts() {
 				lost = append(lost, fmt.Sprintf("%s: %s %s already serves an intersecting hostname there, and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key()))
 				continue
 			}
-			claims[a.l] = append(claims[a.l], claim{r, a.hosts})
+			k := claimsKey{a.l, r.grpc}
+			claims[k] = append(claims[k], claim{r, a.hosts})
 			keep = append(keep, a)
 		}
 		if len(lost) == 0 {

@@ -15,6 +15,7 @@ import (
 // route is an HTTPRoute or GRPCRoute being built.
 type route struct {
 	obj       *object
+	nsName    string // "namespace/name", the key of precedence ties
 	grpc      bool
 	hostnames []string
 	parents   []gwv1.ParentReference
@@ -49,7 +50,7 @@ type attachment struct {
 	hosts []string
 }
 
-func (r *route) key() string { return r.obj.src.Namespace + "/" + r.obj.src.Name }
+func (r *route) key() string { return r.nsName }
 
 // refProblem records a reference that could not be resolved.
 func (r *route) refProblem(reason gwv1.RouteConditionReason, format string, args ...any) {

@@ -102,6 +102,8 @@ type builder struct {
 
 	nsLabels map[string]map[string]string
 	rollout  *v1alpha1.RolloutPolicy
+	// rolloutObj is the object of rollout.
+	rolloutObj *object
 	// backends by "ns/name".
 	backends map[string]*backend
 	grants   []*grant
@@ -109,15 +111,18 @@ type builder struct {
 	rts      []*route
 	pols     *policyIndex
 	clusters map[string]*ir.Cluster
+	// hostnames: validHostname of the hostnames checked so far.
+	hostnames map[string]string
 
 	ir *ir.IR
 }
 
 func newBuilder(objs []render.Object) *builder {
 	b := &builder{
-		nsLabels: map[string]map[string]string{},
-		backends: map[string]*backend{},
-		clusters: map[string]*ir.Cluster{},
+		nsLabels:  map[string]map[string]string{},
+		backends:  map[string]*backend{},
+		clusters:  map[string]*ir.Cluster{},
+		hostnames: map[string]string{},
 	}
 	for _, o := range objs {
 		b.objects = append(b.objects, &object{src: o})

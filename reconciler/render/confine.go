@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/konfig"
@@ -38,8 +39,13 @@ type walker struct {
 	// openapi: some kustomization sets a custom OpenAPI schema.
 	openapi  bool
 	warnings []string
-	// sums are the content hashes of the resource files read (shard keys).
+	// sums are the content hashes of the kustomization and resource files
+	// read (shard keys).
 	sums map[string][32]byte
+	// known are content hashes of files of the same file system from an
+	// earlier walk of the same render (nil: none). A file whose hash is
+	// known is read again only when its parse is not memoized.
+	known map[string][32]byte
 }
 
 type walkKey struct {
@@ -89,26 +95,23 @@ func (w *walker) kustomization(dir, from, field string, component bool, pluginRo
 	if err != nil {
 		return err
 	}
-	data, err := w.src.ReadFile(abs(kf))
+	sum, data, err := w.sum(kf)
 	if err != nil {
-		return &Error{File: kf, Err: err}
-	}
-	if _, err := parseYAML(kf, data); err != nil {
 		return err
 	}
-	if err := checkReserved(kf, data); err != nil {
-		return err
+	pk, ok := kustomizationMemo.get(sum)
+	if !ok {
+		if data, err = w.content(kf, data); err != nil {
+			return err
+		}
+		if pk, err = parseKustomization(kf, data); err != nil {
+			return err
+		}
+		kustomizationMemo.put(sum, pk)
 	}
-	k := &types.Kustomization{}
-	if err := k.Unmarshal(data); err != nil {
-		return refuse(kf, ErrMalformed, "%v", err)
-	}
-	for _, m := range *k.CheckDeprecatedFields() {
-		w.warnings = append(w.warnings, kf+": "+strings.TrimPrefix(m, "# "))
-	}
-	k.FixKustomization()
-	if errs := k.EnforceFields(); len(errs) > 0 {
-		return refuse(kf, ErrMalformed, "%s", strings.Join(errs, "; "))
+	k := pk.k
+	for _, m := range pk.deprecated {
+		w.warnings = append(w.warnings, kf+": "+m)
 	}
 	switch {
 	case component && k.Kind != types.ComponentKind:
@@ -124,6 +127,73 @@ func (w *walker) kustomization(dir, from, field string, component bool, pluginRo
 	}
 	w.done[key] = true
 	return nil
+}
+
+// parsedKustomization is a valid kustomization file's content, parsed and
+// fixed up (FixKustomization) as kustomize does, with the messages of its
+// deprecated fields. Read-only: it is shared by the walks of every render
+// that reads the same content.
+type parsedKustomization struct {
+	k          *types.Kustomization
+	deprecated []string
+}
+
+// kustomizationMemo remembers parsed kustomization files by content hash,
+// process wide: a render walks each kustomization once for the overlay and
+// once for its shard, and the next render walks the same files again.
+// Parsing (yaml.v2 and yaml.v3, then the JSON decoding of types.
+// Kustomization) was a third of a 200-team one-team change's render.
+var kustomizationMemo = newLRU[[32]byte, *parsedKustomization](1 << 14)
+
+// parseKustomization checks and parses kustomization file kf.
+func parseKustomization(kf string, data []byte) (*parsedKustomization, error) {
+	if _, err := parseYAML(kf, data); err != nil {
+		return nil, err
+	}
+	if err := checkReserved(kf, data); err != nil {
+		return nil, err
+	}
+	k := &types.Kustomization{}
+	if err := k.Unmarshal(data); err != nil {
+		return nil, refuse(kf, ErrMalformed, "%v", err)
+	}
+	pk := &parsedKustomization{k: k}
+	for _, m := range *k.CheckDeprecatedFields() {
+		pk.deprecated = append(pk.deprecated, strings.TrimPrefix(m, "# "))
+	}
+	k.FixKustomization()
+	if errs := k.EnforceFields(); len(errs) > 0 {
+		return nil, refuse(kf, ErrMalformed, "%s", strings.Join(errs, "; "))
+	}
+	return pk, nil
+}
+
+// sum returns the content hash of repository file p and records it, with
+// the file's content unless the hash was known (then data is nil).
+func (w *walker) sum(p string) (sum [32]byte, data []byte, err error) {
+	if s, ok := w.known[p]; ok {
+		w.sums[p] = s
+		return s, nil, nil
+	}
+	if data, err = w.src.ReadFile(abs(p)); err != nil {
+		return sum, nil, &Error{File: p, Err: err}
+	}
+	sum = sha256.Sum256(data)
+	w.sums[p] = sum
+	return sum, data, nil
+}
+
+// content is data, or the content of p when data is nil (sum did not read
+// it).
+func (w *walker) content(p string, data []byte) ([]byte, error) {
+	if data != nil {
+		return data, nil
+	}
+	data, err := w.src.ReadFile(abs(p))
+	if err != nil {
+		return nil, &Error{File: p, Err: err}
+	}
+	return data, nil
 }
 
 func (w *walker) findKustomizationFile(dir, from, field string) (string, error) {
@@ -279,14 +349,15 @@ func (w *walker) resourceFile(dir, kf, ref string) error {
 	if err != nil {
 		return err
 	}
-	data, err := w.src.ReadFile(abs(p))
+	sum, data, err := w.sum(p)
 	if err != nil {
-		return &Error{File: p, Err: err}
+		return err
 	}
-	sum := sha256.Sum256(data)
-	w.sums[p] = sum
 	r, ok := resourceMemo.get(sum)
 	if !ok {
+		if data, err = w.content(p, data); err != nil {
+			return err
+		}
 		docs, err := parseYAML(p, data)
 		if err != nil {
 			return err
@@ -336,7 +407,8 @@ func (w *walker) kvSources(dir, kf, field string, s types.KvPairSources) error {
 	}
 	envs := s.EnvSources
 	if s.EnvSource != "" {
-		envs = append(envs, s.EnvSource)
+		// Not into s.EnvSources' array: the kustomization is shared.
+		envs = append(slices.Clip(envs), s.EnvSource)
 	}
 	for _, e := range envs {
 		if _, err := w.file(dir, kf, field+" env", e); err != nil {

@@ -1,7 +1,10 @@
 package render
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -175,5 +178,49 @@ func TestOpenAPISchemaDoesNotLeak(t *testing.T) {
 		if got := strings.Contains(string(res.YAML()), "name: internal"); got != tc.keepInternal {
 			t.Errorf("render %d (%s): internal listener kept=%v, want %v\n%s", i, tc.overlay, got, tc.keepInternal, res.YAML())
 		}
+	}
+}
+
+// TestKustomizationMemoUnmodified renders every case twice, sharded and
+// whole, then checks that every kustomization the memo holds for their
+// files still equals a fresh parse (renders share them and must only read
+// them), and that a second render gives the first one's result.
+func TestKustomizationMemoUnmodified(t *testing.T) {
+	cases := loadCases(t)
+	for _, c := range cases {
+		for _, whole := range []bool{false, true} {
+			fsys := c.fs(t)
+			opts := Options{MaxObjects: c.opts.MaxObjects, Whole: whole, Cache: NewCache(0)}
+			first, ferr := Render(fsys, c.opts.Overlay, opts)
+			opts.Cache = NewCache(0)
+			second, serr := Render(fsys, c.opts.Overlay, opts)
+			if fmt.Sprint(ferr) != fmt.Sprint(serr) {
+				t.Errorf("%s: errors differ: %v, then %v", c.name, ferr, serr)
+			} else if ferr == nil && (!bytes.Equal(first.YAML(), second.YAML()) || objectLines(first) != objectLines(second) ||
+				strings.Join(first.Warnings, "\n") != strings.Join(second.Warnings, "\n")) {
+				t.Errorf("%s: a second render differs", c.name)
+			}
+		}
+	}
+	checked := 0
+	for _, c := range cases {
+		for _, s := range c.repoFiles() {
+			pk, ok := kustomizationMemo.get(sha256.Sum256(s.data))
+			if !ok {
+				continue
+			}
+			fresh, err := parseKustomization(s.name, s.data)
+			if err != nil {
+				t.Errorf("%s %s: memoized, but does not parse: %v", c.name, s.name, err)
+				continue
+			}
+			if !reflect.DeepEqual(pk, fresh) {
+				t.Errorf("%s %s: the memoized kustomization was modified:\n%+v\nfresh:\n%+v", c.name, s.name, pk.k, fresh.k)
+			}
+			checked++
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d kustomizations checked", checked)
 	}
 }

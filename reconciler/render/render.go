@@ -73,7 +73,7 @@ func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, err
 			return res, err
 		}
 	}
-	st, err := stage(fsys, w, dir)
+	st, err := stage(fsys, w, dir, w.files)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,9 @@ type staged struct {
 	tr                              *translator
 }
 
-func stage(src filesys.FileSystem, w *walker, overlay string) (*staged, error) {
+// stage copies files (approved by the walk w, or a part of them) to the
+// staged file system.
+func stage(src filesys.FileSystem, w *walker, overlay string, files map[string]bool) (*staged, error) {
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, err
@@ -150,7 +152,7 @@ func stage(src filesys.FileSystem, w *walker, overlay string) (*staged, error) {
 		prefix:  "../" + repoBase + "/",
 	}
 	st.tr = &translator{repoDir: "/" + repoBase, topDir: st.topDir, overlay: overlay, files: w.files, kfile: w.kfile, defines: w.defines}
-	for p := range w.files {
+	for p := range files {
 		data, err := src.ReadFile(abs(p))
 		if err != nil {
 			return nil, &Error{File: p, Err: err}

@@ -43,9 +43,10 @@ func BenchmarkRender(b *testing.B) {
 			}
 			for b.Loop() {
 				// Cold: no shard cached, no file parsed before (the parse
-				// memo is process-wide).
+				// memos are process-wide).
 				b.StopTimer()
 				resourceMemo = newLRU[[32]byte, parsedResource](1 << 16)
+				kustomizationMemo = newLRU[[32]byte, *parsedKustomization](1 << 14)
 				b.StartTimer()
 				res, err := Render(fsys, "overlays/dev", Options{Cache: NewCache(0)})
 				if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"gitxds.dev/gitxds/testenv/repogen"
 )
@@ -529,5 +530,89 @@ func TestShardedProjectExample(t *testing.T) {
 				t.Errorf("not sharded: %s", res.WholeReason)
 			}
 		})
+	}
+}
+
+// freshShardKustomization is shardKustomization as it was before the
+// editor: a fresh parse per shard. The editor must give the same bytes.
+func freshShardKustomization(data []byte, entries []string) ([]byte, error) {
+	rn, err := kyaml.Parse(string(data))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := rn.Pipe(kyaml.Clear("bases")); err != nil {
+		return nil, err
+	}
+	list := kyaml.NewListRNode()
+	for _, e := range entries {
+		if err := list.PipeE(kyaml.Append(kyaml.NewStringRNode(e).YNode())); err != nil {
+			return nil, err
+		}
+	}
+	if err := rn.PipeE(kyaml.SetField("resources", list)); err != nil {
+		return nil, err
+	}
+	s, err := rn.String()
+	return []byte(s), err
+}
+
+// TestShardEditorReuse: one editor used for every shard of an overlay gives,
+// shard after shard, the bytes of a fresh parse and edit.
+func TestShardEditorReuse(t *testing.T) {
+	kusts := map[string]string{
+		"flow-and-comments": `# the dev overlay
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [../../platform, ../../teams/a] # inline comment
+namespace: x
+`,
+		"bases-only": `bases:
+- ../../platform
+- ../../teams/a
+commonLabels: {env: dev}
+`,
+		"bases-and-resources": `resources:
+  - ../../platform
+bases:
+  - ../../teams/a
+patches:
+- target: {kind: HTTPRoute}
+  patch: |-
+    - op: add
+      path: /metadata/labels/x
+      value: "y"
+`,
+		"null-resources": "resources:\nnamespace: dev\n",
+		"quoted":         "resources:\n- \"../../platform\"\n- 'yes'\n- \"on\"\n",
+	}
+	for _, c := range loadCases(t) {
+		for _, s := range c.repoFiles() {
+			if strings.HasSuffix(s.name, "kustomization.yaml") {
+				kusts[c.name+"/"+s.name] = string(s.data)
+			}
+		}
+	}
+	for _, o := range featureOverlays {
+		kusts["feature/"+o.name] = o.kust
+	}
+	entries := [][]string{{"../../platform"}, {"../../teams/a"}, {"yes"}, {"a", "b"}, {"../../teams/b"}, {}}
+	for name, k := range kusts {
+		ed, err := newShardEditor([]byte(k))
+		if _, ferr := freshShardKustomization([]byte(k), nil); (err == nil) != (ferr == nil) {
+			t.Errorf("%s: editor error %v, fresh error %v", name, err, ferr)
+			continue
+		} else if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			got, err := ed.kustomization(e)
+			want, werr := freshShardKustomization([]byte(k), e)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("%s %q: editor error %v, fresh error %v", name, e, err, werr)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s %q: editor gives\n%s\nfresh parse gives\n%s", name, e, got, want)
+			}
+		}
 	}
 }
