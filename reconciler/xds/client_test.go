@@ -267,11 +267,16 @@ func (n *fakeNode) holds(set *snapshot.Set, typ string) bool {
 	return true
 }
 
+// unmarshalAs decodes b as a resource of typeURL; nil when it cannot.
 func unmarshalAs(typeURL string, b []byte) proto.Message {
 	var m types.Resource
 	switch typeURL {
+	case resource.ClusterType:
+		m = &clusterv3.Cluster{}
 	case resource.EndpointType:
 		m = &endpointv3.ClusterLoadAssignment{}
+	case resource.ListenerType:
+		m = &listenerv3.Listener{}
 	case resource.RouteType:
 		m = &routev3.RouteConfiguration{}
 	default:
@@ -295,21 +300,9 @@ func (n *fakeNode) count(typeURL, version string) int {
 }
 
 func resourceName(typeURL string, b []byte) string {
-	var m types.Resource
-	switch typeURL {
-	case resource.ClusterType:
-		m = &clusterv3.Cluster{}
-	case resource.EndpointType:
-		m = &endpointv3.ClusterLoadAssignment{}
-	case resource.ListenerType:
-		m = &listenerv3.Listener{}
-	case resource.RouteType:
-		m = &routev3.RouteConfiguration{}
-	default:
+	m := unmarshalAs(typeURL, b)
+	if m == nil {
 		return "?"
-	}
-	if err := proto.Unmarshal(b, m); err != nil {
-		return "!" + err.Error()
 	}
 	return cache.GetResourceName(m)
 }
