@@ -106,6 +106,9 @@ func (c callbacks) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryR
 	}
 	defer s.advanceLocked(n, false)
 	version, known := st.sentVersion(t, nonce)
+	if req.GetErrorDetail() != nil {
+		version = wholeVersion(version) // a part of a version (watcher.go) fails all of it
+	}
 	now := time.Now()
 	if req.GetErrorDetail() == nil {
 		if known {

@@ -83,9 +83,16 @@ func TestSotwSendsOnlyChangedResources(t *testing.T) {
 }
 
 // A node that needs more than maxSotwResponseBytes of route configurations
-// gets them in parts, one per ACK; only the last carries the type's
-// version, so the node runs the Set only once it holds all of it.
+// gets them in parts, one per ACK, in sotw and in delta; only the last
+// carries the type's version, so the node runs the Set only once it holds
+// all of it.
 func TestSotwLargeResponseInParts(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delta=%v", delta), func(t *testing.T) { testLargeResponseInParts(t, delta) })
+	}
+}
+
+func testLargeResponseInParts(t *testing.T, delta bool) {
 	s, addr := startServer(t)
 	base := buildSet(spec{rev: "main@sha1:1"})
 	classes := map[snapshot.Class]*snapshot.Resources{}
@@ -105,7 +112,12 @@ func TestSotwLargeResponseInParts(t *testing.T) {
 	}
 	s1 := snapshot.New("main@sha1:1", classes)
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	var n *fakeNode
+	if delta {
+		n = connectDelta(t, addr, newFakeNode(t, "e", "envoy", nil), nil)
+	} else {
+		n = connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	}
 	waitACK(t, s, s1, "e")
 	var parts []response
 	names := map[string]bool{}
@@ -129,7 +141,7 @@ func TestSotwLargeResponseInParts(t *testing.T) {
 			t.Errorf("part %d of %d has version %s (whole %s)", i+1, len(parts), p.Version, whole)
 		}
 	}
-	if !n.runs(s1) {
+	if !delta && !n.runs(s1) {
 		t.Error("node does not run s1")
 	}
 }

@@ -60,7 +60,7 @@ func (s *Server) advanceLocked(n *nodeState, force bool) {
 		force = false
 		next := n.queue[0]
 		n.queue = n.queue[1:]
-		s.beforeSetLocked(n, n.cur, next)
+		s.answerDeltaHeldLocked(n, n.cur, next)
 		s.answerSotwHeldLocked(n, n.cur, next)
 		// Background: responses go to buffered channels (one slot per type
 		// and watch), so this never waits for a stream.

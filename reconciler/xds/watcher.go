@@ -1,20 +1,27 @@
 package xds
 
 import (
+	"maps"
+	"sort"
 	"time"
 
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 )
 
-// watcher is the SnapshotCache as the xDS servers see it, plus what the
-// registry needs of delta watches.
+// watcher is the cache as the xDS servers see it. It answers every watch
+// itself, sotw (sotw.go) and delta (here), from the node's current stage
+// snapshot, which the SnapshotCache it embeds also holds (for Fetch, which
+// the callbacks refuse, and for tools that read it).
 //
 // A delta client is only sent what changed in the resources it subscribed
-// to. When a new snapshot changes nothing of those, no response is sent and
-// so no ACK comes back, although the node now runs exactly what the new
-// snapshot serves it. The watcher sees that case, at watch creation and at
-// each SetSnapshot, and records it as an ACK of the snapshot's version (so
-// WaitACK does not wait for an ACK that cannot come).
+// to, in parts of at most maxSotwResponseBytes (each part with its own
+// system_version_info, the last with the type's version), built from the
+// Anys every node shares. When a new snapshot changes nothing of those, no
+// response is sent and so no ACK comes back, although the node now runs
+// exactly what the new snapshot serves it: that case is recorded as an ACK
+// of the snapshot's version (so WaitACK does not wait for an ACK that
+// cannot come).
 type watcher struct {
 	cache.SnapshotCache
 	s *Server
@@ -25,9 +32,9 @@ var _ cache.Cache = (*watcher)(nil)
 // deltaWatch is an open (held) delta watch. Its subscription does not
 // change while the watch is open (cache.Subscription's contract).
 type deltaWatch struct {
-	typeURL string
-	req     *cache.DeltaRequest
-	sub     cache.Subscription
+	req *cache.DeltaRequest
+	sub cache.Subscription
+	ch  chan cache.DeltaResponse
 }
 
 func (w *watcher) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscription, ch chan cache.DeltaResponse) (func(), error) {
@@ -35,45 +42,113 @@ func (w *watcher) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscripti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id := req.GetNode().GetId()
+	dw := &deltaWatch{req: req, sub: sub, ch: ch}
 	n := s.nodes[id]
-	if n != nil && n.cur != nil && req.GetErrorDetail() == nil && !deltaWouldRespond(n.cur, req, sub) {
-		s.recordSyncLocked(n, req.GetTypeUrl(), n.cur.GetVersion(req.GetTypeUrl()))
-	}
-	cancel, err := w.SnapshotCache.CreateDeltaWatch(req, sub, ch)
-	if err != nil || cancel == nil || n == nil {
-		return cancel, err
+	if n != nil && n.cur != nil && s.answerDeltaLocked(n, n.cur, dw) {
+		return func() {}, nil
 	}
 	s.nextWatch++
 	wid := s.nextWatch
 	if s.deltaWatches[id] == nil {
 		s.deltaWatches[id] = map[int64]*deltaWatch{}
 	}
-	s.deltaWatches[id][wid] = &deltaWatch{typeURL: req.GetTypeUrl(), req: req, sub: sub}
-	s.advanceLocked(n, false)
+	s.deltaWatches[id][wid] = dw
 	return func() {
 		s.mu.Lock()
 		delete(s.deltaWatches[id], wid)
 		s.mu.Unlock()
-		cancel()
 	}, nil
 }
 
-// beforeSetLocked runs before the cache moves node n from snapshot prev to
-// next: a held delta watch of a type whose version changes either gets a
-// response (the cache drops the watch; so do we) or is in sync with next.
-func (s *Server) beforeSetLocked(n *nodeState, prev, next *cache.Snapshot) {
-	for wid, w := range s.deltaWatches[n.id] {
-		v := next.GetVersion(w.typeURL)
-		if v == prev.GetVersion(w.typeURL) {
+// answerDeltaHeldLocked answers node n's held delta watches of the types
+// whose version changes from prev to next.
+func (s *Server) answerDeltaHeldLocked(n *nodeState, prev, next *cache.Snapshot) {
+	for wid, dw := range s.deltaWatches[n.id] {
+		t := dw.req.GetTypeUrl()
+		if prev != nil && next.GetVersion(t) == prev.GetVersion(t) {
 			continue
 		}
-		if deltaWouldRespond(next, w.req, w.sub) {
+		if s.answerDeltaLocked(n, next, dw) {
 			delete(s.deltaWatches[n.id], wid)
-			continue
 		}
-		if w.req.GetErrorDetail() == nil {
-			s.recordSyncLocked(n, w.typeURL, v)
+	}
+}
+
+// answerDeltaLocked answers dw from snap when a subscribed resource is new,
+// changed or gone (go-control-plane's SnapshotCache decides the same way),
+// or to the first request of a wildcard subscription, and reports whether
+// it did.
+func (s *Server) answerDeltaLocked(n *nodeState, snap *cache.Snapshot, dw *deltaWatch) bool {
+	t := dw.req.GetTypeUrl()
+	version := snap.GetVersion(t)
+	items := snap.GetResourcesAndTTL(t)
+	hashes := snap.GetVersionMap(t)
+	returned := dw.sub.ReturnedResources()
+	wildcard := dw.sub.IsWildcard()
+	subscribed := dw.sub.SubscribedResources()
+	next := maps.Clone(returned)
+	if next == nil {
+		next = map[string]string{}
+	}
+	var send, removed []string
+	consider := func(name string) {
+		if _, ok := items[name]; ok {
+			if returned[name] != hashes[name] {
+				send = append(send, name)
+			}
+		} else if _, had := returned[name]; had {
+			removed = append(removed, name)
+			delete(next, name)
 		}
+	}
+	if wildcard {
+		for name := range items {
+			consider(name)
+		}
+		for name := range returned {
+			if _, ok := items[name]; !ok {
+				consider(name)
+			}
+		}
+	} else {
+		for name := range subscribed {
+			consider(name)
+		}
+	}
+	first := wildcard && dw.req.GetResponseNonce() == ""
+	if len(send) == 0 && len(removed) == 0 && !first {
+		if dw.req.GetErrorDetail() == nil {
+			s.recordSyncLocked(n, t, version)
+		}
+		return false
+	}
+	sort.Strings(send)
+	sort.Strings(removed)
+	resp := &discovery.DeltaDiscoveryResponse{TypeUrl: t, RemovedResources: removed}
+	size := 0
+	for i, name := range send {
+		a, err := s.anys.get(t, items[name].Resource)
+		if err != nil {
+			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
+			return false
+		}
+		if i > 0 && size+len(a.GetValue()) > maxSotwResponseBytes {
+			version = partVersion(version, next) // the rest in the next parts
+			break
+		}
+		size += len(a.GetValue())
+		resp.Resources = append(resp.Resources, &discovery.Resource{Name: name, Version: hashes[name], Resource: a})
+		next[name] = hashes[name]
+	}
+	resp.SystemVersionInfo = version
+	select {
+	case dw.ch <- &cache.DeltaPassthroughResponse{DeltaRequest: dw.req, NextVersionMap: next, DeltaDiscoveryResponse: resp}:
+		return true
+	default:
+		// Cannot happen: the stream's channel has a slot per type and
+		// one watch per type is open at a time.
+		s.log.Error("delta response channel full: response dropped", "node", n.id, "type", t)
+		return false
 	}
 }
 
@@ -85,41 +160,4 @@ func (s *Server) recordSyncLocked(n *nodeState, typeURL, version string) {
 	}
 	s.recordACK(n, typeURL, version, time.Now())
 	s.notifyLocked()
-}
-
-// deltaWouldRespond mirrors the SnapshotCache's decision (createDeltaResponse
-// and respondDelta in pkg/cache/v3): respond when a subscribed resource is
-// new, changed or gone, or to the first request of a wildcard subscription.
-func deltaWouldRespond(snap *cache.Snapshot, req *cache.DeltaRequest, sub cache.Subscription) bool {
-	t := req.GetTypeUrl()
-	if sub.IsWildcard() && req.GetResponseNonce() == "" {
-		return true
-	}
-	items := snap.GetResourcesAndTTL(t)
-	versions := snap.GetVersionMap(t)
-	returned := sub.ReturnedResources()
-	if sub.IsWildcard() {
-		for name := range items {
-			if prev, ok := returned[name]; !ok || prev != versions[name] {
-				return true
-			}
-		}
-		for name := range returned {
-			if _, ok := items[name]; !ok {
-				return true
-			}
-		}
-		return false
-	}
-	for name := range sub.SubscribedResources() {
-		prev, found := returned[name]
-		if _, ok := items[name]; ok {
-			if prev != versions[name] {
-				return true
-			}
-		} else if found {
-			return true
-		}
-	}
-	return false
 }
