@@ -50,6 +50,10 @@ func (s *stageRun) move(i int) {
 	s.e.fleet.Assign(ids, s.r.plan.Target)
 }
 
+// minObserve is the least time between two observes of a stage waiting for
+// ACKs.
+const minObserve = 20 * time.Millisecond
+
 // observe refreshes the stage's node list and ACK count in the status and
 // returns the moved nodes that have not ACKed the target yet, or the
 // failure of a moved node that rejected the target (in case its NACK event
@@ -133,6 +137,7 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 		if len(pending) == 0 {
 			break
 		}
+		observed := time.Now()
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -149,6 +154,22 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 		case <-ackTimeout.C:
 			return s.fail(i, &failure{reason: "AckTimeout", msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
 				stage.Name, nodeList(pending), pol.AckTimeout)})
+		}
+		// And observe at most every minObserve: the ACKs of 1,000 nodes
+		// come in many small bursts. A NACK still fails the stage at once.
+		for wait := time.Until(observed.Add(minObserve)); wait > 0; wait = time.Until(observed.Add(minObserve)) {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return context.Cause(ctx)
+			case ev := <-s.events:
+				t.Stop()
+				if err := s.handleBurst(ev, i, stage.Name); err != nil {
+					return s.fail(i, err)
+				}
+			case <-t.C:
+			}
 		}
 	}
 	s.log.Info("rollout: stage acknowledged", "stage", stage.Name, "nodes", len(s.moved))

@@ -226,8 +226,23 @@ func (n *nodeState) typeStatus() map[string]TypeStatus {
 	return out
 }
 
+// hasACKed is hasACKed(n.class, n.typeStatus(), set) without building the
+// status map: it runs on every ACK of every node.
 func (n *nodeState) hasACKed(set *snapshot.Set) bool {
-	return hasACKed(n.class, n.typeStatus(), set)
+	if set == nil {
+		return false
+	}
+	requested := false
+	for _, t := range snapshot.TypeURLs {
+		if !n.requested(t) {
+			continue
+		}
+		requested = true
+		if ts := n.types[t]; ts == nil || ts.acked != set.Version(n.class, t) {
+			return false
+		}
+	}
+	return requested
 }
 
 func (n *nodeState) info() NodeInfo {
