@@ -1,7 +1,13 @@
 // Package xds is gitxds's xDS server: ADS (state of the world and delta) and
-// the per-type CDS, EDS, LDS and RDS services, over go-control-plane's
-// SnapshotCache, with a registry of the connected nodes, ACK/NACK tracking
-// and a per-node reset on NACK.
+// the per-type CDS, EDS, LDS, RDS and SRDS services, on go-control-plane's
+// sotw and delta servers, with a registry of the connected nodes, ACK/NACK
+// tracking and a per-node reset on NACK.
+//
+// What a response carries is decided here, not by go-control-plane's
+// SnapshotCache (which only holds each node's current stage): sotw EDS and
+// RDS responses and delta responses carry only the resources that changed,
+// a response over 96 KB goes in parts, and every node is sent the same Any
+// of a resource (sotw.go, watcher.go).
 //
 // What a node is served: the Set assigned to it (Assign), else the default
 // (SetDefault), except a Set it has rejected, for which it keeps the last Set
@@ -9,7 +15,8 @@
 //
 // Ordering: a node moving from one Set to another (or from nothing to its
 // first Set) gets the change in stages, one type per stage, CDS, EDS, LDS,
-// RDS; when the new Set drops clusters, CDS and EDS first carry the union of
+// then SRDS and RDS together (Envoy asks for a scope's route configuration
+// when it gets the scope); when the new Set drops clusters, CDS and EDS first carry the union of
 // old and new, and the removals follow after RDS ("make before break"). Each
 // stage is one SetSnapshot, set only once the node has ACKed the previous
 // stage for every type it subscribed to (or after Options.StageTimeout), so
