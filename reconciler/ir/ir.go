@@ -53,6 +53,10 @@ type Gateway struct {
 	Listeners []Listener // in the Gateway's order
 	// AccessLogs configured for every listener of this Gateway.
 	AccessLogs []AccessLog
+	// PortRouteConfigs asks for one RouteConfiguration per port on Envoy
+	// nodes, not scoped routes (one per hostname), on every port of this
+	// Gateway.
+	PortRouteConfigs bool `json:",omitempty" yaml:",omitempty"`
 }
 
 // Listener is one Gateway listener with the routes attached to it.

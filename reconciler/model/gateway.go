@@ -24,6 +24,12 @@ const (
 	// that receives every listener's access logs over gRPC ALS
 	// (envoy.service.accesslog.v3). Envoy only.
 	AnnotationAccessLogGRPC = "gitxds.dev/access-log-grpc"
+	// AnnotationEnvoyRouteConfig chooses how Envoy nodes get the routes
+	// of the Gateway's plaintext ports: "per-hostname" (the default: scoped
+	// routes, one RouteConfiguration per hostname) or "per-port" (one
+	// RouteConfiguration per port over RDS, for proxies older than Envoy
+	// 1.25 or operators who want it).
+	AnnotationEnvoyRouteConfig = "gitxds.dev/envoy-route-config"
 	// DefaultCertsDir is where a proxy host keeps the certificates of the
 	// HTTPS listeners: certificateRef <name> of namespace <ns> is
 	// <dir>/<ns>/<name>/tls.crt and tls.key.
@@ -131,6 +137,9 @@ func unsupportedGatewayFields(gw *gwv1.Gateway) string {
 	}
 	if f, ok := gw.Annotations[AnnotationAccessLog]; ok && (!path.IsAbs(f) || path.Clean(f) != f) {
 		return fmt.Sprintf("annotation %s: %q must be a clean absolute path such as /dev/stdout", AnnotationAccessLog, f)
+	}
+	if v, ok := gw.Annotations[AnnotationEnvoyRouteConfig]; ok && v != "per-hostname" && v != "per-port" {
+		return fmt.Sprintf("annotation %s: %q must be per-hostname or per-port", AnnotationEnvoyRouteConfig, v)
 	}
 	return ""
 }

@@ -127,7 +127,8 @@ func (b *builder) assemble() {
 	used := map[string]bool{}
 	http2 := map[string]bool{}
 	for _, g := range b.gws {
-		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name}
+		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name,
+			PortRouteConfigs: g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-port"}
 		if f, ok := g.gw.Annotations[AnnotationAccessLog]; ok {
 			irg.AccessLogs = []ir.AccessLog{{File: f}}
 		}

@@ -53,10 +53,11 @@ func envoyScope(port uint32, h string) *routev3.ScopedRouteConfiguration {
 }
 
 // scoped reports whether a plaintext chain gets scoped routes: every
-// hostname is exact (a scope key matches exactly) and the option does not
-// ask for one route configuration per port.
-func (t *translation) scoped(c *envoyChain) bool {
-	if t.opts.PortRouteConfigs || c.sni != "" || c.tls != nil || len(c.vhosts.order) == 0 {
+// hostname is exact (a scope key matches exactly), and neither the option
+// nor a Gateway of the port (gitxds.dev/envoy-route-config: per-port) asks
+// for one route configuration per port.
+func (t *translation) scoped(p *envoyPort, c *envoyChain) bool {
+	if t.opts.PortRouteConfigs || p.portRouteConfigs || c.sni != "" || c.tls != nil || len(c.vhosts.order) == 0 {
 		return false
 	}
 	for _, h := range c.vhosts.order {
@@ -74,6 +75,9 @@ type envoyPort struct {
 	http       *envoyChain
 	https      map[string]*envoyChain // by SNI hostname, "" for none
 	accessLogs []ir.AccessLog
+	// portRouteConfigs: a Gateway of the port asks for one route
+	// configuration per port (ir.Gateway.PortRouteConfigs).
+	portRouteConfigs bool
 }
 
 // envoyChain is one filter chain: the HTTP listeners of a port, or the
@@ -160,6 +164,7 @@ func (t *translation) envoyPorts() []*envoyPort {
 				p = &envoyPort{port: l.Port, https: map[string]*envoyChain{}}
 				byPort[l.Port] = p
 			}
+			p.portRouteConfigs = p.portRouteConfigs || g.PortRouteConfigs
 			if !containsRef(p.gateways, ref) {
 				p.gateways = append(p.gateways, ref)
 				for _, al := range g.AccessLogs {
@@ -257,7 +262,7 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 	)
 	if p.http != nil {
 		rcName := envoyRouteConfigName(p.port, false, "")
-		if !t.scoped(p.http) {
+		if !t.scoped(p, p.http) {
 			t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, p.http.owner)
 		}
 		fc, err := t.envoyFilterChain(p, p.http, false, rcName, logs)
@@ -271,7 +276,7 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"}
 		}
 		lis.FilterChains = append(lis.FilterChains, fc)
-		if t.scoped(p.http) {
+		if t.scoped(p, p.http) {
 			for _, h := range p.http.vhosts.hostnames() {
 				name := envoyScopeName(p.port, h)
 				t.addOwner(snapshot.Envoy, kindRouteConfig, name, p.http.owner)
@@ -339,7 +344,7 @@ func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls bool, rc
 		statPrefix, chainName = statPrefix+"-https", "https/"+sniName(c.sni)
 	}
 	var scopedPort uint32
-	if !tls && t.scoped(c) {
+	if !tls && t.scoped(p, c) {
 		scopedPort = p.port
 	}
 	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs)

@@ -24,7 +24,8 @@
 //     gets Envoy's 404, as it would from a route configuration without its
 //     virtual host. Scope keys are compared exactly, so a port with a
 //     wildcard or catch-all hostname keeps one RouteConfiguration
-//     "port-<P>" fetched by RDS (and so does every port with
+//     "port-<P>" fetched by RDS (and so does every port of a Gateway with
+//     ir.Gateway.PortRouteConfigs, and every port with
 //     Options.PortRouteConfigs).
 //   - HTTPS listeners of a port get one filter chain per listener hostname
 //     (SNI), named "https/<hostname>" ("https/*" for a listener without
