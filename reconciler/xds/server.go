@@ -159,16 +159,35 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 }
 
 // BufferPool is the gRPC server option of the buffers responses are
-// encoded into: gRPC's default pool rounds any buffer over 32 KB up to
-// 1 MB, so 1,000 nodes each being sent a 300 KB response held 1 GB. This
-// one has a tier for every power of two up to 1 MB (at most twice the
-// message; sotw.go keeps most responses under 96 KB).
+// encoded into. gRPC's default pool rounds any buffer over 32 KB up to
+// 1 MB, so 1,000 nodes each being sent a 300 KB response held 1 GB; and a
+// pooled buffer stays reachable for two garbage collections after use, so
+// that the collector counts the pool as live heap and lets the heap grow to
+// twice that. Responses over 32 KB (sotw.go keeps most under 96 KB) are
+// therefore encoded into buffers of their exact size, collected as soon as
+// they are sent; smaller ones use gRPC's pool.
 func BufferPool() grpc.ServerOption {
-	pool, err := mem.NewBinaryTieredBufferPool(8, 10, 12, 13, 14, 15, 16, 17, 18, 19, 20)
-	if err != nil {
-		panic(err) // constant exponents
+	return experimental.BufferPool(largeUnpooled{small: mem.DefaultBufferPool()})
+}
+
+// largeUnpooled pools buffers up to largeBuffer bytes and allocates larger
+// ones.
+type largeUnpooled struct{ small mem.BufferPool }
+
+const largeBuffer = 32 << 10
+
+func (p largeUnpooled) Get(n int) *[]byte {
+	if n <= largeBuffer {
+		return p.small.Get(n)
 	}
-	return experimental.BufferPool(pool)
+	b := make([]byte, n)
+	return &b
+}
+
+func (p largeUnpooled) Put(b *[]byte) {
+	if cap(*b) <= largeBuffer {
+		p.small.Put(b)
+	}
 }
 
 // ServerOptions are the gRPC server options Serve uses: the buffer pool,

@@ -155,7 +155,7 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 	var next map[string]string
 	var send []string
 	if partial || !wildcard {
-		next = make(map[string]string, len(returned))
+		next = make(map[string]string, max(len(returned), len(items)))
 	}
 	changed := false
 	for name := range items {
