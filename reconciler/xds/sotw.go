@@ -95,38 +95,11 @@ func (w *watcher) CreateWatch(req *cache.Request, sub cache.Subscription, ch cha
 	s := w.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := req.GetNode().GetId()
 	sw := &sotwWatch{req: req, sub: sub, ch: ch}
-	n := s.nodes[id]
-	if n != nil && n.cur != nil && s.answerSotwLocked(n, n.cur, sw) {
-		return func() {}, nil
-	}
-	s.nextWatch++
-	wid := s.nextWatch
-	if s.sotwWatches[id] == nil {
-		s.sotwWatches[id] = map[int64]*sotwWatch{}
-	}
-	s.sotwWatches[id][wid] = sw
-	return func() {
-		s.mu.Lock()
-		delete(s.sotwWatches[id], wid)
-		s.mu.Unlock()
-	}, nil
+	return openWatchLocked(s, s.sotwWatches, req.GetNode().GetId(), sw, s.answerSotwLocked), nil
 }
 
-// answerSotwHeldLocked answers node n's held sotw watches of the types
-// whose version changes from prev to next.
-func (s *Server) answerSotwHeldLocked(n *nodeState, prev, next *cache.Snapshot) {
-	for wid, sw := range s.sotwWatches[n.id] {
-		t := sw.req.GetTypeUrl()
-		if prev != nil && next.GetVersion(t) == prev.GetVersion(t) {
-			continue
-		}
-		if s.answerSotwLocked(n, next, sw) {
-			delete(s.sotwWatches[n.id], wid)
-		}
-	}
-}
+func (sw *sotwWatch) typeURL() string { return sw.req.GetTypeUrl() }
 
 // answerSotwLocked answers sw from snap when the node should be sent
 // something, and reports whether it did.

@@ -60,8 +60,8 @@ func (s *Server) advanceLocked(n *nodeState, force bool) {
 		force = false
 		next := n.queue[0]
 		n.queue = n.queue[1:]
-		s.answerDeltaHeldLocked(n, n.cur, next)
-		s.answerSotwHeldLocked(n, n.cur, next)
+		answerHeldLocked(n, s.deltaWatches, n.cur, next, s.answerDeltaLocked)
+		answerHeldLocked(n, s.sotwWatches, n.cur, next, s.answerSotwLocked)
 		// Background: responses go to buffered channels (one slot per type
 		// and watch), so this never waits for a stream.
 		if err := s.cache.SetSnapshot(context.Background(), n.id, next); err != nil {

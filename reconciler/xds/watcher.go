@@ -41,35 +41,44 @@ func (w *watcher) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscripti
 	s := w.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := req.GetNode().GetId()
 	dw := &deltaWatch{req: req, sub: sub, ch: ch}
-	n := s.nodes[id]
-	if n != nil && n.cur != nil && s.answerDeltaLocked(n, n.cur, dw) {
-		return func() {}, nil
+	return openWatchLocked(s, s.deltaWatches, req.GetNode().GetId(), dw, s.answerDeltaLocked), nil
+}
+
+func (dw *deltaWatch) typeURL() string { return dw.req.GetTypeUrl() }
+
+// openWatchLocked answers watch w of node id from the node's current
+// stage when there is something to send, else holds it in held until
+// answerHeldLocked answers it or the returned cancel drops it.
+func openWatchLocked[W interface{ typeURL() string }](s *Server, held map[string]map[int64]W, id string, w W,
+	answer func(*nodeState, *cache.Snapshot, W) bool) func() {
+	if n := s.nodes[id]; n != nil && n.cur != nil && answer(n, n.cur, w) {
+		return func() {}
 	}
 	s.nextWatch++
 	wid := s.nextWatch
-	if s.deltaWatches[id] == nil {
-		s.deltaWatches[id] = map[int64]*deltaWatch{}
+	if held[id] == nil {
+		held[id] = map[int64]W{}
 	}
-	s.deltaWatches[id][wid] = dw
+	held[id][wid] = w
 	return func() {
 		s.mu.Lock()
-		delete(s.deltaWatches[id], wid)
+		delete(held[id], wid)
 		s.mu.Unlock()
-	}, nil
+	}
 }
 
-// answerDeltaHeldLocked answers node n's held delta watches of the types
-// whose version changes from prev to next.
-func (s *Server) answerDeltaHeldLocked(n *nodeState, prev, next *cache.Snapshot) {
-	for wid, dw := range s.deltaWatches[n.id] {
-		t := dw.req.GetTypeUrl()
+// answerHeldLocked answers node n's watches in held of the types whose
+// version changes from prev to next.
+func answerHeldLocked[W interface{ typeURL() string }](n *nodeState, held map[string]map[int64]W, prev, next *cache.Snapshot,
+	answer func(*nodeState, *cache.Snapshot, W) bool) {
+	for wid, w := range held[n.id] {
+		t := w.typeURL()
 		if prev != nil && next.GetVersion(t) == prev.GetVersion(t) {
 			continue
 		}
-		if s.answerDeltaLocked(n, next, dw) {
-			delete(s.deltaWatches[n.id], wid)
+		if answer(n, next, w) {
+			delete(held[n.id], wid)
 		}
 	}
 }
