@@ -161,7 +161,7 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 		if !changed && sw.req.GetVersionInfo() == version {
 			return false
 		}
-		return s.sendSotwLocked(n, sw, version, items, send, next, returned)
+		return s.sendSotwLocked(n, sw, version, items, hashes, send, next, returned)
 	}
 	if len(send) == 0 {
 		// The stream answered every response of this type (a watch is
@@ -171,7 +171,7 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 		}
 		return false
 	}
-	return s.sendSotwLocked(n, sw, version, items, send, next, returned)
+	return s.sendSotwLocked(n, sw, version, items, hashes, send, next, returned)
 }
 
 // wildcardSent is the ReturnedResources entry of a wildcard subscription
@@ -181,14 +181,14 @@ const wildcardSent = ""
 
 // sendSotwLocked sends the resources send of items at version; for a
 // partial type a response over maxSotwResponseBytes is cut into parts.
-func (s *Server) sendSotwLocked(n *nodeState, sw *sotwWatch, version string, items map[string]types.ResourceWithTTL, send []string, next, returned map[string]string) bool {
+func (s *Server) sendSotwLocked(n *nodeState, sw *sotwWatch, version string, items map[string]types.ResourceWithTTL, hashes map[string]string, send []string, next, returned map[string]string) bool {
 	t := sw.req.GetTypeUrl()
 	partial := partialSotw(t)
 	sort.Strings(send)
 	anys := make([]*anypb.Any, 0, len(send))
 	size := 0
 	for i, name := range send {
-		a, err := s.anys.get(t, items[name].Resource)
+		a, err := s.anys.get(t, hashes[name], items[name].Resource)
 		if err != nil {
 			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
 			return false
@@ -226,20 +226,26 @@ func (s *Server) sendSotwLocked(n *nodeState, sw *sotwWatch, version string, ite
 }
 
 // anyCache holds each served resource's Any, so that the wire bytes of a
-// resource are copied once, not once per node. It keeps the Anys of the
-// resources asked for since the last rotation and the one before.
+// resource are copied once, not once per node. It is keyed by type and
+// content hash (the snapshot's version map): a resource that did not change
+// between two revisions keeps its Any, though translate built it anew. It
+// keeps the Anys asked for since the last rotation and the one before.
 type anyCache struct {
-	cur, prev map[types.Resource]*anypb.Any
+	cur, prev map[anyKey]*anypb.Any
 }
+
+type anyKey struct{ typeURL, hash string }
 
 // anyCacheRotate: past this many entries the cache starts a new generation.
 const anyCacheRotate = 50_000
 
-func (c *anyCache) get(typeURL string, r types.Resource) (*anypb.Any, error) {
-	if a, ok := c.cur[r]; ok {
+// get is r's Any; hash is r's content hash.
+func (c *anyCache) get(typeURL, hash string, r types.Resource) (*anypb.Any, error) {
+	k := anyKey{typeURL, hash}
+	if a, ok := c.cur[k]; ok {
 		return a, nil
 	}
-	a, ok := c.prev[r]
+	a, ok := c.prev[k]
 	if !ok {
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
 		if err != nil {
@@ -248,8 +254,8 @@ func (c *anyCache) get(typeURL string, r types.Resource) (*anypb.Any, error) {
 		a = &anypb.Any{TypeUrl: typeURL, Value: b}
 	}
 	if c.cur == nil || len(c.cur) >= anyCacheRotate {
-		c.prev, c.cur = c.cur, map[types.Resource]*anypb.Any{}
+		c.prev, c.cur = c.cur, map[anyKey]*anypb.Any{}
 	}
-	c.cur[r] = a
+	c.cur[k] = a
 	return a, nil
 }

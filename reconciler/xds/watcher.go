@@ -136,7 +136,7 @@ func (s *Server) answerDeltaLocked(n *nodeState, snap *cache.Snapshot, dw *delta
 	resp := &discovery.DeltaDiscoveryResponse{TypeUrl: t, RemovedResources: removed}
 	size := 0
 	for i, name := range send {
-		a, err := s.anys.get(t, items[name].Resource)
+		a, err := s.anys.get(t, hashes[name], items[name].Resource)
 		if err != nil {
 			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
 			return false
