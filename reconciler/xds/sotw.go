@@ -121,7 +121,10 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 	version := snap.GetVersion(t)
 	items := snap.GetResourcesAndTTL(t)
 	hashes := snap.GetVersionMap(t)
-	returned := sw.sub.ReturnedResources()
+	returned, hold := afterNACK(n, t, version, sw.req.GetErrorDetail() != nil, sw.sub.ReturnedResources())
+	if hold {
+		return false
+	}
 	wildcard := sw.sub.IsWildcard()
 	subscribed := sw.sub.SubscribedResources()
 	partial := partialSotw(t)
@@ -172,6 +175,23 @@ func (s *Server) answerSotwLocked(n *nodeState, snap *cache.Snapshot, sw *sotwWa
 		return false
 	}
 	return s.sendSotwLocked(n, sw, version, items, hashes, send, next, returned)
+}
+
+// afterNACK adjusts what a stream is known to hold when the request is a
+// NACK. ReturnedResources records what was sent, not what was accepted:
+// after a NACK the node may hold none of the rejected response (or only
+// some of it). While the node is still at the rejected version, nothing is
+// sent (hold): not the same resources again, not the next part of them.
+// Once it moves on (back to its last good Set, or to a newer one), it is
+// sent every subscribed resource, as if the stream knew nothing.
+func afterNACK(n *nodeState, typeURL, version string, nack bool, returned map[string]string) (map[string]string, bool) {
+	if !nack {
+		return returned, false
+	}
+	if r := n.typ(typeURL).lastNACK; r != nil && r.Version == version {
+		return returned, true
+	}
+	return nil, false
 }
 
 // wildcardSent is the ReturnedResources entry of a wildcard subscription

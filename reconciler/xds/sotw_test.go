@@ -29,8 +29,9 @@ func withEndpointPort(set *snapshot.Set, rev, cluster string, port uint32) *snap
 }
 
 // A sotw EDS (or RDS) response carries only the resources that changed;
-// a NACK of one is answered with the last good version of just that one,
-// and the rejected version is never sent again.
+// a NACK is answered with the last good version of every subscribed
+// resource (what the node kept of a rejected response is unknown), and the
+// rejected version is never sent again.
 func TestSotwSendsOnlyChangedResources(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{"a", "b", "c"}})
@@ -73,9 +74,11 @@ func TestSotwSendsOnlyChangedResources(t *testing.T) {
 		return info.Served == s2 && n.runs(s2) && len(n.responses()) >= before+2
 	})
 	got = n.responses()[before:]
+	// After a NACK the server cannot know which of the rejected
+	// resources the node kept: the way back sends all of them.
 	if len(got) != 2 || !sameSet(got[0].Names, "c") || got[0].Version != bad || !got[0].Rejected ||
-		!sameSet(got[1].Names, "c") || got[1].Version != s2.Version(snapshot.Envoy, eds) {
-		t.Fatalf("responses after s3 = %+v, want c at s3 (rejected), then c at s2", got)
+		!sameSet(got[1].Names, "a", "b", "c") || got[1].Version != s2.Version(snapshot.Envoy, eds) {
+		t.Fatalf("responses after s3 = %+v, want c at s3 (rejected), then a, b, c at s2", got)
 	}
 	if k := n.count(eds, bad); k != 1 {
 		t.Errorf("the rejected version was sent %d times", k)
@@ -143,5 +146,68 @@ func testLargeResponseInParts(t *testing.T, delta bool) {
 	}
 	if !delta && !n.runs(s1) {
 		t.Error("node does not run s1")
+	}
+}
+
+// A node without a last good Set that NACKs a part of a response is sent
+// no further part of that version; the next Set reaches it whole, though
+// the stream had been sent some of its resources before.
+func TestSotwNACKOfAPartHolds(t *testing.T) {
+	s, addr := startServer(t)
+	big := func(rev string, timeout time.Duration) *snapshot.Set {
+		base := buildSet(spec{rev: rev})
+		classes := map[snapshot.Class]*snapshot.Resources{}
+		for c, r := range base.Classes {
+			cp := *r
+			cp.Routes = append([]*routev3.RouteConfiguration(nil), r.Routes...)
+			if c == snapshot.Envoy {
+				for i := 0; i < 100; i++ {
+					domains := make([]string, 120) // 3 parts of 96 KB
+					for j := range domains {
+						domains[j] = fmt.Sprintf("host-%03d-%03d.example.com", i, j)
+					}
+					cp.Routes = append(cp.Routes, routeConfig(fmt.Sprintf("extra-%03d", i), domains, "backend", timeout))
+				}
+			}
+			classes[c] = &cp
+		}
+		return snapshot.New(rev, classes)
+	}
+	s1 := big("main@sha1:1", time.Second)
+	n := newFakeNode(t, "e", "envoy", nil)
+	rdsSeen := 0
+	n.setReject(func(typ, v string) string {
+		if typ == rds {
+			rdsSeen++
+			if rdsSeen == 2 {
+				return "injected: part 2"
+			}
+		}
+		return ""
+	})
+	connectSotw(t, addr, n)
+	s.SetDefault(s1)
+	rdsResponses := func() (k int) {
+		for _, r := range n.responses() {
+			if r.TypeURL == rds {
+				k++
+			}
+		}
+		return k
+	}
+	eventually(t, "the NACK of part 2", func() bool { return rdsResponses() >= 2 })
+	time.Sleep(200 * time.Millisecond)
+	if after := rdsResponses(); after != 2 {
+		t.Fatalf("%d RDS responses, want 2: none after the rejected part", after)
+	}
+	if info, _ := s.Node("e"); info.LastGood != nil {
+		t.Fatalf("last good %v after a NACK of the first Set", info.LastGood.Revision)
+	}
+
+	s2 := big("main@sha1:2", 2*time.Second)
+	s.SetDefault(s2)
+	waitACK(t, s, s2, "e")
+	if !n.runs(s2) {
+		t.Fatal("node does not run s2")
 	}
 }

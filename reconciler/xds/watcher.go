@@ -93,6 +93,13 @@ func (s *Server) answerDeltaLocked(n *nodeState, snap *cache.Snapshot, dw *delta
 	items := snap.GetResourcesAndTTL(t)
 	hashes := snap.GetVersionMap(t)
 	returned := dw.sub.ReturnedResources()
+	// After a NACK: hold while the node is at the rejected version, then
+	// send every subscribed resource again (afterNACK, sotw.go); removals
+	// are still told against what was sent.
+	known, hold := afterNACK(n, t, version, dw.req.GetErrorDetail() != nil, returned)
+	if hold {
+		return false
+	}
 	wildcard := dw.sub.IsWildcard()
 	subscribed := dw.sub.SubscribedResources()
 	// Sized for all of snap's resources at once: growing a map of 1,000
@@ -102,7 +109,7 @@ func (s *Server) answerDeltaLocked(n *nodeState, snap *cache.Snapshot, dw *delta
 	var send, removed []string
 	consider := func(name string) {
 		if _, ok := items[name]; ok {
-			if returned[name] != hashes[name] {
+			if prev, sent := known[name]; !sent || prev != hashes[name] {
 				send = append(send, name)
 			}
 		} else if _, had := returned[name]; had {
