@@ -16,11 +16,15 @@ import (
 //
 //  1. CDS: the new clusters, or the union of old and new when clusters go
 //  2. EDS: likewise
-//  3. LDS: the new listeners
-//  4. SRDS and RDS together: the new scopes and routes. Together because
-//     Envoy subscribes to the route configuration of a new scope only when
-//     it gets the scope: the route configuration is then there already.
-//  5. CDS, then EDS: the new ones, when step 1 or 2 was a union
+//  3. LDS, SRDS and RDS together: the new listeners, scopes and routes.
+//     A client asks for the scopes and route configurations a listener
+//     names only once it has the listener (and for a scope's route
+//     configuration once it has the scope), and a new listener warms until
+//     they arrive: sent together, they are all there when asked for. Sent
+//     one stage after the listener, a port moving from one route
+//     configuration to scoped routes would get its new listener with no
+//     scopes yet, and answer 404 until the next stage.
+//  4. CDS, then EDS: the new ones, when step 1 or 2 was a union
 //
 // A stage that changes nothing is skipped; the last stage is the target
 // itself, so nodes share it. Plans are cached by (from, to) snapshot: every
@@ -63,7 +67,7 @@ func (p *planCache) stages(from, to *cache.Snapshot) []*cache.Snapshot {
 
 var (
 	wayIn    = []types.ResponseType{types.Cluster, types.Endpoint}
-	wayAfter = [][]types.ResponseType{{types.Listener}, {types.ScopedRoute, types.Route}}
+	wayAfter = [][]types.ResponseType{{types.Listener, types.ScopedRoute, types.Route}}
 )
 
 func plan(from, to *cache.Snapshot) []*cache.Snapshot {

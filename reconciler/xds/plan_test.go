@@ -46,16 +46,16 @@ func TestPlan(t *testing.T) {
 	b := classSnap(t, buildSet(spec{clusters: []string{"new", "shared"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second}))
 	st := plan(a, b)
 	changed, clusters := stageTypes(a, st)
-	want := [][]string{{"Cluster"}, {"ClusterLoadAssignment"}, {"Listener"}, {"RouteConfiguration"}, {"Cluster"}, {"ClusterLoadAssignment"}}
+	want := [][]string{{"Cluster"}, {"ClusterLoadAssignment"}, {"Listener", "RouteConfiguration"}, {"Cluster"}, {"ClusterLoadAssignment"}}
 	if len(changed) != len(want) {
 		t.Fatalf("stages %v, want %v", changed, want)
 	}
 	for i := range want {
-		if len(changed[i]) != 1 || changed[i][0] != want[i][0] {
+		if !sameSet(changed[i], want[i]...) {
 			t.Fatalf("stages %v, want %v", changed, want)
 		}
 	}
-	if !sameSet(clusters[0], "old", "new", "shared") || !sameSet(clusters[5], "new", "shared") {
+	if !sameSet(clusters[0], "old", "new", "shared") || !sameSet(clusters[4], "new", "shared") {
 		t.Errorf("clusters per stage %v", clusters)
 	}
 	if st[len(st)-1] != b {
@@ -67,11 +67,11 @@ func TestPlan(t *testing.T) {
 	}
 	// Back from the middle of a move: the union already covers a's
 	// clusters, so CDS is not sent again before the removal.
-	mid := st[2] // CDS and EDS unions, new listener
+	mid := st[2] // CDS and EDS unions, new listener and routes
 	back := plan(mid, a)
 	changed, _ = stageTypes(mid, back)
 	got := fmt.Sprint(changed)
-	if want := "[[ClusterLoadAssignment] [Listener] [Cluster] [ClusterLoadAssignment]]"; got != want {
+	if want := "[[ClusterLoadAssignment] [Listener RouteConfiguration] [Cluster] [ClusterLoadAssignment]]"; got != want {
 		t.Errorf("way back: stages %s, want %s", got, want)
 	}
 	if back[len(back)-1] != a {

@@ -14,16 +14,17 @@
 // it fully ACKed. Every node of a class shares that class's cache.Snapshot.
 //
 // Ordering: a node moving from one Set to another (or from nothing to its
-// first Set) gets the change in stages, one type per stage, CDS, EDS, LDS,
-// then SRDS and RDS together (Envoy asks for a scope's route configuration
-// when it gets the scope); when the new Set drops clusters, CDS and EDS first carry the union of
+// first Set) gets the change in stages: CDS, EDS, then LDS, SRDS and RDS
+// together (a client asks for the scopes and routes a listener names only
+// once it has the listener, which warms until they arrive); when the new
+// Set drops clusters, CDS and EDS first carry the union of
 // old and new, and the removals follow after RDS ("make before break"). Each
 // stage is one SetSnapshot, set only once the node has ACKed the previous
 // stage for every type it subscribed to (or after Options.StageTimeout), so
 // a node never holds a route to a cluster it has not been sent, even when
 // Sets follow each other faster than it ACKs. A new node's first request is
-// answered at once; Envoy, which asks CDS first, then gets EDS, LDS and RDS
-// in that order; gRPC, which asks LDS, RDS, CDS, EDS as it walks the
+// answered at once; Envoy, which asks CDS first, then gets EDS, then LDS
+// (and the SRDS and RDS it asks for after it); gRPC, which asks LDS, RDS, CDS, EDS as it walks the
 // references, gets each as it asks.
 //
 // NACK: the node is set back at once to the last Set it fully ACKed (all

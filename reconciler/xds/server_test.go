@@ -207,7 +207,8 @@ func TestStageTimeout(t *testing.T) {
 	waitACK(t, s, s1, "e")
 	s2 := buildSet(spec{endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second})
 	n.mu.Lock()
-	// Two stages in a row go unanswered: each gets its own timeout.
+	// The EDS stage goes unanswered: the next stage (LDS with RDS) is sent
+	// after the timeout; it goes unanswered too, and nothing is left.
 	n.silent = func(typ, v string) bool { return v == s2.Version(snapshot.Envoy, typ) && (typ == eds || typ == lds) }
 	n.mu.Unlock()
 	start := time.Now()
@@ -217,9 +218,6 @@ func TestStageTimeout(t *testing.T) {
 		t.Errorf("LDS sent after %v, before the stage timeout", d)
 	}
 	eventually(t, "RDS of s2 sent", func() bool { return n.count(rds, s2.Version(snapshot.Envoy, rds)) == 1 })
-	if d := time.Since(start); d < 200*time.Millisecond {
-		t.Errorf("RDS sent after %v, before two stage timeouts", d)
-	}
 	if info, _ := s.Node("e"); info.StagesLeft != 0 || info.HasACKed(s2) {
 		t.Errorf("stages left %d, acked %v", info.StagesLeft, info.HasACKed(s2))
 	}

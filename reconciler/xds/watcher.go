@@ -1,12 +1,16 @@
 package xds
 
 import (
+	"cmp"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
 // watcher is the cache as the xDS servers see it. It answers every watch
@@ -69,10 +73,18 @@ func openWatchLocked[W interface{ typeURL() string }](s *Server, held map[string
 }
 
 // answerHeldLocked answers node n's watches in held of the types whose
-// version changes from prev to next.
+// version changes from prev to next, in snapshot.TypeURLs order (a
+// listener before the scopes and routes of the same stage).
 func answerHeldLocked[W interface{ typeURL() string }](n *nodeState, held map[string]map[int64]W, prev, next *cache.Snapshot,
 	answer func(*nodeState, *cache.Snapshot, W) bool) {
-	for wid, w := range held[n.id] {
+	if len(held[n.id]) == 0 {
+		return
+	}
+	ids := slices.Collect(maps.Keys(held[n.id]))
+	rank := func(wid int64) int { return slices.Index(snapshot.TypeURLs, held[n.id][wid].typeURL()) }
+	slices.SortFunc(ids, func(a, b int64) int { return cmp.Or(cmp.Compare(rank(a), rank(b)), cmp.Compare(a, b)) })
+	for _, wid := range ids {
+		w := held[n.id][wid]
 		t := w.typeURL()
 		if prev != nil && next.GetVersion(t) == prev.GetVersion(t) {
 			continue
