@@ -47,14 +47,14 @@ func partialSotw(typeURL string) bool {
 	return typeURL == resource.RouteType || typeURL == resource.EndpointType
 }
 
-// maxSotwResponseBytes bounds a partial type's response. A node that
+// maxResponseBytes bounds a partial-type sotw or a delta response. A node that
 // needs more (its first RDS, 200 route configurations of 1.5 KB) gets them
 // in several responses, one after the other as it ACKs: so that 1,000
 // nodes connecting at once do not hold 1,000 encoded 300 KB responses in
 // the gRPC server's buffers at the same time. Every response but the last
 // carries a part version (partVersion), so that the node is recorded as
 // running the type's version only once it holds all of it.
-const maxSotwResponseBytes = 96 << 10
+const maxResponseBytes = 96 << 10
 
 // partVersion is the version of a response that carries part of version:
 // version, "+part-" and a hash of what the node holds after it, so that it
@@ -200,7 +200,7 @@ func afterNACK(n *nodeState, typeURL, version string, nack bool, returned map[st
 const wildcardSent = ""
 
 // sendSotwLocked sends the resources send of items at version; for a
-// partial type a response over maxSotwResponseBytes is cut into parts.
+// partial type a response over maxResponseBytes is cut into parts.
 func (s *Server) sendSotwLocked(n *nodeState, sw *sotwWatch, version string, items map[string]types.ResourceWithTTL, hashes map[string]string, send []string, next, returned map[string]string) bool {
 	t := sw.req.GetTypeUrl()
 	partial := partialSotw(t)
@@ -213,7 +213,7 @@ func (s *Server) sendSotwLocked(n *nodeState, sw *sotwWatch, version string, ite
 			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
 			return false
 		}
-		if partial && i > 0 && size+len(a.GetValue()) > maxSotwResponseBytes {
+		if partial && i > 0 && size+len(a.GetValue()) > maxResponseBytes {
 			// The rest goes in the next responses, as the node asks
 			// again: this one is a part, with its own version.
 			for _, rest := range send[i:] {

@@ -85,7 +85,7 @@ func TestSotwSendsOnlyChangedResources(t *testing.T) {
 	}
 }
 
-// A node that needs more than maxSotwResponseBytes of route configurations
+// A node that needs more than maxResponseBytes of route configurations
 // gets them in parts, one per ACK, in sotw and in delta; only the last
 // carries the type's version, so the node runs the Set only once it holds
 // all of it.

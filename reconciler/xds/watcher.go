@@ -19,7 +19,7 @@ import (
 // the callbacks refuse, and for tools that read it).
 //
 // A delta client is only sent what changed in the resources it subscribed
-// to, in parts of at most maxSotwResponseBytes (each part with its own
+// to, in parts of at most maxResponseBytes (each part with its own
 // system_version_info, the last with the type's version), built from the
 // Anys every node shares. When a new snapshot changes nothing of those, no
 // response is sent and so no ACK comes back, although the node now runs
@@ -160,7 +160,7 @@ func (s *Server) answerDeltaLocked(n *nodeState, snap *cache.Snapshot, dw *delta
 			s.log.Error("marshal resource", "node", n.id, "type", t, "error", err)
 			return false
 		}
-		if i > 0 && size+len(a.GetValue()) > maxSotwResponseBytes {
+		if i > 0 && size+len(a.GetValue()) > maxResponseBytes {
 			version = partVersion(version, next) // the rest in the next parts
 			break
 		}

@@ -441,9 +441,6 @@ func resourceName(b []byte) string {
 // ID is the node id.
 func (n *Node) ID() string { return n.id }
 
-// Types the node subscribed to.
-func (n *Node) Types() []string { return n.types }
-
 // Class of the node (from its user agent).
 func (n *Node) Class() snapshot.Class { return n.class }
 
