@@ -1,9 +1,10 @@
 package model
 
 import (
-	"path"
 	"sort"
 	"strings"
+
+	"gitxds.dev/gitxds/reconciler/layout"
 )
 
 // PlatformNamespace is the namespace of the platform's namespaced objects
@@ -18,26 +19,16 @@ var clusterScoped = map[string]bool{"Namespace": true}
 
 // ownerOf returns the namespace the directory of a repository file owns:
 // "<team>" for a file under teams/<team>/, PlatformNamespace for a file under
-// platform/. The first path element named "platform" or "teams" decides, so
-// the layout may sit below a directory of the repository (repo-layout/...).
-// team is "" for platform/. ok is false for files under neither.
+// platform/ (layout.Of decides; the layout may sit below a directory of the
+// repository, as in repo-layout/...). team is "" for platform/. ok is false
+// for files under neither.
 func ownerOf(file string) (team string, ok bool) {
-	if file == "" || path.IsAbs(file) {
-		return "", false
-	}
-	parts := strings.Split(path.Clean(file), "/")
-	for i, p := range parts {
-		switch p {
-		case "..":
-			return "", false
-		case "platform":
-			return "", i+1 < len(parts)
-		case "teams":
-			if i+2 < len(parts) {
-				return parts[i+1], true
-			}
-			return "", false
-		}
+	a := layout.Of(file)
+	switch {
+	case a.Kind == layout.Team && file != a.Root:
+		return a.Team, true
+	case a.Kind == layout.Platform && file != a.Root:
+		return "", true
 	}
 	return "", false
 }

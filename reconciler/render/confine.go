@@ -3,14 +3,13 @@ package render
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
-	"io"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
+	"gitxds.dev/gitxds/reconciler/layout"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -46,6 +45,15 @@ type walker struct {
 	// earlier walk of the same render (nil: none). A file whose hash is
 	// known is read again only when its parse is not memoized.
 	known map[string][32]byte
+	lim   Limits
+	// top is the overlay directory the walk starts from.
+	top string
+	// isolate, when set, receives the failure of each entry of the
+	// overlay's resources that lies in a team directory, instead of the
+	// walk failing (per-team fault isolation); the walk goes on without it.
+	isolate func(entry string, err error)
+	// entryDocs counts the objects of each entry of the overlay's resources.
+	entryDocs map[string]int
 }
 
 type walkKey struct {
@@ -56,15 +64,17 @@ type walkKey struct {
 	pluginRoot string
 }
 
-func newWalker(src filesys.FileSystem) *walker {
+func newWalker(src filesys.FileSystem, lim Limits) *walker {
 	return &walker{
-		src:     src,
-		files:   map[string]bool{},
-		kfile:   map[string]string{},
-		kust:    map[string]*types.Kustomization{},
-		done:    map[walkKey]bool{},
-		defines: map[string][]string{},
-		sums:    map[string][32]byte{},
+		lim:       lim.withDefaults(),
+		entryDocs: map[string]int{},
+		src:       src,
+		files:     map[string]bool{},
+		kfile:     map[string]string{},
+		kust:      map[string]*types.Kustomization{},
+		done:      map[walkKey]bool{},
+		defines:   map[string][]string{},
+		sums:      map[string][32]byte{},
 	}
 }
 
@@ -104,7 +114,7 @@ func (w *walker) kustomization(dir, from, field string, component bool, pluginRo
 		if data, err = w.content(kf, data); err != nil {
 			return err
 		}
-		if pk, err = parseKustomization(kf, data); err != nil {
+		if pk, err = parseKustomization(kf, data, w.lim); err != nil {
 			return err
 		}
 		kustomizationMemo.put(sum, pk)
@@ -146,8 +156,8 @@ type parsedKustomization struct {
 var kustomizationMemo = newLRU[[32]byte, *parsedKustomization](1 << 14)
 
 // parseKustomization checks and parses kustomization file kf.
-func parseKustomization(kf string, data []byte) (*parsedKustomization, error) {
-	if _, err := parseYAML(kf, data); err != nil {
+func parseKustomization(kf string, data []byte, lim Limits) (*parsedKustomization, error) {
+	if _, err := lim.parseYAML(kf, data); err != nil {
 		return nil, err
 	}
 	if err := checkReserved(kf, data); err != nil {
@@ -175,8 +185,8 @@ func (w *walker) sum(p string) (sum [32]byte, data []byte, err error) {
 		w.sums[p] = s
 		return s, nil, nil
 	}
-	if data, err = w.src.ReadFile(abs(p)); err != nil {
-		return sum, nil, &Error{File: p, Err: err}
+	if data, err = w.read(p); err != nil {
+		return sum, nil, err
 	}
 	sum = sha256.Sum256(data)
 	w.sums[p] = sum
@@ -189,9 +199,17 @@ func (w *walker) content(p string, data []byte) ([]byte, error) {
 	if data != nil {
 		return data, nil
 	}
+	return w.read(p)
+}
+
+// read reads repository file p within the file size limit.
+func (w *walker) read(p string) ([]byte, error) {
 	data, err := w.src.ReadFile(abs(p))
 	if err != nil {
 		return nil, &Error{File: p, Err: err}
+	}
+	if err := w.lim.checkSize(p, data); err != nil {
+		return nil, err
 	}
 	return data, nil
 }
@@ -224,7 +242,13 @@ func (w *walker) fields(dir, kf string, k *types.Kustomization, pluginRoot strin
 		return refuse(kf, ErrPlugin, "helmCharts are not allowed (kustomize would run helm); render the chart and commit its output")
 	}
 	for _, r := range k.Resources {
-		if err := w.resource(dir, kf, r, pluginRoot); err != nil {
+		if dir != w.top || pluginRoot != "" {
+			if err := w.resource(dir, kf, r, pluginRoot); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := w.overlayEntry(dir, kf, r); err != nil {
 			return err
 		}
 	}
@@ -358,7 +382,7 @@ func (w *walker) resourceFile(dir, kf, ref string) error {
 		if data, err = w.content(p, data); err != nil {
 			return err
 		}
-		docs, err := parseYAML(p, data)
+		docs, err := w.lim.parseYAML(p, data)
 		if err != nil {
 			return err
 		}
@@ -388,7 +412,7 @@ func (w *walker) patchStrategicMerge(dir, kf, entry string) error {
 		return refuse(kf, ErrRemote, "patchesStrategicMerge %q is remote; remote files are not allowed", entry)
 	}
 	if isInline(entry) {
-		_, err := parseYAML(kf, []byte(entry))
+		_, err := w.lim.parseYAML(kf, []byte(entry))
 		return err
 	}
 	_, err := w.yamlFile(dir, kf, "patchesStrategicMerge", entry, true)
@@ -401,7 +425,11 @@ func (w *walker) kvSources(dir, kf, field string, s types.KvPairSources) error {
 		if k, v, ok := strings.Cut(src, "="); ok && k != "" {
 			ref = v
 		}
-		if _, err := w.file(dir, kf, field+" file", ref); err != nil {
+		p, err := w.file(dir, kf, field+" file", ref)
+		if err != nil {
+			return err
+		}
+		if _, err := w.read(p); err != nil {
 			return err
 		}
 	}
@@ -411,7 +439,11 @@ func (w *walker) kvSources(dir, kf, field string, s types.KvPairSources) error {
 		envs = append(slices.Clip(envs), s.EnvSource)
 	}
 	for _, e := range envs {
-		if _, err := w.file(dir, kf, field+" env", e); err != nil {
+		p, err := w.file(dir, kf, field+" env", e)
+		if err != nil {
+			return err
+		}
+		if _, err := w.read(p); err != nil {
 			return err
 		}
 	}
@@ -425,7 +457,7 @@ func (w *walker) pluginEntry(dir, kf, field, entry string) error {
 		return refuse(kf, ErrRemote, "%s %q is remote; remote files are not allowed", field, entry)
 	}
 	if isInline(entry) {
-		docs, err := parseYAML(kf, []byte(entry))
+		docs, err := w.lim.parseYAML(kf, []byte(entry))
 		if err != nil {
 			return err
 		}
@@ -473,7 +505,42 @@ func (w *walker) resolve(dir, kf, field, ref string) (string, error) {
 	if p == ".." || strings.HasPrefix(p, "../") {
 		return "", refuse(kf, ErrOutsideRepository, "%s %q leaves the repository", field, ref)
 	}
+	if err := w.confine(dir, kf, field, ref, p); err != nil {
+		return "", err
+	}
 	return p, nil
+}
+
+// confine enforces confinement by directory: a kustomization under
+// teams/<team>/ reaches only paths under teams/<team>/, one under platform/
+// only paths under platform/, and only overlays reach into either from
+// outside. Every field that names a path comes through resolve, for every
+// kustomization the walk reaches, so the rule holds at any depth of
+// nesting; and since the kustomizations that include or patch an object are
+// exactly those that reach its file, a team's objects are included and
+// changed only by its own kustomizations and the overlays.
+func (w *walker) confine(dir, kf, field, ref, p string) error {
+	from, to := layout.Of(dir), layout.Of(p)
+	switch {
+	case from.Confined() && !from.Contains(p):
+		return refuse(kf, ErrConfinement, "%s %q leaves %s (a kustomization under %s may only name paths inside it)",
+			fieldName(field), ref, from.Dir(), from.Dir())
+	case from.Kind == layout.Other && dir != w.top && to.Confined():
+		return refuse(kf, ErrConfinement, "%s %q reaches into %s; only an overlay (overlays/<env>/) may include platform/ and teams/ directories",
+			fieldName(field), ref, to.Dir())
+	}
+	return nil
+}
+
+// fieldName is the kustomization field a walker label stands for.
+func fieldName(label string) string {
+	switch label {
+	case "resource", "component", "crd", "configuration", "patch", "replacement", "generator", "transformer", "validator":
+		return label + "s"
+	case "openapi path":
+		return "openapi.path"
+	}
+	return label
 }
 
 // dir resolves a reference that must be a directory in the repository.
@@ -513,16 +580,16 @@ func (w *walker) yamlFile(dir, kf, field, ref string, transform bool) ([]*kyaml.
 	if err != nil {
 		return nil, err
 	}
-	data, err := w.src.ReadFile(abs(p))
+	data, err := w.read(p)
 	if err != nil {
-		return nil, &Error{File: p, Err: err}
+		return nil, err
 	}
 	if transform {
 		if err := checkReserved(p, data); err != nil {
 			return nil, err
 		}
 	}
-	return parseYAML(p, data)
+	return w.lim.parseYAML(p, data)
 }
 
 func (w *walker) notFound(kf, field, ref, what string) error {
@@ -534,6 +601,33 @@ func (w *walker) notFound(kf, field, ref, what string) error {
 
 func (w *walker) isFile(p string) bool {
 	return w.src.Exists(abs(p)) && !w.src.IsDir(abs(p))
+}
+
+// overlayEntry walks one entry of the overlay's own resources. With
+// isolation on, a failure of an entry in a team directory is handed to
+// w.isolate and the walk goes on without it; a team entry over the
+// objects-per-team limit fails the same way.
+func (w *walker) overlayEntry(dir, kf, ref string) error {
+	before := w.docs
+	err := w.resource(dir, kf, ref, "")
+	p := path.Join(dir, filepath.ToSlash(ref))
+	team := layout.Of(p).Kind == layout.Team
+	if err == nil {
+		w.entryDocs[ref] = w.docs - before
+		if team && w.docs-before > w.lim.ObjectsPerTeam {
+			err = refuse(w.kfile[p], ErrLimit, "%s lists %d objects, more than the limit of %d per team; split the team or ask the platform to raise --max-objects-per-team",
+				layout.Of(p).Dir(), w.docs-before, w.lim.ObjectsPerTeam)
+			if w.kfile[p] == "" {
+				err.(*Error).File = p
+			}
+		}
+	}
+	if err == nil || !team || w.isolate == nil {
+		return err
+	}
+	w.docs = before
+	w.isolate(ref, err)
+	return nil
 }
 
 // abs is the path of a repository-relative path in the caller's file system.
@@ -574,26 +668,6 @@ func isRemote(ref string) bool {
 func looksLikeHost(ref string) bool {
 	first, rest, ok := strings.Cut(ref, "/")
 	return ok && rest != "" && strings.Contains(first, ".") && strings.Trim(first, ".") != ""
-}
-
-// parseYAML parses every document of a YAML file, and names the file and line
-// of the first syntax error. It returns the documents that are mappings.
-func parseYAML(file string, data []byte) ([]*kyaml.Node, error) {
-	dec := kyaml.NewDecoder(bytes.NewReader(data))
-	var docs []*kyaml.Node
-	for {
-		var n kyaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, refuse(file, ErrMalformed, "malformed YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
-		if len(n.Content) == 1 && n.Content[0].Kind == kyaml.MappingNode {
-			docs = append(docs, n.Content[0])
-		}
-	}
 }
 
 // checkReserved refuses content that mentions a provenance annotation (plain

@@ -209,7 +209,7 @@ func TestKustomizationMemoUnmodified(t *testing.T) {
 			if !ok {
 				continue
 			}
-			fresh, err := parseKustomization(s.name, s.data)
+			fresh, err := parseKustomization(s.name, s.data, Limits{}.withDefaults())
 			if err != nil {
 				t.Errorf("%s %s: memoized, but does not parse: %v", c.name, s.name, err)
 				continue

@@ -55,6 +55,10 @@ var (
 	// ErrReservedAnnotation: an input that sets an annotation kustomize uses
 	// for provenance, or an object whose provenance was forged.
 	ErrReservedAnnotation = errors.New("reserved annotation")
+	// ErrConfinement: a path that leaves the kustomization's area: a team's
+	// kustomization naming a path outside teams/<team>/, the platform's one
+	// outside platform/, or a directory other than an overlay naming either.
+	ErrConfinement = errors.New("path leaves its directory")
 	// ErrTooManyObjects: the render produced more than Options.MaxObjects.
 	ErrTooManyObjects = errors.New("too many objects")
 )

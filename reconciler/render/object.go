@@ -39,4 +39,7 @@ type Result struct {
 	// built whole, for the reason WholeReason gives.
 	Shards, ShardsCached int
 	WholeReason          string
+	// Failed are the team directories that could not be rendered and were
+	// left out; everything else was rendered.
+	Failed []TeamFailure
 }

@@ -98,7 +98,7 @@ func (w *walker) pluginConfig(root, file string, n *kyaml.Node) error {
 	}
 	for _, p := range c.Paths {
 		if isInline(p) {
-			if _, err := parseYAML(file, []byte(p)); err != nil {
+			if _, err := w.lim.parseYAML(file, []byte(p)); err != nil {
 				return err
 			}
 			continue

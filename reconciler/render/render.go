@@ -33,6 +33,8 @@ type Options struct {
 	Whole bool
 	// Cache holds rendered shards; nil means a process-wide cache.
 	Cache *Cache
+	// Limits bound every file the build reads (limits.go).
+	Limits Limits
 }
 
 func (o Options) maxObjects() int {
@@ -46,12 +48,20 @@ func (o Options) maxObjects() int {
 // repository root, e.g. "overlays/dev") of the repository held by fsys (an
 // in-memory file system whose root "/" is the repository root), in process.
 //
-// The build is confined to the repository: before kustomize runs, every
-// kustomization reachable from the overlay is checked, and absolute paths,
-// paths leaving the repository, remote bases and files, exec, Go and
-// container plugins and helm charts are refused. Kustomize then runs with
-// builtin plugins only and root-only load restrictions, on a copy of just
-// the files the check approved. fsys is not modified.
+// The build is confined: before kustomize runs, every kustomization
+// reachable from the overlay is checked (confine.go), every file it may read
+// is parsed within opts.Limits, and absolute paths, paths leaving the
+// repository or a team's or the platform's directory, remote bases and
+// files, exec, Go and container plugins and helm charts are refused.
+// Kustomize then runs with builtin plugins only and root-only load
+// restrictions, on a copy of just the files the check approved. fsys is not
+// modified.
+//
+// Faults are isolated per team: an entry of the overlay's resources that
+// lies in a team directory and cannot be rendered (its files are malformed
+// or over a limit, it leaves its directory, kustomize fails on it) is left
+// out and reported in Result.Failed; everything else renders. A failure
+// anywhere else (platform/, the overlay) fails the render.
 //
 // Every error is an *Error naming the repository file it is about.
 func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, error) {
@@ -59,36 +69,73 @@ func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	w := newWalker(fsys)
-	if err := w.kustomization(dir, "", "overlay", false, ""); err != nil {
-		return nil, err
+	var failed []TeamFailure
+	view := fsys
+	for {
+		res, entries, more, err := renderView(view, dir, opts)
+		if err != nil {
+			return nil, err
+		}
+		if len(more) == 0 {
+			res.Failed = failed
+			return res, nil
+		}
+		// Render again without the failed entries. Each round removes at
+		// least one entry, and shards already built come from the cache.
+		failed = append(failed, more...)
+		if view, err = withoutEntries(fsys, dir, entries, failed); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// renderView renders the overlay in dir of fsys once. It returns the
+// overlay's resources entries, and either a result or the team entries that
+// failed (the caller renders again without them).
+func renderView(fsys filesys.FileSystem, dir string, opts Options) (*Result, []string, []TeamFailure, error) {
+	w := newWalker(fsys, opts.Limits)
+	w.top = dir
+	var failed []TeamFailure
+	w.isolate = func(entry string, err error) { failed = append(failed, teamFailure(w, dir, entry, err)) }
+	err := w.kustomization(dir, "", "overlay", false, "")
+	var entries []string
+	if k := w.kust[dir]; k != nil {
+		entries = k.Resources
+	}
+	if err != nil || len(failed) > 0 {
+		return nil, entries, failed, err
 	}
 	if max := opts.maxObjects(); max > 0 && w.docs > max {
-		return nil, refuse(w.kfile[dir], ErrTooManyObjects, "the overlay lists %d objects, more than the limit of %d", w.docs, max)
+		return nil, entries, nil, refuse(w.kfile[dir], ErrTooManyObjects, "the overlay lists %d objects, more than the limit of %d", w.docs, max)
 	}
 	reason := "Options.Whole"
 	if !opts.Whole {
 		var res *Result
-		if res, err, reason = renderShards(fsys, w, dir, opts); reason == "" {
-			return res, err
+		if res, failed, err, reason = renderShards(fsys, w, dir, opts); reason == "" {
+			return res, entries, failed, err
 		}
 	}
 	st, err := stage(fsys, w, dir, w.files)
 	if err != nil {
-		return nil, err
+		return nil, entries, nil, err
 	}
 	m, err := build(st.fs, st.topDir, w.openapi)
 	if err != nil {
-		return nil, st.tr.wrap(err)
+		// Which team entries fail on their own? Without them, the rest may
+		// build.
+		if failed := wholeFailures(fsys, w, dir, st); len(failed) > 0 {
+			return nil, entries, failed, nil
+		}
+		return nil, entries, nil, st.tr.wrap(err)
 	}
 	if max := opts.maxObjects(); max > 0 && m.Size() > max {
-		return nil, refuse(w.kfile[dir], ErrTooManyObjects, "the overlay renders %d objects, more than the limit of %d", m.Size(), max)
+		return nil, entries, nil, refuse(w.kfile[dir], ErrTooManyObjects, "the overlay renders %d objects, more than the limit of %d", m.Size(), max)
 	}
 	objs, err := st.objects(m)
 	if err != nil {
-		return nil, err
+		return nil, entries, nil, err
 	}
-	return &Result{Objects: objs, Warnings: w.warnings, WholeReason: reason}, nil
+	return &Result{Objects: objs, Warnings: w.warnings, WholeReason: reason}, entries, nil, nil
 }
 
 // YAML is the rendered objects as a YAML stream, byte for byte as

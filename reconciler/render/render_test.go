@@ -138,7 +138,7 @@ func (c *testCase) rewrite(t *testing.T, got map[string]string) {
 		fmt.Fprintf(&b, "-- %s --\n", s.name)
 		b.Write(s.data)
 	}
-	for _, k := range []string{"objects", "error"} {
+	for _, k := range []string{"objects", "failed", "error"} {
 		if v, ok := got[k]; ok {
 			fmt.Fprintf(&b, "-- want.%s --\n%s", k, v)
 		}
@@ -156,6 +156,8 @@ var sentinels = map[string]error{
 	"notfound":  ErrNotFound,
 	"reserved":  ErrReservedAnnotation,
 	"toomany":   ErrTooManyObjects,
+	"confined":  ErrConfinement,
+	"limit":     ErrLimit,
 }
 
 // TestCases renders every testdata case on an in-memory file system with real
@@ -184,12 +186,18 @@ func TestCases(t *testing.T) {
 			} else {
 				got["objects"] = objectLines(res)
 				checkObjects(t, res, c.opts.KeepsOrigin)
+				if len(res.Failed) > 0 {
+					got["failed"] = failedLines(res)
+					if c.opts.Is != "" && !errors.Is(res.Failed[0].Err, sentinels[c.opts.Is]) {
+						t.Errorf("team failure does not match %s: %v", c.opts.Is, res.Failed[0].Err)
+					}
+				}
 			}
 			if *update {
 				c.rewrite(t, got)
 				return
 			}
-			for _, k := range []string{"objects", "error"} {
+			for _, k := range []string{"objects", "failed", "error"} {
 				want, ok := c.want(k)
 				if g, has := got[k]; has != ok || g != want {
 					t.Errorf("%s:\ngot:\n%s\nwant:\n%s", k, g, want)
@@ -261,4 +269,13 @@ func snapshotFS(t *testing.T, fsys filesys.FileSystem) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\x01")
+}
+
+// failedLines is one line per team directory left out of a render.
+func failedLines(res *Result) string {
+	var b strings.Builder
+	for _, f := range res.Failed {
+		fmt.Fprintf(&b, "%s (%s): %v\n", f.Team.Dir(), f.Entry, f.Err)
+	}
+	return b.String()
 }

@@ -68,6 +68,7 @@ import (
 	"strings"
 	"sync"
 
+	"gitxds.dev/gitxds/reconciler/layout"
 	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -369,22 +370,23 @@ func shardKey(fsys filesys.FileSystem, dir string, files map[string]bool, sums m
 	return k, nil
 }
 
-// renderShards renders the overlay as shards. ok is false when it cannot
-// (reason says why): the caller builds the whole overlay.
-func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (res *Result, err error, reason string) {
+// renderShards renders the overlay as shards. When it cannot, reason says
+// why and the caller builds the whole overlay. Team shards that fail are
+// returned in failed (the caller renders again without them).
+func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (res *Result, failed []TeamFailure, err error, reason string) {
 	if r := shardBlocker(w, dir); r != "" {
-		return nil, nil, r
+		return nil, nil, nil, r
 	}
 	k := w.kust[dir]
 	kf := w.kfile[dir]
 	orig, err := src.ReadFile(abs(kf))
 	if err != nil {
-		return nil, &Error{File: kf, Err: err}, ""
+		return nil, nil, &Error{File: kf, Err: err}, ""
 	}
 	cache := opts.cache()
 	ed, err := newShardEditor(orig)
 	if err != nil {
-		return nil, nil, fmt.Sprintf("%s: cannot edit resources: %v", kf, err)
+		return nil, nil, nil, fmt.Sprintf("%s: cannot edit resources: %v", kf, err)
 	}
 	// The shards' walks read the files the overlay's walk read, but for the
 	// overlay's kustomization.
@@ -395,25 +397,39 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 		s := &shards[i]
 		s.entry = e
 		if s.kust, err = ed.kustomization([]string{e}); err != nil {
-			return nil, nil, fmt.Sprintf("%s: cannot edit resources: %v", kf, err)
+			return nil, nil, nil, fmt.Sprintf("%s: cannot edit resources: %v", kf, err)
 		}
 		ov := overrideFS{FileSystem: src, path: abs(kf), data: s.kust}
-		sw := newWalker(ov)
+		sw := newWalker(ov, opts.Limits)
 		sw.known = known
+		sw.top = dir
 		if err := sw.kustomization(dir, "", "overlay", false, ""); err != nil {
 			// The whole overlay passed the same checks: this is unexpected.
-			return nil, nil, fmt.Sprintf("shard %s: %v", e, err)
+			return nil, nil, nil, fmt.Sprintf("shard %s: %v", e, err)
 		}
 		if s.key, err = shardKey(ov, dir, sw.files, sw.sums); err != nil {
-			return nil, err, ""
+			return nil, nil, err, ""
 		}
 		var c cachedShard
 		c, s.cached = cache.get(s.key)
 		s.objs, s.keys = c.objs, c.keys
 		s.files = sw.files
 	}
-	if err := buildShards(src, w, dir, kf, shards, cache); err != nil {
-		return nil, err, ""
+	errs, err := buildShards(src, w, dir, kf, shards, cache)
+	if err != nil {
+		return nil, nil, err, ""
+	}
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case isTeamEntry(dir, shards[i].entry):
+			failed = append(failed, teamFailure(w, dir, shards[i].entry, err))
+		case len(failed) == 0:
+			return nil, nil, err, ""
+		}
+	}
+	if len(failed) > 0 {
+		return nil, failed, nil, ""
 	}
 
 	// Compose: a linear duplicate check over the effective ids.
@@ -429,24 +445,32 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 		keys = append(keys, s.keys...)
 		for _, o := range s.objs {
 			if namerefTargets[o.Kind] {
-				return nil, nil, fmt.Sprintf("%s %s is a kind kustomize fixes name references to", o.ID(), o.File)
+				return nil, nil, nil, fmt.Sprintf("%s %s is a kind kustomize fixes name references to", o.ID(), o.File)
 			}
 			dk := effectiveKey(o, scope)
 			if j, dup := seen[dk]; dup && j != i {
-				if err := dupError(src, w, dir, kf, orig, shards[j].entry, s.entry); err != nil {
-					return nil, err, ""
+				// A team that renders an object of another namespace
+				// cannot take it from its owner: the team fails.
+				for _, x := range []int{i, j} {
+					if t := layout.Of(path.Join(dir, shards[x].entry)); t.Kind == layout.Team && dk.namespace != t.Team {
+						return nil, []TeamFailure{{Entry: shards[x].entry, Team: t, Err: &Error{File: o.File, Object: o.ID(),
+							Err: &refusal{kind: ErrConfinement, msg: fmt.Sprintf("%s renders this object of namespace %q, which another directory of the overlay also renders; a team may only render objects of its own namespace %q", t.Dir(), dk.namespace, t.Team)}}}}, nil, ""
+					}
 				}
-				return nil, nil, fmt.Sprintf("%s is rendered by both %s and %s", o.ID(), shards[j].entry, s.entry)
+				if err := dupError(src, w, dir, kf, orig, shards[j].entry, s.entry); err != nil {
+					return nil, nil, err, ""
+				}
+				return nil, nil, nil, fmt.Sprintf("%s is rendered by both %s and %s", o.ID(), shards[j].entry, s.entry)
 			}
 			seen[dk] = i
 			objs = append(objs, o)
 		}
 	}
 	if err := sortObjects(objs, keys, k.SortOptions); err != nil {
-		return nil, nil, err.Error()
+		return nil, nil, nil, err.Error()
 	}
 	if max := opts.maxObjects(); max > 0 && len(objs) > max {
-		return nil, refuse(kf, ErrTooManyObjects, "the overlay renders %d objects, more than the limit of %d", len(objs), max), ""
+		return nil, nil, refuse(kf, ErrTooManyObjects, "the overlay renders %d objects, more than the limit of %d", len(objs), max), ""
 	}
 	res = &Result{Objects: objs, Warnings: w.warnings, Shards: len(shards)}
 	for _, s := range shards {
@@ -454,14 +478,15 @@ func renderShards(src filesys.FileSystem, w *walker, dir string, opts Options) (
 			res.ShardsCached++
 		}
 	}
-	return res, nil, ""
+	return res, nil, nil, ""
 }
 
 // buildShards builds the shards that are not cached. Kustomize runs one
 // build at a time (buildMu); converting a build's output to Objects (mostly
-// YAML encoding) runs meanwhile on another goroutine. The error is the one
-// of the first failing shard in order.
-func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []shard, cache *Cache) error {
+// YAML encoding) runs meanwhile on another goroutine. errs holds each
+// shard's failure; every shard that built is cached, even when others fail.
+// err is a failure to stage the files.
+func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []shard, cache *Cache) (errs []error, err error) {
 	// Only the files of the shards to build are staged (all of them for a
 	// cold cache; one team's for a one-team change): a shard's walk approved
 	// every file its build reads, and its cache key covers exactly those.
@@ -477,7 +502,7 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 		m resmap.ResMap
 	}
 	jobs := make(chan job, 8)
-	errs := make([]error, len(shards))
+	errs = make([]error, len(shards))
 	done := make(chan struct{})
 	started := false
 	for i := range shards {
@@ -486,9 +511,8 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 			continue
 		}
 		if st == nil {
-			var err error
 			if st, err = stage(src, w, dir, files); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if !started {
@@ -506,7 +530,7 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 		m, err := st.build(kf, s.kust)
 		if err != nil {
 			errs[i] = err
-			break
+			continue
 		}
 		jobs <- job{i, m}
 	}
@@ -515,14 +539,11 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 		<-done
 	}
 	for i, err := range errs {
-		if err != nil {
-			return err
-		}
-		if s := &shards[i]; !s.cached {
+		if s := &shards[i]; err == nil && !s.cached {
 			cache.put(s.key, cachedShard{objs: s.objs, keys: s.keys})
 		}
 	}
-	return nil
+	return errs, nil
 }
 
 // build builds the staged overlay with its kustomization file kf replaced
