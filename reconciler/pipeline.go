@@ -9,6 +9,7 @@ package reconciler
 
 import (
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -71,7 +72,12 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, lastAc
 	if err != nil {
 		return nil, &StageError{Stage: "render", Revision: revision, Err: err}
 	}
-	out := model.Build(model.Input{Objects: rendered.Objects, LastAccepted: lastAccepted, Decoded: &p.decoded})
+	objs, held := rendered.Objects, heldObjects(rendered.Failed, lastAccepted)
+	if len(held) > 0 {
+		objs = append(slices.Clip(objs), held...)
+	}
+	out := model.Build(model.Input{Objects: objs, LastAccepted: lastAccepted, Decoded: &p.decoded})
+	reportFailedTeams(out, rendered.Failed, held)
 	if err := out.IR.Validate(); err != nil {
 		return nil, &StageError{Stage: "model", Revision: revision, Err: err}
 	}
