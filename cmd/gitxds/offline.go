@@ -19,6 +19,7 @@ import (
 type repoFlags struct {
 	repo, ref, path          string
 	maxFileSize, maxRepoSize int64
+	maxObjectsPerTeam        int
 }
 
 func (f *repoFlags) register(c *cobra.Command) {
@@ -27,6 +28,7 @@ func (f *repoFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.path, "path", "", "overlay directory inside the repository, e.g. overlays/production")
 	c.Flags().Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
 	c.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
+	c.Flags().IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list (default 500)")
 	_ = c.MarkFlagRequired("path")
 }
 
@@ -70,11 +72,17 @@ func (f *repoFlags) build(ctx context.Context, ref string) (*reconciler.Build, e
 	if err != nil {
 		return nil, err
 	}
-	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, f.path, rev, nil)
+	b, err := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}).Run(fsys, f.path, rev, nil)
 	if err != nil {
 		return nil, &exitError{code: exitInvalid, err: err}
 	}
 	return b, nil
+}
+
+// renderLimits are the render's limits for the flags: files may be as large
+// as the source lets them be.
+func renderLimits(maxFileSize int64, maxObjectsPerTeam int) render.Limits {
+	return render.Limits{FileBytes: int(maxFileSize), ObjectsPerTeam: maxObjectsPerTeam}
 }
 
 func ioErr(err error) error { return &exitError{code: exitUsage, err: err} }

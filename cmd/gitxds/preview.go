@@ -127,7 +127,7 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 	var errs [2]error
 	// One pipeline for both sides: the unchanged teams' shards and objects
 	// are rendered and decoded once.
-	pipe := reconciler.NewPipeline(render.Options{})
+	pipe := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
 	var wg sync.WaitGroup
 	wg.Go(func() { sides[0], errs[0] = loadSide(ctx, f, pipe, baseRef) })
 	wg.Go(func() {

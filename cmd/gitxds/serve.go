@@ -28,6 +28,7 @@ type serveFlags struct {
 	logFormat                string
 	adminTokenFile           string
 	maxFileSize, maxRepoSize int64
+	maxObjectsPerTeam        int
 
 	webhookSecretFile string
 	git               credentials.GitOptions
@@ -84,6 +85,7 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file with a bearer token required by mutating admin endpoints")
 	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
 	fl.Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
+	fl.IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list; a team over it keeps its last accepted objects (default 500)")
 
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file with the webhook secret; enables POST /hooks/{github,gitlab,generic} on the admin address")
 	fl.StringVar(&f.git.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// and scp-like repository URLs")
@@ -150,6 +152,7 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		Repo: f.repo, Ref: f.ref, Path: f.path, Interval: f.interval,
 		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir,
 		Limits: source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}, Log: log,
+		RenderLimits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam),
 	}
 	if f.adminTokenFile != "" {
 		tok, err := credentials.ReadSecretFile(f.adminTokenFile)

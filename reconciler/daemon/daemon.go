@@ -40,7 +40,9 @@ type Config struct {
 	// AdminToken, when set, is required by mutating admin endpoints.
 	AdminToken string
 	Limits     source.Limits
-	Log        *slog.Logger
+	// RenderLimits bound every file a render reads (render.Limits).
+	RenderLimits render.Limits
+	Log          *slog.Logger
 
 	// WebhookSecret, when set, mounts POST /hooks/github, /hooks/gitlab and
 	// /hooks/generic on the admin API (package webhook).
@@ -114,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	xsrv := xds.New(xopts)
 	fleet := reconciler.NewFleet(xsrv, m)
-	pipe := reconciler.NewPipeline(render.Options{})
+	pipe := reconciler.NewPipeline(render.Options{Limits: cfg.RenderLimits})
 	if cfg.Translate != nil {
 		pipe.Translate = cfg.Translate
 	}

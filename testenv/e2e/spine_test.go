@@ -87,15 +87,17 @@ func TestSpine(t *testing.T) {
 	}
 	wcancel()
 
-	// Unparseable YAML: Ready=False naming the file; the client still gets B.
+	// Unparseable YAML: Ready=False naming the file; the team keeps its last
+	// accepted objects, so the revision changes nothing served (and is
+	// applied); the client still gets B.
 	badYAML := must[string](t)(s.Commit("broken yaml", map[string]*string{"teams/echo/backends.yaml": ptr("kind: Backend\n  metadata: [\n")}))
 	st = must[status.Status](t)(s.WaitAttempted(20*time.Second, badYAML))
 	rc := readyCond(t, st)
 	if rc.Status != metav1.ConditionFalse || !strings.Contains(rc.Message, "teams/echo/backends.yaml") {
 		t.Fatalf("broken YAML: Ready %s %q, want False naming teams/echo/backends.yaml", rc.Status, rc.Message)
 	}
-	if st.LastAppliedRevision != toB {
-		t.Fatalf("lastAppliedRevision moved to %s", st.LastAppliedRevision)
+	if st.LastAppliedHash == "" || st.Rollout != nil && st.Rollout.Revision == badYAML {
+		t.Fatalf("the broken commit started a rollout: %+v", st.Rollout)
 	}
 	assertAnswers(ctx, t, c, "B", 20)
 
