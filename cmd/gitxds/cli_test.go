@@ -205,9 +205,9 @@ func TestRenderAndValidateBinary(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "teams/echo/routes.yaml"), []byte("kind: [\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code = run(t, bin, "validate", "--repo", dir, "--path", "overlays/dev")
-	if code != 1 || !strings.Contains(errOut, "teams/echo/routes.yaml") {
-		t.Fatalf("validate malformed YAML: exit %d\n%s", code, errOut)
+	out, errOut, code = run(t, bin, "validate", "--repo", dir, "--path", "overlays/dev")
+	if code != 1 || !strings.Contains(out+errOut, "teams/echo/routes.yaml: Kustomization teams/echo: BuildFailed") {
+		t.Fatalf("validate malformed YAML: exit %d\n%s%s", code, out, errOut)
 	}
 	// Usage and I/O errors: 2.
 	if _, _, code := run(t, bin, "render", "--repo", dir); code != 2 {

@@ -95,7 +95,7 @@ func TestConfinementAttacks(t *testing.T) {
 			"teams/shop/deep.yaml":          ptr("kind: Backend\nspec: " + strings.Repeat("{a: ", 10000) + "1" + strings.Repeat("}", 10000) + "\n")},
 			"teams/shop/deep.yaml", "nested more than 64 levels deep"},
 		{"an exec transformer directory", map[string]*string{
-			"teams/shop/kustomization.yaml": ptr("namespace: shop\nresources: [shop.yaml]\ntransformers: [tx]\n"),
+			"teams/shop/kustomization.yaml":    ptr("namespace: shop\nresources: [shop.yaml]\ntransformers: [tx]\n"),
 			"teams/shop/tx/kustomization.yaml": ptr("resources: [exec.yaml]\n"),
 			"teams/shop/tx/exec.yaml":          ptr("apiVersion: example.com/v1\nkind: Sed\nmetadata:\n  name: sed\n  annotations:\n    config.kubernetes.io/function: |\n      exec: {path: /bin/sh}\n")},
 			"teams/shop/tx/exec.yaml", "KRM function plugin"},
