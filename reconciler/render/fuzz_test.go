@@ -66,9 +66,9 @@ func (r *readRecorder) note(p string) {
 	r.mu.Unlock()
 }
 func (r *readRecorder) ReadFile(p string) ([]byte, error) { r.note(p); return r.FileSystem.ReadFile(p) }
-func (r *readRecorder) Exists(p string) bool                { r.note(p); return r.FileSystem.Exists(p) }
-func (r *readRecorder) IsDir(p string) bool                 { r.note(p); return r.FileSystem.IsDir(p) }
-func (r *readRecorder) Glob(p string) ([]string, error)     { r.note(p); return r.FileSystem.Glob(p) }
+func (r *readRecorder) Exists(p string) bool              { r.note(p); return r.FileSystem.Exists(p) }
+func (r *readRecorder) IsDir(p string) bool               { r.note(p); return r.FileSystem.IsDir(p) }
+func (r *readRecorder) Glob(p string) ([]string, error)   { r.note(p); return r.FileSystem.Glob(p) }
 
 // FuzzConfinement: generated kustomizations of team a, over a fixed tree
 // with another team, the platform and files outside both. Whatever they
