@@ -12,7 +12,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
-func exampleFS(t *testing.T) filesys.FileSystem {
+func exampleFS(t testing.TB) filesys.FileSystem {
 	t.Helper()
 	fsys, err := source.WorktreeFS("..", source.Limits{})
 	if err != nil {
@@ -21,7 +21,7 @@ func exampleFS(t *testing.T) filesys.FileSystem {
 	return fsys
 }
 
-func edit(t *testing.T, fsys filesys.FileSystem, p string, f func(string) string) {
+func edit(t testing.TB, fsys filesys.FileSystem, p string, f func(string) string) {
 	t.Helper()
 	data, err := fsys.ReadFile("/" + p)
 	if err != nil {
