@@ -140,7 +140,7 @@ func TestErrorFormat(t *testing.T) {
 	}
 }
 
-func write(t *testing.T, fsys filesys.FileSystem, p, content string) {
+func write(t testing.TB, fsys filesys.FileSystem, p, content string) {
 	t.Helper()
 	if err := fsys.WriteFile(p, []byte(content)); err != nil {
 		t.Fatal(err)

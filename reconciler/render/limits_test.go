@@ -11,7 +11,7 @@ import (
 
 // limitFS is a repository of two teams: payments renders, search holds the
 // files given.
-func limitFS(t *testing.T, search map[string]string) filesys.FileSystem {
+func limitFS(t testing.TB, search map[string]string) filesys.FileSystem {
 	t.Helper()
 	fsys := filesys.MakeFsInMemory()
 	write(t, fsys, "/teams/payments/kustomization.yaml", "namespace: payments\nresources: [b.yaml]\n")
