@@ -65,8 +65,8 @@ func echoRepo(t *testing.T, files map[string]string) *gitserver.Repo {
 	return r
 }
 
-// TestServeBinary runs `gitxds serve` with the DESIGN §5 flags against a
-// repository in the DESIGN §1 layout, and a real gRPC xDS client through it.
+// TestServeBinary runs `gitxds serve` with the docs/architecture.md §7 flags against a
+// repository in the docs/architecture.md §1 layout, and a real gRPC xDS client through it.
 func TestServeBinary(t *testing.T) {
 	bin := binary(t)
 	a := upstream.StartT(t, "A")

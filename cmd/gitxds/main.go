@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes (DESIGN §5).
+// Exit codes (docs/architecture.md §7).
 const (
 	exitOK      = 0
 	exitInvalid = 1 // invalid config, or differences where asked

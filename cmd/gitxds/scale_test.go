@@ -15,13 +15,13 @@ import (
 )
 
 // scaleTeams and scaleRules size the generated repository: the fleet
-// figure of DESIGN §6 (200 virtual hosts x 25 routes).
+// figure of docs/architecture.md §8 (200 virtual hosts x 25 routes).
 const (
 	scaleTeams = 200
 	scaleRules = 25
 )
 
-// scaleRepo generates a DESIGN §1 repository of scaleTeams teams, each with
+// scaleRepo generates a docs/architecture.md §1 repository of scaleTeams teams, each with
 // one hostname, scaleRules rules and two Backends, commits it on main and a
 // pull request (a weight shift in one team, a timeout in another) on
 // refs/pull/1/head, and returns its URL.

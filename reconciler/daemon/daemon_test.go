@@ -35,7 +35,7 @@ spec:
 `
 }
 
-// files is a small repository in the DESIGN §1 layout.
+// files is a small repository in the docs/architecture.md §1 layout.
 func files(port string) map[string]string {
 	return map[string]string{
 		"platform/kustomization.yaml": "resources: [namespaces.yaml, gateways.yaml]\n",

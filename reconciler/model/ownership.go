@@ -33,7 +33,7 @@ func ownerOf(file string) (team string, ok bool) {
 	return "", false
 }
 
-// ownership enforces the directory identity of DESIGN §1: an object's team
+// ownership enforces the directory identity of docs/architecture.md §1: an object's team
 // is the teams/<team>/ directory of its source file and its namespace must
 // be <team>; only platform/ defines Gateway, Namespace and RolloutPolicy.
 //

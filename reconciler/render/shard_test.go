@@ -63,7 +63,7 @@ func TestShardedEqualsWholeCases(t *testing.T) {
 	}
 }
 
-// featureRepo is a small DESIGN §1 repository whose object names differ
+// featureRepo is a small docs/architecture.md §1 repository whose object names differ
 // between teams, so that overlays may move everything into one namespace.
 var featureRepo = map[string]string{
 	"platform/kustomization.yaml": `resources:

@@ -1,6 +1,6 @@
 package rollout_test
 
-// Rollback latency (DESIGN §4, BENCHMARKS.md "Rollback latency"): the real
+// Rollback latency (docs/architecture.md §4, BENCHMARKS.md "Rollback latency"): the real
 // rollout engine, the reconciler's fleet adapter and the real xDS server on
 // a loopback gRPC port, and 1,000 simulated nodes (testenv/fleetsim), each
 // an ADS state-of-the-world stream that validates and ACKs what it gets.

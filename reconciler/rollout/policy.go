@@ -1,6 +1,6 @@
 // Package rollout moves the fleet from its last good snapshot to a new one,
 // stage by stage, and back again by itself when a node NACKs, does not ACK in
-// time, or a metric gate fails (DESIGN §4).
+// time, or a metric gate fails (docs/architecture.md §4).
 package rollout
 
 import (

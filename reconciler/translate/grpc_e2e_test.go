@@ -106,7 +106,7 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 
 	const nodeID = "grpc-e2e"
 	// Not in ADS mode: gRPC asks for a subset of the snapshot's resources,
-	// which an ADS-mode SnapshotCache never answers (DESIGN §6).
+	// which an ADS-mode SnapshotCache never answers (docs/architecture.md §8).
 	sc := cache.NewSnapshotCache(false, cache.IDHash{}, nil)
 	if err := sc.SetSnapshot(ctx, nodeID, snap); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Package webhook receives push notifications from Git hosts so that gitxds
 // reconciles a push at once instead of at the next poll (polling stays as
-// the safety net). Three endpoints share one secret (DESIGN §5):
+// the safety net). Three endpoints share one secret (docs/architecture.md §7):
 //
 //   - POST /hooks/github: X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
 //     the body>, X-GitHub-Event (push; ping is answered), X-GitHub-Delivery.

@@ -29,7 +29,7 @@ import (
 	"gitxds.dev/gitxds/testenv/xdsclient"
 )
 
-// The rollout tests: DESIGN §4 with real gRPC-Go xDS clients in two groups
+// The rollout tests: docs/architecture.md §4 with real gRPC-Go xDS clients in two groups
 // (rollout-group: canary, rollout-group: stable), gitxds as `serve` runs it,
 // and, for the metric gates, a real Prometheus scraping the test data
 // plane's per-node call counters.

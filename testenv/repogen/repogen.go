@@ -1,4 +1,4 @@
-// Package repogen generates a config repository laid out as DESIGN §1 says:
+// Package repogen generates a config repository laid out as docs/architecture.md §1 says:
 // platform/ (Namespaces, one Gateway, a RolloutPolicy), teams/<team>/ with
 // R HTTPRoutes and B Backends each, and overlays/<env>/ over all of them. It
 // is the input of the render benchmarks and of the fleet harness

@@ -8,7 +8,7 @@ import (
 // EchoHost is the hostname of the echo repository's route.
 const EchoHost = "echo.example.com"
 
-// EchoRepo is a small repository in the DESIGN §1 layout: a platform with one
+// EchoRepo is a small repository in the docs/architecture.md §1 layout: a platform with one
 // Gateway, team echo with Backends a and b (at the given addresses) and an
 // HTTPRoute for EchoHost to a, and overlays/dev over both.
 func EchoRepo(backendA, backendB string) map[string]string {

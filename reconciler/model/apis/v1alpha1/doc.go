@@ -4,7 +4,7 @@
 //
 // Backend and BackendTrafficPolicy follow the shape of Envoy Gateway's kinds
 // of the same names (a subset of their fields); RolloutPolicy is described in
-// DESIGN §4. The model stage decodes them strictly: a field not declared here
+// docs/architecture.md §4. The model stage decodes them strictly: a field not declared here
 // is an error.
 package v1alpha1
 

@@ -2,7 +2,7 @@ package v1alpha1
 
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-// RolloutPolicy says how a new revision reaches the fleet (DESIGN §4). Only
+// RolloutPolicy says how a new revision reaches the fleet (docs/architecture.md §4). Only
 // platform/ may define it; without one, every node gets a revision at once.
 type RolloutPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
