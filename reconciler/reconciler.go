@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -65,6 +66,16 @@ type Reconciler struct {
 	// appliedNote says how the applied revision got applied when it did not
 	// go through the stages (no change served, fast path); Ready says it.
 	appliedNote string
+	// refetch is the revision whose tree the source failed to give (a
+	// timeout, a dropped connection): the next poll tries it again even
+	// though it is the last attempted one.
+	refetch string
+}
+
+// ancestry is what the reconciler asks a source that can tell whether a
+// commit descends from another (source.Source does).
+type ancestry interface {
+	Descends(ctx context.Context, rev source.Revision, ancestor plumbing.Hash) (descends, known bool, err error)
 }
 
 // New returns a reconciler; call Restore before serving xDS, then Run.
@@ -186,6 +197,7 @@ func (r *Reconciler) ReconcileOnce(ctx context.Context, why string) error {
 	if err != nil || rev.IsZero() {
 		return err
 	}
+	r.checkHistory(ctx, rev)
 	b, err := r.reconcileBuild(ctx, rev)
 	if err != nil || b == nil {
 		return err
@@ -205,6 +217,17 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 	defer r.mu.Unlock()
 	defer r.touch()
 	r.st.Source.LastPoll = time.Now().UTC()
+	if errors.Is(err, source.ErrTooLarge) && !rev.IsZero() {
+		// The source is fine; the revision is refused while it was
+		// fetched, and stays refused until a new commit arrives.
+		r.st.Source.LastError = ""
+		if rev.String() != r.st.LastAttemptedRevision {
+			r.st.LastAttemptedRevision = rev.String()
+			r.opts.Metrics.SetRevision("attempted", rev.String())
+			r.refuseLocked(rev, status.ReasonRenderFailed, err)
+		}
+		return source.Revision{}, nil
+	}
 	if err != nil {
 		r.st.Source.LastError = err.Error()
 		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
@@ -215,13 +238,14 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 	}
 	wasFailing := r.st.Source.LastError != ""
 	r.st.Source.LastError = ""
-	if rev.String() == r.st.LastAttemptedRevision {
+	if rev.String() == r.st.LastAttemptedRevision && rev.String() != r.refetch {
 		if wasFailing {
 			r.summarize()
 		}
 		r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
 		return source.Revision{}, nil
 	}
+	r.refetch = ""
 	r.st.LastAttemptedRevision = rev.String()
 	r.opts.Metrics.SetRevision("attempted", rev.String())
 	for _, f := range r.state.Failed {
@@ -244,6 +268,21 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*Build, error) {
 	start := time.Now()
 	fsys, err := r.opts.Source.FS(ctx, rev)
+	if err != nil && !errors.Is(err, source.ErrTooLarge) && !errors.Is(err, source.ErrUnverified) {
+		// The source failed, not the revision: nothing of it was built,
+		// and the next poll (or POST /reconcile) tries it again.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		defer r.touch()
+		r.refetch = rev.String()
+		r.st.Source.LastError = err.Error()
+		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
+			fmt.Sprintf("cannot fetch %s: %v; retried on the next poll; still serving %s", rev, err, orNone(r.st.LastAppliedRevision)))
+		r.st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSourceFailed, "retried on the next poll")
+		r.opts.Metrics.Failures.WithLabelValues(status.ReasonSourceFailed).Inc()
+		r.log.Warn("fetching the revision failed; retried on the next poll", "revision", rev.String(), "error", err)
+		return nil, err
+	}
 	if err == nil {
 		r.mu.Lock()
 		lastAccepted := r.state.Accepted
@@ -264,6 +303,14 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.refuseLocked(rev, reason, err)
+	return nil, err
+}
+
+// refuseLocked records that rev cannot be served: Ready=False and
+// Stalled=True with reason, nothing served changes, and rev is not built
+// again until a new commit arrives. Caller holds r.mu.
+func (r *Reconciler) refuseLocked(rev source.Revision, reason string, err error) {
 	defer r.touch()
 	msg := fmt.Sprintf("revision %s cannot be served: %v; still serving %s", rev, err, orNone(r.st.LastAppliedRevision))
 	r.st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
@@ -272,7 +319,42 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 	r.opts.Metrics.Failures.WithLabelValues(reason).Inc()
 	r.opts.Metrics.Reconciles.WithLabelValues("failed").Inc()
 	r.log.Error("revision refused", "revision", rev.String(), "reason", reason, "error", err)
-	return nil, err
+}
+
+// checkHistory warns when the branch moved to a commit that does not
+// descend from the applied one (a force-push, or a move backwards). The
+// revision is applied all the same, as Flux does; status.Source.ForcePush
+// says it until a later revision descends from the applied one.
+func (r *Reconciler) checkHistory(ctx context.Context, rev source.Revision) {
+	anc, ok := r.opts.Source.(ancestry)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	applied := r.st.LastAppliedRevision
+	r.mu.Unlock()
+	prev, err := source.ParseRevision(applied)
+	if err != nil || prev.Ref != rev.Ref || prev.Hash == rev.Hash {
+		return
+	}
+	descends, known, err := anc.Descends(ctx, rev, prev.Hash)
+	if err != nil || !known {
+		if err != nil {
+			r.log.Info("cannot tell whether the new revision descends from the applied one", "revision", rev.String(), "applied", applied, "error", err)
+		}
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	if descends {
+		r.st.Source.ForcePush = ""
+		return
+	}
+	msg := fmt.Sprintf("%s moved from %s to %s, which does not descend from it (a force-push or a move backwards); applied like any new commit", rev.Ref, prev.Short(), rev.Short())
+	r.st.Source.ForcePush = msg
+	r.st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, "building "+rev.String()+": "+msg)
+	r.log.Warn("the branch was force-pushed: the new revision does not descend from the applied one", "revision", rev.String(), "applied", applied)
 }
 
 // reconcileRollout decides how the build reaches the fleet: not at all when

@@ -16,7 +16,7 @@ import (
 
 func TestFSSizeLimits(t *testing.T) {
 	t.Parallel()
-	_, repo, _ := newRepo(t, gitserver.Options{})
+	srv, repo, _ := newRepo(t, gitserver.Options{})
 	must(t, repo.WriteFiles(map[string]string{
 		"teams/a/big.yaml":  strings.Repeat("x", 3000),
 		"teams/b/big2.yaml": strings.Repeat("y", 3000),
@@ -27,17 +27,39 @@ func TestFSSizeLimits(t *testing.T) {
 	cases := []struct {
 		name      string
 		file, sum int64
-		wantErr   string // a substring; "" for success
+		// wantErr is a substring of the error of FS from a path, or of
+		// Poll from a URL, which refuses while fetching; "" for success.
+		wantErr, wantFetchErr string
 	}{
-		{"file limit", 2048, -1, "teams/a/big.yaml is 3000 bytes, over the per-file limit of 2048 bytes"},
-		{"repo limit", -1, 4000, "over its limit of 4000 bytes at teams/"},
-		{"within", 4096, 8192, ""},
-		{"defaults", 0, 0, ""},
+		{"file limit", 2048, -1, "teams/a/big.yaml is 3000 bytes, over the per-file limit of 2048 bytes",
+			"a file of 3000 bytes is over the per-file limit of 2048 bytes (refused while fetching)"},
+		{"repo limit", -1, 4000, "over its limit of 4000 bytes at teams/",
+			"the repository goes over its limit of 4000 bytes (refused while fetching"},
+		{"within", 4096, 8192, "", ""},
+		{"defaults", 0, 0, "", ""},
 	}
 	for name, loc := range locations(repo) {
+		remote := strings.Contains(loc, "://")
 		for _, c := range cases {
 			src := mustSource(t, Options{URL: loc, Ref: "main", MaxFileSize: c.file, MaxRepoSize: c.sum})
 			rev, _, err := src.Poll(context.Background())
+			if remote && c.wantFetchErr != "" {
+				if !errors.Is(err, ErrTooLarge) || !strings.Contains(fmtErr(err), c.wantFetchErr) || rev.IsZero() {
+					t.Errorf("%s, %s: poll = %s, %v; want the revision and ErrTooLarge containing %q", name, c.name, rev, err, c.wantFetchErr)
+				}
+				// Polled again, or read, the refused commit is not fetched again.
+				fetches := srv.Counts().UploadPack
+				if _, _, again := src.Poll(context.Background()); again == nil || again.Error() != err.Error() {
+					t.Errorf("%s, %s: second poll: %v, want %v", name, c.name, again, err)
+				}
+				if _, err := src.FS(context.Background(), rev); !errors.Is(err, ErrTooLarge) {
+					t.Errorf("%s, %s: FS after a refused fetch: %v, want ErrTooLarge", name, c.name, err)
+				}
+				if n := srv.Counts().UploadPack; n != fetches {
+					t.Errorf("%s, %s: %d fetches after the refusal, want none", name, c.name, n-fetches)
+				}
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -57,6 +57,10 @@ type Source struct {
 	Path      string    `json:"path"`
 	LastPoll  time.Time `json:"lastPoll,omitempty"`
 	LastError string    `json:"lastError,omitempty"`
+	// ForcePush says the branch last moved to a commit that does not
+	// descend from the applied one (applied all the same, as Flux does);
+	// cleared when a later revision descends from the applied one.
+	ForcePush string `json:"forcePush,omitempty"`
 }
 
 // Rollout is the state of a progressive rollout.
