@@ -73,6 +73,12 @@ type harnessOptions struct {
 	limits source.Limits
 	// wrap replaces the source the reconciler sees (fault injection).
 	wrap func(Source) Source
+	// pipeline wraps the production pipeline.
+	pipeline func(Builder) Builder
+	// build are the build limits; zero is the defaults.
+	build BuildLimits
+	// exit replaces os.Exit.
+	exit func(code int)
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -110,11 +116,19 @@ func (h *harness) start(o harnessOptions) {
 		src = o.wrap(src)
 	}
 	m := metrics.New()
-	pipe := NewPipeline(render.Options{})
+	var pipe Builder = NewPipeline(render.Options{})
+	if o.pipeline != nil {
+		pipe = o.pipeline(pipe)
+	}
+	exit := o.exit
+	if exit == nil {
+		exit = func(code int) { h.t.Errorf("the reconciler exited with code %d", code) }
+	}
 	h.rec = New(Options{
 		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: "overlays/dev", Interval: time.Hour,
 		Pipeline: pipe, Fleet: NewFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
-		Log: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Build: o.build, Exit: exit,
 	})
 	if err := h.rec.Restore(); err != nil {
 		h.t.Fatal(err)

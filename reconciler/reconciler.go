@@ -31,8 +31,14 @@ type Options struct {
 	URL, Ref string // for status only
 	Overlay  string
 	Interval time.Duration
-	Pipeline *Pipeline
-	Fleet    rollout.Fleet
+	// Pipeline builds revisions (a *Pipeline in production).
+	Pipeline Builder
+	// Build bounds each build: deadline and memory budget.
+	Build BuildLimits
+	// Exit ends the process on a deliberate exit (a build over the memory
+	// budget, or stuck); os.Exit when nil. Tests replace it.
+	Exit  func(code int)
+	Fleet rollout.Fleet
 	// Store persists the last good snapshot and the rollout state; required.
 	Store   *Store
 	Metrics *metrics.Metrics
@@ -47,6 +53,9 @@ type Reconciler struct {
 	log     *slog.Logger
 	engine  *rollout.Engine
 	trigger chan string
+	builds  *buildGuard
+	// recovered runs recoverBuild once, before the first reconcile.
+	recovered sync.Once
 
 	mu    sync.Mutex
 	st    status.Status
@@ -89,7 +98,11 @@ func New(opts Options) *Reconciler {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute
 	}
+	if opts.Exit == nil {
+		opts.Exit = defaultExit
+	}
 	r := &Reconciler{opts: opts, log: opts.Log, trigger: make(chan string, 1)}
+	r.builds = &buildGuard{lim: opts.Build.withDefaults(), store: opts.Store, log: opts.Log, exit: opts.Exit}
 	r.st.Source = status.Source{URL: opts.URL, Ref: opts.Ref, Path: opts.Overlay}
 	r.st.Conditions = []metav1.Condition{}
 	r.engine = rollout.New(opts.Fleet, rollout.Options{
@@ -193,6 +206,7 @@ func (r *Reconciler) Rollout(action string) error { return r.engine.Control(acti
 // ReconcileOnce runs one reconcile: poll, build, and start a rollout when
 // the served config changes. It returns the error of the step that failed.
 func (r *Reconciler) ReconcileOnce(ctx context.Context, why string) error {
+	r.recovered.Do(r.recoverBuild)
 	rev, err := r.reconcileSource(ctx)
 	if err != nil || rev.IsZero() {
 		return err
@@ -288,23 +302,85 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 		lastAccepted := r.state.Accepted
 		r.mu.Unlock()
 		var b *Build
-		b, err = r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), lastAccepted)
+		b, err = r.builds.run(ctx, rev.String(), func() (*Build, error) {
+			return r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), lastAccepted)
+		})
 		r.opts.Metrics.StageDuration.WithLabelValues("build").Observe(time.Since(start).Seconds())
 		if err == nil {
 			return b, nil
 		}
+		if ctx.Err() != nil || errors.Is(err, errExiting) {
+			return nil, err // shutting down: the revision is not at fault
+		}
 	}
 	reason := status.ReasonRenderFailed
 	var se *StageError
-	if errors.As(err, &se) && se.Stage == "translate" {
+	switch {
+	case errors.As(err, &se) && se.Stage == "translate":
 		reason = status.ReasonTranslateFailed
-	} else if errors.Is(err, source.ErrUnverified) {
+	case errors.Is(err, source.ErrUnverified):
 		reason = status.ReasonVerificationFailed
+	case errors.Is(err, ErrBuildTimeout):
+		reason = status.ReasonBuildTimedOut
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if reason == status.ReasonBuildTimedOut {
+		// Persisted: not built again after a restart either.
+		r.recordFailedLocked(status.FailedRevision{Revision: rev.String(), Reason: reason, Message: err.Error(), At: time.Now().UTC()})
+	}
 	r.refuseLocked(rev, reason, err)
 	return nil, err
+}
+
+// recoverBuild looks for the marker of a build the process did not finish:
+// that build killed it (out of memory, a crash) or made it exit on
+// purpose (over the memory budget). Its revision is recorded failed and not
+// built again until a new commit arrives; the last good keeps serving.
+func (r *Reconciler) recoverBuild() {
+	m, err := r.opts.Store.LoadBuilding()
+	if err != nil {
+		r.log.Error("cannot read the build marker; ignoring it", "error", err)
+	}
+	if m == nil {
+		return
+	}
+	reason := status.ReasonBuildCrashed
+	msg := fmt.Sprintf("the process died while building it (build started %s); a revision that kills the process is not built again", m.Started.Format(time.RFC3339))
+	if m.Reason != "" {
+		reason = status.ReasonMemoryBudget
+		msg = fmt.Sprintf("%s (build started %s); the process exited and the revision is not built again", m.Reason, m.Started.Format(time.RFC3339))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	known := false
+	for _, f := range r.state.Failed {
+		known = known || f.Revision == m.Revision
+	}
+	if !known { // a build abandoned at its deadline is recorded already
+		r.recordFailedLocked(status.FailedRevision{Revision: m.Revision, Reason: reason, Message: msg, At: time.Now().UTC()})
+		r.st.Set(status.Ready, metav1.ConditionFalse, reason,
+			fmt.Sprintf("build of %s failed: %s; serving %s; waiting for a new commit", m.Revision, msg, orNone(r.st.LastAppliedRevision)))
+		r.log.Error("the previous process died while building a revision; it is recorded failed and not built again until a new commit arrives",
+			"revision", m.Revision, "reason", reason, "message", msg)
+	}
+	if err := r.opts.Store.ClearBuilding(); err != nil {
+		r.log.Error("removing the build marker", "error", err)
+	}
+}
+
+// recordFailedLocked adds fr to the failed revisions (the last 20 are kept)
+// and persists them. Caller holds r.mu.
+func (r *Reconciler) recordFailedLocked(fr status.FailedRevision) {
+	r.state.Failed = append(r.state.Failed, fr)
+	if n := len(r.state.Failed); n > 20 {
+		r.state.Failed = r.state.Failed[n-20:]
+	}
+	r.st.FailedRevisions = r.state.Failed
+	if err := r.opts.Store.Save(&r.state); err != nil {
+		r.log.Error("persist state", "error", err)
+	}
 }
 
 // refuseLocked records that rev cannot be served: Ready=False and
@@ -491,7 +567,7 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 		if n := len(r.state.Failed); n > 20 {
 			r.state.Failed = r.state.Failed[n-20:]
 		}
-		r.st.FailedRevisions = r.state.Failed
+		r.st.FailedRevisions = r.state.Failed // persisted below
 		r.opts.Metrics.Failures.WithLabelValues(status.ReasonRolloutFailed).Inc()
 	}
 	if err := r.opts.Store.Save(&r.state); err != nil {
@@ -515,13 +591,17 @@ func (r *Reconciler) summarize() {
 		st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonRollingOut, msg)
 		return
 	}
-	if n := len(st.FailedRevisions); n > 0 && st.FailedRevisions[n-1].Revision == st.LastAttemptedRevision {
-		f := st.FailedRevisions[n-1]
+	if f, ok := failedAttempt(st); ok {
+		reason := status.ReasonRolloutFailed
 		msg := fmt.Sprintf("rollout of %s failed and was rolled back: %s; serving %s; waiting for a new commit",
 			f.Revision, f.Message, orNone(st.LastAppliedRevision))
-		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonRolloutFailed, msg)
-		st.Set(status.Stalled, metav1.ConditionTrue, status.ReasonRolloutFailed, msg)
-		st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonRolloutFailed, "waiting for a new commit")
+		if status.IsBuildFailure(f.Reason) {
+			reason = f.Reason
+			msg = fmt.Sprintf("build of %s failed: %s; serving %s; waiting for a new commit", f.Revision, f.Message, orNone(st.LastAppliedRevision))
+		}
+		st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
+		st.Set(status.Stalled, metav1.ConditionTrue, reason, msg)
+		st.Set(status.Reconciling, metav1.ConditionFalse, reason, "waiting for a new commit")
 		return
 	}
 	if st.LastAppliedRevision != st.LastAttemptedRevision {
@@ -539,6 +619,16 @@ func (r *Reconciler) summarize() {
 		return
 	}
 	st.Set(status.Ready, metav1.ConditionTrue, status.ReasonSucceeded, applied)
+}
+
+// failedAttempt is the failed revision that is the last attempted one.
+func failedAttempt(st *status.Status) (status.FailedRevision, bool) {
+	for i := len(st.FailedRevisions) - 1; i >= 0; i-- {
+		if f := st.FailedRevisions[i]; f.Revision == st.LastAttemptedRevision {
+			return f, true
+		}
+	}
+	return status.FailedRevision{}, false
 }
 
 // touch marks the status as changed. Caller holds r.mu.
