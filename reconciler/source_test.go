@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -136,5 +137,36 @@ func TestForcePushAppliedWithWarning(t *testing.T) {
 	}
 	if st := h.rec.Status(); st.LastAppliedRevision != next || st.Source.ForcePush != "" {
 		t.Errorf("next fast-forward: applied %s, force-push %q; want %s and none", st.LastAppliedRevision, st.Source.ForcePush, next)
+	}
+}
+
+// Over the real Git server, a team kustomization that lists a symbolic link
+// out of the repository, or a Git LFS pointer, is refused saying so.
+func TestSpecialFilesNamedInStatus(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	if err := h.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ file, want string }{
+		{"passwd.yaml", `teams/echo/kustomization.yaml: resource "passwd.yaml" is a symbolic link (to /etc/passwd); symbolic links out of the repository are not followed`},
+		{"big.yaml", `teams/echo/kustomization.yaml: resource "big.yaml" is a Git LFS pointer; LFS content is not fetched`},
+	}
+	if err := h.repo.Symlink("/etc/passwd", "teams/echo/passwd.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		h.commit(map[string]string{
+			"teams/echo/kustomization.yaml": "namespace: echo\nresources: [backends.yaml, routes.yaml, " + c.file + "]\n",
+			"teams/echo/big.yaml":           "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
+		})
+		_ = h.reconcile()
+		js, err := json.Marshal(h.rec.Status())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(js), strings.ReplaceAll(c.want, `"`, `\"`)) {
+			t.Errorf("status does not say %q:\n%s", c.want, js)
+		}
 	}
 }

@@ -242,6 +242,8 @@ func (s *Source) Resolve(ctx context.Context, rev string) (Revision, error) {
 // within the size limits: a file or a total over them is an error wrapping
 // ErrTooLarge that names the file. Symbolic links to regular files inside
 // the tree are copied as that file; other links and submodules are skipped.
+// The file system is an *FS: its Special method says which links were
+// skipped (with their target) and which files are Git LFS pointers.
 // On a URL, a commit not fetched yet is fetched first.
 func (s *Source) FS(ctx context.Context, rev Revision) (filesys.FileSystem, error) {
 	if rev.IsZero() {
