@@ -31,10 +31,13 @@ import (
 //     clean — the abandoned revision is recorded failed already, so it is
 //     not built again: one exit, never a loop.
 //   - A memory budget. While a build runs (an abandoned one included), the
-//     heap is sampled (runtime/metrics); above the budget the build cannot be
-//     stopped, so the process records the revision in the build marker with
-//     the reason and exits deliberately (ExitMemoryBudget); the restart
-//     records the revision failed (MemoryBudgetExceeded).
+//     live heap is sampled (runtime/metrics); when it has grown by more than
+//     the budget since the build started, the build cannot be stopped, so
+//     the process records the revision in the build marker with the reason
+//     and exits deliberately (ExitMemoryBudget); the restart records the
+//     revision failed (MemoryBudgetExceeded). The growth, not the heap, is
+//     bounded: what the process holds besides the build (the snapshots
+//     served to many nodes) is not the build's fault.
 //   - A marker. "building <revision> since <time>" is persisted in the state
 //     directory before a build and removed after it. A marker found when
 //     the reconcile loop starts means that build killed the process (out of
@@ -58,9 +61,10 @@ const DefaultBuildTimeout = 60 * time.Second
 type BuildLimits struct {
 	// Timeout is the build deadline (DefaultBuildTimeout when zero).
 	Timeout time.Duration
-	// MemoryBudget bounds the heap while a build runs, in bytes. Zero
-	// derives it from the Go memory limit (GOMEMLIMIT): 90% of it when one
-	// is set, no budget otherwise. Negative: no budget.
+	// MemoryBudget bounds how much the live heap may grow while a build
+	// runs, in bytes. Zero derives it from the Go memory limit (GOMEMLIMIT):
+	// half of it when one is set (the build must fit beside what is
+	// served), no budget otherwise. Negative: no budget.
 	MemoryBudget int64
 	// SampleEvery is how often the heap is sampled (default 20ms).
 	SampleEvery time.Duration
@@ -73,7 +77,7 @@ func (l BuildLimits) withDefaults() BuildLimits {
 	if l.MemoryBudget == 0 {
 		l.MemoryBudget = -1
 		if lim := debug.SetMemoryLimit(-1); lim > 0 && lim != math.MaxInt64 {
-			l.MemoryBudget = lim / 10 * 9
+			l.MemoryBudget = lim / 2
 		}
 	}
 	if l.SampleEvery <= 0 {
@@ -122,9 +126,10 @@ type runningBuild struct {
 	done   chan struct{}
 }
 
-// heapMetric is the heap memory occupied by objects, live or not yet
-// swept: it grows as soon as a build allocates.
-const heapMetric = "/memory/classes/heap/objects:bytes"
+// heapMetric is the heap occupied by the objects the last GC found live:
+// garbage does not count, what a build holds on to does. Near GOMEMLIMIT the
+// GC runs often, so it follows a build that blows up closely.
+const heapMetric = "/gc/heap/live:bytes"
 
 func heapBytes() int64 {
 	s := []metrics.Sample{{Name: heapMetric}}
@@ -224,6 +229,7 @@ func (g *buildGuard) watchMemory(rb *runningBuild) {
 	if g.lim.MemoryBudget < 0 {
 		return
 	}
+	base := heapBytes()
 	t := time.NewTicker(g.lim.SampleEvery)
 	defer t.Stop()
 	for {
@@ -233,11 +239,11 @@ func (g *buildGuard) watchMemory(rb *runningBuild) {
 		case <-t.C:
 		}
 		heap := heapBytes()
-		if heap <= g.lim.MemoryBudget {
+		if heap-base <= g.lim.MemoryBudget {
 			continue
 		}
 		m := rb.marker
-		m.Reason = fmt.Sprintf("exceeded memory budget: the heap reached %d bytes while building, over the budget of %d bytes", heap, g.lim.MemoryBudget)
+		m.Reason = fmt.Sprintf("exceeded memory budget: the live heap grew by %d bytes while building, over the budget of %d bytes", heap-base, g.lim.MemoryBudget)
 		if err := g.store.SaveBuilding(m); err != nil {
 			g.log.Error("persisting the build marker", "error", err)
 		}

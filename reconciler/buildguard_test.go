@@ -3,6 +3,7 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type slowBuilder struct {
 	hold    map[string]bool
 	release chan struct{}
 	started chan string
+	// grow is how many bytes a held build allocates and keeps while held.
+	grow int
 
 	mu     sync.Mutex
 	builds map[string]int
@@ -44,8 +47,22 @@ func (b *slowBuilder) Run(fsys filesys.FileSystem, overlay, revision string, las
 	hold := b.hold[revision]
 	b.mu.Unlock()
 	b.started <- revision
-	if hold {
+	if hold && b.grow == 0 {
 		<-b.release
+	} else if hold {
+		held := make([]byte, b.grow)
+		for i := range held {
+			held[i] = 1 // touched: really held
+		}
+		for {
+			runtime.GC() // the live heap is measured by the GC
+			select {
+			case <-b.release:
+				runtime.KeepAlive(held)
+				return b.real.Run(fsys, overlay, revision, lastAccepted)
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 	}
 	return b.real.Run(fsys, overlay, revision, lastAccepted)
 }
@@ -228,9 +245,10 @@ func TestMemoryBudgetExit(t *testing.T) {
 	good := h.head()
 	hungry := h.commit(map[string]string{"teams/echo/backends.yaml": backendFile("9002")})
 	builder := newSlowBuilder(hungry)
+	builder.grow = 64 << 20 // held on to, far over the budget
 	exited := make(chan int, 1)
-	// Any heap is over a one-byte budget; the build runs until the exit.
-	h.start(harnessOptions{pipeline: builder.wrap, build: BuildLimits{MemoryBudget: 1},
+	// The build holds its memory until the exit.
+	h.start(harnessOptions{pipeline: builder.wrap, build: BuildLimits{MemoryBudget: 8 << 20},
 		exit: func(code int) { exited <- code; close(builder.release); select {} }})
 	done := make(chan error, 1)
 	go func() { done <- h.rec.ReconcileOnce(context.Background(), "test") }()
@@ -254,12 +272,12 @@ func TestMemoryBudgetExit(t *testing.T) {
 	wantFailed(t, h, hungry, status.ReasonMemoryBudget, good)
 }
 
-// The default memory budget is 90% of the Go memory limit, when one is set.
+// The default memory budget is half of the Go memory limit, when one is set.
 func TestBuildLimitsDefaults(t *testing.T) {
 	prev := debug.SetMemoryLimit(1 << 30)
 	defer debug.SetMemoryLimit(prev)
-	if got := (BuildLimits{}).withDefaults(); got.MemoryBudget != (1<<30)/10*9 || got.Timeout != DefaultBuildTimeout {
-		t.Errorf("with GOMEMLIMIT=1GiB: %+v, want a budget of 90%% and the default timeout", got)
+	if got := (BuildLimits{}).withDefaults(); got.MemoryBudget != 1<<29 || got.Timeout != DefaultBuildTimeout {
+		t.Errorf("with GOMEMLIMIT=1GiB: %+v, want a budget of half and the default timeout", got)
 	}
 	debug.SetMemoryLimit(-1 & 0x7fffffffffffffff)
 	if got := (BuildLimits{}).withDefaults(); got.MemoryBudget >= 0 {

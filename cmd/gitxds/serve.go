@@ -90,7 +90,7 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
 	fl.IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list; a team over it keeps its last accepted objects (default 500)")
 	fl.DurationVar(&f.buildTimeout, "build-timeout", reconciler.DefaultBuildTimeout, "deadline of one build (render, model, translate); a revision over it fails and is not built again until a new commit")
-	fl.Int64Var(&f.buildMemoryBudget, "build-memory-budget", 0, "heap bytes a build may reach; over it the revision fails and the process restarts once (default: 90% of GOMEMLIMIT when set, else none; -1: none)")
+	fl.Int64Var(&f.buildMemoryBudget, "build-memory-budget", 0, "bytes the live heap may grow by during a build; over it the revision fails and the process restarts once (default: half of GOMEMLIMIT when set, else none; -1: none)")
 
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file with the webhook secret; enables POST /hooks/{github,gitlab,generic} on the admin address")
 	fl.StringVar(&f.git.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// and scp-like repository URLs")
