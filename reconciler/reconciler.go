@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -30,8 +31,14 @@ type Options struct {
 	URL, Ref string // for status only
 	Overlay  string
 	Interval time.Duration
-	Pipeline *Pipeline
-	Fleet    rollout.Fleet
+	// Pipeline builds revisions (a *Pipeline in production).
+	Pipeline Builder
+	// Build bounds each build: deadline and memory budget.
+	Build BuildLimits
+	// Exit ends the process on a deliberate exit (a build over the memory
+	// budget, or stuck); os.Exit when nil. Tests replace it.
+	Exit  func(code int)
+	Fleet rollout.Fleet
 	// Store persists the last good snapshot and the rollout state; required.
 	Store   *Store
 	Metrics *metrics.Metrics
@@ -46,6 +53,9 @@ type Reconciler struct {
 	log     *slog.Logger
 	engine  *rollout.Engine
 	trigger chan string
+	builds  *buildGuard
+	// recovered runs recoverBuild once, before the first reconcile.
+	recovered sync.Once
 
 	mu    sync.Mutex
 	st    status.Status
@@ -65,6 +75,16 @@ type Reconciler struct {
 	// appliedNote says how the applied revision got applied when it did not
 	// go through the stages (no change served, fast path); Ready says it.
 	appliedNote string
+	// refetch is the revision whose tree the source failed to give (a
+	// timeout, a dropped connection): the next poll tries it again even
+	// though it is the last attempted one.
+	refetch string
+}
+
+// ancestry is what the reconciler asks a source that can tell whether a
+// commit descends from another (source.Source does).
+type ancestry interface {
+	Descends(ctx context.Context, rev source.Revision, ancestor plumbing.Hash) (descends, known bool, err error)
 }
 
 // New returns a reconciler; call Restore before serving xDS, then Run.
@@ -78,7 +98,11 @@ func New(opts Options) *Reconciler {
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute
 	}
+	if opts.Exit == nil {
+		opts.Exit = defaultExit
+	}
 	r := &Reconciler{opts: opts, log: opts.Log, trigger: make(chan string, 1)}
+	r.builds = &buildGuard{lim: opts.Build.withDefaults(), store: opts.Store, log: opts.Log, exit: opts.Exit}
 	r.st.Source = status.Source{URL: opts.URL, Ref: opts.Ref, Path: opts.Overlay}
 	r.st.Conditions = []metav1.Condition{}
 	r.engine = rollout.New(opts.Fleet, rollout.Options{
@@ -182,10 +206,12 @@ func (r *Reconciler) Rollout(action string) error { return r.engine.Control(acti
 // ReconcileOnce runs one reconcile: poll, build, and start a rollout when
 // the served config changes. It returns the error of the step that failed.
 func (r *Reconciler) ReconcileOnce(ctx context.Context, why string) error {
+	r.recovered.Do(r.recoverBuild)
 	rev, err := r.reconcileSource(ctx)
 	if err != nil || rev.IsZero() {
 		return err
 	}
+	r.checkHistory(ctx, rev)
 	b, err := r.reconcileBuild(ctx, rev)
 	if err != nil || b == nil {
 		return err
@@ -205,6 +231,17 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 	defer r.mu.Unlock()
 	defer r.touch()
 	r.st.Source.LastPoll = time.Now().UTC()
+	if errors.Is(err, source.ErrTooLarge) && !rev.IsZero() {
+		// The source is fine; the revision is refused while it was
+		// fetched, and stays refused until a new commit arrives.
+		r.st.Source.LastError = ""
+		if rev.String() != r.st.LastAttemptedRevision {
+			r.st.LastAttemptedRevision = rev.String()
+			r.opts.Metrics.SetRevision("attempted", rev.String())
+			r.refuseLocked(rev, status.ReasonRenderFailed, err)
+		}
+		return source.Revision{}, nil
+	}
 	if err != nil {
 		r.st.Source.LastError = err.Error()
 		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
@@ -215,13 +252,14 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 	}
 	wasFailing := r.st.Source.LastError != ""
 	r.st.Source.LastError = ""
-	if rev.String() == r.st.LastAttemptedRevision {
+	if rev.String() == r.st.LastAttemptedRevision && rev.String() != r.refetch {
 		if wasFailing {
 			r.summarize()
 		}
 		r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
 		return source.Revision{}, nil
 	}
+	r.refetch = ""
 	r.st.LastAttemptedRevision = rev.String()
 	r.opts.Metrics.SetRevision("attempted", rev.String())
 	for _, f := range r.state.Failed {
@@ -244,26 +282,111 @@ func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, erro
 func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*Build, error) {
 	start := time.Now()
 	fsys, err := r.opts.Source.FS(ctx, rev)
+	if err != nil && !errors.Is(err, source.ErrTooLarge) && !errors.Is(err, source.ErrUnverified) {
+		// The source failed, not the revision: nothing of it was built,
+		// and the next poll (or POST /reconcile) tries it again.
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		defer r.touch()
+		r.refetch = rev.String()
+		r.st.Source.LastError = err.Error()
+		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
+			fmt.Sprintf("cannot fetch %s: %v; retried on the next poll; still serving %s", rev, err, orNone(r.st.LastAppliedRevision)))
+		r.st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSourceFailed, "retried on the next poll")
+		r.opts.Metrics.Failures.WithLabelValues(status.ReasonSourceFailed).Inc()
+		r.log.Warn("fetching the revision failed; retried on the next poll", "revision", rev.String(), "error", err)
+		return nil, err
+	}
 	if err == nil {
 		r.mu.Lock()
 		lastAccepted := r.state.Accepted
 		r.mu.Unlock()
 		var b *Build
-		b, err = r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), lastAccepted)
+		b, err = r.builds.run(ctx, rev.String(), func() (*Build, error) {
+			return r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), lastAccepted)
+		})
 		r.opts.Metrics.StageDuration.WithLabelValues("build").Observe(time.Since(start).Seconds())
 		if err == nil {
 			return b, nil
 		}
+		if ctx.Err() != nil || errors.Is(err, errExiting) {
+			return nil, err // shutting down: the revision is not at fault
+		}
 	}
 	reason := status.ReasonRenderFailed
 	var se *StageError
-	if errors.As(err, &se) && se.Stage == "translate" {
+	switch {
+	case errors.As(err, &se) && se.Stage == "translate":
 		reason = status.ReasonTranslateFailed
-	} else if errors.Is(err, source.ErrUnverified) {
+	case errors.Is(err, source.ErrUnverified):
 		reason = status.ReasonVerificationFailed
+	case errors.Is(err, ErrBuildTimeout):
+		reason = status.ReasonBuildTimedOut
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if reason == status.ReasonBuildTimedOut {
+		// Persisted: not built again after a restart either.
+		r.recordFailedLocked(status.FailedRevision{Revision: rev.String(), Reason: reason, Message: err.Error(), At: time.Now().UTC()})
+	}
+	r.refuseLocked(rev, reason, err)
+	return nil, err
+}
+
+// recoverBuild looks for the marker of a build the process did not finish:
+// that build killed it (out of memory, a crash) or made it exit on
+// purpose (over the memory budget). Its revision is recorded failed and not
+// built again until a new commit arrives; the last good keeps serving.
+func (r *Reconciler) recoverBuild() {
+	m, err := r.opts.Store.LoadBuilding()
+	if err != nil {
+		r.log.Error("cannot read the build marker; ignoring it", "error", err)
+	}
+	if m == nil {
+		return
+	}
+	reason := status.ReasonBuildCrashed
+	msg := fmt.Sprintf("the process died while building it (build started %s); a revision that kills the process is not built again", m.Started.Format(time.RFC3339))
+	if m.Reason != "" {
+		reason = status.ReasonMemoryBudget
+		msg = fmt.Sprintf("%s (build started %s); the process exited and the revision is not built again", m.Reason, m.Started.Format(time.RFC3339))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	known := false
+	for _, f := range r.state.Failed {
+		known = known || f.Revision == m.Revision
+	}
+	if !known { // a build abandoned at its deadline is recorded already
+		r.recordFailedLocked(status.FailedRevision{Revision: m.Revision, Reason: reason, Message: msg, At: time.Now().UTC()})
+		r.st.Set(status.Ready, metav1.ConditionFalse, reason,
+			fmt.Sprintf("build of %s failed: %s; serving %s; waiting for a new commit", m.Revision, msg, orNone(r.st.LastAppliedRevision)))
+		r.log.Error("the previous process died while building a revision; it is recorded failed and not built again until a new commit arrives",
+			"revision", m.Revision, "reason", reason, "message", msg)
+	}
+	if err := r.opts.Store.ClearBuilding(); err != nil {
+		r.log.Error("removing the build marker", "error", err)
+	}
+}
+
+// recordFailedLocked adds fr to the failed revisions (the last 20 are kept)
+// and persists them. Caller holds r.mu.
+func (r *Reconciler) recordFailedLocked(fr status.FailedRevision) {
+	r.state.Failed = append(r.state.Failed, fr)
+	if n := len(r.state.Failed); n > 20 {
+		r.state.Failed = r.state.Failed[n-20:]
+	}
+	r.st.FailedRevisions = r.state.Failed
+	if err := r.opts.Store.Save(&r.state); err != nil {
+		r.log.Error("persist state", "error", err)
+	}
+}
+
+// refuseLocked records that rev cannot be served: Ready=False and
+// Stalled=True with reason, nothing served changes, and rev is not built
+// again until a new commit arrives. Caller holds r.mu.
+func (r *Reconciler) refuseLocked(rev source.Revision, reason string, err error) {
 	defer r.touch()
 	msg := fmt.Sprintf("revision %s cannot be served: %v; still serving %s", rev, err, orNone(r.st.LastAppliedRevision))
 	r.st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
@@ -272,7 +395,42 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 	r.opts.Metrics.Failures.WithLabelValues(reason).Inc()
 	r.opts.Metrics.Reconciles.WithLabelValues("failed").Inc()
 	r.log.Error("revision refused", "revision", rev.String(), "reason", reason, "error", err)
-	return nil, err
+}
+
+// checkHistory warns when the branch moved to a commit that does not
+// descend from the applied one (a force-push, or a move backwards). The
+// revision is applied all the same, as Flux does; status.Source.ForcePush
+// says it until a later revision descends from the applied one.
+func (r *Reconciler) checkHistory(ctx context.Context, rev source.Revision) {
+	anc, ok := r.opts.Source.(ancestry)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	applied := r.st.LastAppliedRevision
+	r.mu.Unlock()
+	prev, err := source.ParseRevision(applied)
+	if err != nil || prev.Ref != rev.Ref || prev.Hash == rev.Hash {
+		return
+	}
+	descends, known, err := anc.Descends(ctx, rev, prev.Hash)
+	if err != nil || !known {
+		if err != nil {
+			r.log.Info("cannot tell whether the new revision descends from the applied one", "revision", rev.String(), "applied", applied, "error", err)
+		}
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.touch()
+	if descends {
+		r.st.Source.ForcePush = ""
+		return
+	}
+	msg := fmt.Sprintf("%s moved from %s to %s, which does not descend from it (a force-push or a move backwards); applied like any new commit", rev.Ref, prev.Short(), rev.Short())
+	r.st.Source.ForcePush = msg
+	r.st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, "building "+rev.String()+": "+msg)
+	r.log.Warn("the branch was force-pushed: the new revision does not descend from the applied one", "revision", rev.String(), "applied", applied)
 }
 
 // reconcileRollout decides how the build reaches the fleet: not at all when
@@ -409,7 +567,7 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 		if n := len(r.state.Failed); n > 20 {
 			r.state.Failed = r.state.Failed[n-20:]
 		}
-		r.st.FailedRevisions = r.state.Failed
+		r.st.FailedRevisions = r.state.Failed // persisted below
 		r.opts.Metrics.Failures.WithLabelValues(status.ReasonRolloutFailed).Inc()
 	}
 	if err := r.opts.Store.Save(&r.state); err != nil {
@@ -433,13 +591,17 @@ func (r *Reconciler) summarize() {
 		st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonRollingOut, msg)
 		return
 	}
-	if n := len(st.FailedRevisions); n > 0 && st.FailedRevisions[n-1].Revision == st.LastAttemptedRevision {
-		f := st.FailedRevisions[n-1]
+	if f, ok := failedAttempt(st); ok {
+		reason := status.ReasonRolloutFailed
 		msg := fmt.Sprintf("rollout of %s failed and was rolled back: %s; serving %s; waiting for a new commit",
 			f.Revision, f.Message, orNone(st.LastAppliedRevision))
-		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonRolloutFailed, msg)
-		st.Set(status.Stalled, metav1.ConditionTrue, status.ReasonRolloutFailed, msg)
-		st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonRolloutFailed, "waiting for a new commit")
+		if status.IsBuildFailure(f.Reason) {
+			reason = f.Reason
+			msg = fmt.Sprintf("build of %s failed: %s; serving %s; waiting for a new commit", f.Revision, f.Message, orNone(st.LastAppliedRevision))
+		}
+		st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
+		st.Set(status.Stalled, metav1.ConditionTrue, reason, msg)
+		st.Set(status.Reconciling, metav1.ConditionFalse, reason, "waiting for a new commit")
 		return
 	}
 	if st.LastAppliedRevision != st.LastAttemptedRevision {
@@ -457,6 +619,16 @@ func (r *Reconciler) summarize() {
 		return
 	}
 	st.Set(status.Ready, metav1.ConditionTrue, status.ReasonSucceeded, applied)
+}
+
+// failedAttempt is the failed revision that is the last attempted one.
+func failedAttempt(st *status.Status) (status.FailedRevision, bool) {
+	for i := len(st.FailedRevisions) - 1; i >= 0; i-- {
+		if f := st.FailedRevisions[i]; f.Revision == st.LastAttemptedRevision {
+			return f, true
+		}
+	}
+	return status.FailedRevision{}, false
 }
 
 // touch marks the status as changed. Caller holds r.mu.

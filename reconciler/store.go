@@ -107,3 +107,24 @@ func (s *Store) Save(p *persisted) error {
 	}
 	return s.s.Save("reconciler", persistedMeta{LastGoodRevision: p.LastGoodRevision, Accepted: p.Accepted, Applied: p.Applied, Failed: p.Failed})
 }
+
+// buildingName is the build marker's document.
+const buildingName = "building"
+
+// SaveBuilding persists the marker of the build about to run.
+func (s *Store) SaveBuilding(m BuildMarker) error { return s.s.Save(buildingName, m) }
+
+// LoadBuilding returns the build marker, or nil when no build runs.
+func (s *Store) LoadBuilding() (*BuildMarker, error) {
+	var m BuildMarker
+	switch err := s.s.Load(buildingName, &m); {
+	case errors.Is(err, state.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &m, nil
+}
+
+// ClearBuilding removes the build marker.
+func (s *Store) ClearBuilding() error { return s.s.Delete(buildingName) }

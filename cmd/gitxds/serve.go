@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/credentials"
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/leader"
@@ -29,6 +30,8 @@ type serveFlags struct {
 	adminTokenFile           string
 	maxFileSize, maxRepoSize int64
 	maxObjectsPerTeam        int
+	buildTimeout             time.Duration
+	buildMemoryBudget        int64
 
 	webhookSecretFile string
 	git               credentials.GitOptions
@@ -86,6 +89,8 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
 	fl.Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
 	fl.IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list; a team over it keeps its last accepted objects (default 500)")
+	fl.DurationVar(&f.buildTimeout, "build-timeout", reconciler.DefaultBuildTimeout, "deadline of one build (render, model, translate); a revision over it fails and is not built again until a new commit")
+	fl.Int64Var(&f.buildMemoryBudget, "build-memory-budget", 0, "bytes the live heap may grow by during a build; over it the revision fails and the process restarts once (default: half of GOMEMLIMIT when set, else none; -1: none)")
 
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file with the webhook secret; enables POST /hooks/{github,gitlab,generic} on the admin address")
 	fl.StringVar(&f.git.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// and scp-like repository URLs")
@@ -153,6 +158,7 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir,
 		Limits: source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}, Log: log,
 		RenderLimits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam),
+		Build:        reconciler.BuildLimits{Timeout: f.buildTimeout, MemoryBudget: f.buildMemoryBudget},
 	}
 	if f.adminTokenFile != "" {
 		tok, err := credentials.ReadSecretFile(f.adminTokenFile)

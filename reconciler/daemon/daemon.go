@@ -42,7 +42,9 @@ type Config struct {
 	Limits     source.Limits
 	// RenderLimits bound every file a render reads (render.Limits).
 	RenderLimits render.Limits
-	Log          *slog.Logger
+	// Build bounds each build (deadline, memory budget).
+	Build reconciler.BuildLimits
+	Log   *slog.Logger
 
 	// WebhookSecret, when set, mounts POST /hooks/github, /hooks/gitlab and
 	// /hooks/generic on the admin API (package webhook).
@@ -122,7 +124,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	rec := reconciler.New(reconciler.Options{
 		Source: src, URL: src.String(), Ref: cfg.Ref, Overlay: cfg.Path, Interval: cfg.Interval,
-		Pipeline: pipe, Fleet: fleet, Store: store, Metrics: m, Log: cfg.Log, NewQuerier: cfg.NewQuerier,
+		Pipeline: pipe, Build: cfg.Build, Fleet: fleet, Store: store, Metrics: m, Log: cfg.Log, NewQuerier: cfg.NewQuerier,
 	})
 	if err := rec.Restore(); err != nil {
 		return nil, fmt.Errorf("restore state from %s: %w", cfg.StateDir, err)

@@ -90,9 +90,10 @@ func fingerprint(dir string) string {
 	}
 	var b strings.Builder
 	for _, e := range entries {
-		// The leader's rollout progress (rollout.json) changes often and is
-		// not served; the last good snapshot and its metadata are.
-		if !strings.HasSuffix(e.Name(), ".json") || e.Name() == "rollout.json" {
+		// The leader's rollout progress (rollout.json) and build marker
+		// (building.json) change often and are not served; the last good
+		// snapshot and its metadata are.
+		if !strings.HasSuffix(e.Name(), ".json") || e.Name() == "rollout.json" || e.Name() == "building.json" {
 			continue
 		}
 		fi, err := os.Stat(filepath.Join(dir, e.Name()))

@@ -550,7 +550,7 @@ func (w *walker) dir(dir, kf, field, ref string) (string, error) {
 		return "", err
 	}
 	if !w.src.IsDir(abs(p)) {
-		return "", w.notFound(kf, field, ref, "directory")
+		return "", w.notFound(kf, field, ref, p, "directory")
 	}
 	return p, nil
 }
@@ -563,7 +563,10 @@ func (w *walker) file(dir, kf, field, ref string) (string, error) {
 		return "", err
 	}
 	if !w.isFile(p) {
-		return "", w.notFound(kf, field, ref, "file")
+		return "", w.notFound(kf, field, ref, p, "file")
+	}
+	if what, ok := special(w.src, p); ok { // a Git LFS pointer
+		return "", refuse(kf, ErrNotFound, "%s %q is %s", field, ref, what)
 	}
 	if dir != "." && !strings.HasPrefix(p, dir+"/") {
 		return "", refuse(kf, ErrOutsideRepository,
@@ -592,7 +595,13 @@ func (w *walker) yamlFile(dir, kf, field, ref string, transform bool) ([]*kyaml.
 	return w.lim.parseYAML(p, data)
 }
 
-func (w *walker) notFound(kf, field, ref, what string) error {
+// notFound refuses reference ref (p from the repository root), which names
+// no file or directory of the kind what: saying what it is when the file
+// system knows (a symbolic link not followed).
+func (w *walker) notFound(kf, field, ref, p, what string) error {
+	if s, ok := special(w.src, p); ok {
+		return refuse(kf, ErrNotFound, "%s %q is %s", field, ref, s)
+	}
 	if looksLikeHost(ref) {
 		return refuse(kf, ErrRemote, "%s %q looks like a remote base; remote bases are not allowed (and no such %s is in the repository)", field, ref, what)
 	}

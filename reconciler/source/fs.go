@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -63,13 +64,58 @@ func (b *sizeBudget) add(name string, size int64) error {
 // maxSymlinkHops bounds how many symbolic links one path may go through.
 const maxSymlinkHops = 40
 
+// FS is an in-memory copy of a repository tree. Besides the files, it
+// knows the entries it holds otherwise than as the file they name, so that
+// a refusal can say what happened instead of "no such file": symbolic links
+// it did not follow, and Git LFS pointers (a small text file standing for
+// content that lives elsewhere). It implements render.SpecialFiles.
+type FS struct {
+	filesys.FileSystem
+	special map[string]string // by absolute path
+}
+
+func newFS() *FS {
+	return &FS{FileSystem: filesys.MakeFsInMemory(), special: map[string]string{}}
+}
+
+// Special says what the entry at p (an absolute path, as ReadFile takes) is
+// when it is not held as the file it names: "a symbolic link (to
+// /etc/passwd); symbolic links out of the repository are not followed", "a
+// Git LFS pointer; LFS content is not fetched".
+func (f *FS) Special(p string) (what string, ok bool) {
+	what, ok = f.special[path.Join("/", p)]
+	return what, ok
+}
+
+// note records what the repository entry name (relative to the root) is.
+func (f *FS) note(name, what string) { f.special[path.Join("/", name)] = what }
+
+// lfsPointer is what a Git LFS pointer file starts with; pointer files are
+// under 1024 bytes (git-lfs docs/spec.md). The older prefix is hawser's.
+var lfsPointer = [][]byte{[]byte("version https://git-lfs.github.com/spec/v1\n"), []byte("version https://hawser.github.com/spec/v1\n")}
+
+// isLFSPointer reports whether data is a Git LFS pointer file.
+func isLFSPointer(data []byte) bool {
+	if len(data) >= 1024 {
+		return false
+	}
+	for _, p := range lfsPointer {
+		if bytes.HasPrefix(data, p) {
+			return true
+		}
+	}
+	return false
+}
+
+const lfsWhat = "a Git LFS pointer; LFS content is not fetched"
+
 // treeFS copies the files of tree into an in-memory file system rooted at
 // "/". Symbolic links to regular files inside the tree are copied as the file
 // they point to; links to directories, to paths outside the tree or to
-// nothing are skipped. Submodules are skipped.
-func treeFS(tree *object.Tree, lim Limits) (filesys.FileSystem, error) {
+// nothing are skipped (and noted). Submodules are skipped.
+func treeFS(tree *object.Tree, lim Limits) (*FS, error) {
 	budget := sizeBudget{lim: lim.withDefaults()}
-	mem := filesys.MakeFsInMemory()
+	mem := newFS()
 	entries := map[string]object.TreeEntry{} // every non-directory entry, by path
 	var links []string
 
@@ -99,21 +145,44 @@ func treeFS(tree *object.Tree, lim Limits) (filesys.FileSystem, error) {
 	}
 
 	for _, link := range links {
-		target, ok, err := resolveTreeLink(tree, entries, link)
+		target, why, err := resolveTreeLink(tree, entries, link)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			if err := copyBlob(tree, mem, &budget, link, entries[target]); err != nil {
-				return nil, err
-			}
+		if why != "" {
+			mem.note(link, fmt.Sprintf("a symbolic link (to %s)%s", linkTarget(tree, entries[link]), why))
+			continue
+		}
+		if err := copyBlob(tree, mem, &budget, link, entries[target]); err != nil {
+			return nil, err
 		}
 	}
 	return mem, nil
 }
 
+// Why a symbolic link is not followed, as resolveTreeLink says it.
+const (
+	linkOut     = "; symbolic links out of the repository are not followed"
+	linkDir     = "; symbolic links to directories are not followed"
+	linkNothing = ", which leads to nothing in the repository"
+	linkLoop    = ", which loops"
+)
+
+// linkTarget is what the symbolic link entry points to, as written.
+func linkTarget(tree *object.Tree, entry object.TreeEntry) string {
+	f, err := tree.TreeEntryFile(&entry)
+	if err != nil || f.Size > 4096 {
+		return "?"
+	}
+	dest, err := f.Contents()
+	if err != nil {
+		return "?"
+	}
+	return dest
+}
+
 // copyBlob writes the blob of entry to /dst in mem, within budget.
-func copyBlob(tree *object.Tree, mem filesys.FileSystem, budget *sizeBudget, dst string, entry object.TreeEntry) error {
+func copyBlob(tree *object.Tree, mem *FS, budget *sizeBudget, dst string, entry object.TreeEntry) error {
 	f, err := tree.TreeEntryFile(&entry)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
@@ -133,43 +202,52 @@ func copyBlob(tree *object.Tree, mem filesys.FileSystem, budget *sizeBudget, dst
 	if err := mem.WriteFile("/"+dst, data); err != nil {
 		return fmt.Errorf("%s: %w", dst, err)
 	}
+	if isLFSPointer(data) {
+		mem.note(dst, lfsWhat)
+	}
 	return nil
 }
 
 // resolveTreeLink follows the symbolic link at name to a regular file of the
-// tree. ok is false when the link leaves the tree, points to a directory, to
-// nothing, or loops.
-func resolveTreeLink(tree *object.Tree, entries map[string]object.TreeEntry, name string) (target string, ok bool, err error) {
+// tree. why says why it is not followed when the link leaves the tree,
+// points to a directory, to nothing, or loops (one of the link* texts).
+func resolveTreeLink(tree *object.Tree, entries map[string]object.TreeEntry, name string) (target, why string, err error) {
 	cur := name
 	for range maxSymlinkHops {
 		entry, found := entries[cur]
 		if !found {
-			return "", false, nil // a directory, or nothing
+			if _, err := tree.FindEntry(cur); err == nil {
+				return "", linkDir, nil
+			}
+			return "", linkNothing, nil
 		}
 		if entry.Mode != filemode.Symlink {
-			return cur, true, nil
+			return cur, "", nil
 		}
 		f, err := tree.TreeEntryFile(&entry)
 		if err != nil {
-			return "", false, fmt.Errorf("%s: %w", cur, err)
+			return "", "", fmt.Errorf("%s: %w", cur, err)
 		}
 		if f.Size > 4096 {
-			return "", false, nil // not a plausible link target
+			return "", linkNothing, nil // not a plausible link target
 		}
 		dest, err := f.Contents()
 		if err != nil {
-			return "", false, fmt.Errorf("%s: %w", cur, err)
+			return "", "", fmt.Errorf("%s: %w", cur, err)
 		}
 		if path.IsAbs(dest) {
-			return "", false, nil
+			return "", linkOut, nil
 		}
 		next := path.Clean(path.Join(path.Dir(cur), dest))
-		if next == ".." || strings.HasPrefix(next, "../") || next == "." {
-			return "", false, nil
+		if next == ".." || strings.HasPrefix(next, "../") {
+			return "", linkOut, nil
+		}
+		if next == "." {
+			return "", linkDir, nil
 		}
 		cur = next
 	}
-	return "", false, nil
+	return "", linkLoop, nil
 }
 
 // WorktreeFS copies the files of the local directory dir into an in-memory
@@ -178,7 +256,7 @@ func resolveTreeLink(tree *object.Tree, entries map[string]object.TreeEntry, nam
 // skipped, and so are the files the .gitignore files under dir (and
 // .git/info/exclude) ignore. Symbolic links are followed when they lead to a
 // regular file inside dir and skipped otherwise, as FS does for a commit.
-func WorktreeFS(dir string, lim Limits) (filesys.FileSystem, error) {
+func WorktreeFS(dir string, lim Limits) (*FS, error) {
 	root, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -192,7 +270,7 @@ func WorktreeFS(dir string, lim Limits) (filesys.FileSystem, error) {
 	}
 	ignored := gitignore.NewMatcher(patterns)
 	budget := sizeBudget{lim: lim.withDefaults()}
-	mem := filesys.MakeFsInMemory()
+	mem := newFS()
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -222,8 +300,10 @@ func WorktreeFS(dir string, lim Limits) (filesys.FileSystem, error) {
 		}
 		src := p
 		if d.Type()&fs.ModeSymlink != 0 {
-			target, ok := insideLink(root, p)
-			if !ok {
+			target, why := insideLink(root, p)
+			if why != "" {
+				dest, _ := os.Readlink(p)
+				mem.note(name, fmt.Sprintf("a symbolic link (to %s)%s", dest, why))
 				return nil
 			}
 			src = target
@@ -241,6 +321,9 @@ func WorktreeFS(dir string, lim Limits) (filesys.FileSystem, error) {
 		if err != nil {
 			return err
 		}
+		if isLFSPointer(data) {
+			mem.note(name, lfsWhat)
+		}
 		return mem.WriteFile("/"+name, data)
 	})
 	if err != nil {
@@ -249,27 +332,47 @@ func WorktreeFS(dir string, lim Limits) (filesys.FileSystem, error) {
 	return mem, nil
 }
 
-// insideLink resolves the symbolic link p and reports whether it leads to a
-// regular file inside root.
-func insideLink(root, p string) (string, bool) {
+// insideLink resolves the symbolic link p to a regular file inside root; why
+// says why not otherwise (one of the link* texts).
+func insideLink(root, p string) (target, why string) {
 	target, err := filepath.EvalSymlinks(p)
 	if err != nil {
-		return "", false
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", linkLoop
+		}
+		// Out of the repository, or to nothing in it?
+		dest, err := os.Readlink(p)
+		if err != nil {
+			return "", linkNothing
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(p), dest)
+		}
+		if rel, err := filepath.Rel(root, dest); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "", linkOut
+		}
+		return "", linkNothing
 	}
 	rel, err := filepath.Rel(root, target)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-		return "", false
+		return "", linkOut
 	}
 	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
 		if part == ".git" {
-			return "", false
+			return "", linkOut
 		}
 	}
 	info, err := os.Stat(target)
-	if err != nil || !info.Mode().IsRegular() {
-		return "", false
+	if err != nil {
+		return "", linkNothing
 	}
-	return target, true
+	if info.IsDir() {
+		return "", linkDir
+	}
+	if !info.Mode().IsRegular() {
+		return "", linkNothing
+	}
+	return target, ""
 }
 
 // readFileLimited reads a file whose size was checked, refusing to read

@@ -21,14 +21,16 @@ type remote struct {
 	url  string
 	auth transport.AuthMethod
 	red  redactor
+	lim  Limits
 
 	sto    *memory.Storage
+	guard  *guardedStorage // sto as go-git's fetch sees it
 	repo   *git.Repository
 	origin *git.Remote
 }
 
-func newRemote(url string, auth transport.AuthMethod, red redactor) (*remote, error) {
-	r := &remote{url: url, auth: auth, red: red}
+func newRemote(url string, auth transport.AuthMethod, red redactor, lim Limits) (*remote, error) {
+	r := &remote{url: url, auth: auth, red: red, lim: lim.withDefaults()}
 	if err := r.reset(memory.NewStorage()); err != nil {
 		return nil, err
 	}
@@ -42,7 +44,8 @@ func (r *remote) reset(sto *memory.Storage) error {
 			return err
 		}
 	}
-	repo, err := git.Open(sto, nil)
+	guard := &guardedStorage{Storage: sto, limits: noFetchLimits}
+	repo, err := git.Open(guard, nil)
 	if err != nil {
 		return err
 	}
@@ -53,8 +56,28 @@ func (r *remote) reset(sto *memory.Storage) error {
 	if err != nil {
 		return err
 	}
-	r.sto, r.repo, r.origin = sto, repo, origin
+	r.sto, r.guard, r.repo, r.origin = sto, guard, repo, origin
 	return nil
+}
+
+// shallowLimits are the limits of a shallow fetch of one commit: its files
+// are the tree FS copies, so the size limits apply while they stream in.
+func (r *remote) shallowLimits() fetchLimits {
+	return fetchLimits{maxFile: orNoLimit(r.lim.MaxFileSize), maxFiles: orNoLimit(r.lim.MaxRepoSize), maxObject: orNoLimit(r.lim.MaxRepoSize)}
+}
+
+// historyLimits are the limits of a fetch of whole histories, whose files
+// are not one tree: only an object over the repository limit (which no tree
+// within the limits can hold) is refused.
+func (r *remote) historyLimits() fetchLimits {
+	return fetchLimits{maxFile: -1, maxFiles: -1, maxObject: orNoLimit(r.lim.MaxRepoSize)}
+}
+
+func orNoLimit(n int64) int64 {
+	if n < 0 {
+		return -1
+	}
+	return n
 }
 
 // advertised is the remote's refs as an ls-remote lists them.
@@ -117,14 +140,23 @@ func (r *remote) fetchRef(ctx context.Context, name plumbing.ReferenceName, adv 
 	}
 	local := localRefName(name)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", name, local))
-	err := r.origin.FetchContext(ctx, &git.FetchOptions{
+	// go-git records the new shallow commits before it reads the pack: a
+	// failed fetch puts the list back, as the pack's objects are discarded.
+	shallow, err := r.sto.Shallow()
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	r.guard.limits = r.shallowLimits()
+	err = r.origin.FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{spec},
 		Depth:    1,
 		Auth:     r.auth,
 		Tags:     git.NoTags,
 		Force:    true,
 	})
+	r.guard.limits = noFetchLimits
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		_ = r.sto.SetShallow(shallow) // a memory storage cannot fail
 		return plumbing.ZeroHash, err
 	}
 	ref, err := r.repo.Reference(local, true)
@@ -240,10 +272,11 @@ func (r *remote) findCommit(prefix string) (plumbing.Hash, bool, error) {
 // revisions stay readable.
 func (r *remote) fetchAll(ctx context.Context, adv advertised) error {
 	old := r.sto
-	fresh := &remote{url: r.url, auth: r.auth, red: r.red}
+	fresh := &remote{url: r.url, auth: r.auth, red: r.red, lim: r.lim}
 	if err := fresh.reset(memory.NewStorage()); err != nil {
 		return err
 	}
+	fresh.guard.limits = r.historyLimits()
 	err := fresh.origin.FetchContext(ctx, &git.FetchOptions{
 		RefSpecs: []config.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
 		Auth:     r.auth,

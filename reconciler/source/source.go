@@ -67,6 +67,23 @@ type Source struct {
 
 	mu   sync.Mutex
 	last Revision // what Poll returned last
+	// refused are the commits whose fetch went over the size limits, with
+	// the error: they are not fetched again (a commit never changes).
+	refused map[plumbing.Hash]error
+}
+
+// maxRefused bounds Source.refused; the oldest entry goes first.
+const maxRefused = 16
+
+// refuse remembers that commit h is over the limits. Caller holds s.mu.
+func (s *Source) refuse(h plumbing.Hash, err error) {
+	if s.refused == nil {
+		s.refused = map[plumbing.Hash]error{}
+	}
+	if len(s.refused) >= maxRefused {
+		clear(s.refused) // rare: a new commit per refusal; forgetting costs a fetch
+	}
+	s.refused[h] = err
 }
 
 // New checks opts and returns a Source. It does no I/O: an unreachable
@@ -97,7 +114,7 @@ func New(opts Options) (*Source, error) {
 	if _, err := transport.NewEndpoint(opts.URL); err != nil {
 		return nil, s.red.errorf(nil, "source: invalid repository URL %s: %v", s.shown, err)
 	}
-	r, err := newRemote(opts.URL, opts.Auth, s.red)
+	r, err := newRemote(opts.URL, opts.Auth, s.red, lim)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
@@ -117,7 +134,14 @@ func (s *Source) Limits() Limits {
 // from what the previous Poll returned (the first Poll reports a change). On
 // a URL it lists the remote's refs first and fetches (shallow, that ref only)
 // only when the ref moved to a commit it does not hold yet. Errors wrap
-// ErrUnreachable, ErrAuth or ErrRefNotFound.
+// ErrUnreachable, ErrAuth or ErrRefNotFound; a fetch that fails (a timeout,
+// a dropped connection) leaves nothing of the commit behind, so the next
+// Poll fetches it again.
+//
+// A commit whose fetch goes over the size limits is refused while it
+// streams in: Poll returns its Revision with an error wrapping ErrTooLarge
+// that names the limit (the revision is refused, the source is fine), and
+// later Polls and FS return the same without fetching it again.
 func (s *Source) Poll(ctx context.Context) (rev Revision, changed bool, err error) {
 	if s.opts.Ref == "" {
 		return Revision{}, false, errors.New("source: no ref to poll")
@@ -147,19 +171,33 @@ func (s *Source) Poll(ctx context.Context) (rev Revision, changed bool, err erro
 		if !ok {
 			return Revision{}, false, s.red.errorf(ErrRefNotFound, "poll %s: ref %q not found", s.shown, s.opts.Ref)
 		}
+		if err, ok := s.refused[h]; ok {
+			return s.polled(Revision{Ref: s.opts.Ref, Hash: h}, err)
+		}
 		if !s.remote.hasCommit(h) {
-			if h, err = s.remote.fetchRef(ctx, name, refs); err != nil {
+			fetched, err := s.remote.fetchRef(ctx, name, refs)
+			if errors.Is(err, ErrTooLarge) {
+				err = s.red.wrap(ErrTooLarge, fmt.Sprintf("poll %s: revision %s", s.shown, Revision{Ref: s.opts.Ref, Hash: h}.Short()), err)
+				s.refuse(h, err)
+				return s.polled(Revision{Ref: s.opts.Ref, Hash: h}, err)
+			}
+			if err != nil {
 				return Revision{}, false, s.wrapRemote("poll "+s.shown, err)
 			}
+			h = fetched
 			// Dropping old revisions is housekeeping: a failure costs memory only.
 			_ = s.remote.compact(h, s.opts.MaxRepoSize)
 		}
 		hash = h
 	}
-	rev = Revision{Ref: s.opts.Ref, Hash: hash}
-	changed = rev != s.last
+	return s.polled(Revision{Ref: s.opts.Ref, Hash: hash}, nil)
+}
+
+// polled records rev as what Poll returns. Caller holds s.mu.
+func (s *Source) polled(rev Revision, err error) (Revision, bool, error) {
+	changed := rev != s.last
 	s.last = rev
-	return rev, changed, nil
+	return rev, changed, err
 }
 
 // Resolve returns the commit rev names, for the offline commands: a branch,
@@ -204,6 +242,8 @@ func (s *Source) Resolve(ctx context.Context, rev string) (Revision, error) {
 // within the size limits: a file or a total over them is an error wrapping
 // ErrTooLarge that names the file. Symbolic links to regular files inside
 // the tree are copied as that file; other links and submodules are skipped.
+// The file system is an *FS: its Special method says which links were
+// skipped (with their target) and which files are Git LFS pointers.
 // On a URL, a commit not fetched yet is fetched first.
 func (s *Source) FS(ctx context.Context, rev Revision) (filesys.FileSystem, error) {
 	if rev.IsZero() {
@@ -222,9 +262,16 @@ func (s *Source) FS(ctx context.Context, rev Revision) (filesys.FileSystem, erro
 		}
 		repo = r
 	} else {
+		if err, ok := s.refused[rev.Hash]; ok {
+			return nil, err
+		}
 		if !s.remote.hasCommit(rev.Hash) {
 			if err := s.remote.fetchCommit(ctx, rev); err != nil {
-				return nil, s.wrapRemote(fmt.Sprintf("fetch %s of %s", rev.Short(), s.shown), err)
+				err = s.wrapRemote(fmt.Sprintf("fetch %s of %s", rev.Short(), s.shown), err)
+				if errors.Is(err, ErrTooLarge) {
+					s.refuse(rev.Hash, err)
+				}
+				return nil, err
 			}
 		}
 		repo = s.remote.repo

@@ -26,9 +26,22 @@ const (
 	ReasonRolloutFailed      = "RolloutFailed"      // NACK, ACK timeout or failed metric gate
 	ReasonRollingOut         = fluxmeta.ProgressingReason
 	ReasonSucceeded          = fluxmeta.ReconciliationSucceededReason
-	ReasonNoChange           = "NoServedChange"   // the commit changes nothing served
-	ReasonRestoredLastGood   = "RestoredLastGood" // started from the persisted last good snapshot
+	ReasonNoChange           = "NoServedChange"       // the commit changes nothing served
+	ReasonRestoredLastGood   = "RestoredLastGood"     // started from the persisted last good snapshot
+	ReasonBuildTimedOut      = "BuildTimedOut"        // the build exceeded its deadline and was abandoned
+	ReasonBuildCrashed       = "BuildCrashed"         // the process died while building the revision
+	ReasonMemoryBudget       = "MemoryBudgetExceeded" // the build went over the memory budget; the process exited
 )
+
+// IsBuildFailure reports whether a FailedRevision reason is a failed build
+// (rather than a failed rollout).
+func IsBuildFailure(reason string) bool {
+	switch reason {
+	case ReasonBuildTimedOut, ReasonBuildCrashed, ReasonMemoryBudget:
+		return true
+	}
+	return false
+}
 
 // Status is what GET /status returns.
 type Status struct {
@@ -42,8 +55,9 @@ type Status struct {
 	Source     Source    `json:"source"`
 	// Rollout in progress or last finished.
 	Rollout *Rollout `json:"rollout,omitempty"`
-	// FailedRevisions are revisions whose rollout failed; they are not retried
-	// until a new commit arrives.
+	// FailedRevisions are revisions whose rollout failed, or whose build
+	// timed out or killed the process; they are not retried until a new
+	// commit arrives.
 	FailedRevisions []FailedRevision `json:"failedRevisions,omitempty"`
 	// Objects of the last attempted revision that rendered, with their
 	// Gateway API conditions.
@@ -57,6 +71,10 @@ type Source struct {
 	Path      string    `json:"path"`
 	LastPoll  time.Time `json:"lastPoll,omitempty"`
 	LastError string    `json:"lastError,omitempty"`
+	// ForcePush says the branch last moved to a commit that does not
+	// descend from the applied one (applied all the same, as Flux does);
+	// cleared when a later revision descends from the applied one.
+	ForcePush string `json:"forcePush,omitempty"`
 }
 
 // Rollout is the state of a progressive rollout.
@@ -94,7 +112,8 @@ type GateValue struct {
 	Error string   `json:"error,omitempty"`
 }
 
-// FailedRevision records a rollout that failed.
+// FailedRevision records a rollout that failed, or a build that timed out
+// or killed the process (Reason says which).
 type FailedRevision struct {
 	Revision string    `json:"revision"`
 	Hash     string    `json:"hash"`

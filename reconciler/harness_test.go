@@ -1,0 +1,217 @@
+package reconciler
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/source"
+	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/gitserver"
+)
+
+// backendFile is teams/echo/backends.yaml with the backend on port.
+func backendFile(port string) string {
+	return `apiVersion: gitxds.dev/v1alpha1
+kind: Backend
+metadata: {name: a}
+spec:
+  endpoints: [{ip: {address: 127.0.0.1, port: ` + port + `}}]
+`
+}
+
+// repoFiles is a small repository: a platform Gateway, one team with a
+// Backend and an HTTPRoute, and the dev overlay.
+func repoFiles(port string) map[string]string {
+	return map[string]string{
+		"platform/kustomization.yaml": "resources: [namespaces.yaml, gateways.yaml]\n",
+		"platform/namespaces.yaml":    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: echo\n",
+		"platform/gateways.yaml": `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: platform}
+spec:
+  gatewayClassName: gitxds
+  listeners:
+  - {name: http, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+`,
+		"teams/echo/kustomization.yaml": "namespace: echo\nresources: [backends.yaml, routes.yaml]\n",
+		"teams/echo/backends.yaml":      backendFile(port),
+		"teams/echo/routes.yaml": `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo}
+spec:
+  parentRefs: [{name: edge, namespace: platform}]
+  hostnames: [echo.example.com]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /}}]
+    backendRefs: [{group: gitxds.dev, kind: Backend, name: a}]
+`,
+		"overlays/dev/kustomization.yaml": "resources: [../../platform, ../../teams/echo]\n",
+	}
+}
+
+// harness is a reconciler on a real Git server, with no node connected
+// (a rollout completes at once), driven by explicit ReconcileOnce calls.
+type harness struct {
+	t        *testing.T
+	srv      *gitserver.Server
+	repo     *gitserver.Repo
+	src      *source.Source
+	stateDir string
+	log      *logBuffer
+	rec      *Reconciler
+}
+
+type harnessOptions struct {
+	limits source.Limits
+	// wrap replaces the source the reconciler sees (fault injection).
+	wrap func(Source) Source
+	// pipeline wraps the production pipeline.
+	pipeline func(Builder) Builder
+	// build are the build limits; zero is the defaults.
+	build BuildLimits
+	// exit replaces os.Exit.
+	exit func(code int)
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, srv: gitserver.New(t, gitserver.Options{}), stateDir: t.TempDir(), log: &logBuffer{}}
+	repo, err := h.srv.CreateRepo("config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.repo = repo
+	if err := repo.WriteFiles(repoFiles("9001")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Commit("first"); err != nil {
+		t.Fatal(err)
+	}
+	h.src, err = source.New(source.Options{URL: repo.URL(), Ref: "main", MaxFileSize: o.limits.MaxFileSize, MaxRepoSize: o.limits.MaxRepoSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start(o)
+	return h
+}
+
+// start starts a reconciler (again: as after a restart) on the state
+// directory and restores it.
+func (h *harness) start(o harnessOptions) {
+	h.t.Helper()
+	store, err := OpenStore(h.stateDir)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var src Source = h.src
+	if o.wrap != nil {
+		src = o.wrap(src)
+	}
+	m := metrics.New()
+	var pipe Builder = NewPipeline(render.Options{})
+	if o.pipeline != nil {
+		pipe = o.pipeline(pipe)
+	}
+	exit := o.exit
+	if exit == nil {
+		exit = func(code int) { h.t.Errorf("the reconciler exited with code %d", code) }
+	}
+	h.rec = New(Options{
+		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: "overlays/dev", Interval: time.Hour,
+		Pipeline: pipe, Fleet: NewFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
+		Log:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Build: o.build, Exit: exit,
+	})
+	if err := h.rec.Restore(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// commit writes the files and commits them; it returns the revision.
+func (h *harness) commit(files map[string]string) string {
+	h.t.Helper()
+	if err := h.repo.WriteFiles(files); err != nil {
+		h.t.Fatal(err)
+	}
+	sha, err := h.repo.Commit("change")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return "main@sha1:" + sha
+}
+
+func (h *harness) head() string {
+	h.t.Helper()
+	sha, err := h.repo.Head()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return "main@sha1:" + sha
+}
+
+// reconcile runs one reconcile and waits for the rollout it may have
+// started to finish.
+func (h *harness) reconcile() error {
+	h.t.Helper()
+	err := h.rec.ReconcileOnce(context.Background(), "test")
+	h.waitIdle()
+	return err
+}
+
+// waitIdle waits until no rollout is in progress.
+func (h *harness) waitIdle() {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, active := h.rec.engine.Active(); !active {
+			h.rec.mu.Lock()
+			building := h.rec.building
+			h.rec.mu.Unlock()
+			if building == nil {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the rollout did not finish: %+v", h.rec.Status())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ready is the Ready condition.
+func (h *harness) ready() (string, string, string) {
+	st := h.rec.Status()
+	c := st.Get(status.Ready)
+	if c == nil {
+		return "", "", ""
+	}
+	return string(c.Status), c.Reason, c.Message
+}
+
+// logBuffer collects log lines, safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+var _ io.Writer = (*logBuffer)(nil)
