@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/status"
@@ -79,6 +80,8 @@ type harnessOptions struct {
 	build BuildLimits
 	// exit replaces os.Exit.
 	exit func(code int)
+	// notifier receives the events.
+	notifier interface{ Notify(notify.Event) }
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -128,7 +131,7 @@ func (h *harness) start(o harnessOptions) {
 		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: "overlays/dev", Interval: time.Hour,
 		Pipeline: pipe, Fleet: NewFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
 		Log:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Build: o.build, Exit: exit,
+		Build: o.build, Exit: exit, Notifier: o.notifier,
 	})
 	if err := h.rec.Restore(); err != nil {
 		h.t.Fatal(err)

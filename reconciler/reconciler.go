@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -45,6 +46,9 @@ type Options struct {
 	Log     *slog.Logger
 	// NewQuerier overrides the Prometheus client of metric gates (tests).
 	NewQuerier func(address string) (rollout.Querier, error)
+	// Notifier, when set, is told what becomes of each revision
+	// (events.go); never blocks.
+	Notifier interface{ Notify(notify.Event) }
 }
 
 // Reconciler is the control loop of `gitxds serve`.
@@ -75,6 +79,8 @@ type Reconciler struct {
 	// appliedNote says how the applied revision got applied when it did not
 	// go through the stages (no change served, fast path); Ready says it.
 	appliedNote string
+	// notified is the last event sent (events.go).
+	notified eventKey
 	// refetch is the revision whose tree the source failed to give (a
 	// timeout, a dropped connection): the next poll tries it again even
 	// though it is the last attempted one.
@@ -632,7 +638,10 @@ func failedAttempt(st *status.Status) (status.FailedRevision, bool) {
 }
 
 // touch marks the status as changed. Caller holds r.mu.
-func (r *Reconciler) touch() { r.st.ObservedAt = time.Now().UTC() }
+func (r *Reconciler) touch() {
+	r.st.ObservedAt = time.Now().UTC()
+	r.observe()
+}
 
 func orNone(rev string) string {
 	if rev == "" {

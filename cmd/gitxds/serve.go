@@ -18,6 +18,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/credentials"
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/leader"
+	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/source"
 )
 
@@ -34,6 +35,7 @@ type serveFlags struct {
 	buildMemoryBudget        int64
 
 	webhookSecretFile string
+	notifyConfig      string
 	git               credentials.GitOptions
 	verifyKeyring     string
 	xdsTLS            credentials.TLSFiles
@@ -92,6 +94,7 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.DurationVar(&f.buildTimeout, "build-timeout", reconciler.DefaultBuildTimeout, "deadline of one build (render, model, translate); a revision over it fails and is not built again until a new commit")
 	fl.Int64Var(&f.buildMemoryBudget, "build-memory-budget", 0, "bytes the live heap may grow by during a build; over it the revision fails and the process restarts once (default: half of GOMEMLIMIT when set, else none; -1: none)")
 
+	fl.StringVar(&f.notifyConfig, "notify-config", "", "YAML file of notification providers (github, gitlab commit statuses; generic, slack); secrets by file path")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file with the webhook secret; enables POST /hooks/{github,gitlab,generic} on the admin address")
 	fl.StringVar(&f.git.SSHKeyFile, "ssh-key-file", "", "private key for ssh:// and scp-like repository URLs")
 	fl.StringVar(&f.git.SSHKeyPassphraseFile, "ssh-key-passphrase-file", "", "file with the passphrase of --ssh-key-file")
@@ -166,6 +169,12 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 			return cfg, ioErr(err)
 		}
 		cfg.AdminToken = tok
+	}
+	if f.notifyConfig != "" {
+		var err error
+		if cfg.Notify, err = notify.Load(f.notifyConfig, nil); err != nil {
+			return cfg, &exitError{code: exitUsage, err: fmt.Errorf("--notify-config: %w", err)}
+		}
 	}
 	if f.webhookSecretFile != "" {
 		s, err := credentials.ReadSecretFile(f.webhookSecretFile)

@@ -23,6 +23,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -46,6 +47,9 @@ type Config struct {
 	Build reconciler.BuildLimits
 	Log   *slog.Logger
 
+	// Notify are the providers told what becomes of each revision
+	// (`serve --notify-config`).
+	Notify []notify.Provider
 	// WebhookSecret, when set, mounts POST /hooks/github, /hooks/gitlab and
 	// /hooks/generic on the admin API (package webhook).
 	WebhookSecret []byte
@@ -85,12 +89,13 @@ type Daemon struct {
 	// XDSAddr and AdminAddr are where the servers listen (useful with :0).
 	XDSAddr, AdminAddr string
 
-	cancel context.CancelFunc
-	log    *slog.Logger
-	http   *http.Server
-	errc   chan error
-	done   chan struct{} // the reconcile loop returned
-	xdone  chan struct{} // the xDS server stopped
+	cancel   context.CancelFunc
+	notifier *notify.Notifier
+	log      *slog.Logger
+	http     *http.Server
+	errc     chan error
+	done     chan struct{} // the reconcile loop returned
+	xdone    chan struct{} // the xDS server stopped
 }
 
 // Start restores the persisted state, then listens and serves. The last good
@@ -122,9 +127,15 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Translate != nil {
 		pipe.Translate = cfg.Translate
 	}
+	var notifier *notify.Notifier
+	if len(cfg.Notify) > 0 {
+		notifier = notify.New(cfg.Notify, notify.Options{Log: cfg.Log,
+			Record: func(p string, r notify.Result) { m.Notifications.WithLabelValues(p, string(r)).Inc() }})
+	}
 	rec := reconciler.New(reconciler.Options{
 		Source: src, URL: src.String(), Ref: cfg.Ref, Overlay: cfg.Path, Interval: cfg.Interval,
 		Pipeline: pipe, Build: cfg.Build, Fleet: fleet, Store: store, Metrics: m, Log: cfg.Log, NewQuerier: cfg.NewQuerier,
+		Notifier: notifier,
 	})
 	if err := rec.Restore(); err != nil {
 		return nil, fmt.Errorf("restore state from %s: %w", cfg.StateDir, err)
@@ -151,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	d := &Daemon{
 		Reconciler: rec, XDS: xsrv, Metrics: m,
 		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
-		cancel: cancel, log: cfg.Log, errc: make(chan error, 3), done: make(chan struct{}), xdone: make(chan struct{}),
+		cancel: cancel, notifier: notifier, log: cfg.Log, errc: make(chan error, 3), done: make(chan struct{}), xdone: make(chan struct{}),
 		http: &http.Server{
 			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra}),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -217,6 +228,7 @@ func (d *Daemon) Wait(ctx context.Context) error {
 // is left to flush then.
 func (d *Daemon) Close() {
 	d.cancel()
+	defer d.notifier.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = d.http.Shutdown(sctx)

@@ -22,6 +22,7 @@ type Metrics struct {
 	Rollouts        *prometheus.CounterVec   // result
 	RejectedObjects prometheus.Gauge
 	Webhooks        *prometheus.CounterVec // provider, result
+	Notifications   *prometheus.CounterVec // provider, result
 }
 
 // New registers every gitxds metric, plus the Go and process collectors, on a
@@ -71,9 +72,13 @@ func New() *Metrics {
 			Name: "gitxds_webhook_deliveries_total",
 			Help: "Webhook deliveries by provider and result.",
 		}, []string{"provider", "result"}),
+		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitxds_notifications_total",
+			Help: "Notifications (--notify-config) by provider and result (delivered, failed, dropped).",
+		}, []string{"provider", "result"}),
 	}
 	r.MustRegister(m.StageDuration, m.Reconciles, m.Failures, m.RevisionInfo, m.NodesConnected,
-		m.XDSResponses, m.RolloutStage, m.Rollouts, m.RejectedObjects, m.Webhooks,
+		m.XDSResponses, m.RolloutStage, m.Rollouts, m.RejectedObjects, m.Webhooks, m.Notifications,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.RolloutStage.WithLabelValues().Set(-1)
 	return m

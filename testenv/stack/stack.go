@@ -19,6 +19,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/daemon"
+	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/testenv/gitserver"
@@ -46,6 +47,8 @@ type Options struct {
 	// Translate and NewQuerier are the daemon's test seams.
 	Translate  reconciler.TranslateFunc
 	NewQuerier func(string) (rollout.Querier, error)
+	// Notify are the daemon's notification providers.
+	Notify []notify.Provider
 }
 
 // Stack is a running environment.
@@ -171,6 +174,7 @@ func (s *Stack) StartDaemonAt(repoURL, xdsAddr string) error {
 		Repo: repoURL, Ref: "main", Path: s.Opts.Overlay, Interval: s.Opts.Interval,
 		XDSAddress: xdsAddr, AdminAddress: "127.0.0.1:0", StateDir: s.Opts.StateDir,
 		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier,
+		Notify: s.Opts.Notify,
 	})
 	if err != nil {
 		return err

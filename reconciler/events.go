@@ -1,0 +1,75 @@
+package reconciler
+
+import (
+	"fmt"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/status"
+)
+
+// Events: what becomes of each revision, derived from the status every time
+// it changes (touch), so that no step has to remember to send one. A
+// revision is pending while it is built and rolled out (per stage), a
+// success when it is applied with every object accepted, and a failure when
+// it is refused, rolled back, or applied with objects rejected (the commit
+// broke something, though the rest of it serves). A source failure is no
+// event: it says nothing about the commit. Each event is logged as one
+// structured line and handed to the Notifier.
+
+type eventKey struct {
+	revision string
+	state    notify.State
+	stage    string
+	reason   string
+}
+
+// observe sends the event the status now stands for, unless it was the
+// last one sent. Caller holds r.mu.
+func (r *Reconciler) observe() {
+	e, ok := r.event()
+	if !ok {
+		return
+	}
+	k := eventKey{e.Revision, e.State, e.Stage, e.Reason}
+	if k == r.notified {
+		return
+	}
+	r.notified = k
+	r.log.Info("event", "revision", e.Revision, "state", string(e.State), "reason", e.Reason, "stage", e.Stage, "message", e.Message)
+	if r.opts.Notifier != nil {
+		r.opts.Notifier.Notify(e)
+	}
+}
+
+// event is what the status says of the last attempted revision.
+func (r *Reconciler) event() (notify.Event, bool) {
+	st := &r.st
+	rev := st.LastAttemptedRevision
+	ready, rec := st.Get(status.Ready), st.Get(status.Reconciling)
+	if rev == "" || ready == nil || ready.Status == metav1.ConditionUnknown || ready.Reason == status.ReasonSourceFailed {
+		return notify.Event{}, false
+	}
+	e := notify.Event{Revision: rev, Reason: ready.Reason, Message: ready.Message, Overlay: r.opts.Overlay}
+	switch {
+	case rec != nil && rec.Status == metav1.ConditionTrue && st.LastAppliedRevision != rev:
+		e.State, e.Reason, e.Message = notify.Pending, rec.Reason, rec.Message
+		if r.building != nil && r.building.Revision == rev {
+			e.Stage = r.rolloutStage
+		}
+	case st.LastAppliedRevision == rev && ready.Status == metav1.ConditionTrue:
+		e.State = notify.Success
+	case st.LastAppliedRevision == rev || ready.Status == metav1.ConditionFalse:
+		e.State = notify.Failure
+		if f, ok := failedAttempt(st); ok && f.Revision == rev {
+			e.Message = f.Message
+		} else if rej := status.Rejected(st.Objects); st.LastAppliedRevision == rev && len(rej) > 0 {
+			// Commit statuses are short: the first problem first.
+			e.Message = fmt.Sprintf("%d object(s) rejected, the rest is served: %s", len(rej), status.Line(rej[0]))
+		}
+	default:
+		return notify.Event{}, false
+	}
+	return e, true
+}

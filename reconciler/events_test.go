@@ -1,0 +1,79 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"gitxds.dev/gitxds/reconciler/notify"
+)
+
+type recorder struct {
+	mu sync.Mutex
+	ev []notify.Event
+}
+
+func (r *recorder) Notify(e notify.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ev = append(r.ev, e)
+}
+
+// of lists the events of a revision as "state reason".
+func (r *recorder) of(rev string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.ev {
+		if e.Revision == rev {
+			s := fmt.Sprintf("%s %s", e.State, e.Reason)
+			if e.Stage != "" {
+				s += " (stage " + e.Stage + ")"
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestEvents: each revision is pending while it is built and at each
+// rollout stage, then a success
+// when applied with every object accepted, a failure when refused, and a
+// failure when applied with a team's directory rejected; one event per
+// change, none repeated.
+func TestEvents(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, harnessOptions{notifier: rec})
+	first := h.head()
+	if err := h.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	broken := h.commit(map[string]string{"platform/gateways.yaml": "kind: [\n"})
+	h.reconcile()
+	h.repo.WriteFiles(repoFiles("9001"))
+	teamBroken := h.commit(map[string]string{"teams/echo/routes.yaml": "kind: [\n"})
+	h.reconcile()
+	fixed := h.commit(repoFiles("9002"))
+	h.reconcile()
+	h.reconcile() // nothing new: no event
+
+	for rev, want := range map[string]string{
+		first:      "pending Progressing, pending Progressing (stage all), success ReconciliationSucceeded",
+		broken:     "pending Progressing, failure BuildFailed",
+		teamBroken: "pending Progressing, failure ObjectsRejected",
+		fixed:      "pending Progressing, pending Progressing (stage all), success ReconciliationSucceeded",
+	} {
+		if got := strings.Join(rec.of(rev), ", "); got != want {
+			t.Errorf("%s: events %q, want %q", rev, got, want)
+		}
+	}
+	for _, e := range rec.ev {
+		if e.Overlay != "overlays/dev" || e.Message == "" {
+			t.Errorf("event without overlay or message: %+v", e)
+		}
+	}
+	if !strings.Contains(h.log.String(), "msg=event") {
+		t.Errorf("no structured event line in the log")
+	}
+}
