@@ -61,6 +61,10 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /rollout/{action}", a.mutating(a.rollout))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /ui", a.ui)
+	mux.HandleFunc("GET /ui/live", a.ui)
+	mux.HandleFunc("GET /ui/{asset}", a.uiAsset)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ui", http.StatusFound) })
 	if o.Registry != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	}

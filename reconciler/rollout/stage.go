@@ -68,13 +68,15 @@ func (s *stageRun) observe(i int, stage string) (pending []string, err error) {
 		if why, ok := n.Rejected[s.r.plan.Target.Hash()]; ok && err == nil {
 			err = &failure{reason: "NACK", msg: fmt.Sprintf("stage %s: node %s rejected the revision: %s", stage, n.ID, why)}
 		}
-		if s.stageOf(n) == i {
+		inStage := s.stageOf(n) == i
+		if inStage {
 			nodes = append(nodes, n.ID)
 		}
-		if n.HasAcked(s.r.plan.Target) {
-			acked++
-		} else {
+		switch {
+		case !n.HasAcked(s.r.plan.Target):
 			pending = append(pending, n.ID)
+		case inStage:
+			acked++ // of this stage's nodes, not a running total
 		}
 	}
 	sort.Strings(nodes)

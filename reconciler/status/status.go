@@ -93,9 +93,10 @@ type Rollout struct {
 
 // Stage of a rollout.
 type Stage struct {
-	Name      string      `json:"name"`
-	Phase     string      `json:"phase"` // Pending, Progressing, Baking, Passed, Failed
-	Nodes     []string    `json:"nodes,omitempty"`
+	Name  string   `json:"name"`
+	Phase string   `json:"phase"` // Pending, Progressing, Baking, Passed, Failed
+	Nodes []string `json:"nodes,omitempty"`
+	// Acked is how many of this stage's Nodes have ACKed the revision.
 	Acked     int         `json:"acked"`
 	Gates     []GateValue `json:"gates,omitempty"`
 	StartedAt *time.Time  `json:"startedAt,omitempty"`
