@@ -149,6 +149,10 @@ func (s *Set) init() {
 				byType[t] = premarshalAll(items, raws)
 				fmt.Fprintf(all, "%s/%s=%s\n", c, t, vs[t])
 			}
+			if c == Envoy {
+				// After the Set's hash: it holds both parts already.
+				vs[resource.EndpointType] = endpointsFollowClusters(vs[resource.EndpointType], vs[resource.ClusterType])
+			}
 			s.versions[c] = vs
 			snap := &cache.Snapshot{}
 			for t, items := range byType {
@@ -156,6 +160,9 @@ func (s *Set) init() {
 			}
 			if err := snap.ConstructVersionMap(); err != nil && s.snapErr == nil {
 				s.snapErr = err
+			}
+			if c == Envoy {
+				foldClusterHashes(snap, res.Clusters)
 			}
 			s.snaps[c] = snap
 		}
@@ -199,4 +206,47 @@ func hashResources(items []types.Resource) (string, [][]byte) {
 		raws[i] = b
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], raws
+}
+
+// An Envoy cluster updated over CDS needs its ClusterLoadAssignment again,
+// even an unchanged one. Envoy rebuilds a cluster whose configuration hash
+// changed and warms the new one (ClusterManagerImpl::addOrUpdateCluster in
+// source/common/upstream/cluster_manager_impl.cc); an EDS cluster warms
+// until its new subscription delivers an assignment
+// (EdsClusterImpl::startPreInit and onConfigUpdate in
+// source/extensions/clusters/eds/eds.cc; the xDS protocol docs: "Warming of
+// Cluster is completed only when a new ClusterLoadAssignment response is
+// supplied"). Envoy's request for it can be byte-identical to its last EDS
+// ACK, and in delta it may send none. An assignment that was not sent
+// again leaves the cluster warming until the initial fetch timeout (15 s),
+// or on Envoy 1.30–1.31 without endpoints.
+//
+// So for Envoy nodes the EDS version and each assignment's content hash
+// include the hash of the cluster that uses it: a changed or new cluster
+// changes its assignment's hash, the xDS server sends it again after the
+// cluster (EDS is the stage after CDS), and a held EDS request, however it
+// was worded, is answered then.
+
+// endpointsFollowClusters is the EDS version of an Envoy class: it changes
+// when the endpoints or the clusters do.
+func endpointsFollowClusters(edsVersion, cdsVersion string) string {
+	h := sha256.Sum256([]byte(edsVersion + "|" + cdsVersion))
+	return hex.EncodeToString(h[:])[:16]
+}
+
+// foldClusterHashes appends to each assignment's content hash in snap's
+// version map the hash of the cluster it is the endpoints of (the
+// cluster's EDS service_name, else its name).
+func foldClusterHashes(snap *cache.Snapshot, clusters []*clusterv3.Cluster) {
+	eds := snap.VersionMap[resource.EndpointType]
+	cds := snap.VersionMap[resource.ClusterType]
+	for _, c := range clusters {
+		name := c.GetEdsClusterConfig().GetServiceName()
+		if name == "" {
+			name = c.GetName()
+		}
+		if h, ok := eds[name]; ok {
+			eds[name] = h + "/" + cds[c.GetName()]
+		}
+	}
 }

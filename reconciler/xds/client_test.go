@@ -40,6 +40,11 @@ type fakeNode struct {
 	log      []response
 	accepted map[string]string            // type URL -> version
 	held     map[string]map[string][]byte // type URL -> name -> accepted bytes (sotw)
+	// reRequestEDS: on a CDS response, send first the node's last EDS
+	// request again, byte for byte (sotw), as Envoy may when a cluster it
+	// re-warms subscribes to its assignment again.
+	reRequestEDS bool
+	lastEDS      *discovery.DiscoveryRequest
 }
 
 // fourTypes are what the fakes subscribe to: the test Sets have no scoped
@@ -108,11 +113,17 @@ func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
 			if err != nil {
 				return
 			}
+			again := n.edsAgain(resp)
 			req := n.answerSotw(resp)
 			if req == nil {
 				continue
 			}
 			time.Sleep(n.delay)
+			if again != nil {
+				if err := stream.Send(again); err != nil {
+					return
+				}
+			}
 			if err := stream.Send(req); err != nil {
 				return
 			}
@@ -157,7 +168,21 @@ func (n *fakeNode) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Disc
 			n.held[typ][names[i]] = r.GetValue()
 		}
 	}
+	if typ == resource.EndpointType {
+		n.lastEDS = req
+	}
 	return req
+}
+
+// edsAgain is the request to send before answering resp: the last EDS
+// request again, when reRequestEDS says so and resp is a CDS response.
+func (n *fakeNode) edsAgain(resp *discovery.DiscoveryResponse) *discovery.DiscoveryRequest {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.reRequestEDS || resp.GetTypeUrl() != resource.ClusterType || n.lastEDS == nil {
+		return nil
+	}
+	return proto.Clone(n.lastEDS).(*discovery.DiscoveryRequest)
 }
 
 // connectDelta opens a delta ADS stream with wildcard subscriptions to the
