@@ -43,6 +43,10 @@ type Config struct {
 	// RenderLimits bound every file a render reads (render.Limits).
 	RenderLimits render.Limits
 	Log          *slog.Logger
+	// ScopeDrain: how long Envoy nodes are still served a scope (SRDS)
+	// their new Set drops (xds.Options.ScopeDrain): xds.DefaultScopeDrain
+	// when zero, none when negative.
+	ScopeDrain time.Duration
 
 	// WebhookSecret, when set, mounts POST /hooks/github, /hooks/gitlab and
 	// /hooks/generic on the admin API (package webhook).
@@ -110,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	xopts := xds.Options{Logger: cfg.Log}
+	xopts := xds.Options{Logger: cfg.Log, ScopeDrain: cfg.ScopeDrain}
 	if cfg.XDSTLS != nil {
 		xopts.ServerOptions = append(xopts.ServerOptions, grpc.Creds(grpccreds.NewTLS(cfg.XDSTLS)))
 	}

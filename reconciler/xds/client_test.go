@@ -45,6 +45,15 @@ type fakeNode struct {
 	// re-warms subscribes to its assignment again.
 	reRequestEDS bool
 	lastEDS      *discovery.DiscoveryRequest
+	// types it subscribes to (wildcard); fourTypes when nil.
+	types []string
+}
+
+func (n *fakeNode) subscribed() []string {
+	if n.types != nil {
+		return n.types
+	}
+	return fourTypes
 }
 
 // fourTypes are what the fakes subscribe to: the test Sets have no scoped
@@ -101,7 +110,7 @@ func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range fourTypes {
+	for _, typ := range n.subscribed() {
 		if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ}); err != nil {
 			t.Fatal(err)
 		}
@@ -159,9 +168,9 @@ func (n *fakeNode) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Disc
 	} else {
 		n.accepted[typ] = v
 		req.VersionInfo = v
-		// Listener and Cluster responses are the whole state; the others
-		// update what they carry (the xDS protocol).
-		if typ == resource.ListenerType || typ == resource.ClusterType || n.held[typ] == nil {
+		// Listener, Cluster and (in Envoy) scope responses are the whole
+		// state; the others update what they carry (the xDS protocol).
+		if typ == resource.ListenerType || typ == resource.ClusterType || typ == resource.ScopedRouteType || n.held[typ] == nil {
 			n.held[typ] = map[string][]byte{}
 		}
 		for i, r := range resp.GetResources() {
@@ -195,7 +204,7 @@ func connectDelta(t *testing.T, addr string, n *fakeNode, subscribe map[string][
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range fourTypes {
+	for _, typ := range n.subscribed() {
 		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: n.node, TypeUrl: typ, ResourceNamesSubscribe: subscribe[typ]}); err != nil {
 			t.Fatal(err)
 		}
@@ -304,6 +313,8 @@ func unmarshalAs(typeURL string, b []byte) proto.Message {
 		m = &listenerv3.Listener{}
 	case resource.RouteType:
 		m = &routev3.RouteConfiguration{}
+	case resource.ScopedRouteType:
+		m = &routev3.ScopedRouteConfiguration{}
 	default:
 		return nil
 	}
