@@ -46,6 +46,8 @@ type Options struct {
 	// Translate and NewQuerier are the daemon's test seams.
 	Translate  reconciler.TranslateFunc
 	NewQuerier func(string) (rollout.Querier, error)
+	// ScopeDrain is the daemon's (daemon.Config.ScopeDrain).
+	ScopeDrain time.Duration
 }
 
 // Stack is a running environment.
@@ -170,7 +172,7 @@ func (s *Stack) StartDaemonAt(repoURL, xdsAddr string) error {
 	d, err := daemon.Start(s.ctx, daemon.Config{
 		Repo: repoURL, Ref: "main", Path: s.Opts.Overlay, Interval: s.Opts.Interval,
 		XDSAddress: xdsAddr, AdminAddress: "127.0.0.1:0", StateDir: s.Opts.StateDir,
-		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier,
+		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier, ScopeDrain: s.Opts.ScopeDrain,
 	})
 	if err != nil {
 		return err
