@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -149,10 +150,6 @@ func (s *Set) init() {
 				byType[t] = premarshalAll(items, raws)
 				fmt.Fprintf(all, "%s/%s=%s\n", c, t, vs[t])
 			}
-			if c == Envoy {
-				// After the Set's hash: it holds both parts already.
-				vs[resource.EndpointType] = endpointsFollowClusters(vs[resource.EndpointType], vs[resource.ClusterType])
-			}
 			s.versions[c] = vs
 			snap := &cache.Snapshot{}
 			for t, items := range byType {
@@ -162,7 +159,9 @@ func (s *Set) init() {
 				s.snapErr = err
 			}
 			if c == Envoy {
+				// After the Set's hash: it holds both parts already.
 				foldClusterHashes(snap, res.Clusters)
+				vs[resource.EndpointType] = snap.GetVersion(resource.EndpointType)
 			}
 			s.snaps[c] = snap
 		}
@@ -227,19 +226,15 @@ func hashResources(items []types.Resource) (string, [][]byte) {
 // cluster (EDS is the stage after CDS), and a held EDS request, however it
 // was worded, is answered then.
 
-// endpointsFollowClusters is the EDS version of an Envoy class: it changes
-// when the endpoints or the clusters do.
-func endpointsFollowClusters(edsVersion, cdsVersion string) string {
-	h := sha256.Sum256([]byte(edsVersion + "|" + cdsVersion))
-	return hex.EncodeToString(h[:])[:16]
-}
-
 // foldClusterHashes appends to each assignment's content hash in snap's
 // version map the hash of the cluster it is the endpoints of (the
-// cluster's EDS service_name, else its name).
+// cluster's EDS service_name, else its name), and makes the EDS version
+// follow: it changes when an assignment's folded hash does, so a change
+// to a cluster without assignment (not EDS) does not move it.
 func foldClusterHashes(snap *cache.Snapshot, clusters []*clusterv3.Cluster) {
 	eds := snap.VersionMap[resource.EndpointType]
 	cds := snap.VersionMap[resource.ClusterType]
+	var folded []string
 	for _, c := range clusters {
 		name := c.GetEdsClusterConfig().GetServiceName()
 		if name == "" {
@@ -247,6 +242,15 @@ func foldClusterHashes(snap *cache.Snapshot, clusters []*clusterv3.Cluster) {
 		}
 		if h, ok := eds[name]; ok {
 			eds[name] = h + "/" + cds[c.GetName()]
+			folded = append(folded, name+"="+eds[name])
 		}
 	}
+	if len(folded) == 0 {
+		return
+	}
+	sort.Strings(folded)
+	r := snap.Resources[types.Endpoint]
+	h := sha256.Sum256([]byte(r.Version + "|" + strings.Join(folded, "\n")))
+	r.Version = hex.EncodeToString(h[:])[:16]
+	snap.Resources[types.Endpoint] = r
 }
