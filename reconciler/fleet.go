@@ -137,6 +137,9 @@ type NodeView struct {
 	LastGood  string                 `json:"lastGood,omitempty"` // revision@hash
 	Types     map[string]TypeView    `json:"types,omitempty"`
 	Failed    map[string]xds.Failure `json:"failed,omitempty"`
+	// Draining: Envoy scopes still served after the Set dropped them,
+	// until when (xds.Options.ScopeDrain).
+	Draining map[string]time.Time `json:"draining,omitempty"`
 }
 
 // TypeView is one type of a node in GET /nodes.
@@ -153,7 +156,7 @@ func (f *Fleet) NodesJSON() any {
 	for _, n := range infos {
 		v := NodeView{ID: n.ID, Class: n.Class, Labels: n.Labels, UserAgent: n.UserAgent, Streams: n.Streams,
 			FirstSeen: n.FirstSeen, Served: setName(n.Served), LastGood: setName(n.LastGood), Failed: n.Failed,
-			Types: map[string]TypeView{}}
+			Draining: n.Draining, Types: map[string]TypeView{}}
 		for t, ts := range n.Types {
 			tv := TypeView{Requested: ts.Requested, ACKed: ts.ACKed}
 			if ts.LastNACK != nil {

@@ -20,11 +20,13 @@ import (
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/source"
+	"gitxds.dev/gitxds/reconciler/xds"
 )
 
 type serveFlags struct {
 	repo, ref, path          string
 	interval                 time.Duration
+	scopeDrain               time.Duration
 	xdsAddr, adminAddr       string
 	stateDir                 string
 	logFormat                string
@@ -83,6 +85,7 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.ref, "ref", "main", "branch to follow")
 	fl.StringVar(&f.path, "path", "", "overlay directory inside the repository, e.g. overlays/production")
 	fl.DurationVar(&f.interval, "interval", time.Minute, "how often to poll the repository")
+	fl.DurationVar(&f.scopeDrain, "scope-drain", xds.DefaultScopeDrain, "how long Envoy nodes keep a removed hostname's scope and routes, for connections still draining (Envoy's --drain-time-s); negative: none")
 	fl.StringVar(&f.xdsAddr, "xds-address", "127.0.0.1:18000", "address of the xDS (ADS) gRPC server")
 	fl.StringVar(&f.adminAddr, "admin-address", "127.0.0.1:9400", "address of the admin HTTP API")
 	fl.StringVar(&f.stateDir, "state-dir", "gitxds-state", "directory for the last good snapshot and the rollout state")
@@ -157,7 +160,7 @@ func serve(ctx context.Context, f serveFlags) error {
 // configuration. Errors name files, never their content.
 func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 	cfg := daemon.Config{
-		Repo: f.repo, Ref: f.ref, Path: f.path, Interval: f.interval,
+		Repo: f.repo, Ref: f.ref, Path: f.path, Interval: f.interval, ScopeDrain: f.scopeDrain,
 		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir,
 		Limits: source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}, Log: log,
 		RenderLimits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam),

@@ -46,6 +46,10 @@ type Config struct {
 	// Build bounds each build (deadline, memory budget).
 	Build reconciler.BuildLimits
 	Log   *slog.Logger
+	// ScopeDrain: how long Envoy nodes are still served a scope (SRDS)
+	// their new Set drops (xds.Options.ScopeDrain): xds.DefaultScopeDrain
+	// when zero, none when negative.
+	ScopeDrain time.Duration
 
 	// Notify are the providers told what becomes of each revision
 	// (`serve --notify-config`).
@@ -117,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	xopts := xds.Options{Logger: cfg.Log}
+	xopts := xds.Options{Logger: cfg.Log, ScopeDrain: cfg.ScopeDrain}
 	if cfg.XDSTLS != nil {
 		xopts.ServerOptions = append(xopts.ServerOptions, grpc.Creds(grpccreds.NewTLS(cfg.XDSTLS)))
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -157,6 +158,11 @@ func (s *Set) init() {
 			if err := snap.ConstructVersionMap(); err != nil && s.snapErr == nil {
 				s.snapErr = err
 			}
+			if c == Envoy {
+				// After the Set's hash: it holds both parts already.
+				foldClusterHashes(snap, res.Clusters)
+				vs[resource.EndpointType] = snap.GetVersion(resource.EndpointType)
+			}
 			s.snaps[c] = snap
 		}
 		s.hash = hex.EncodeToString(all.Sum(nil))[:16]
@@ -199,4 +205,52 @@ func hashResources(items []types.Resource) (string, [][]byte) {
 		raws[i] = b
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], raws
+}
+
+// An Envoy cluster updated over CDS needs its ClusterLoadAssignment again,
+// even an unchanged one. Envoy rebuilds a cluster whose configuration hash
+// changed and warms the new one (ClusterManagerImpl::addOrUpdateCluster in
+// source/common/upstream/cluster_manager_impl.cc); an EDS cluster warms
+// until its new subscription delivers an assignment
+// (EdsClusterImpl::startPreInit and onConfigUpdate in
+// source/extensions/clusters/eds/eds.cc; the xDS protocol docs: "Warming of
+// Cluster is completed only when a new ClusterLoadAssignment response is
+// supplied"). Envoy's request for it can be byte-identical to its last EDS
+// ACK, and in delta it may send none. An assignment that was not sent
+// again leaves the cluster warming until the initial fetch timeout (15 s),
+// or on Envoy 1.30–1.31 without endpoints.
+//
+// So for Envoy nodes the EDS version and each assignment's content hash
+// include the hash of the cluster that uses it: a changed or new cluster
+// changes its assignment's hash, the xDS server sends it again after the
+// cluster (EDS is the stage after CDS), and a held EDS request, however it
+// was worded, is answered then.
+
+// foldClusterHashes appends to each assignment's content hash in snap's
+// version map the hash of the cluster it is the endpoints of (the
+// cluster's EDS service_name, else its name), and makes the EDS version
+// follow: it changes when an assignment's folded hash does, so a change
+// to a cluster without assignment (not EDS) does not move it.
+func foldClusterHashes(snap *cache.Snapshot, clusters []*clusterv3.Cluster) {
+	eds := snap.VersionMap[resource.EndpointType]
+	cds := snap.VersionMap[resource.ClusterType]
+	var folded []string
+	for _, c := range clusters {
+		name := c.GetEdsClusterConfig().GetServiceName()
+		if name == "" {
+			name = c.GetName()
+		}
+		if h, ok := eds[name]; ok {
+			eds[name] = h + "/" + cds[c.GetName()]
+			folded = append(folded, name+"="+eds[name])
+		}
+	}
+	if len(folded) == 0 {
+		return
+	}
+	sort.Strings(folded)
+	r := snap.Resources[types.Endpoint]
+	h := sha256.Sum256([]byte(r.Version + "|" + strings.Join(folded, "\n")))
+	r.Version = hex.EncodeToString(h[:])[:16]
+	snap.Resources[types.Endpoint] = r
 }

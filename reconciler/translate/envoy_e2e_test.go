@@ -1,38 +1,29 @@
 package translate
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/server/v3"
-	"google.golang.org/grpc"
-
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/envoy"
 )
 
 // TestEnvoyAcceptsResources serves the Envoy class of the golden cases
-// without TLS to a real Envoy over ADS and waits until Envoy ACKs the
-// version of every type. It runs when ENVOY_BIN names an Envoy binary or
-// one named envoy is on PATH, and is skipped otherwise.
+// without TLS to a real Envoy through gitxds's xDS server and waits until
+// Envoy ACKs the version of every type. It runs when ENVOY_BIN names an
+// Envoy binary or one named envoy is on PATH, and is skipped otherwise;
+// testenv/envoy drives Envoy through gitxds with commits.
 func TestEnvoyAcceptsResources(t *testing.T) {
-	bin := os.Getenv("ENVOY_BIN")
-	if bin == "" {
-		bin, _ = exec.LookPath("envoy")
-	}
-	if bin == "" {
-		t.Skip("no Envoy: set ENVOY_BIN or put envoy on PATH")
-	}
+	bin := envoy.Require(t)
 	// Cases whose certificate files would not exist on this host are left
 	// out; ports are moved above 1024 so that Envoy can bind them.
 	for i, name := range []string{"http-basic", "merge-ports", "matches", "actions", "policies", "clusters", "grpc-hosts", "access-logs"} {
@@ -105,111 +96,43 @@ func envoyGet(t *testing.T, port uint32, host, path, portHeader string) int {
 	}
 }
 
+// runEnvoy serves set's Envoy class to a real Envoy through gitxds's own
+// xDS server and waits until Envoy has ACKed every type it asked for
+// (WaitACK fails at once on a NACK, with Envoy's message).
 func runEnvoy(t *testing.T, bin string, set *snapshot.Set) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	snap, err := set.CacheSnapshot(snapshot.Envoy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const nodeID = "envoy-e2e"
-	sc := cache.NewSnapshotCache(true, cache.IDHash{}, nil)
-	if err := sc.SetSnapshot(ctx, nodeID, snap); err != nil {
-		t.Fatal(err)
-	}
-
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var nacks []string
-	done := make(chan struct{})
-	cb := server.CallbackFuncs{
-		StreamRequestFunc: func(_ int64, req *discoverygrpc.DiscoveryRequest) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if req.GetErrorDetail() != nil {
-				nacks = append(nacks, req.GetTypeUrl()+": "+req.GetErrorDetail().GetMessage())
-			} else if req.GetVersionInfo() == set.Version(snapshot.Envoy, req.GetTypeUrl()) {
-				acked[req.GetTypeUrl()] = true
-			}
-			all := true
-			for _, typ := range snapshot.TypeURLs {
-				// A type without resources is never asked for (RDS, EDS).
-				if len(set.Classes[snapshot.Envoy].ByType(typ)) > 0 && !acked[typ] {
-					all = false
-				}
-			}
-			if all && len(nacks) == 0 {
-				select {
-				case <-done:
-				default:
-					close(done)
-				}
-			}
-			return nil
-		},
-	}
+	srv := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv.SetDefault(set)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	gs := grpc.NewServer()
-	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(gs, server.NewServer(ctx, sc, cb))
-	go gs.Serve(lis)
-	defer gs.Stop()
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, lis) }()
+	defer func() { stop(); <-served }()
 
-	dir := t.TempDir()
-	bootstrap := filepath.Join(dir, "bootstrap.yaml")
-	if err := os.WriteFile(bootstrap, []byte(envoyBootstrap(nodeID, lis.Addr().(*net.TCPAddr).Port)), 0o644); err != nil {
+	const nodeID = "envoy-e2e"
+	p, err := envoy.Start(bin, envoy.Options{XDSAddr: lis.Addr().String(), NodeID: nodeID})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "-c", bootstrap, "--disable-hot-restart", "-l", "warning")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	defer p.Close()
+	for {
+		if _, ok := srv.Node(nodeID); ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Envoy never connected; Envoy log:\n%s", p.Logs())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("Envoy did not ACK every type (acked %v, NACKs %v); Envoy log:\n%s", acked, nacks, logs.String())
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := srv.WaitACK(wctx, []string{nodeID}, set); err != nil {
+		info, _ := srv.Node(nodeID)
+		t.Fatalf("%v; types %+v; Envoy log:\n%s", err, info.Types, p.Logs())
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(nacks) > 0 {
-		t.Fatalf("Envoy NACKed: %v", nacks)
-	}
-}
-
-func envoyBootstrap(nodeID string, xdsPort int) string {
-	return fmt.Sprintf(`node: {id: %s, cluster: gitxds-test}
-admin: {address: {socket_address: {address: 127.0.0.1, port_value: 0}}}
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services: [{envoy_grpc: {cluster_name: xds}}]
-  cds_config: {ads: {}, resource_api_version: V3}
-  lds_config: {ads: {}, resource_api_version: V3}
-static_resources:
-  clusters:
-  - name: xds
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: {http2_protocol_options: {}}
-    load_assignment:
-      cluster_name: xds
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}
-`, nodeID, xdsPort)
 }

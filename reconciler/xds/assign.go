@@ -135,6 +135,9 @@ func (s *Server) recordNACK(n *nodeState, typeURL, version, msg string, now time
 	if n.lastGood != nil {
 		s.log.Info("node reset to its last good set", "node", n.id, "revision", n.lastGood.Revision, "hash", n.lastGood.Hash())
 		n.cur = keptLocked(n, typeURL)
+		// The rejected Set's scopes are not kept for draining: the node
+		// may have rejected one of them.
+		n.target = nil
 		s.transitionLocked(n, n.lastGood)
 	}
 }

@@ -191,6 +191,7 @@ func (s *Server) closeStream(key streamKey) {
 	delete(n.streams, key)
 	if len(n.streams) == 0 {
 		s.stopStageTimerLocked(n)
+		s.stopDrainTimerLocked(n)
 		delete(s.nodes, n.id)
 		delete(s.deltaWatches, n.id)
 		delete(s.sotwWatches, n.id)
@@ -207,7 +208,7 @@ func (s *Server) closeStream(key streamKey) {
 func (s *Server) recordACK(n *nodeState, typeURL, version string, now time.Time) {
 	ts := n.typ(typeURL)
 	ts.acked, ts.ackedAt = version, now
-	s.emitLocked(Event{NodeID: n.id, TypeURL: typeURL, Version: version, Kind: ACK, Time: now})
+	s.emitLocked(Event{NodeID: n.id, TypeURL: typeURL, Version: setVersion(version), Kind: ACK, Time: now})
 	s.checkGoodLocked(n)
 }
 

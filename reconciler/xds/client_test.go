@@ -40,6 +40,20 @@ type fakeNode struct {
 	log      []response
 	accepted map[string]string            // type URL -> version
 	held     map[string]map[string][]byte // type URL -> name -> accepted bytes (sotw)
+	// reRequestEDS: on a CDS response, send first the node's last EDS
+	// request again, byte for byte (sotw), as Envoy may when a cluster it
+	// re-warms subscribes to its assignment again.
+	reRequestEDS bool
+	lastEDS      *discovery.DiscoveryRequest
+	// types it subscribes to (wildcard); fourTypes when nil.
+	types []string
+}
+
+func (n *fakeNode) subscribed() []string {
+	if n.types != nil {
+		return n.types
+	}
+	return fourTypes
 }
 
 // fourTypes are what the fakes subscribe to: the test Sets have no scoped
@@ -96,7 +110,7 @@ func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range fourTypes {
+	for _, typ := range n.subscribed() {
 		if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ}); err != nil {
 			t.Fatal(err)
 		}
@@ -108,11 +122,17 @@ func connectSotw(t *testing.T, addr string, n *fakeNode) *fakeNode {
 			if err != nil {
 				return
 			}
+			again := n.edsAgain(resp)
 			req := n.answerSotw(resp)
 			if req == nil {
 				continue
 			}
 			time.Sleep(n.delay)
+			if again != nil {
+				if err := stream.Send(again); err != nil {
+					return
+				}
+			}
 			if err := stream.Send(req); err != nil {
 				return
 			}
@@ -148,16 +168,30 @@ func (n *fakeNode) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Disc
 	} else {
 		n.accepted[typ] = v
 		req.VersionInfo = v
-		// Listener and Cluster responses are the whole state; the others
-		// update what they carry (the xDS protocol).
-		if typ == resource.ListenerType || typ == resource.ClusterType || n.held[typ] == nil {
+		// Listener, Cluster and (in Envoy) scope responses are the whole
+		// state; the others update what they carry (the xDS protocol).
+		if typ == resource.ListenerType || typ == resource.ClusterType || typ == resource.ScopedRouteType || n.held[typ] == nil {
 			n.held[typ] = map[string][]byte{}
 		}
 		for i, r := range resp.GetResources() {
 			n.held[typ][names[i]] = r.GetValue()
 		}
 	}
+	if typ == resource.EndpointType {
+		n.lastEDS = req
+	}
 	return req
+}
+
+// edsAgain is the request to send before answering resp: the last EDS
+// request again, when reRequestEDS says so and resp is a CDS response.
+func (n *fakeNode) edsAgain(resp *discovery.DiscoveryResponse) *discovery.DiscoveryRequest {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.reRequestEDS || resp.GetTypeUrl() != resource.ClusterType || n.lastEDS == nil {
+		return nil
+	}
+	return proto.Clone(n.lastEDS).(*discovery.DiscoveryRequest)
 }
 
 // connectDelta opens a delta ADS stream with wildcard subscriptions to the
@@ -170,7 +204,7 @@ func connectDelta(t *testing.T, addr string, n *fakeNode, subscribe map[string][
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range fourTypes {
+	for _, typ := range n.subscribed() {
 		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: n.node, TypeUrl: typ, ResourceNamesSubscribe: subscribe[typ]}); err != nil {
 			t.Fatal(err)
 		}
@@ -279,6 +313,8 @@ func unmarshalAs(typeURL string, b []byte) proto.Message {
 		m = &listenerv3.Listener{}
 	case resource.RouteType:
 		m = &routev3.RouteConfiguration{}
+	case resource.ScopedRouteType:
+		m = &routev3.ScopedRouteConfiguration{}
 	default:
 		return nil
 	}

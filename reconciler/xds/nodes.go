@@ -34,13 +34,18 @@ type NodeInfo struct {
 	LastGood *snapshot.Set
 	// Failed are the Sets the node rejected, by Set hash.
 	Failed map[string]Failure
+	// Draining are the scopes (SRDS) the node is still served after its
+	// Set dropped them, by name, with when their drain ends (drain.go).
+	Draining map[string]time.Time
 }
 
 // TypeStatus is one type URL of a node.
 type TypeStatus struct {
 	// Requested: an open stream of the node subscribed to this type.
 	Requested bool
-	// ACKed is the version the node last ACKed ("" if none), and when.
+	// ACKed is the version the node last ACKed ("" if none), and when: the
+	// Set's version when the node ACKed it extended with scopes kept for
+	// draining (drain.go).
 	ACKed   string
 	ACKedAt time.Time
 	// LastNACK is the node's last rejection of this type, nil if none.
@@ -158,14 +163,17 @@ type nodeState struct {
 	streams   map[streamKey]*streamState
 	types     map[string]*typeState
 
-	served    *snapshot.Set     // target of the last transition
-	cur       *cache.Snapshot   // what the cache holds for the node now
-	queue     []*cache.Snapshot // stages still to go (stage.go)
-	advancing bool
-	timer     *time.Timer                // forces the next stage after StageTimeout
-	pending   map[string]map[string]bool // type URL -> versions sent since served was set
-	lastGood  *snapshot.Set
-	failed    map[string]Failure
+	served     *snapshot.Set   // target of the last transition
+	target     *cache.Snapshot // its snapshot, with the scopes kept for draining (drain.go)
+	draining   map[string]*draining
+	drainTimer *time.Timer
+	cur        *cache.Snapshot   // what the cache holds for the node now
+	queue      []*cache.Snapshot // stages still to go (stage.go)
+	advancing  bool
+	timer      *time.Timer                // forces the next stage after StageTimeout
+	pending    map[string]map[string]bool // type URL -> versions sent since served was set
+	lastGood   *snapshot.Set
+	failed     map[string]Failure
 }
 
 type typeState struct {
@@ -214,7 +222,7 @@ func (n *nodeState) requested(typeURL string) bool {
 func (n *nodeState) typeStatus() map[string]TypeStatus {
 	out := map[string]TypeStatus{}
 	for t, ts := range n.types {
-		out[t] = TypeStatus{ACKed: ts.acked, ACKedAt: ts.ackedAt, LastNACK: ts.lastNACK}
+		out[t] = TypeStatus{ACKed: setVersion(ts.acked), ACKedAt: ts.ackedAt, LastNACK: ts.lastNACK}
 	}
 	for _, st := range n.streams {
 		for t := range st.requested {
@@ -238,7 +246,7 @@ func (n *nodeState) hasACKed(set *snapshot.Set) bool {
 			continue
 		}
 		requested = true
-		if ts := n.types[t]; ts == nil || ts.acked != set.Version(n.class, t) {
+		if ts := n.types[t]; ts == nil || setVersion(ts.acked) != set.Version(n.class, t) {
 			return false
 		}
 	}
@@ -258,5 +266,17 @@ func (n *nodeState) info() NodeInfo {
 		StagesLeft: len(n.queue),
 		LastGood:   n.lastGood,
 		Failed:     maps.Clone(n.failed),
+		Draining:   n.drainingInfo(),
 	}
+}
+
+func (n *nodeState) drainingInfo() map[string]time.Time {
+	if len(n.draining) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Time, len(n.draining))
+	for name, d := range n.draining {
+		out[name] = d.until
+	}
+	return out
 }

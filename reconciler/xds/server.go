@@ -76,6 +76,11 @@ type Options struct {
 	// between Sets before the next stage is sent anyway;
 	// DefaultStageTimeout when zero.
 	StageTimeout time.Duration
+	// ScopeDrain is how long a scope (Envoy SRDS) a node's new Set drops,
+	// and the route configuration it names, are still served to it, so
+	// that connections still draining on an older listener keep their
+	// routes (drain.go); DefaultScopeDrain when zero, none when negative.
+	ScopeDrain time.Duration
 	// ServerOptions are appended to the options of the gRPC server Serve
 	// creates (credentials, interceptors, ...).
 	ServerOptions []grpc.ServerOption
@@ -100,7 +105,8 @@ type Server struct {
 	anys         anyCache
 	nextWatch    int64
 	plans        planCache
-	changed      chan struct{} // closed and replaced on every state change
+	drainSnaps   map[drainKey]*cache.Snapshot // drain.go
+	changed      chan struct{}                // closed and replaced on every state change
 	subs         map[*subscriber]struct{}
 
 	dropped atomic.Uint64
@@ -118,6 +124,9 @@ func New(opts Options) *Server {
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = DefaultEventBuffer
 	}
+	if opts.ScopeDrain == 0 {
+		opts.ScopeDrain = DefaultScopeDrain
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		log:          opts.Logger,
@@ -130,6 +139,7 @@ func New(opts Options) *Server {
 		deltaWatches: map[string]map[int64]*deltaWatch{},
 		sotwWatches:  map[string]map[int64]*sotwWatch{},
 		plans:        planCache{m: map[planKey][]*cache.Snapshot{}},
+		drainSnaps:   map[drainKey]*cache.Snapshot{},
 		changed:      make(chan struct{}),
 		subs:         map[*subscriber]struct{}{},
 	}

@@ -73,6 +73,11 @@ spec:
 	return files
 }
 
+// TestGRPCFeatures: header routing, a weighted split, a route timeout and
+// retries, for each real xDS client (gRPC-Go and grpc-js-xds); then, with
+// both clients calling, a route change under traffic, a broken commit and
+// a redirect rule; and every node has ACKed all gitxds sent it, NACKed
+// nothing.
 func TestGRPCFeatures(t *testing.T) {
 	addr := map[string]string{}
 	for _, n := range []string{"A", "B", "C", "Slow", "Flaky"} {
@@ -91,14 +96,27 @@ func TestGRPCFeatures(t *testing.T) {
 	for _, o := range status.Rejected(st.Objects) {
 		t.Fatalf("rejected: %s", status.Line(o))
 	}
-	c, err := s.Client("features", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	callers := map[string]caller{}
+	for _, k := range clientKinds {
+		t.Run(k.name, func(t *testing.T) {
+			c := k.start(t, s, "features-"+k.name)
+			callers[k.name] = c
+			features(ctx, t, s, c)
+		})
+	}
+	if len(callers) == 0 {
+		t.Fatal("no client ran")
+	}
+	callers = sharedClients(t, s, callers)
+	t.Run("change under traffic", func(t *testing.T) { changeUnderTraffic(ctx, t, s, callers) })
+	t.Run("broken commit", func(t *testing.T) { brokenCommit(ctx, t, s, callers) })
+	t.Run("redirect rule", func(t *testing.T) { redirectRule(ctx, t, s, callers) })
+	t.Run("no NACK", func(t *testing.T) { allACKed(t, s, callers) })
+}
 
+func features(ctx context.Context, t *testing.T, s *stack.Stack, c caller) {
 	t.Run("header routing", func(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			if got, err := c.Call(ctx, "split.example.com", map[string]string{"x-canary": "true"}); err != nil || got != "C" {
@@ -124,6 +142,7 @@ func TestGRPCFeatures(t *testing.T) {
 
 	t.Run("timeout", func(t *testing.T) {
 		s.Upstreams["Slow"].SetDelay(2 * time.Second)
+		defer s.Upstreams["Slow"].SetDelay(0)
 		start := time.Now()
 		_, err := c.Call(ctx, "slow.example.com", nil)
 		took := time.Since(start)
@@ -153,5 +172,6 @@ func TestGRPCFeatures(t *testing.T) {
 		if _, err := c.Call(ctx, "flaky.example.com", nil); grpcstatus.Code(err) != codes.Unavailable {
 			t.Fatalf("three failures: %v, want UNAVAILABLE after 2 retries", err)
 		}
+		flaky.Reset()
 	})
 }

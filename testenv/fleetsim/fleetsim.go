@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +173,13 @@ func WantOf(set *snapshot.Set, c snapshot.Class) Want {
 	}
 	if snap, err := set.CacheSnapshot(c); err == nil && snap != nil {
 		for _, t := range partialTypes {
-			w.Resources[t] = snap.GetVersionMap(t)
+			// Content hashes: an Envoy assignment's entry also names
+			// its cluster's hash ("content/cluster", package snapshot).
+			vm := map[string]string{}
+			for name, h := range snap.GetVersionMap(t) {
+				vm[name], _, _ = strings.Cut(h, "/")
+			}
+			w.Resources[t] = vm
 		}
 	}
 	return w

@@ -49,6 +49,8 @@ type Options struct {
 	NewQuerier func(string) (rollout.Querier, error)
 	// Notify are the daemon's notification providers.
 	Notify []notify.Provider
+	// ScopeDrain is the daemon's (daemon.Config.ScopeDrain).
+	ScopeDrain time.Duration
 }
 
 // Stack is a running environment.
@@ -173,7 +175,7 @@ func (s *Stack) StartDaemonAt(repoURL, xdsAddr string) error {
 	d, err := daemon.Start(s.ctx, daemon.Config{
 		Repo: repoURL, Ref: "main", Path: s.Opts.Overlay, Interval: s.Opts.Interval,
 		XDSAddress: xdsAddr, AdminAddress: "127.0.0.1:0", StateDir: s.Opts.StateDir,
-		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier,
+		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier, ScopeDrain: s.Opts.ScopeDrain,
 		Notify: s.Opts.Notify,
 	})
 	if err != nil {

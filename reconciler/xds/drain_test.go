@@ -1,0 +1,267 @@
+package xds
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+const srds = resource.ScopedRouteType
+
+var fiveTypes = []string{cds, eds, lds, srds, rds}
+
+// scopedSet is a Set whose Envoy class has one scope and one route
+// configuration per hostname (as translate builds for a port of exact
+// hostnames).
+func scopedSet(rev string, hosts ...string) *snapshot.Set {
+	base := buildSet(spec{rev: rev})
+	classes := map[snapshot.Class]*snapshot.Resources{}
+	for c, r := range base.Classes {
+		cp := *r
+		if c == snapshot.Envoy {
+			cp.Routes = append([]*routev3.RouteConfiguration(nil), r.Routes...)
+			cp.ScopedRoutes = nil
+			for _, h := range hosts {
+				name := "port-8080/http/" + h
+				cp.Routes = append(cp.Routes, routeConfig(name, []string{h}, "backend", time.Second))
+				cp.ScopedRoutes = append(cp.ScopedRoutes, &routev3.ScopedRouteConfiguration{
+					Name: name, RouteConfigurationName: name,
+					Key: &routev3.ScopedRouteConfiguration_Key{Fragments: []*routev3.ScopedRouteConfiguration_Key_Fragment{
+						{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: h}},
+						{Type: &routev3.ScopedRouteConfiguration_Key_Fragment_StringKey{StringKey: "8080"}},
+					}},
+				})
+			}
+		}
+		classes[c] = &cp
+	}
+	return snapshot.New(rev, classes)
+}
+
+func (n *fakeNode) holdsName(typeURL, name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.held[typeURL][name]
+	return ok
+}
+
+// A scope the new Set drops is still served, with its route
+// configuration, for ScopeDrain, then removed; the node counts as running
+// the new Set meanwhile (WaitACK returns), and NodeInfo says what drains.
+func TestScopeKeptForDrain(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(fmt.Sprintf("delta=%v", delta), func(t *testing.T) {
+			const drain = 300 * time.Millisecond
+			s, addr := startServerOpts(t, Options{ScopeDrain: drain})
+			s1 := scopedSet("main@sha1:1", "a.example.com", "b.example.com")
+			s.SetDefault(s1)
+			fn := newFakeNode(t, "e", "envoy", nil)
+			fn.types = fiveTypes
+			var n *fakeNode
+			if delta {
+				n = connectDelta(t, addr, fn, nil)
+			} else {
+				n = connectSotw(t, addr, fn)
+			}
+			waitACK(t, s, s1, "e")
+			gone := "port-8080/http/b.example.com"
+
+			s2 := scopedSet("main@sha1:2", "a.example.com")
+			s.SetDefault(s2)
+			waitACK(t, s, s2, "e")
+			info, _ := s.Node("e")
+			if _, ok := info.Draining[gone]; !ok {
+				t.Fatalf("draining %v, want %s", info.Draining, gone)
+			}
+			if !delta && (!n.holdsName(srds, gone) || !n.holdsName(rds, gone)) {
+				t.Fatalf("the node lost the removed scope or its routes at once")
+			}
+			removed := func() bool {
+				if delta {
+					for _, r := range n.responses() {
+						for _, name := range r.Removed {
+							if r.TypeURL == srds && name == gone {
+								return true
+							}
+						}
+					}
+					return false
+				}
+				return !n.holdsName(srds, gone)
+			}
+			if removed() {
+				t.Fatal("scope removed before its drain time")
+			}
+			eventually(t, "scope removed after its drain time", removed)
+			eventually(t, "drain over", func() bool { info, _ := s.Node("e"); return len(info.Draining) == 0 })
+			waitACK(t, s, s2, "e")
+			if !delta && !n.holdsName(srds, "port-8080/http/a.example.com") {
+				t.Error("the kept scope is gone")
+			}
+		})
+	}
+}
+
+// With ScopeDrain negative a dropped scope goes at once.
+func TestScopeDrainOff(t *testing.T) {
+	s, addr := startServerOpts(t, Options{ScopeDrain: -1})
+	s1 := scopedSet("main@sha1:1", "a.example.com", "b.example.com")
+	s.SetDefault(s1)
+	fn := newFakeNode(t, "e", "envoy", nil)
+	fn.types = fiveTypes
+	n := connectSotw(t, addr, fn)
+	waitACK(t, s, s1, "e")
+	s2 := scopedSet("main@sha1:2", "a.example.com")
+	s.SetDefault(s2)
+	waitACK(t, s, s2, "e")
+	if n.holdsName(srds, "port-8080/http/b.example.com") || n.acceptedVersion(srds) != s2.Version(snapshot.Envoy, srds) {
+		t.Fatal("scope kept with draining off")
+	}
+}
+
+// A hostname added back while its scope drains ends the drain: one scope
+// per key (Envoy refuses two), the new one.
+func TestScopeReaddedEndsDrain(t *testing.T) {
+	s, addr := startServerOpts(t, Options{ScopeDrain: time.Hour})
+	s1 := scopedSet("main@sha1:1", "a.example.com", "b.example.com")
+	s.SetDefault(s1)
+	fn := newFakeNode(t, "e", "envoy", nil)
+	fn.types = fiveTypes
+	n := connectSotw(t, addr, fn)
+	waitACK(t, s, s1, "e")
+	s2 := scopedSet("main@sha1:2", "a.example.com")
+	s.SetDefault(s2)
+	waitACK(t, s, s2, "e")
+	s3 := scopedSet("main@sha1:3", "a.example.com", "b.example.com")
+	s.SetDefault(s3)
+	waitACK(t, s, s3, "e")
+	if info, _ := s.Node("e"); len(info.Draining) != 0 {
+		t.Fatalf("draining %v after the hostname came back", info.Draining)
+	}
+	if n.acceptedVersion(srds) != s3.Version(snapshot.Envoy, srds) {
+		t.Fatal("the node is not at s3's scope list")
+	}
+}
+
+// scopeNode is an ADS client that asks for scoped routes as Envoy does: CDS,
+// EDS, LDS and SRDS wildcard, and RDS for the route configurations its
+// scopes name, asked for when a scope list arrives and before it is
+// ACKed. It ACKs a scope list only once it holds the route configuration
+// of every scope in it (stricter than Envoy, which serves a new scope
+// with an empty route table meanwhile: here that wait would never end if
+// the server held the route configurations back until the ACK).
+type scopeNode struct {
+	mu        sync.Mutex
+	rds       map[string]bool // route configurations held
+	pendingSR *discovery.DiscoveryRequest
+	want      []string // route configurations the pending scope list names
+	srds      string   // scope list version ACKed
+}
+
+func connectScopeNode(t *testing.T, addr, id string) *scopeNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := discovery.NewAggregatedDiscoveryServiceClient(dial(t, addr)).StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: id, UserAgentName: "envoy"}
+	for _, typ := range []string{cds, eds, lds, srds} {
+		if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sn := &scopeNode{rds: map[string]bool{}}
+	var rdsNonce string
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			typ := resp.GetTypeUrl()
+			ack := &discovery.DiscoveryRequest{TypeUrl: typ, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
+			var send []*discovery.DiscoveryRequest
+			sn.mu.Lock()
+			switch typ {
+			case srds:
+				var names []string
+				for _, r := range resp.GetResources() {
+					var sc routev3.ScopedRouteConfiguration
+					if proto.Unmarshal(r.GetValue(), &sc) == nil {
+						names = append(names, sc.GetRouteConfigurationName())
+					}
+				}
+				sort.Strings(names)
+				sn.want, sn.pendingSR = names, ack
+				send = append(send, &discovery.DiscoveryRequest{TypeUrl: rds, ResourceNames: names, ResponseNonce: rdsNonce})
+			case rds:
+				rdsNonce = resp.GetNonce()
+				for _, r := range resp.GetResources() {
+					var rc routev3.RouteConfiguration
+					if proto.Unmarshal(r.GetValue(), &rc) == nil {
+						sn.rds[rc.GetName()] = true
+					}
+				}
+				send = append(send, ack)
+			default:
+				send = append(send, ack)
+			}
+			if sn.pendingSR != nil && sn.holdsAll() {
+				send = append(send, sn.pendingSR)
+				sn.srds = sn.pendingSR.GetVersionInfo()
+				sn.pendingSR = nil
+			}
+			sn.mu.Unlock()
+			for _, req := range send {
+				if stream.Send(req) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return sn
+}
+
+func (sn *scopeNode) holdsAll() bool {
+	for _, name := range sn.want {
+		if !sn.rds[name] {
+			return false
+		}
+	}
+	return true
+}
+
+func (sn *scopeNode) ackedScopes() string {
+	sn.mu.Lock()
+	defer sn.mu.Unlock()
+	return sn.srds
+}
+
+// A new scope's route configuration is served with the scope list that
+// adds it: the node's request for it, sent before it ACKs the scope list,
+// is answered without waiting for that ACK (Envoy serves a new scope with
+// an empty route table until its route configuration arrives).
+func TestScopeAddedWithItsRoutes(t *testing.T) {
+	s, addr := startServerOpts(t, Options{ScopeDrain: -1})
+	s1 := scopedSet("main@sha1:1", "a.example.com")
+	s.SetDefault(s1)
+	sn := connectScopeNode(t, addr, "e")
+	eventually(t, "s1's scopes ACKed", func() bool { return sn.ackedScopes() == s1.Version(snapshot.Envoy, srds) })
+	s2 := scopedSet("main@sha1:2", "a.example.com", "b.example.com")
+	s.SetDefault(s2)
+	eventually(t, "s2's scopes ACKed (with their routes)", func() bool { return sn.ackedScopes() == s2.Version(snapshot.Envoy, srds) })
+	waitACK(t, s, s2, "e")
+}
