@@ -21,6 +21,11 @@ var _ rollout.Fleet = (*Fleet)(nil)
 // NewFleet wraps srv; it records node metrics for the life of the process.
 func NewFleet(srv *xds.Server, m *metrics.Metrics) *Fleet {
 	f := &Fleet{srv: srv, m: m}
+	// Present from the start, so that an alert on "no node connected" sees
+	// a 0 rather than no series.
+	for _, c := range snapshot.Classes {
+		m.NodesConnected.WithLabelValues(string(c)).Set(0)
+	}
 	events, _ := srv.Subscribe()
 	go f.record(events)
 	return f
