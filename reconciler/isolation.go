@@ -81,3 +81,21 @@ func reportFailedTeams(out *model.Output, failed []render.TeamFailure, held []re
 	}
 	status.Sort(out.Status)
 }
+
+// reportOverlaid marks the status of each team object an overlay changed.
+func reportOverlaid(out *model.Output, objs []render.Object) {
+	by := map[string]string{}
+	for _, o := range objs {
+		if o.Overlay != "" {
+			by[model.Key(o)] = o.Overlay
+		}
+	}
+	if len(by) == 0 {
+		return
+	}
+	for i := range out.Status {
+		if f, ok := by[out.Status[i].ObjectRef.String()]; ok && out.Status[i].Kind != KindTeamDirectory {
+			out.Status[i].PatchedByOverlay = f
+		}
+	}
+}

@@ -134,3 +134,25 @@ func teamStatus(t *testing.T, b *Build, dir string) status.Object {
 	t.Fatalf("no status for team directory %s; rejected: %v", dir, b.Rejected())
 	return status.Object{}
 }
+
+// TestPatchedByOverlay: a team object the overlay patches says so in its
+// status; the team's other objects do not.
+func TestPatchedByOverlay(t *testing.T) {
+	fsys := exampleFS(t)
+	edit(t, fsys, "overlays/dev/kustomization.yaml", func(s string) string {
+		return s + "- target: {kind: Backend, name: cart, namespace: shop}\n  patch: |-\n    - op: replace\n      path: /spec/endpoints/0/ip/port\n      value: 19299\n"
+	})
+	b, err := NewPipeline(render.Options{Cache: render.NewCache(0)}).Run(fsys, "overlays/dev", "r", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patched []string
+	for _, o := range b.Model.Status {
+		if o.PatchedByOverlay != "" {
+			patched = append(patched, o.ObjectRef.String()+" by "+o.PatchedByOverlay)
+		}
+	}
+	if got := strings.Join(patched, "; "); got != "Backend shop/cart by overlays/dev/kustomization.yaml" {
+		t.Errorf("patched: %q", got)
+	}
+}

@@ -78,6 +78,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, lastAc
 	}
 	out := model.Build(model.Input{Objects: objs, LastAccepted: lastAccepted, Decoded: &p.decoded})
 	reportFailedTeams(out, rendered.Failed, held)
+	reportOverlaid(out, rendered.Objects)
 	if err := out.IR.Validate(); err != nil {
 		return nil, &StageError{Stage: "model", Revision: revision, Err: err}
 	}

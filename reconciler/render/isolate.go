@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/layout"
@@ -86,4 +87,49 @@ func wholeFailures(src filesys.FileSystem, w *walker, dir string, st *staged) []
 		return nil
 	}
 	return failed
+}
+
+// overlayTransforms reports whether the overlay in dir (or a component of
+// it) has a field that changes the objects of its resources.
+func overlayTransforms(w *walker, dir string) bool {
+	k := w.kust[dir]
+	if k == nil {
+		return false
+	}
+	if len(k.Patches) > 0 || len(k.PatchesJson6902) > 0 || len(k.PatchesStrategicMerge) > 0 || k.NamePrefix != "" || k.NameSuffix != "" ||
+		k.Namespace != "" || len(k.Labels) > 0 || len(k.CommonLabels) > 0 || len(k.CommonAnnotations) > 0 || len(k.Images) > 0 ||
+		len(k.Replicas) > 0 || len(k.Replacements) > 0 || len(k.Transformers) > 0 {
+		return true
+	}
+	for _, c := range k.Components {
+		if overlayTransforms(w, path.Join(dir, c)) {
+			return true
+		}
+	}
+	return false
+}
+
+// markOverlaid sets Object.Overlay on each object of a team's shard that the
+// overlay changed: absent from, or different in, what the team's own
+// kustomization renders (alone).
+func markOverlaid(objs []Object, alone resmap.ResMap, overlayFile string) {
+	if alone == nil {
+		return
+	}
+	own := make(map[string]string, alone.Size())
+	for _, r := range alone.Resources() {
+		if err := r.SetOrigin(nil); err != nil {
+			return
+		}
+		y, err := r.AsYAML()
+		if err != nil {
+			return
+		}
+		own[objectID(r.GetKind(), r.GetNamespace(), r.GetName())] = string(y)
+	}
+	for i := range objs {
+		if y, ok := own[objs[i].ID()]; !ok || y != string(objs[i].YAML) {
+			objs[i].Overlay = overlayFile
+		}
+	}
 }

@@ -16,6 +16,10 @@ type Object struct {
 	// YAML is the object as kustomize rendered it, without the annotations
 	// gitxds added (origin annotations), so it decodes strictly.
 	YAML []byte
+	// Overlay is the overlay kustomization that changed this object of a
+	// team (a patch, a label, a prefix ...), when the render can tell: the
+	// team's own kustomization renders it otherwise. Set by sharded renders.
+	Overlay string `json:",omitempty"`
 }
 
 // ID is "Kind namespace/name" (or "Kind name" for cluster-scoped objects), the

@@ -500,7 +500,11 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 	type job struct {
 		i int
 		m resmap.ResMap
+		// alone is the shard's team directory built without the overlay
+		// (nil: not a team directory, or the overlay changes nothing).
+		alone resmap.ResMap
 	}
+	transforms := overlayTransforms(w, dir)
 	jobs := make(chan job, 8)
 	errs = make([]error, len(shards))
 	done := make(chan struct{})
@@ -523,6 +527,7 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 					s := &shards[j.i]
 					if s.objs, errs[j.i] = st.objects(j.m); errs[j.i] == nil {
 						s.keys = sortKeys(s.objs)
+						markOverlaid(s.objs, j.alone, kf)
 					}
 				}
 			}()
@@ -532,7 +537,14 @@ func buildShards(src filesys.FileSystem, w *walker, dir, kf string, shards []sha
 			errs[i] = err
 			continue
 		}
-		jobs <- job{i, m}
+		var alone resmap.ResMap
+		if p := path.Join(dir, s.entry); transforms && isTeamEntry(dir, s.entry) && w.kfile[p] != "" {
+			// What the team's own kustomization renders; where the shard's
+			// object differs, the overlay changed it. A failure here is
+			// the shard's own and already reported.
+			alone, _ = build(st.fs, path.Join(st.tr.repoDir, p), false)
+		}
+		jobs <- job{i, m, alone}
 	}
 	close(jobs)
 	if started {

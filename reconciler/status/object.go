@@ -19,6 +19,10 @@ type Object struct {
 	// ServingLastAccepted is set when this revision's version of the object
 	// was rejected and its last accepted version keeps serving.
 	ServingLastAccepted string `json:"servingLastAccepted,omitempty"`
+	// PatchedByOverlay names the overlay kustomization that changed this
+	// team object: what is served differs from the team's own files, by
+	// the platform's doing.
+	PatchedByOverlay string `json:"patchedByOverlay,omitempty"`
 }
 
 // Accepted reports whether the object's Accepted condition is True and no
