@@ -124,8 +124,9 @@ type rendered struct {
 // {"revision", "listeners", "routes", "clusters", "endpoints",
 // "scopedRoutes"} ("scopedRoutes" only when there are any), each an array
 // of Envoy v3 resources in protojson form with "@type": the union of the
-// Envoy and gRPC classes, deduplicated by name (the Envoy class wins a name
-// clash) and sorted by name. The output is byte-for-byte deterministic:
+// Envoy and gRPC classes (EnvoyScoped only in a Set without Envoy),
+// deduplicated by name (the Envoy class wins a name clash) and sorted by
+// name. The output is byte-for-byte deterministic:
 // protojson's randomised spacing is normalised away by re-encoding through
 // encoding/json (sorted keys, numbers kept as written, two-space indent).
 func RenderJSON(set *Set) ([]byte, error) {
@@ -175,13 +176,15 @@ func indent(v any) ([]byte, error) {
 }
 
 // renderType merges one resource type over the classes in Classes order, so
-// the first class (Envoy) wins a name clash.
+// the first class (Envoy) wins a name clash. EnvoyScoped is left out when
+// the Set has an Envoy class: it is that class with scoped routes on some
+// ports, and merging the two would mix both forms of those ports.
 func renderType[T proto.Message](set *Set, get func(*Resources) []T, name func(T) string) ([]json.RawMessage, error) {
 	seen := map[string]T{}
 	var names []string
 	for _, c := range Classes {
 		r := set.Classes[c]
-		if r == nil {
+		if r == nil || c == EnvoyScoped && set.Classes[Envoy] != nil {
 			continue
 		}
 		for _, x := range get(r) {

@@ -28,21 +28,50 @@ import (
 type Class string
 
 const (
-	// Envoy proxies get socket listeners with RDS over ADS.
+	// Envoy proxies get socket listeners with one RouteConfiguration per
+	// port over RDS: every Envoy not known to be EnvoyScoped.
 	Envoy Class = "envoy"
+	// EnvoyScoped is Envoy 1.38 or later (see ScopedRoutesSince): the same
+	// listeners, with scoped routes (SRDS, one RouteConfiguration per
+	// hostname) on the ports where they apply.
+	EnvoyScoped Class = "envoy-scoped"
 	// GRPC is proxyless gRPC: API listeners named after route hostnames.
 	GRPC Class = "grpc"
 )
 
 // Classes in a stable order.
-var Classes = []Class{Envoy, GRPC}
+var Classes = []Class{Envoy, EnvoyScoped, GRPC}
 
-// ClassOf tells a node's class from its user agent.
+// IsEnvoy reports whether c is a class of Envoy proxies.
+func (c Class) IsEnvoy() bool { return c == Envoy || c == EnvoyScoped }
+
+// ScopedRoutesSince is the first Envoy release whose scoped routes start
+// when the first listener that uses them is added after the server
+// started. Before it, SrdsFactoryDefault registered the SRDS subscription
+// with the server's init manager, and ManagerImpl::add on an initialized
+// manager does nothing in release builds (source/common/init/
+// manager_impl.cc), so such a listener never sends its SRDS request and
+// answers 404 forever (fixed by envoyproxy/envoy PR #43392, commit
+// 974bfecee8, first released in 1.38).
+var ScopedRoutesSince = [2]uint32{1, 38}
+
+// ClassOf tells a node's class from its user agent: Envoy by
+// user_agent_name, EnvoyScoped when its user_agent_build_version is
+// ScopedRoutesSince or later (a node without a version is Envoy), gRPC
+// otherwise.
 func ClassOf(node *corev3.Node) Class {
-	if node.GetUserAgentName() == "envoy" {
+	if node.GetUserAgentName() != "envoy" {
+		return GRPC
+	}
+	v := node.GetUserAgentBuildVersion().GetVersion()
+	if v == nil {
 		return Envoy
 	}
-	return GRPC
+	if maj, min := v.GetMajorNumber(), v.GetMinorNumber(); maj > ScopedRoutesSince[0] ||
+		maj == ScopedRoutesSince[0] && min >= ScopedRoutesSince[1] {
+		return EnvoyScoped
+	}
+	return Envoy
 }
 
 // Labels are the string fields of the node's metadata.

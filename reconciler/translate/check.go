@@ -134,7 +134,7 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
 				for _, c := range routeClusters(r) {
-					if c == invalidBackendCluster && class == snapshot.Envoy &&
+					if c == invalidBackendCluster && class.IsEnvoy() &&
 						r.GetRoute().GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
 						continue // meant not to exist: Envoy answers 500
 					}
@@ -326,8 +326,9 @@ func (t *translation) checkRoute(r *ir.Route) {
 	}
 }
 
-// dedupe merges the errors that both classes report on one element into
-// one error without class.
+// dedupe merges the errors that several classes report on one element
+// into one error: without class, or of class Envoy when only the two
+// Envoy classes report it.
 func dedupe(errs []error) []error {
 	type key struct {
 		owner   ir.ObjectRef
@@ -344,7 +345,11 @@ func dedupe(errs []error) []error {
 		}
 		k := key{e.Owner, e.Element, e.Err.Error()}
 		if prev := first[k]; prev != nil {
-			if prev.Class != e.Class {
+			switch {
+			case prev.Class == e.Class:
+			case prev.Class.IsEnvoy() && e.Class.IsEnvoy():
+				prev.Class = snapshot.Envoy // both Envoy classes: "envoy"
+			default:
 				prev.Class = ""
 			}
 			continue

@@ -63,6 +63,12 @@ func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 true,
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+		// "shop.example.com." is shop.example.com: the dot is stripped
+		// (ConnectionManagerUtility::maybeNormalizeHost, called from
+		// ActiveStream::decodeHeaders in
+		// source/common/http/conn_manager_impl.cc) before the virtual host
+		// or the scope key is looked up.
+		StripTrailingHostDot: true,
 	}
 	if scopedPort != 0 {
 		if err := scopeRoutes(hcm, rcName, scopedPort); err != nil {
@@ -75,6 +81,21 @@ func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.
 // scopeRoutes makes hcm look its route configuration up by scope: the key
 // is the host part of :authority and the listener port, which an early
 // header mutation puts in listenerPortHeader first.
+//
+// Scope keys compare raw bytes: HeaderValueExtractorImpl::computeFragment
+// and ScopedConfigImpl::getRouteConfig (source/common/router/
+// scoped_config_impl.cc) hash the header's text as sent, and Envoy offers
+// no way to lowercase it first (the key builder only extracts header
+// values; early header mutations and substitution formats have no case
+// transform; Host cannot be rewritten by a header mutation). So
+// "Host: Shop.example.com" misses the scope of shop.example.com (Gateway
+// API hostnames are lowercase) and gets 404, where a per-port
+// RouteConfiguration, whose virtual host lookup lowercases the host,
+// would route it. Browsers and gRPC clients send lowercase hosts; an
+// operator whose clients may not uses one RouteConfiguration per port
+// (docs/operations.md, "Envoy versions and route configurations"). A
+// trailing dot is stripped (StripTrailingHostDot) and the port is cut at
+// the first ":" (the extractor below), so neither misses.
 func scopeRoutes(hcm *hcmv3.HttpConnectionManager, name string, port uint32) error {
 	setPort, err := pack(&earlyheadersv3.HeaderMutation{Mutations: []*mutationrulesv3.HeaderMutation{{
 		Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{

@@ -146,14 +146,19 @@ func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, erro
 	if t.checkIR(); len(t.errs) > 0 {
 		return nil, errors.Join(t.errs...)
 	}
+	perPort, scoped := t.envoyClasses()
 	classes := map[snapshot.Class]*snapshot.Resources{
-		snapshot.Envoy: t.envoy(),
-		snapshot.GRPC:  t.grpc(),
+		snapshot.Envoy:       perPort,
+		snapshot.EnvoyScoped: scoped,
+		snapshot.GRPC:        t.grpc(),
 	}
 	if len(t.errs) > 0 {
 		return nil, errors.Join(dedupe(t.errs)...)
 	}
 	for _, c := range snapshot.Classes {
+		if c == snapshot.EnvoyScoped && classes[c] == classes[snapshot.Envoy] {
+			continue // the same resources, checked once
+		}
 		t.validateAll(c, classes[c])
 		t.checkConsistency(c, classes[c])
 	}
@@ -174,7 +179,9 @@ type translation struct {
 	// resourceOwners maps "<kind> <name>" of a listener or route
 	// configuration to the Gateways it came from, per class.
 	resourceOwners map[snapshot.Class]map[string][]ir.ObjectRef
-	errs           []error
+	// envoyRoutes memoizes envoyRoute per IR route.
+	envoyRoutes map[*ir.Route]routeResult
+	errs        []error
 }
 
 func newTranslation(x *ir.IR) *translation {
@@ -182,7 +189,8 @@ func newTranslation(x *ir.IR) *translation {
 		x:              x,
 		clusters:       make(map[string]*ir.Cluster, len(x.Clusters)),
 		routeOwners:    map[string]ir.ObjectRef{},
-		resourceOwners: map[snapshot.Class]map[string][]ir.ObjectRef{snapshot.Envoy: {}, snapshot.GRPC: {}},
+		resourceOwners: map[snapshot.Class]map[string][]ir.ObjectRef{snapshot.Envoy: {}, snapshot.EnvoyScoped: {}, snapshot.GRPC: {}},
+		envoyRoutes:    map[*ir.Route]routeResult{},
 	}
 	for i := range x.Clusters {
 		t.clusters[x.Clusters[i].Name] = &x.Clusters[i]

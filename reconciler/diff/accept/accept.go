@@ -152,12 +152,19 @@ func Check(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error
 	addr := lis.Addr().String()
 
 	res := &Result{Accepted: true}
-	var envoy, grpc *ClassResult
+	var envoy, scoped, grpc *ClassResult
 	var wg sync.WaitGroup
 	if r := set.Classes[snapshot.Envoy]; r != nil && !empty(r) {
 		wg.Go(func() {
-			cr := checkEnvoy(ctx, srv, addr, set)
+			cr := checkEnvoy(ctx, srv, addr, set, snapshot.Envoy)
 			envoy = &cr
+		})
+	}
+	// The scoped class is checked when it serves something else.
+	if r := set.Classes[snapshot.EnvoyScoped]; r != nil && !empty(r) && r != set.Classes[snapshot.Envoy] {
+		wg.Go(func() {
+			cr := checkEnvoy(ctx, srv, addr, set, snapshot.EnvoyScoped)
+			scoped = &cr
 		})
 	}
 	if r := set.Classes[snapshot.GRPC]; r != nil && len(r.Listeners) > 0 {
@@ -167,7 +174,7 @@ func Check(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error
 		})
 	}
 	wg.Wait()
-	for _, c := range []*ClassResult{envoy, grpc} {
+	for _, c := range []*ClassResult{envoy, scoped, grpc} {
 		if c == nil {
 			continue
 		}

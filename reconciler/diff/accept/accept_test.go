@@ -42,7 +42,9 @@ func TestCheckAccepts(t *testing.T) {
 	if !res.Accepted {
 		t.Fatalf("not accepted: %+v", res)
 	}
-	if len(res.Classes) != 2 {
+	// Both Envoy classes (the dev overlay has a port with scoped routes)
+	// and gRPC.
+	if len(res.Classes) != 3 {
 		t.Fatalf("classes: %+v", res.Classes)
 	}
 	for _, c := range res.Classes {
@@ -52,7 +54,7 @@ func TestCheckAccepts(t *testing.T) {
 			}
 		}
 	}
-	g := res.Classes[1]
+	g := res.Classes[2]
 	if g.Nodes == 0 || g.Nodes >= len(set.Classes[snapshot.GRPC].Listeners) {
 		t.Errorf("grpc nodes = %d of %d listeners, want one per virtual host", g.Nodes, len(set.Classes[snapshot.GRPC].Listeners))
 	}
@@ -60,13 +62,13 @@ func TestCheckAccepts(t *testing.T) {
 	if err != nil || !all.Accepted {
 		t.Fatalf("all listeners: %v %+v", err, all)
 	}
-	if n := all.Classes[1].Nodes; n != len(set.Classes[snapshot.GRPC].Listeners) {
+	if n := all.Classes[2].Nodes; n != len(set.Classes[snapshot.GRPC].Listeners) {
 		t.Errorf("all listeners: grpc nodes = %d", n)
 	}
 	for i, ty := range g.Types {
 		// One client per virtual host fetches every route configuration,
 		// cluster and endpoint set that one client per listener does.
-		full := all.Classes[1].Types[i]
+		full := all.Classes[2].Types[i]
 		if ty.Fetched == 0 || ty.Fetched > ty.Resources || (ty.Type != "LDS" && ty.Fetched != full.Fetched) {
 			t.Errorf("grpc %s: fetched %d of %d, one client per listener %d", ty.Type, ty.Fetched, ty.Resources, full.Fetched)
 		}
@@ -85,7 +87,7 @@ func TestCheckNACK(t *testing.T) {
 		for _, x := range r.Clusters {
 			x = proto.Clone(x).(*clusterv3.Cluster)
 			if x.GetName() == "payments/payments-v1" {
-				if c == snapshot.Envoy {
+				if c.IsEnvoy() {
 					x.ConnectTimeout = durationpb.New(0)
 				} else {
 					x.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}

@@ -14,6 +14,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -27,20 +28,36 @@ import (
 	"gitxds.dev/gitxds/reconciler/xds"
 )
 
-// envoyNodeID is the node id of the Envoy-like client.
+// envoyNodeID is the node id of the Envoy-like client of class Envoy; the
+// client of class EnvoyScoped adds "-scoped".
 const envoyNodeID = "gitxds-preview/envoy"
 
-// checkEnvoy runs the Envoy-like ADS client against the server until the
-// server has recorded its answer to every type it needs.
-func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot.Set) ClassResult {
-	cr := ClassResult{Class: snapshot.Envoy, Client: EnvoyClient, Nodes: 1}
-	want := expectation{envoyNodeID: envoyNeeds(set.Classes[snapshot.Envoy])}
+// envoyNode is how the Envoy-like client of a class introduces itself: an
+// Envoy of version snapshot.ScopedRoutesSince for EnvoyScoped, without a
+// version for Envoy.
+func envoyNode(class snapshot.Class) *corev3.Node {
+	node := &corev3.Node{Id: envoyNodeID, Cluster: "gitxds-preview", UserAgentName: "envoy"}
+	if class == snapshot.EnvoyScoped {
+		node.Id += "-scoped"
+		node.UserAgentVersionType = &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: &corev3.BuildVersion{
+			Version: &typev3.SemanticVersion{MajorNumber: snapshot.ScopedRoutesSince[0], MinorNumber: snapshot.ScopedRoutesSince[1]},
+		}}
+	}
+	return node
+}
+
+// checkEnvoy runs the Envoy-like ADS client of a class against the server
+// until the server has recorded its answer to every type it needs.
+func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot.Set, class snapshot.Class) ClassResult {
+	cr := ClassResult{Class: class, Client: EnvoyClient, Nodes: 1}
+	node := envoyNode(class)
+	want := expectation{node.GetId(): envoyNeeds(set.Classes[class])}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- runEnvoy(cctx, addr) }()
-	cr.Types = tally(snapshot.Envoy, set, want, wait(ctx, srv, snapshot.Envoy, set, want))
-	res := set.Classes[snapshot.Envoy]
+	go func() { errc <- runEnvoy(cctx, addr, node) }()
+	cr.Types = tally(class, set, want, wait(ctx, srv, class, set, want))
+	res := set.Classes[class]
 	var rds []string
 	for _, l := range res.Listeners {
 		rds = append(rds, listenerRDS(l)...)
@@ -93,7 +110,7 @@ func envoyNeeds(r *snapshot.Resources) map[string]bool {
 
 // runEnvoy is one ADS stream that subscribes like Envoy and ACKs or NACKs
 // every response after validating it.
-func runEnvoy(ctx context.Context, addr string) error {
+func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -103,7 +120,6 @@ func runEnvoy(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	node := &corev3.Node{Id: envoyNodeID, Cluster: "gitxds-preview", UserAgentName: "envoy"}
 	// Last accepted version and the names subscribed, per type.
 	accepted := map[string]string{}
 	subscribed := map[string][]string{}
