@@ -79,6 +79,9 @@ func scopedDiff(set *snapshot.Set) *snapshot.Resources {
 	if differs(resource.ScopedRouteType) {
 		out.ScopedRoutes = r.ScopedRoutes
 	}
+	if differs(resource.SecretType) {
+		out.Secrets = r.Secrets
+	}
 	return out
 }
 

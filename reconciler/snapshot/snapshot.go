@@ -16,6 +16,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -94,13 +95,17 @@ type Resources struct {
 	// ScopedRoutes map a request's scope key to a route configuration
 	// (Envoy's SRDS); only Envoy nodes get them.
 	ScopedRoutes []*routev3.ScopedRouteConfiguration
+	// Secrets are the TLS certificates of HTTPS listeners (SDS): file
+	// paths on the proxy host, never key material. Only Envoy nodes get
+	// them.
+	Secrets []*tlsv3.Secret
 }
 
 // TypeURLs in the order the fleet must receive them on the way in: what a
-// resource refers to comes before it (a scope before the route
-// configuration it names: Envoy subscribes to that name when it gets the
-// scope).
-var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.ScopedRouteType, resource.RouteType}
+// resource refers to comes before it (a secret before the listener whose
+// TLS context names it, a scope before the route configuration it names:
+// Envoy subscribes to that name when it gets the scope).
+var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.SecretType, resource.ListenerType, resource.ScopedRouteType, resource.RouteType}
 
 // ByType returns the resources of one type URL.
 func (r *Resources) ByType(typeURL string) []types.Resource {
@@ -126,6 +131,10 @@ func (r *Resources) ByType(typeURL string) []types.Resource {
 		for _, x := range r.ScopedRoutes {
 			out = append(out, x)
 		}
+	case resource.SecretType:
+		for _, x := range r.Secrets {
+			out = append(out, x)
+		}
 	}
 	return out
 }
@@ -137,6 +146,7 @@ func (r *Resources) Sort() {
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].GetName() < r.Clusters[j].GetName() })
 	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].GetClusterName() < r.Endpoints[j].GetClusterName() })
 	sort.Slice(r.ScopedRoutes, func(i, j int) bool { return r.ScopedRoutes[i].GetName() < r.ScopedRoutes[j].GetName() })
+	sort.Slice(r.Secrets, func(i, j int) bool { return r.Secrets[i].GetName() < r.Secrets[j].GetName() })
 }
 
 // Set is what one revision serves: resources per node class.

@@ -12,6 +12,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
@@ -44,6 +45,11 @@ func (t *translation) validateAll(class snapshot.Class, res *snapshot.Resources)
 	for _, e := range res.Endpoints {
 		if err := e.ValidateAll(); err != nil {
 			t.fail(t.clusterOwner(e.GetClusterName()), "endpoints "+e.GetClusterName(), class, err)
+		}
+	}
+	for _, sec := range res.Secrets {
+		if err := sec.ValidateAll(); err != nil {
+			t.fail(ir.ObjectRef{Kind: "Secret", Name: sec.GetName()}, "secret "+sec.GetName(), class, err)
 		}
 	}
 }
@@ -82,6 +88,28 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 	}
 	usedScopes := map[string]bool{}
 	used := map[string]bool{}
+	secrets := map[string]bool{}
+	for _, sec := range res.Secrets {
+		secrets[sec.GetName()] = false
+	}
+	for _, l := range res.Listeners {
+		names, err := listenerSecrets(l)
+		if err != nil {
+			t.failResource(class, kindListener, l.GetName(), err)
+		}
+		for _, n := range names {
+			if _, ok := secrets[n]; !ok {
+				t.failResource(class, kindListener, l.GetName(), fmt.Errorf("SDS secret %q does not exist", n))
+				continue
+			}
+			secrets[n] = true
+		}
+	}
+	for _, sec := range res.Secrets { // sorted
+		if n := sec.GetName(); !secrets[n] {
+			t.fail(ir.ObjectRef{Kind: "Secret", Name: n}, "secret "+n, class, fmt.Errorf("no listener uses it"))
+		}
+	}
 	for _, l := range res.Listeners {
 		hcms, err := listenerHCMs(l)
 		if err != nil {
@@ -214,6 +242,26 @@ func listenerHCMs(l *listenerv3.Listener) ([]*hcmv3.HttpConnectionManager, error
 			return nil, fmt.Errorf("not an HttpConnectionManager: %w", err)
 		}
 		out = append(out, hcm)
+	}
+	return out, nil
+}
+
+// listenerSecrets are the SDS secrets the TLS contexts of a listener's
+// filter chains name.
+func listenerSecrets(l *listenerv3.Listener) ([]string, error) {
+	var out []string
+	for _, fc := range l.GetFilterChains() {
+		ts := fc.GetTransportSocket()
+		if ts == nil {
+			continue
+		}
+		ctx := &tlsv3.DownstreamTlsContext{}
+		if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			return nil, fmt.Errorf("filter chain %q: transport socket is not a DownstreamTlsContext: %w", fc.GetName(), err)
+		}
+		for _, sc := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+			out = append(out, sc.GetName())
+		}
 	}
 	return out, nil
 }

@@ -249,8 +249,8 @@ func (t *translation) envoyClasses() (perPort, scoped *snapshot.Resources) {
 		return perPort, perPort
 	}
 	scoped = t.envoy(snapshot.EnvoyScoped, ports)
-	// Clusters do not depend on the class: share them.
-	scoped.Clusters, scoped.Endpoints = perPort.Clusters, perPort.Endpoints
+	// Clusters and secrets do not depend on the class: share them.
+	scoped.Clusters, scoped.Endpoints, scoped.Secrets = perPort.Clusters, perPort.Endpoints, perPort.Secrets
 	return perPort, scoped
 }
 
@@ -272,6 +272,9 @@ func (t *translation) envoy(class snapshot.Class, ports []*envoyPort) *snapshot.
 	}
 	if class == snapshot.Envoy {
 		res.Clusters, res.Endpoints = t.clusterResources(class)
+		for _, s := range t.secrets {
+			res.Secrets = append(res.Secrets, s)
+		}
 	}
 	return res
 }
@@ -402,7 +405,7 @@ func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls, scoped 
 	if c.sni != "" {
 		fc.FilterChainMatch.ServerNames = []string{c.sni}
 	}
-	if fc.TransportSocket, err = downstreamTLS(c.tls); err != nil {
+	if fc.TransportSocket, err = t.downstreamTLS(c.tls); err != nil {
 		return nil, err
 	}
 	return fc, nil

@@ -86,6 +86,8 @@ import (
 	"errors"
 	"fmt"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -181,7 +183,9 @@ type translation struct {
 	resourceOwners map[snapshot.Class]map[string][]ir.ObjectRef
 	// envoyRoutes memoizes envoyRoute per IR route.
 	envoyRoutes map[*ir.Route]routeResult
-	errs        []error
+	// secrets are the SDS secrets of the TLS filter chains, by name.
+	secrets map[string]*tlsv3.Secret
+	errs    []error
 }
 
 func newTranslation(x *ir.IR) *translation {
@@ -191,6 +195,7 @@ func newTranslation(x *ir.IR) *translation {
 		routeOwners:    map[string]ir.ObjectRef{},
 		resourceOwners: map[snapshot.Class]map[string][]ir.ObjectRef{snapshot.Envoy: {}, snapshot.EnvoyScoped: {}, snapshot.GRPC: {}},
 		envoyRoutes:    map[*ir.Route]routeResult{},
+		secrets:        map[string]*tlsv3.Secret{},
 	}
 	for i := range x.Clusters {
 		t.clusters[x.Clusters[i].Name] = &x.Clusters[i]

@@ -127,6 +127,7 @@ func render(set *snapshot.Set, terr error) ([]byte, error) {
 			{"clusters", resource.ClusterType},
 			{"endpoints", resource.EndpointType},
 			{"scoped_routes", resource.ScopedRouteType},
+			{"secrets", resource.SecretType},
 		} {
 			s := struct {
 				name  string
@@ -172,6 +173,7 @@ var typeURLOf = map[string]string{
 	"clusters":      resource.ClusterType,
 	"endpoints":     resource.EndpointType,
 	"scoped_routes": resource.ScopedRouteType,
+	"secrets":       resource.SecretType,
 }
 
 // TestValidateAll checks every resource of every case with ValidateAll, and

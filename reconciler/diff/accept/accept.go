@@ -117,6 +117,7 @@ var shortType = map[string]string{
 	resource.ListenerType:    "LDS",
 	resource.RouteType:       "RDS",
 	resource.ScopedRouteType: "SRDS",
+	resource.SecretType:      "SDS",
 }
 
 // Check serves set and connects the clients of every class that has
@@ -249,6 +250,9 @@ func tally(c snapshot.Class, set *snapshot.Set, want expectation, infos map[stri
 	types := []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
 	if len(res.ScopedRoutes) > 0 {
 		types = slices.Insert(types, 1, resource.ScopedRouteType)
+	}
+	if len(res.Secrets) > 0 {
+		types = append(types, resource.SecretType)
 	}
 	for _, t := range types {
 		tr := TypeResult{Type: shortType[t], TypeURL: t, Resources: len(res.ByType(t)), Version: set.Version(c, t)}

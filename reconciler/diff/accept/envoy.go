@@ -13,6 +13,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -71,6 +72,7 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 		resource.EndpointType:    len(edsNames(res.Clusters)),
 		resource.RouteType:       len(uniq(rds)),
 		resource.ScopedRouteType: len(res.ScopedRoutes), // wildcard
+		resource.SecretType:      len(res.Secrets),
 	}
 	for i := range cr.Types {
 		cr.Types[i].Fetched = fetched[cr.Types[i].TypeURL]
@@ -88,7 +90,8 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 
 // envoyNeeds are the types an Envoy subscribes to for these resources:
 // CDS and LDS always, EDS when a cluster uses it, RDS when a listener or a
-// scope does, SRDS when a listener uses scoped routes.
+// scope does, SRDS when a listener uses scoped routes, SDS when a TLS
+// context names a secret.
 func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	need := map[string]bool{resource.ClusterType: true, resource.ListenerType: true}
 	if len(edsNames(r.Clusters)) > 0 {
@@ -97,6 +100,9 @@ func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	for _, l := range r.Listeners {
 		if len(listenerRDS(l)) > 0 {
 			need[resource.RouteType] = true
+		}
+		if len(listenerSDS(l)) > 0 {
+			need[resource.SecretType] = true
 		}
 		if listenerScoped(l) {
 			need[resource.ScopedRouteType] = true
@@ -184,6 +190,14 @@ func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 			}
 			if err == nil {
 				err = subscribe(resource.RouteType, uniq(append(slices.Clone(byListeners), byScopes...)))
+			}
+			if err == nil {
+				// Envoy asks for the secrets the TLS contexts name.
+				var secrets []string
+				for _, m := range msgs {
+					secrets = append(secrets, listenerSDS(m.(*listenerv3.Listener))...)
+				}
+				err = subscribe(resource.SecretType, uniq(secrets))
 			}
 		case resource.ScopedRouteType:
 			byScopes = nil
@@ -303,6 +317,21 @@ func edsNames(cs []*clusterv3.Cluster) []string {
 				n = c.GetName()
 			}
 			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// listenerSDS are the secrets the TLS contexts of a listener name.
+func listenerSDS(l *listenerv3.Listener) []string {
+	var out []string
+	for _, fc := range l.GetFilterChains() {
+		ctx := &tlsv3.DownstreamTlsContext{}
+		if a := fc.GetTransportSocket().GetTypedConfig(); a == nil || a.UnmarshalTo(ctx) != nil {
+			continue
+		}
+		for _, sc := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+			out = append(out, sc.GetName())
 		}
 	}
 	return out
