@@ -78,8 +78,10 @@
 //
 // Every typed config is validated before it is packed into an Any, every
 // resource passes ValidateAll, every regular expression compiles as RE2,
-// and the references between the resources of each class are checked,
-// API listeners included (checkConsistency).
+// the references between the resources of each class are checked, API
+// listeners included (checkConsistency), and so are the rules Envoy and
+// gRPC enforce when they load a resource that ValidateAll does not
+// express (checkSemantics, semantics.go).
 package translate
 
 import (
@@ -163,6 +165,7 @@ func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, erro
 		}
 		t.validateAll(c, classes[c])
 		t.checkConsistency(c, classes[c])
+		t.checkSemantics(c, classes[c])
 	}
 	if len(t.errs) > 0 {
 		return nil, errors.Join(dedupe(t.errs)...)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -166,5 +168,41 @@ func BenchmarkCheck200(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckNACKsEnvoySemantics: the Envoy-like client applies the load-time
+// rules Envoy enforces beyond validation; a header value with a lone "%"
+// passes ValidateAll but Envoy rejects its RouteConfiguration.
+func TestCheckNACKsEnvoySemantics(t *testing.T) {
+	set := devSet(t)
+	classes := map[snapshot.Class]*snapshot.Resources{}
+	for c, r := range set.Classes {
+		cp := *r
+		if c == snapshot.Envoy {
+			cp.Routes = nil
+			for _, rc := range r.Routes {
+				rc = proto.Clone(rc).(*routev3.RouteConfiguration)
+				rc.ResponseHeadersToAdd = append(rc.ResponseHeadersToAdd, &corev3.HeaderValueOption{
+					Header: &corev3.HeaderValue{Key: "x-discount", Value: "50%off"},
+				})
+				cp.Routes = append(cp.Routes, rc)
+			}
+		}
+		classes[c] = &cp
+	}
+	res, err := Check(context.Background(), snapshot.New("bad", classes), Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted {
+		t.Fatal("accepted a header value Envoy rejects")
+	}
+	for _, c := range res.Classes {
+		for _, ty := range c.Types {
+			if c.Class == snapshot.Envoy && ty.Type == "RDS" && (ty.Status != NACK || !strings.Contains(ty.Error, "not escaped")) {
+				t.Errorf("envoy RDS: %s %q, want a NACK for the header value", ty.Status, ty.Error)
+			}
+		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/translate"
 	"gitxds.dev/gitxds/reconciler/xds"
 )
 
@@ -157,7 +158,7 @@ func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 			return err
 		}
 		t := resp.GetTypeUrl()
-		msgs, verr := validateResponse(resp)
+		msgs, verr := validateResponse(resp, snapshot.ClassOf(node))
 		if verr != nil {
 			detail := &spb.Status{Code: int32(codes.InvalidArgument), Message: verr.Error()}
 			if err := send(t, subscribed[t], accepted[t], resp.GetNonce(), detail); err != nil {
@@ -216,8 +217,9 @@ func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 type validator interface{ ValidateAll() error }
 
 // validateResponse decodes and validates every resource of a response, and
-// every Any nested in it.
-func validateResponse(resp *discoverygrpc.DiscoveryResponse) ([]proto.Message, error) {
+// every Any nested in it, then applies the load-time rules Envoy enforces
+// beyond validation (translate.CheckResource), as a node of class would.
+func validateResponse(resp *discoverygrpc.DiscoveryResponse, class snapshot.Class) ([]proto.Message, error) {
 	var out []proto.Message
 	var errs []error
 	for _, a := range resp.GetResources() {
@@ -232,6 +234,10 @@ func validateResponse(resp *discoverygrpc.DiscoveryResponse) ([]proto.Message, e
 		}
 		if err := validateDeep(m); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), err))
+			continue
+		}
+		if serrs := translate.CheckResource(class, m); len(serrs) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), errors.Join(serrs...)))
 			continue
 		}
 		out = append(out, m)
