@@ -63,7 +63,7 @@ func (t *translation) scoped(class snapshot.Class, p *envoyPort, c *envoyChain) 
 	if t.opts.PortRouteConfigs || p.portRouteConfigs || c.sni != "" || c.tls != nil || len(c.vhosts.order) == 0 {
 		return false
 	}
-	if class != snapshot.EnvoyScoped && !p.scopedRoutes {
+	if class != snapshot.EnvoyScoped && !p.scopedRoutes && !t.opts.ScopedRoutes {
 		return false
 	}
 	for _, h := range c.vhosts.order {
