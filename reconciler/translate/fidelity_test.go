@@ -10,6 +10,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
@@ -387,6 +388,18 @@ func TestSemanticRules(t *testing.T) {
 		{"envoy redirect", snapshot.Envoy, route(func(r *routev3.Route) {
 			r.Action = &routev3.Route_Redirect{Redirect: &routev3.RedirectAction{HostRedirect: "b"}}
 		}), ""},
+		{"two rewrites", snapshot.Envoy, route(func(r *routev3.Route) {
+			r.GetRoute().PrefixRewrite = "/a"
+			r.GetRoute().RegexRewrite = &matcherv3.RegexMatchAndSubstitute{Pattern: &matcherv3.RegexMatcher{Regex: "^/b"}, Substitution: "/c"}
+		}), "more than one of"},
+		{"back-off", snapshot.Envoy, route(func(r *routev3.Route) {
+			r.GetRoute().RetryPolicy = &routev3.RetryPolicy{RetryBackOff: &routev3.RetryPolicy_RetryBackOff{
+				BaseInterval: durationpb.New(time.Second), MaxInterval: durationpb.New(time.Millisecond)}}
+		}), "shorter than base_interval"},
+		{"big direct response", snapshot.Envoy, route(func(r *routev3.Route) {
+			r.Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 200,
+				Body: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: strings.Repeat("x", 5000)}}}}
+		}), "over Envoy's maximum"},
 		{"same filter chain match", snapshot.Envoy, &listenerv3.Listener{Name: "l", FilterChains: []*listenerv3.FilterChain{
 			{Name: "a", FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{"a"}}},
 			{Name: "b", FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{"a"}}}}}, "same match"},

@@ -96,6 +96,10 @@ func checkRouteConfig(class snapshot.Class, rc *routev3.RouteConfiguration) []vi
 		add("", checkHeaderMutations(rc.GetRequestHeadersToAdd(), rc.GetRequestHeadersToRemove())...)
 		add("", checkHeaderMutations(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove())...)
 	}
+	maxBody := uint32(defaultMaxDirectResponseBody)
+	if m := rc.GetMaxDirectResponseBodySizeBytes(); m != nil {
+		maxBody = m.GetValue()
+	}
 	for _, vh := range rc.GetVirtualHosts() {
 		if class.IsEnvoy() {
 			add("", checkHeaderMutations(vh.GetRequestHeadersToAdd(), vh.GetRequestHeadersToRemove())...)
@@ -103,10 +107,21 @@ func checkRouteConfig(class snapshot.Class, rc *routev3.RouteConfiguration) []vi
 		}
 		for _, r := range vh.GetRoutes() {
 			add(r.GetName(), checkRoute(class, r)...)
+			// ConfigUtility::parseDirectResponseBody
+			// (source/common/router/config_utility.cc): "response body
+			// size is N bytes; maximum is M".
+			if b := r.GetDirectResponse().GetBody(); b != nil && uint32(len(b.GetInlineString())+len(b.GetInlineBytes())) > maxBody {
+				add(r.GetName(), fmt.Errorf("direct response body of %d bytes is over Envoy's maximum of %d", len(b.GetInlineString())+len(b.GetInlineBytes()), maxBody))
+			}
 		}
 	}
 	return out
 }
+
+// defaultMaxDirectResponseBody is Envoy's limit on a direct response body
+// when the RouteConfiguration sets none
+// (max_direct_response_body_size_bytes, 4 KiB).
+const defaultMaxDirectResponseBody = 4096
 
 func checkRoute(class snapshot.Class, r *routev3.Route) []error {
 	var out []error
@@ -136,6 +151,26 @@ func checkRoute(class snapshot.Class, r *routev3.Route) []error {
 			out = append(out, fmt.Errorf("the weights of the weighted clusters add up to 0"))
 		case sum > math.MaxUint32:
 			out = append(out, fmt.Errorf("the weights of the weighted clusters add up to %d, more than %d", sum, uint32(math.MaxUint32)))
+		}
+	}
+	if a := r.GetRoute(); a != nil {
+		// RouteEntryImplBase (source/common/router/config_impl.cc): one
+		// path rewrite only ("Specify only one of prefix_rewrite,
+		// regex_rewrite or path_rewrite_policy").
+		n := 0
+		for _, set := range []bool{a.GetPrefixRewrite() != "", a.GetRegexRewrite() != nil, a.GetPathRewritePolicy() != nil} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			out = append(out, fmt.Errorf("more than one of prefix_rewrite, regex_rewrite and path_rewrite_policy"))
+		}
+		// RetryPolicyImpl (source/common/router/config_impl.cc, or
+		// retry_policy_impl.cc): "max_interval must be greater than or
+		// equal to the base_interval".
+		if bo := a.GetRetryPolicy().GetRetryBackOff(); bo.GetMaxInterval() != nil && bo.GetMaxInterval().AsDuration() < bo.GetBaseInterval().AsDuration() {
+			out = append(out, fmt.Errorf("retry back-off max_interval %v is shorter than base_interval %v", bo.GetMaxInterval().AsDuration(), bo.GetBaseInterval().AsDuration()))
 		}
 	}
 	walkMessages(r.ProtoReflect(), func(m proto.Message) {
