@@ -3,8 +3,10 @@ package snapshot
 import (
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
 // TestClassOfByVersion: Envoy 1.38 or later gets scoped routes; older,
@@ -33,5 +35,24 @@ func TestClassOfByVersion(t *testing.T) {
 		if got := ClassOf(tc.node); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestSetWithoutScopedClass: a Set with one Envoy class (persisted by an
+// earlier gitxds) serves it to EnvoyScoped nodes too, rather than nothing.
+func TestSetWithoutScopedClass(t *testing.T) {
+	res := &Resources{Clusters: []*clusterv3.Cluster{{Name: "a/b"}}}
+	set := New("r", map[Class]*Resources{Envoy: res})
+	if set.Of(EnvoyScoped) != res {
+		t.Fatal("EnvoyScoped is not served the Envoy resources")
+	}
+	for _, typ := range TypeURLs {
+		if set.Version(EnvoyScoped, typ) != set.Version(Envoy, typ) {
+			t.Errorf("%s: versions differ", typ)
+		}
+	}
+	snap, err := set.CacheSnapshot(EnvoyScoped)
+	if err != nil || len(snap.GetResources(resource.ClusterType)) != 1 {
+		t.Errorf("EnvoyScoped snapshot: %v %v", snap, err)
 	}
 }

@@ -177,7 +177,7 @@ func (s *Set) init() {
 		all := sha256.New()
 		done := map[string][]doneType{}
 		for _, c := range Classes {
-			res := s.Classes[c]
+			res := s.Of(c)
 			if res == nil {
 				res = &Resources{}
 			}
@@ -243,6 +243,17 @@ func findDone(ds []doneType, items []types.Resource) (doneType, bool) {
 		}
 	}
 	return doneType{}, false
+}
+
+// Of returns the resources of class c. A Set without EnvoyScoped (written
+// by a gitxds that had one Envoy class, or built for Envoy alone) serves
+// its Envoy resources to EnvoyScoped nodes: they run any Envoy's config,
+// and a node is never served nothing for want of its class.
+func (s *Set) Of(c Class) *Resources {
+	if r := s.Classes[c]; r != nil || c != EnvoyScoped {
+		return r
+	}
+	return s.Classes[Envoy]
 }
 
 // Hash is the content hash of everything served (the revision is not part
