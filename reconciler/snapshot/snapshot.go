@@ -206,7 +206,7 @@ func (s *Set) init() {
 			if err := snap.ConstructVersionMap(); err != nil && s.snapErr == nil {
 				s.snapErr = err
 			}
-			if c == Envoy {
+			if c.IsEnvoy() {
 				// After the Set's hash: it holds both parts already.
 				foldClusterHashes(snap, res.Clusters)
 				vs[resource.EndpointType] = snap.GetVersion(resource.EndpointType)
