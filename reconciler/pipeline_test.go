@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
@@ -56,7 +57,36 @@ func TestExampleOverlays(t *testing.T) {
 	}
 }
 
-// golden is the status of every object, then the xDS of each class per type.
+// scopedDiff is what the scoped Envoy class serves differently from the
+// per-port one: only the types whose versions differ.
+func scopedDiff(set *snapshot.Set) *snapshot.Resources {
+	r, out := set.Classes[snapshot.EnvoyScoped], &snapshot.Resources{}
+	differs := func(t string) bool {
+		return set.Version(snapshot.EnvoyScoped, t) != set.Version(snapshot.Envoy, t)
+	}
+	if differs(resource.ListenerType) {
+		out.Listeners = r.Listeners
+	}
+	if differs(resource.RouteType) {
+		out.Routes = r.Routes
+	}
+	if differs(resource.ClusterType) {
+		out.Clusters = r.Clusters
+	}
+	if differs(resource.EndpointType) {
+		out.Endpoints = r.Endpoints
+	}
+	if differs(resource.ScopedRouteType) {
+		out.ScopedRoutes = r.ScopedRoutes
+	}
+	if differs(resource.SecretType) {
+		out.Secrets = r.Secrets
+	}
+	return out
+}
+
+// golden is the status of every object, then the xDS of each class per type
+// (of the scoped Envoy class, what differs from the per-port one).
 func golden(t *testing.T, b *Build) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -70,7 +100,11 @@ func golden(t *testing.T, b *Build) []byte {
 		buf.WriteString("# " + o.File + ": " + o.ObjectRef.String() + ": " + strings.Join(parts, " ") + "\n")
 	}
 	for _, class := range snapshot.Classes {
-		one := snapshot.New(b.Revision, map[snapshot.Class]*snapshot.Resources{class: b.Set.Classes[class]})
+		res := b.Set.Classes[class]
+		if class == snapshot.EnvoyScoped {
+			res = scopedDiff(b.Set)
+		}
+		one := snapshot.New(b.Revision, map[snapshot.Class]*snapshot.Resources{class: res})
 		js, err := snapshot.RenderJSON(one)
 		if err != nil {
 			t.Fatal(err)

@@ -151,7 +151,7 @@ func diffLive(c *cobra.Command, f *repoFlags, adminURL, to string) (*diff.Report
 	if u.Query().Get("node") != "" {
 		// The server printed one node's class only: compare that class.
 		cl := liveClass(lv.set)
-		head = snapshot.New(head.Revision, map[snapshot.Class]*snapshot.Resources{cl: head.Classes[cl]})
+		head = snapshot.New(head.Revision, map[snapshot.Class]*snapshot.Resources{cl: head.Of(cl)})
 	}
 	js, err := snapshot.RenderJSON(head)
 	if err != nil {
@@ -203,10 +203,15 @@ func fetchSnapshot(ctx context.Context, u *url.URL) (*snapshot.Set, error) {
 }
 
 // liveClass tells the class of a one-node snapshot: gRPC when it has API
-// listeners and no socket listener.
+// listeners and no socket listener; an Envoy node with scoped routes is of
+// the scoped class (the only one with scoped routes unless a Gateway asks
+// every Envoy for them, when both classes serve them alike).
 func liveClass(s *snapshot.Set) snapshot.Class {
 	if r := s.Classes[snapshot.GRPC]; r != nil && len(r.Listeners) > 0 && len(s.Classes[snapshot.Envoy].Listeners) == 0 {
 		return snapshot.GRPC
+	}
+	if len(s.Classes[snapshot.Envoy].ScopedRoutes) > 0 {
+		return snapshot.EnvoyScoped
 	}
 	return snapshot.Envoy
 }

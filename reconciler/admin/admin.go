@@ -119,7 +119,7 @@ func (a *api) snapshot(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusNotFound, fmt.Sprintf("node %q is not connected", id))
 			return
 		}
-		set = snapshot.New(s.Revision, map[snapshot.Class]*snapshot.Resources{class: s.Classes[class]})
+		set = snapshot.New(s.Revision, map[snapshot.Class]*snapshot.Resources{class: s.Of(class)})
 	} else if set = a.o.Backend.LastGood(); set == nil {
 		writeErr(w, http.StatusNotFound, "nothing is served yet")
 		return

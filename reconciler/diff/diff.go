@@ -162,7 +162,7 @@ func Snapshots(from, to *snapshot.Set) *Report {
 	if r.From.Hash != r.To.Hash {
 		var all []Change
 		for _, c := range snapshot.Classes {
-			a, b := from.Classes[c], to.Classes[c]
+			a, b := from.Of(c), to.Of(c)
 			if a == nil {
 				a = &snapshot.Resources{}
 			}

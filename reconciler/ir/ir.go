@@ -57,6 +57,10 @@ type Gateway struct {
 	// nodes, not scoped routes (one per hostname), on every port of this
 	// Gateway.
 	PortRouteConfigs bool `json:",omitempty" yaml:",omitempty"`
+	// ScopedRoutes asks for scoped routes on every Envoy node, whatever
+	// its version, on every port of this Gateway (PortRouteConfigs of any
+	// Gateway of a port wins).
+	ScopedRoutes bool `json:",omitempty" yaml:",omitempty"`
 }
 
 // Listener is one Gateway listener with the routes attached to it.
@@ -249,7 +253,10 @@ type CORS struct {
 type Timeouts struct {
 	Request        time.Duration
 	BackendRequest time.Duration
-	Idle           time.Duration
+	// NoRequestTimeout: the route disables its request timeout
+	// (timeouts.request: 0s), which a policy does not override.
+	NoRequestTimeout bool `json:",omitempty" yaml:",omitempty"`
+	Idle             time.Duration
 }
 
 // Retry policy of a route.

@@ -43,6 +43,13 @@
 // or a DirectResponse 500 when no backend of the rule is valid or all
 // weights are 0).
 //
+// What Envoy cannot serve is refused the same way: a RequestHeaderModifier
+// or ResponseHeaderModifier that sets, adds or removes Host (Envoy rejects
+// the whole route table; a URLRewrite hostname changes the Host sent
+// upstream). A RequestRedirect rule is Accepted with a note that proxyless
+// gRPC clients, which are sent only route actions (gRFC A28), fail its
+// calls with UNAVAILABLE.
+//
 // # Precedence
 //
 // Each listener gets one virtual host per hostname a route serves there. A
@@ -95,7 +102,8 @@
 // namespace field). For a route match the most specific policy wins whole,
 // as in Envoy Gateway (no merging): rule, then route, then the Backend
 // policy shared by every backend of the rule. A route's own rules[].retry
-// and rules[].timeouts beat any policy. Connection settings (timeout.tcp,
+// and rules[].timeouts beat any policy, including retry.attempts: 0 (no
+// retries) and timeouts.request: 0s (no request timeout). Connection settings (timeout.tcp,
 // timeout.http.connectionIdleTimeout, circuitBreaker, healthCheck,
 // outlierDetection) apply to clusters and are only accepted on Backend
 // targets. Two policies on the same target: the first by name wins, the

@@ -88,6 +88,21 @@ func filterFieldMatchesType(f gwv1.HTTPRouteFilter) string {
 	return ""
 }
 
+// hostHeader is the one header name (besides ":"-prefixed pseudo-headers,
+// which validHeaderName refuses) that Envoy's header parser does not let a
+// route set, add or remove: source/common/router/header_parser.cc,
+// HeaderParser::configure and parseHttpHeaderFormatter, through
+// Http::HeaderUtility::isModifiableHeader (":-prefixed or host headers may
+// not be modified"). The whole RouteConfiguration would be rejected.
+const hostHeader = "host"
+
+// opPast is the participle of a header modifier operation, for messages.
+var opPast = map[string]string{"set": "set", "add": "added", "remove": "removed"}
+
+// headerModifier maps a RequestHeaderModifier or ResponseHeaderModifier.
+// Host is refused (UnsupportedValue): Envoy cannot modify it, and the
+// Gateway API way to change the Host sent upstream is a URLRewrite
+// filter's hostname, which gitxds serves as host_rewrite_literal.
 func headerModifier(h *gwv1.HTTPHeaderFilter) (ir.HeaderModifier, string) {
 	var out ir.HeaderModifier
 	seen := map[string]string{}
@@ -95,6 +110,9 @@ func headerModifier(h *gwv1.HTTPHeaderFilter) (ir.HeaderModifier, string) {
 		n := strings.ToLower(name)
 		if msg := validHeaderName(n); msg != "" {
 			return msg
+		}
+		if n == hostHeader {
+			return fmt.Sprintf("header %q cannot be %s by a header modifier (Envoy refuses to modify Host; use a URLRewrite filter's hostname to change the Host sent upstream)", name, opPast[op])
 		}
 		if prev, ok := seen[n]; ok {
 			return fmt.Sprintf("header %q is both in %s and %s", name, prev, op)

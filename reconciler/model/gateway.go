@@ -25,10 +25,13 @@ const (
 	// (envoy.service.accesslog.v3). Envoy only.
 	AnnotationAccessLogGRPC = "gitxds.dev/access-log-grpc"
 	// AnnotationEnvoyRouteConfig chooses how Envoy nodes get the routes
-	// of the Gateway's plaintext ports: "per-hostname" (the default: scoped
-	// routes, one RouteConfiguration per hostname) or "per-port" (one
-	// RouteConfiguration per port over RDS, for proxies older than Envoy
-	// 1.25 or operators who want it).
+	// of the Gateway's plaintext ports. Without it, by each Envoy's
+	// version: 1.38 or later gets scoped routes (one RouteConfiguration
+	// per hostname), older or unknown versions one RouteConfiguration per
+	// port (see snapshot.ScopedRoutesSince). "per-hostname" gives every
+	// Envoy scoped routes (an operator who knows their Envoys start them,
+	// e.g. a patched build); "per-port" gives every Envoy one
+	// RouteConfiguration per port.
 	AnnotationEnvoyRouteConfig = "gitxds.dev/envoy-route-config"
 	// DefaultCertsDir is where a proxy host keeps the certificates of the
 	// HTTPS listeners: certificateRef <name> of namespace <ns> is

@@ -112,6 +112,10 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 			return fmt.Sprintf("%s: a RequestRedirect filter answers the request itself; remove backendRefs or the filter (IncompatibleFilters)", where)
 		}
 		tmpl.Redirect = fs.redirect
+		// gRFC A28: a proxyless gRPC client rejects a route whose action
+		// is not a route, so gRPC nodes get the rule as a route to a
+		// cluster without endpoints (see translate's grpcAction).
+		r.notes = append(r.notes, where+": proxyless gRPC clients do not follow redirects; their calls matching this rule fail with UNAVAILABLE")
 	default:
 		refs := make([]gwv1.BackendRef, len(rule.BackendRefs))
 		for j, br := range rule.BackendRefs {
@@ -281,6 +285,8 @@ func httpTimeouts(t *gwv1.HTTPRouteTimeouts) (ir.Timeouts, string) {
 		if out.Request, msg = gatewayDuration(*t.Request); msg != "" {
 			return out, "request: " + msg
 		}
+		// "0s" disables the timeout (Gateway API HTTPRouteTimeouts).
+		out.NoRequestTimeout = out.Request == 0
 	}
 	if t.BackendRequest != nil {
 		if out.BackendRequest, msg = gatewayDuration(*t.BackendRequest); msg != "" {
@@ -294,15 +300,16 @@ func httpTimeouts(t *gwv1.HTTPRouteTimeouts) (ir.Timeouts, string) {
 }
 
 // httpRetry maps the HTTPRoute retry stanza: connection errors are always
-// retried (as Gateway API recommends), status codes when listed.
+// retried (as Gateway API recommends), status codes when listed. Attempts
+// counts retries; 0 disables them (and beats a policy's retries).
 func httpRetry(r *gwv1.HTTPRouteRetry) (*ir.Retry, string) {
 	if r == nil {
 		return nil, ""
 	}
 	out := &ir.Retry{Attempts: 1, RetryOn: []string{"connect-failure", "refused-stream", "reset"}}
 	if r.Attempts != nil {
-		if *r.Attempts < 1 || *r.Attempts > 100 {
-			return nil, fmt.Sprintf("attempts %d must be 1..100", *r.Attempts)
+		if *r.Attempts < 0 || *r.Attempts > 100 {
+			return nil, fmt.Sprintf("attempts %d must be 0..100", *r.Attempts)
 		}
 		out.Attempts = uint32(*r.Attempts)
 	}

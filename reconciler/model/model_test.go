@@ -3,7 +3,10 @@ package model
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 )
@@ -103,5 +106,51 @@ func TestMatchKeyFastPath(t *testing.T) {
 		if got := matchKey(m); got != want {
 			t.Errorf("matchKey(%+v) = %q, want %q", m, got, want)
 		}
+	}
+}
+
+// TestHeaderModifierRefusesHost (issue 15 finding 3): Envoy rejects the
+// whole route table when a route sets, adds or removes Host, so the model
+// refuses it, in any case, in every operation.
+func TestHeaderModifierRefusesHost(t *testing.T) {
+	for _, h := range []*gwv1.HTTPHeaderFilter{
+		{Set: []gwv1.HTTPHeader{{Name: "Host", Value: "a.example.com"}}},
+		{Add: []gwv1.HTTPHeader{{Name: "host", Value: "a.example.com"}}},
+		{Remove: []string{"HOST"}},
+	} {
+		if _, msg := headerModifier(h); !strings.Contains(msg, "cannot be") || !strings.Contains(msg, "URLRewrite") {
+			t.Errorf("%+v: message %q, want a refusal pointing at URLRewrite", h, msg)
+		}
+	}
+	if _, msg := headerModifier(&gwv1.HTTPHeaderFilter{Set: []gwv1.HTTPHeader{{Name: "x-host", Value: "50%off"}}}); msg != "" {
+		t.Errorf("x-host: %s", msg)
+	}
+}
+
+// TestRetryAttemptsZero (finding 8): retry.attempts 0 is accepted and
+// disables retries (an ir.Retry of 0 attempts, so no policy fills it in).
+func TestRetryAttemptsZero(t *testing.T) {
+	zero := 0
+	r, msg := httpRetry(&gwv1.HTTPRouteRetry{Attempts: &zero})
+	if msg != "" || r == nil || r.Attempts != 0 {
+		t.Fatalf("attempts 0: %+v %q", r, msg)
+	}
+	neg := -1
+	if _, msg := httpRetry(&gwv1.HTTPRouteRetry{Attempts: &neg}); msg == "" {
+		t.Error("attempts -1 accepted")
+	}
+}
+
+// TestRequestTimeoutZero (finding 7): timeouts.request "0s" disables the
+// timeout, which a policy's request timeout does not replace.
+func TestRequestTimeoutZero(t *testing.T) {
+	zero := gwv1.Duration("0s")
+	got, msg := httpTimeouts(&gwv1.HTTPRouteTimeouts{Request: &zero})
+	if msg != "" || !got.NoRequestTimeout || got.Request != 0 {
+		t.Fatalf("0s: %+v %q", got, msg)
+	}
+	ten := gwv1.Duration("10s")
+	if got, _ := httpTimeouts(&gwv1.HTTPRouteTimeouts{Request: &ten}); got.NoRequestTimeout {
+		t.Error("10s disables the timeout")
 	}
 }

@@ -173,7 +173,7 @@ func (b *builder) applyPolicies() {
 				c.StatusCodes = append([]uint32(nil), p.retry.StatusCodes...)
 				m.ir.Retry = &c
 			}
-			if m.ir.Timeouts.Request == 0 {
+			if m.ir.Timeouts.Request == 0 && !m.ir.Timeouts.NoRequestTimeout {
 				m.ir.Timeouts.Request = p.request
 			}
 			if p.rateLimit != nil {

@@ -128,7 +128,8 @@ func (b *builder) assemble() {
 	http2 := map[string]bool{}
 	for _, g := range b.gws {
 		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name,
-			PortRouteConfigs: g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-port"}
+			PortRouteConfigs: g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-port",
+			ScopedRoutes:     g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-hostname"}
 		if f, ok := g.gw.Annotations[AnnotationAccessLog]; ok {
 			irg.AccessLogs = []ir.AccessLog{{File: f}}
 		}

@@ -29,6 +29,16 @@ type route struct {
 	refProblems []refProblem
 	// backendRefs per rule index: the Backends ("ns/name") a rule sends to.
 	ruleBackends [][]string
+	// notes are added to the Accepted message: what is served differently
+	// to some clients.
+	notes []string
+}
+
+func (r *route) notesText() string {
+	if len(r.notes) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(r.notes, "; ")
 }
 
 // incompatibleFilters marks a validation message whose reason is
@@ -90,7 +100,7 @@ func (b *builder) routes() {
 		} else if msg != "" {
 			o.set(CondAccepted, metav1.ConditionFalse, reason, o.msg("%s", msg))
 		} else {
-			o.set(CondAccepted, metav1.ConditionTrue, string(gwv1.RouteReasonAccepted), "attached to "+r.attachedTo())
+			o.set(CondAccepted, metav1.ConditionTrue, string(gwv1.RouteReasonAccepted), "attached to "+r.attachedTo()+r.notesText())
 		}
 		if len(r.refProblems) == 0 {
 			o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.RouteReasonResolvedRefs), "all references resolved")

@@ -11,6 +11,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -32,6 +33,7 @@ type fileResources struct {
 	Clusters     []json.RawMessage `json:"clusters"`
 	Endpoints    []json.RawMessage `json:"endpoints"`
 	ScopedRoutes []json.RawMessage `json:"scopedRoutes,omitempty"`
+	Secrets      []json.RawMessage `json:"secrets,omitempty"`
 }
 
 // Marshal encodes a Set for persistence: JSON, per class, each resource in
@@ -67,6 +69,12 @@ func Marshal(set *Set) ([]byte, error) {
 		}
 		if len(out.ScopedRoutes) == 0 {
 			out.ScopedRoutes = nil
+		}
+		if out.Secrets, err = encodeAll(r.Secrets, false); err != nil {
+			return nil, fmt.Errorf("snapshot: class %s secrets: %w", c, err)
+		}
+		if len(out.Secrets) == 0 {
+			out.Secrets = nil
 		}
 		f.Classes[c] = &out
 	}
@@ -104,6 +112,9 @@ func Unmarshal(data []byte) (*Set, error) {
 			if r.ScopedRoutes, err = decodeAll[routev3.ScopedRouteConfiguration](fr.ScopedRoutes); err != nil {
 				return nil, fmt.Errorf("snapshot: class %s scoped routes: %w", c, err)
 			}
+			if r.Secrets, err = decodeAll[tlsv3.Secret](fr.Secrets); err != nil {
+				return nil, fmt.Errorf("snapshot: class %s secrets: %w", c, err)
+			}
 		}
 		classes[c] = r
 	}
@@ -118,14 +129,16 @@ type rendered struct {
 	Clusters     []json.RawMessage `json:"clusters"`
 	Endpoints    []json.RawMessage `json:"endpoints"`
 	ScopedRoutes []json.RawMessage `json:"scopedRoutes,omitempty"`
+	Secrets      []json.RawMessage `json:"secrets,omitempty"`
 }
 
 // RenderJSON prints what a Set serves as one object
 // {"revision", "listeners", "routes", "clusters", "endpoints",
-// "scopedRoutes"} ("scopedRoutes" only when there are any), each an array
+// "scopedRoutes", "secrets"} (the last two only when there are any), each an array
 // of Envoy v3 resources in protojson form with "@type": the union of the
-// Envoy and gRPC classes, deduplicated by name (the Envoy class wins a name
-// clash) and sorted by name. The output is byte-for-byte deterministic:
+// Envoy and gRPC classes (EnvoyScoped only in a Set without Envoy),
+// deduplicated by name (the Envoy class wins a name clash) and sorted by
+// name. The output is byte-for-byte deterministic:
 // protojson's randomised spacing is normalised away by re-encoding through
 // encoding/json (sorted keys, numbers kept as written, two-space indent).
 func RenderJSON(set *Set) ([]byte, error) {
@@ -158,6 +171,13 @@ func RenderJSON(set *Set) ([]byte, error) {
 	if len(out.ScopedRoutes) == 0 {
 		out.ScopedRoutes = nil
 	}
+	if out.Secrets, err = renderType(set, func(r *Resources) []*tlsv3.Secret { return r.Secrets },
+		(*tlsv3.Secret).GetName); err != nil {
+		return nil, fmt.Errorf("snapshot: render secrets: %w", err)
+	}
+	if len(out.Secrets) == 0 {
+		out.Secrets = nil
+	}
 	return indent(out)
 }
 
@@ -175,13 +195,15 @@ func indent(v any) ([]byte, error) {
 }
 
 // renderType merges one resource type over the classes in Classes order, so
-// the first class (Envoy) wins a name clash.
+// the first class (Envoy) wins a name clash. EnvoyScoped is left out when
+// the Set has an Envoy class: it is that class with scoped routes on some
+// ports, and merging the two would mix both forms of those ports.
 func renderType[T proto.Message](set *Set, get func(*Resources) []T, name func(T) string) ([]json.RawMessage, error) {
 	seen := map[string]T{}
 	var names []string
 	for _, c := range Classes {
 		r := set.Classes[c]
-		if r == nil {
+		if r == nil || c == EnvoyScoped && set.Classes[Envoy] != nil {
 			continue
 		}
 		for _, x := range get(r) {

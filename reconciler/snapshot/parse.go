@@ -10,6 +10,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -67,6 +68,9 @@ func ParseRenderJSON(data []byte) (*Set, error) {
 	}
 	if envoy.ScopedRoutes, err = decodeTyped[routev3.ScopedRouteConfiguration](in.ScopedRoutes); err != nil {
 		return nil, fmt.Errorf("snapshot: scoped routes: %w", err)
+	}
+	if envoy.Secrets, err = decodeTyped[tlsv3.Secret](in.Secrets); err != nil {
+		return nil, fmt.Errorf("snapshot: secrets: %w", err)
 	}
 	return New(in.Revision, map[Class]*Resources{Envoy: envoy, GRPC: grpc}), nil
 }

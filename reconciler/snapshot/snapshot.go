@@ -16,6 +16,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -28,21 +29,50 @@ import (
 type Class string
 
 const (
-	// Envoy proxies get socket listeners with RDS over ADS.
+	// Envoy proxies get socket listeners with one RouteConfiguration per
+	// port over RDS: every Envoy not known to be EnvoyScoped.
 	Envoy Class = "envoy"
+	// EnvoyScoped is Envoy 1.38 or later (see ScopedRoutesSince): the same
+	// listeners, with scoped routes (SRDS, one RouteConfiguration per
+	// hostname) on the ports where they apply.
+	EnvoyScoped Class = "envoy-scoped"
 	// GRPC is proxyless gRPC: API listeners named after route hostnames.
 	GRPC Class = "grpc"
 )
 
 // Classes in a stable order.
-var Classes = []Class{Envoy, GRPC}
+var Classes = []Class{Envoy, EnvoyScoped, GRPC}
 
-// ClassOf tells a node's class from its user agent.
+// IsEnvoy reports whether c is a class of Envoy proxies.
+func (c Class) IsEnvoy() bool { return c == Envoy || c == EnvoyScoped }
+
+// ScopedRoutesSince is the first Envoy release whose scoped routes start
+// when the first listener that uses them is added after the server
+// started. Before it, SrdsFactoryDefault registered the SRDS subscription
+// with the server's init manager, and ManagerImpl::add on an initialized
+// manager does nothing in release builds (source/common/init/
+// manager_impl.cc), so such a listener never sends its SRDS request and
+// answers 404 forever (fixed by envoyproxy/envoy PR #43392, commit
+// 974bfecee8, first released in 1.38).
+var ScopedRoutesSince = [2]uint32{1, 38}
+
+// ClassOf tells a node's class from its user agent: Envoy by
+// user_agent_name, EnvoyScoped when its user_agent_build_version is
+// ScopedRoutesSince or later (a node without a version is Envoy), gRPC
+// otherwise.
 func ClassOf(node *corev3.Node) Class {
-	if node.GetUserAgentName() == "envoy" {
+	if node.GetUserAgentName() != "envoy" {
+		return GRPC
+	}
+	v := node.GetUserAgentBuildVersion().GetVersion()
+	if v == nil {
 		return Envoy
 	}
-	return GRPC
+	if maj, min := v.GetMajorNumber(), v.GetMinorNumber(); maj > ScopedRoutesSince[0] ||
+		maj == ScopedRoutesSince[0] && min >= ScopedRoutesSince[1] {
+		return EnvoyScoped
+	}
+	return Envoy
 }
 
 // Labels are the string fields of the node's metadata.
@@ -65,13 +95,17 @@ type Resources struct {
 	// ScopedRoutes map a request's scope key to a route configuration
 	// (Envoy's SRDS); only Envoy nodes get them.
 	ScopedRoutes []*routev3.ScopedRouteConfiguration
+	// Secrets are the TLS certificates of HTTPS listeners (SDS): file
+	// paths on the proxy host, never key material. Only Envoy nodes get
+	// them.
+	Secrets []*tlsv3.Secret
 }
 
 // TypeURLs in the order the fleet must receive them on the way in: what a
-// resource refers to comes before it (a scope before the route
-// configuration it names: Envoy subscribes to that name when it gets the
-// scope).
-var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.ScopedRouteType, resource.RouteType}
+// resource refers to comes before it (a secret before the listener whose
+// TLS context names it, a scope before the route configuration it names:
+// Envoy subscribes to that name when it gets the scope).
+var TypeURLs = []string{resource.ClusterType, resource.EndpointType, resource.SecretType, resource.ListenerType, resource.ScopedRouteType, resource.RouteType}
 
 // ByType returns the resources of one type URL.
 func (r *Resources) ByType(typeURL string) []types.Resource {
@@ -97,6 +131,10 @@ func (r *Resources) ByType(typeURL string) []types.Resource {
 		for _, x := range r.ScopedRoutes {
 			out = append(out, x)
 		}
+	case resource.SecretType:
+		for _, x := range r.Secrets {
+			out = append(out, x)
+		}
 	}
 	return out
 }
@@ -108,6 +146,7 @@ func (r *Resources) Sort() {
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].GetName() < r.Clusters[j].GetName() })
 	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].GetClusterName() < r.Endpoints[j].GetClusterName() })
 	sort.Slice(r.ScopedRoutes, func(i, j int) bool { return r.ScopedRoutes[i].GetName() < r.ScopedRoutes[j].GetName() })
+	sort.Slice(r.Secrets, func(i, j int) bool { return r.Secrets[i].GetName() < r.Secrets[j].GetName() })
 }
 
 // Set is what one revision serves: resources per node class.
@@ -136,8 +175,9 @@ func (s *Set) init() {
 		s.versions = map[Class]map[string]string{}
 		s.snaps = map[Class]*cache.Snapshot{}
 		all := sha256.New()
+		done := map[string][]doneType{}
 		for _, c := range Classes {
-			res := s.Classes[c]
+			res := s.Of(c)
 			if res == nil {
 				res = &Resources{}
 			}
@@ -145,9 +185,17 @@ func (s *Set) init() {
 			byType := map[resource.Type][]types.Resource{}
 			for _, t := range TypeURLs {
 				items := res.ByType(t)
-				var raws [][]byte
-				vs[t], raws = hashResources(items)
-				byType[t] = premarshalAll(items, raws)
+				if d, ok := findDone(done[t], items); ok {
+					// The same resources as another class's (the two
+					// Envoy classes share most): hashed and
+					// marshalled once.
+					vs[t], byType[t] = d.version, d.out
+				} else {
+					var raws [][]byte
+					vs[t], raws = hashResources(items)
+					byType[t] = premarshalAll(items, raws)
+					done[t] = append(done[t], doneType{items, vs[t], byType[t]})
+				}
 				fmt.Fprintf(all, "%s/%s=%s\n", c, t, vs[t])
 			}
 			s.versions[c] = vs
@@ -158,7 +206,7 @@ func (s *Set) init() {
 			if err := snap.ConstructVersionMap(); err != nil && s.snapErr == nil {
 				s.snapErr = err
 			}
-			if c == Envoy {
+			if c.IsEnvoy() {
 				// After the Set's hash: it holds both parts already.
 				foldClusterHashes(snap, res.Clusters)
 				vs[resource.EndpointType] = snap.GetVersion(resource.EndpointType)
@@ -167,6 +215,45 @@ func (s *Set) init() {
 		}
 		s.hash = hex.EncodeToString(all.Sum(nil))[:16]
 	})
+}
+
+// doneType is one type's resources of a class, hashed and premarshalled.
+type doneType struct {
+	items   []types.Resource
+	version string
+	out     []types.Resource
+}
+
+// findDone finds resources already done: the same messages (pointers), in
+// the same order.
+func findDone(ds []doneType, items []types.Resource) (doneType, bool) {
+	for _, d := range ds {
+		if len(d.items) != len(items) {
+			continue
+		}
+		same := true
+		for i := range items {
+			if d.items[i] != items[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return d, true
+		}
+	}
+	return doneType{}, false
+}
+
+// Of returns the resources of class c. A Set without EnvoyScoped (written
+// by a gitxds that had one Envoy class, or built for Envoy alone) serves
+// its Envoy resources to EnvoyScoped nodes: they run any Envoy's config,
+// and a node is never served nothing for want of its class.
+func (s *Set) Of(c Class) *Resources {
+	if r := s.Classes[c]; r != nil || c != EnvoyScoped {
+		return r
+	}
+	return s.Classes[Envoy]
 }
 
 // Hash is the content hash of everything served (the revision is not part

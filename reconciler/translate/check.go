@@ -12,6 +12,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
@@ -44,6 +45,11 @@ func (t *translation) validateAll(class snapshot.Class, res *snapshot.Resources)
 	for _, e := range res.Endpoints {
 		if err := e.ValidateAll(); err != nil {
 			t.fail(t.clusterOwner(e.GetClusterName()), "endpoints "+e.GetClusterName(), class, err)
+		}
+	}
+	for _, sec := range res.Secrets {
+		if err := sec.ValidateAll(); err != nil {
+			t.fail(ir.ObjectRef{Kind: "Secret", Name: sec.GetName()}, "secret "+sec.GetName(), class, err)
 		}
 	}
 }
@@ -82,6 +88,28 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 	}
 	usedScopes := map[string]bool{}
 	used := map[string]bool{}
+	secrets := map[string]bool{}
+	for _, sec := range res.Secrets {
+		secrets[sec.GetName()] = false
+	}
+	for _, l := range res.Listeners {
+		names, err := listenerSecrets(l)
+		if err != nil {
+			t.failResource(class, kindListener, l.GetName(), err)
+		}
+		for _, n := range names {
+			if _, ok := secrets[n]; !ok {
+				t.failResource(class, kindListener, l.GetName(), fmt.Errorf("SDS secret %q does not exist", n))
+				continue
+			}
+			secrets[n] = true
+		}
+	}
+	for _, sec := range res.Secrets { // sorted
+		if n := sec.GetName(); !secrets[n] {
+			t.fail(ir.ObjectRef{Kind: "Secret", Name: n}, "secret "+n, class, fmt.Errorf("no listener uses it"))
+		}
+	}
 	for _, l := range res.Listeners {
 		hcms, err := listenerHCMs(l)
 		if err != nil {
@@ -134,7 +162,7 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
 				for _, c := range routeClusters(r) {
-					if c == invalidBackendCluster && class == snapshot.Envoy &&
+					if c == invalidBackendCluster && class.IsEnvoy() &&
 						r.GetRoute().GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
 						continue // meant not to exist: Envoy answers 500
 					}
@@ -214,6 +242,26 @@ func listenerHCMs(l *listenerv3.Listener) ([]*hcmv3.HttpConnectionManager, error
 			return nil, fmt.Errorf("not an HttpConnectionManager: %w", err)
 		}
 		out = append(out, hcm)
+	}
+	return out, nil
+}
+
+// listenerSecrets are the SDS secrets the TLS contexts of a listener's
+// filter chains name.
+func listenerSecrets(l *listenerv3.Listener) ([]string, error) {
+	var out []string
+	for _, fc := range l.GetFilterChains() {
+		ts := fc.GetTransportSocket()
+		if ts == nil {
+			continue
+		}
+		ctx := &tlsv3.DownstreamTlsContext{}
+		if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			return nil, fmt.Errorf("filter chain %q: transport socket is not a DownstreamTlsContext: %w", fc.GetName(), err)
+		}
+		for _, sc := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+			out = append(out, sc.GetName())
+		}
 	}
 	return out, nil
 }
@@ -326,8 +374,9 @@ func (t *translation) checkRoute(r *ir.Route) {
 	}
 }
 
-// dedupe merges the errors that both classes report on one element into
-// one error without class.
+// dedupe merges the errors that several classes report on one element
+// into one error: without class, or of class Envoy when only the two
+// Envoy classes report it.
 func dedupe(errs []error) []error {
 	type key struct {
 		owner   ir.ObjectRef
@@ -344,7 +393,11 @@ func dedupe(errs []error) []error {
 		}
 		k := key{e.Owner, e.Element, e.Err.Error()}
 		if prev := first[k]; prev != nil {
-			if prev.Class != e.Class {
+			switch {
+			case prev.Class == e.Class:
+			case prev.Class.IsEnvoy() && e.Class.IsEnvoy():
+				prev.Class = snapshot.Envoy // both Envoy classes: "envoy"
+			default:
 				prev.Class = ""
 			}
 			continue

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -40,7 +41,7 @@ func (t *translation) clusterResources(class snapshot.Class) ([]*clusterv3.Clust
 			out *clusterv3.Cluster
 			err error
 		)
-		if class == snapshot.Envoy {
+		if class.IsEnvoy() {
 			out, err = envoyCluster(c)
 		} else {
 			out, err = grpcCluster(c)
@@ -54,7 +55,7 @@ func (t *translation) clusterResources(class snapshot.Class) ([]*clusterv3.Clust
 		}
 		clusters = append(clusters, out)
 		if !c.DNS {
-			clas = append(clas, loadAssignment(c))
+			clas = append(clas, loadAssignment(c, class.IsEnvoy() && c.HealthCheck != nil))
 		}
 	}
 	return clusters, clas
@@ -126,7 +127,7 @@ func grpcCluster(c *ir.Cluster) (*clusterv3.Cluster, error) {
 func setDiscovery(out *clusterv3.Cluster, c *ir.Cluster, dnsType clusterv3.Cluster_DiscoveryType) {
 	if c.DNS {
 		out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: dnsType}
-		out.LoadAssignment = loadAssignment(c)
+		out.LoadAssignment = loadAssignment(c, dnsType == clusterv3.Cluster_STRICT_DNS && c.HealthCheck != nil)
 		return
 	}
 	out.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
@@ -171,11 +172,9 @@ func healthCheck(c *ir.Cluster, hc *ir.HealthCheck) *corev3.HealthCheck {
 	if path == "" {
 		path = "/"
 	}
+	// The Host of each check is its endpoint's address (see
+	// loadAssignment), not the cluster name Envoy sends by default.
 	h := &corev3.HealthCheck_HttpHealthCheck{Path: path}
-	if c.DNS && len(c.Endpoints) > 0 {
-		// The default Host is the cluster name, which is not a hostname.
-		h.Host = c.Endpoints[0].Address
-	}
 	for _, s := range hc.ExpectedStatuses {
 		h.ExpectedStatuses = append(h.ExpectedStatuses, &typev3.Int64Range{Start: int64(s), End: int64(s) + 1})
 	}
@@ -234,20 +233,43 @@ func uniqueEndpoints(in []ir.Endpoint) []ir.Endpoint {
 // loadAssignment puts every endpoint in one locality. gRPC requires the
 // locality to be set and ignores localities of weight 0; Envoy ignores
 // locality weights unless locality-weighted balancing is on.
-func loadAssignment(c *ir.Cluster) *endpointv3.ClusterLoadAssignment {
+//
+// With checkHost, each endpoint's health_check_config.hostname is its
+// address (the Backend's hostname for an FQDN endpoint, the IP literal
+// otherwise, IPv6 in brackets): it is the Host of Envoy's HTTP health
+// checks of that endpoint. Without it Envoy sends the cluster name
+// ("payments/payments-v1"): HealthCheckerFactory::getHostname
+// (source/common/upstream/health_checker_impl.cc) takes the host's
+// hostnameForHealthChecks, which is only health_check_config.hostname
+// (HostDescriptionImplBase, source/common/upstream/upstream_impl.cc), then
+// HttpHealthCheck.host, then the cluster name.
+func loadAssignment(c *ir.Cluster, checkHost bool) *endpointv3.ClusterLoadAssignment {
 	loc := &endpointv3.LocalityLbEndpoints{
 		Locality:            &corev3.Locality{},
 		LoadBalancingWeight: wrapperspb.UInt32(1),
 	}
 	for _, e := range uniqueEndpoints(c.Endpoints) {
+		ep := &endpointv3.Endpoint{
+			Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+				Address:       e.Address,
+				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: e.Port},
+			}}},
+		}
+		if checkHost {
+			ep.HealthCheckConfig = &endpointv3.Endpoint_HealthCheckConfig{Hostname: hostHeaderOf(e.Address)}
+		}
 		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
-			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-				Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-					Address:       e.Address,
-					PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: e.Port},
-				}}},
-			}},
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: ep},
 		})
 	}
 	return &endpointv3.ClusterLoadAssignment{ClusterName: c.Name, Endpoints: []*endpointv3.LocalityLbEndpoints{loc}}
+}
+
+// hostHeaderOf is an address as the host of a Host header: an IPv6
+// literal in brackets (RFC 3986 IP-literal), anything else as is.
+func hostHeaderOf(addr string) string {
+	if ip, err := netip.ParseAddr(addr); err == nil && ip.Is6() {
+		return "[" + addr + "]"
+	}
+	return addr
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,9 +27,9 @@ import (
 // from a go-control-plane ADS server to gRPC-Go's real xDS client, which
 // NACKs what it does not accept, and makes RPCs through it: to an EDS
 // cluster (both through listener "H" and "H:P"), to a LOGICAL_DNS cluster,
-// through a PathPrefix turned into path + prefix, into a direct response
-// and into the invalid backend share, both of which gRPC must fail with
-// UNAVAILABLE.
+// through a PathPrefix turned into path + prefix, into a direct response,
+// a redirect and the invalid backend share, all of which gRPC must fail
+// with UNAVAILABLE.
 func TestGRPCClientAcceptsResources(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts gRPC servers")
@@ -55,6 +54,11 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 							Name: "team-a/health/rule/0/match/0", Owner: owner,
 							Match:          ir.Match{PathType: ir.PathPrefix, Path: "/", Headers: []ir.StringMatch{{Name: "x-route", Type: ir.MatchExact, Value: "blocked"}}},
 							DirectResponse: &ir.DirectResponse{Status: 503},
+						},
+						{
+							Name: "team-a/health/rule/0/match/1", Owner: owner,
+							Match:    ir.Match{PathType: ir.PathPrefix, Path: "/", Headers: []ir.StringMatch{{Name: "x-route", Type: ir.MatchExact, Value: "redirect"}}},
+							Redirect: &ir.Redirect{Hostname: "elsewhere.test"},
 						},
 						{
 							Name: "team-a/health/rule/1/match/0", Owner: owner,
@@ -150,17 +154,18 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 				t.Errorf("%s (x-route %q): status %v, want %v", target, route, resp.GetStatus(), want)
 			}
 		}
-		_, err = check("blocked")
-		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "route action") {
-			t.Errorf("%s: a direct response route gave %v, want UNAVAILABLE for an unsupported route action", target, err)
-		}
-		// Fail fast: with WaitForReady an RPC to a cluster without
-		// endpoints waits for its deadline.
-		rctx, rcancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "x-route", "invalid"), 10*time.Second)
-		_, err = client.Check(rctx, &healthpb.HealthCheckRequest{})
-		rcancel()
-		if status.Code(err) != codes.Unavailable {
-			t.Errorf("%s: the invalid backend share gave %v, want UNAVAILABLE", target, err)
+		// A direct response, a redirect and the invalid backend share go
+		// to a cluster without endpoints (gRFC A28 allows only route
+		// actions): the matching RPCs fail, and do not fall through to
+		// the later catch-all route. Fail fast: with WaitForReady an RPC
+		// to a cluster without endpoints waits for its deadline.
+		for _, route := range []string{"blocked", "redirect", "invalid"} {
+			rctx, rcancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "x-route", route), 10*time.Second)
+			_, err = client.Check(rctx, &healthpb.HealthCheckRequest{})
+			rcancel()
+			if status.Code(err) != codes.Unavailable {
+				t.Errorf("%s: x-route %q gave %v, want UNAVAILABLE", target, route, err)
+			}
 		}
 	}
 	select {

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"fmt"
+	"path"
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
@@ -63,6 +64,12 @@ func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 true,
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+		// "shop.example.com." is shop.example.com: the dot is stripped
+		// (ConnectionManagerUtility::maybeNormalizeHost, called from
+		// ActiveStream::decodeHeaders in
+		// source/common/http/conn_manager_impl.cc) before the virtual host
+		// or the scope key is looked up.
+		StripTrailingHostDot: true,
 	}
 	if scopedPort != 0 {
 		if err := scopeRoutes(hcm, rcName, scopedPort); err != nil {
@@ -75,6 +82,21 @@ func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.
 // scopeRoutes makes hcm look its route configuration up by scope: the key
 // is the host part of :authority and the listener port, which an early
 // header mutation puts in listenerPortHeader first.
+//
+// Scope keys compare raw bytes: HeaderValueExtractorImpl::computeFragment
+// and ScopedConfigImpl::getRouteConfig (source/common/router/
+// scoped_config_impl.cc) hash the header's text as sent, and Envoy offers
+// no way to lowercase it first (the key builder only extracts header
+// values; early header mutations and substitution formats have no case
+// transform; Host cannot be rewritten by a header mutation). So
+// "Host: Shop.example.com" misses the scope of shop.example.com (Gateway
+// API hostnames are lowercase) and gets 404, where a per-port
+// RouteConfiguration, whose virtual host lookup lowercases the host,
+// would route it. Browsers and gRPC clients send lowercase hosts; an
+// operator whose clients may not uses one RouteConfiguration per port
+// (docs/operations.md, "Envoy versions and route configurations"). A
+// trailing dot is stripped (StripTrailingHostDot) and the port is cut at
+// the first ":" (the extractor below), so neither misses.
 func scopeRoutes(hcm *hcmv3.HttpConnectionManager, name string, port uint32) error {
 	setPort, err := pack(&earlyheadersv3.HeaderMutation{Mutations: []*mutationrulesv3.HeaderMutation{{
 		Action: &mutationrulesv3.HeaderMutation_Append{Append: &corev3.HeaderValueOption{
@@ -186,19 +208,25 @@ func (t *translation) accessLogs(in []ir.AccessLog) ([]*accesslogv3.AccessLog, e
 }
 
 // downstreamTLS terminates TLS with the listener's certificates, read by the
-// proxy from files on its own host (no key material is in Git or in xDS).
-func downstreamTLS(tls *ir.TLS) (*corev3.TransportSocket, error) {
+// proxy from files on its own host (no key material is in Git or in xDS):
+// each is an SDS secret over ADS (tlsSecret), so that Envoy reloads the
+// files when they change.
+func (t *translation) downstreamTLS(tls *ir.TLS) (*corev3.TransportSocket, error) {
 	if tls == nil || len(tls.CertificateRefs) == 0 {
 		return nil, fmt.Errorf("HTTPS listener has no certificate")
 	}
 	common := &tlsv3.CommonTlsContext{AlpnProtocols: []string{"h2", "http/1.1"}}
 	for _, c := range tls.CertificateRefs {
-		if c.CertFile == "" || c.KeyFile == "" {
-			return nil, fmt.Errorf("certificate %q: certificate and key files are required", c.Name)
+		s, err := tlsSecret(c)
+		if err != nil {
+			return nil, err
 		}
-		common.TlsCertificates = append(common.TlsCertificates, &tlsv3.TlsCertificate{
-			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.CertFile}},
-			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.KeyFile}},
+		if _, ok := t.secrets[s.GetName()]; !ok {
+			t.secrets[s.GetName()] = s
+		}
+		common.TlsCertificateSdsSecretConfigs = append(common.TlsCertificateSdsSecretConfigs, &tlsv3.SdsSecretConfig{
+			Name:      s.GetName(),
+			SdsConfig: adsSource(),
 		})
 	}
 	ctx, err := pack(&tlsv3.DownstreamTlsContext{CommonTlsContext: common})
@@ -210,3 +238,50 @@ func downstreamTLS(tls *ir.TLS) (*corev3.TransportSocket, error) {
 		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: ctx},
 	}, nil
 }
+
+// tlsSecret is the SDS secret of one certificate: the certificate chain and
+// private key files, and the directory that holds them as the watched
+// directory. Envoy reads file-based secrets delivered by SDS again when
+// the watched directory sees a file moved into it
+// (source/common/secret/sds_api.cc: SdsApi::onConfigUpdate sets up the
+// watch with WatchedDirectory and SdsApi::onWatchUpdate reloads the files,
+// checking that certificate and key were read consistently), which is how
+// a Kubernetes Secret volume (its ..data symlink swap) or an atomic
+// "mv" rotates them. A certificate given inline in the listener, as before,
+// is read once when the listener is created. The same files are one
+// secret, whichever Gateways use them: named "tls:<dir>" for the
+// certificates directory convention (<dir>/tls.crt and <dir>/tls.key, see
+// docs/operations.md), "tls:<cert file>,<key file>" otherwise. Files in two
+// directories get no watched directory: Envoy then watches both parent
+// directories.
+func tlsSecret(c ir.TLSCertificate) (*tlsv3.Secret, error) {
+	if c.CertFile == "" || c.KeyFile == "" {
+		return nil, fmt.Errorf("certificate %q: certificate and key files are required", c.Name)
+	}
+	dir := path.Dir(c.CertFile)
+	name := tlsSecretPrefix + c.CertFile + "," + c.KeyFile
+	if path.Join(dir, certFileName) == c.CertFile && path.Join(dir, keyFileName) == c.KeyFile {
+		name = tlsSecretPrefix + dir
+	}
+	cert := &tlsv3.TlsCertificate{
+		CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.CertFile}},
+		PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: c.KeyFile}},
+	}
+	if path.Dir(c.KeyFile) == dir {
+		cert.WatchedDirectory = &corev3.WatchedDirectory{Path: dir}
+	}
+	s := &tlsv3.Secret{Name: name, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: cert}}
+	if err := s.ValidateAll(); err != nil {
+		return nil, fmt.Errorf("certificate %q: %w", c.Name, err)
+	}
+	return s, nil
+}
+
+// tlsSecretPrefix starts the name of every TLS secret.
+const tlsSecretPrefix = "tls:"
+
+// The file names of a certificate directory (a Kubernetes TLS Secret's keys).
+const (
+	certFileName = "tls.crt"
+	keyFileName  = "tls.key"
+)

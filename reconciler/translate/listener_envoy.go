@@ -52,12 +52,18 @@ func envoyScope(port uint32, h string) *routev3.ScopedRouteConfiguration {
 	}
 }
 
-// scoped reports whether a plaintext chain gets scoped routes: every
-// hostname is exact (a scope key matches exactly), and neither the option
-// nor a Gateway of the port (gitxds.dev/envoy-route-config: per-port) asks
-// for one route configuration per port.
-func (t *translation) scoped(p *envoyPort, c *envoyChain) bool {
+// scoped reports whether a plaintext chain gets scoped routes on Envoy
+// nodes of a class: the class is EnvoyScoped or a Gateway of the port asks
+// for scoped routes on every Envoy (gitxds.dev/envoy-route-config:
+// per-hostname); every hostname is exact (a scope key matches exactly);
+// and neither the option nor a Gateway of the port
+// (gitxds.dev/envoy-route-config: per-port) asks for one route
+// configuration per port.
+func (t *translation) scoped(class snapshot.Class, p *envoyPort, c *envoyChain) bool {
 	if t.opts.PortRouteConfigs || p.portRouteConfigs || c.sni != "" || c.tls != nil || len(c.vhosts.order) == 0 {
+		return false
+	}
+	if class != snapshot.EnvoyScoped && !p.scopedRoutes && !t.opts.ScopedRoutes {
 		return false
 	}
 	for _, h := range c.vhosts.order {
@@ -78,6 +84,9 @@ type envoyPort struct {
 	// portRouteConfigs: a Gateway of the port asks for one route
 	// configuration per port (ir.Gateway.PortRouteConfigs).
 	portRouteConfigs bool
+	// scopedRoutes: a Gateway of the port asks for scoped routes on every
+	// Envoy (ir.Gateway.ScopedRoutes).
+	scopedRoutes bool
 }
 
 // envoyChain is one filter chain: the HTTP listeners of a port, or the
@@ -165,6 +174,7 @@ func (t *translation) envoyPorts() []*envoyPort {
 				byPort[l.Port] = p
 			}
 			p.portRouteConfigs = p.portRouteConfigs || g.PortRouteConfigs
+			p.scopedRoutes = p.scopedRoutes || g.ScopedRoutes
 			if !containsRef(p.gateways, ref) {
 				p.gateways = append(p.gateways, ref)
 				for _, al := range g.AccessLogs {
@@ -221,32 +231,61 @@ func containsLog(logs []ir.AccessLog, l ir.AccessLog) bool {
 	return false
 }
 
-// envoy builds the resources of Envoy nodes.
-func (t *translation) envoy() *snapshot.Resources {
+// envoyClasses builds the resources of both Envoy classes. They differ
+// only on the ports that get scoped routes in one and not the other; when
+// there are none, both classes share one Resources. Routes are translated
+// once (envoyRoute's memo) and shared.
+func (t *translation) envoyClasses() (perPort, scoped *snapshot.Resources) {
+	ports := t.envoyPorts()
+	perPort = t.envoy(snapshot.Envoy, ports)
+	differ := false
+	for _, p := range ports {
+		if p.http != nil && t.scoped(snapshot.Envoy, p, p.http) != t.scoped(snapshot.EnvoyScoped, p, p.http) {
+			differ = true
+		}
+	}
+	if !differ {
+		t.resourceOwners[snapshot.EnvoyScoped] = t.resourceOwners[snapshot.Envoy]
+		return perPort, perPort
+	}
+	scoped = t.envoy(snapshot.EnvoyScoped, ports)
+	// Clusters and secrets do not depend on the class: share them.
+	scoped.Clusters, scoped.Endpoints, scoped.Secrets = perPort.Clusters, perPort.Endpoints, perPort.Secrets
+	return perPort, scoped
+}
+
+// envoy builds the listeners and routes of Envoy nodes of a class, and
+// their clusters when class is Envoy.
+func (t *translation) envoy(class snapshot.Class, ports []*envoyPort) *snapshot.Resources {
 	res := &snapshot.Resources{}
-	for _, p := range t.envoyPorts() {
+	for _, p := range ports {
 		lname := envoyListenerName(p.port)
 		for _, g := range p.gateways {
-			t.addOwner(snapshot.Envoy, kindListener, lname, g)
+			t.addOwner(class, kindListener, lname, g)
 		}
-		lis, rcs, scopes := t.envoyListener(p)
+		lis, rcs, scopes := t.envoyListener(class, p)
 		if lis != nil {
 			res.Listeners = append(res.Listeners, lis)
 		}
 		res.Routes = append(res.Routes, rcs...)
 		res.ScopedRoutes = append(res.ScopedRoutes, scopes...)
 	}
-	res.Clusters, res.Endpoints = t.clusterResources(snapshot.Envoy)
+	if class == snapshot.Envoy {
+		res.Clusters, res.Endpoints = t.clusterResources(class)
+		for _, s := range t.secrets {
+			res.Secrets = append(res.Secrets, s)
+		}
+	}
 	return res
 }
 
 // envoyListener builds the listener of one port and the route
 // configurations (and scopes) of its filter chains.
-func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration) {
+func (t *translation) envoyListener(class snapshot.Class, p *envoyPort) (*listenerv3.Listener, []*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration) {
 	name := envoyListenerName(p.port)
 	logs, err := t.accessLogs(p.accessLogs)
 	if err != nil {
-		t.failResource(snapshot.Envoy, kindListener, name, err)
+		t.failResource(class, kindListener, name, err)
 		return nil, nil, nil
 	}
 	lis := &listenerv3.Listener{
@@ -262,12 +301,13 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 	)
 	if p.http != nil {
 		rcName := envoyRouteConfigName(p.port, false, "")
-		if !t.scoped(p, p.http) {
-			t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, p.http.owner)
+		scoped := t.scoped(class, p, p.http)
+		if !scoped {
+			t.addOwner(class, kindRouteConfig, rcName, p.http.owner)
 		}
-		fc, err := t.envoyFilterChain(p, p.http, false, rcName, logs)
+		fc, err := t.envoyFilterChain(p, p.http, false, scoped, rcName, logs)
 		if err != nil {
-			t.failResource(snapshot.Envoy, kindListener, name, err)
+			t.failResource(class, kindListener, name, err)
 			return nil, nil, nil
 		}
 		if len(p.https) > 0 {
@@ -276,17 +316,17 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 			fc.FilterChainMatch = &listenerv3.FilterChainMatch{TransportProtocol: "raw_buffer"}
 		}
 		lis.FilterChains = append(lis.FilterChains, fc)
-		if t.scoped(p, p.http) {
+		if scoped {
 			for _, h := range p.http.vhosts.hostnames() {
 				name := envoyScopeName(p.port, h)
-				t.addOwner(snapshot.Envoy, kindRouteConfig, name, p.http.owner)
-				rc := t.envoyRouteConfig(name, p.port, &vhostSet{order: []string{h}, routes: map[string][]ir.Route{h: p.http.vhosts.routes[h]}})
+				t.addOwner(class, kindRouteConfig, name, p.http.owner)
+				rc := t.envoyRouteConfig(class, name, p.port, &vhostSet{order: []string{h}, routes: map[string][]ir.Route{h: p.http.vhosts.routes[h]}})
 				rc.RequestHeadersToRemove = []string{listenerPortHeader}
 				rcs = append(rcs, rc)
 				scopes = append(scopes, envoyScope(p.port, h))
 			}
 		} else {
-			rcs = append(rcs, t.envoyRouteConfig(rcName, p.port, &p.http.vhosts))
+			rcs = append(rcs, t.envoyRouteConfig(class, rcName, p.port, &p.http.vhosts))
 		}
 	}
 	snis := make([]string, 0, len(p.https))
@@ -304,21 +344,21 @@ func (t *translation) envoyListener(p *envoyPort) (*listenerv3.Listener, []*rout
 	for _, sni := range snis {
 		c := p.https[sni]
 		rcName := envoyRouteConfigName(p.port, true, sni)
-		t.addOwner(snapshot.Envoy, kindRouteConfig, rcName, c.owner)
-		fc, err := t.envoyFilterChain(p, c, true, rcName, logs)
+		t.addOwner(class, kindRouteConfig, rcName, c.owner)
+		fc, err := t.envoyFilterChain(p, c, true, false, rcName, logs)
 		if err != nil {
-			t.fail(c.owner, "listener "+name+" https/"+sniName(sni), snapshot.Envoy, err)
+			t.fail(c.owner, "listener "+name+" https/"+sniName(sni), class, err)
 			return nil, nil, nil
 		}
 		lis.FilterChains = append(lis.FilterChains, fc)
-		rc := t.envoyRouteConfig(rcName, p.port, &c.vhosts)
+		rc := t.envoyRouteConfig(class, rcName, p.port, &c.vhosts)
 		rc.VirtualHosts = append(rc.VirtualHosts, misdirected(c, snis, p.port)...)
 		rcs = append(rcs, rc)
 	}
 	if len(p.https) > 0 {
 		inspector, err := pack(&tlsinspectorv3.TlsInspector{})
 		if err != nil {
-			t.failResource(snapshot.Envoy, kindListener, name, err)
+			t.failResource(class, kindListener, name, err)
 			return nil, nil, nil
 		}
 		lis.ListenerFilters = []*listenerv3.ListenerFilter{{
@@ -338,13 +378,13 @@ func sniName(sni string) string {
 
 // envoyFilterChain is one filter chain: TLS termination for an HTTPS chain,
 // and an HttpConnectionManager with RDS.
-func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls bool, rcName string, logs []*accesslogv3.AccessLog) (*listenerv3.FilterChain, error) {
+func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls, scoped bool, rcName string, logs []*accesslogv3.AccessLog) (*listenerv3.FilterChain, error) {
 	statPrefix, chainName := envoyListenerName(p.port), "http"
 	if tls {
 		statPrefix, chainName = statPrefix+"-https", "https/"+sniName(c.sni)
 	}
 	var scopedPort uint32
-	if !tls && t.scoped(p, c) {
+	if !tls && scoped {
 		scopedPort = p.port
 	}
 	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs)
@@ -365,21 +405,23 @@ func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls bool, rc
 	if c.sni != "" {
 		fc.FilterChainMatch.ServerNames = []string{c.sni}
 	}
-	if fc.TransportSocket, err = downstreamTLS(c.tls); err != nil {
+	if fc.TransportSocket, err = t.downstreamTLS(c.tls); err != nil {
 		return nil, err
 	}
 	return fc, nil
 }
 
 // envoyRouteConfig is the route configuration of one filter chain.
-func (t *translation) envoyRouteConfig(name string, port uint32, vhs *vhostSet) *routev3.RouteConfiguration {
+func (t *translation) envoyRouteConfig(class snapshot.Class, name string, port uint32, vhs *vhostSet) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{Name: name}
 	for _, h := range vhs.hostnames() {
 		vh := &routev3.VirtualHost{Name: h, Domains: domains(h, port)}
-		for _, r := range vhs.routes[h] {
-			route, err := t.envoyRoute(&r)
+		routes := vhs.routes[h]
+		for i := range routes {
+			r := &routes[i]
+			route, err := t.envoyRouteMemo(r)
 			if err != nil {
-				t.fail(r.Owner, "route "+r.Name, snapshot.Envoy, err)
+				t.fail(r.Owner, "route "+r.Name, class, err)
 				continue
 			}
 			vh.Routes = append(vh.Routes, route)
@@ -437,4 +479,20 @@ func domains(h string, port uint32) []string {
 		return []string{"*"}
 	}
 	return []string{h, fmt.Sprintf("%s:%d", h, port)}
+}
+
+// envoyRouteMemo is envoyRoute, once per IR route: both Envoy classes
+// share the result.
+func (t *translation) envoyRouteMemo(r *ir.Route) (*routev3.Route, error) {
+	if m, ok := t.envoyRoutes[r]; ok {
+		return m.route, m.err
+	}
+	route, err := t.envoyRoute(r)
+	t.envoyRoutes[r] = routeResult{route, err}
+	return route, err
+}
+
+type routeResult struct {
+	route *routev3.Route
+	err   error
 }

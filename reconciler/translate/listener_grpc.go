@@ -69,20 +69,14 @@ func grpcPortListenerName(host string, port uint32) string {
 func (t *translation) grpc() *snapshot.Resources {
 	res := &snapshot.Resources{}
 	res.Clusters, res.Endpoints = t.clusterResources(snapshot.GRPC)
-	if t.hasInvalidWeight() {
-		res.Clusters = append(res.Clusters, &clusterv3.Cluster{
-			Name:                 invalidBackendCluster,
-			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
-			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
-		})
-		res.Endpoints = append(res.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: invalidBackendCluster})
-	}
 	available := map[string]bool{}
 	for _, c := range res.Clusters {
 		available[c.GetName()] = true
 	}
+	unservable := false
 	for _, h := range t.grpcHosts() {
 		rc := t.grpcRouteConfig(h, available)
+		unservable = unservable || usesCluster(rc, invalidBackendCluster)
 		for _, g := range h.gateways {
 			t.addOwner(snapshot.GRPC, kindRouteConfig, rc.GetName(), g)
 		}
@@ -103,17 +97,26 @@ func (t *translation) grpc() *snapshot.Resources {
 			res.Listeners = append(res.Listeners, lis)
 		}
 	}
+	if unservable {
+		// The routes gRPC cannot serve go to a cluster without endpoints
+		// (see grpcRoutes).
+		res.Clusters = append(res.Clusters, &clusterv3.Cluster{
+			Name:                 invalidBackendCluster,
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: adsSource()},
+		})
+		res.Endpoints = append(res.Endpoints, &endpointv3.ClusterLoadAssignment{ClusterName: invalidBackendCluster})
+	}
 	return res
 }
 
-func (t *translation) hasInvalidWeight() bool {
-	for _, g := range t.x.Gateways {
-		for _, l := range g.Listeners {
-			for _, vh := range l.VirtualHosts {
-				for _, r := range vh.Routes {
-					if r.InvalidWeight > 0 {
-						return true
-					}
+// usesCluster reports whether a route of rc sends traffic to cluster c.
+func usesCluster(rc *routev3.RouteConfiguration, c string) bool {
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			for _, n := range routeClusters(r) {
+				if n == c {
+					return true
 				}
 			}
 		}

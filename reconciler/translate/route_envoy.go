@@ -14,6 +14,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
@@ -82,9 +83,9 @@ func (t *translation) envoyRouteAction(r *ir.Route) (*routev3.RouteAction, error
 	if r.InvalidWeight > 0 {
 		a.ClusterNotFoundResponseCode = routev3.RouteAction_INTERNAL_SERVER_ERROR
 	}
-	a.Timeout = duration(overallTimeout(r))
+	envoyTimeouts(a, r)
 	a.IdleTimeout = duration(r.Timeouts.Idle)
-	if r.Retry != nil {
+	if retries(r) {
 		perTry := r.Retry.PerTryTimeout
 		if perTry == 0 {
 			perTry = r.Timeouts.BackendRequest
@@ -153,12 +154,23 @@ func setClusters(a *routev3.RouteAction, bs []ir.WeightedBackend, invalid uint32
 	a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 }
 
+// defaultRouteTimeout is the request timeout of an HTTPRoute rule that sets
+// none. It is Envoy's own default for an absent RouteAction.timeout
+// (DEFAULT_ROUTE_TIMEOUT_MS in source/common/router/config_impl.cc,
+// RouteEntryImplBase), written out so that the served config says it.
+const defaultRouteTimeout = 15 * time.Second
+
+// retries reports whether a route retries: a policy of 0 attempts
+// (HTTPRoute retry.attempts: 0) disables retries.
+func retries(r *ir.Route) bool { return r.Retry != nil && r.Retry.Attempts > 0 }
+
 // overallTimeout is the deadline of the whole request, every attempt
-// included. Without retries the single backend request must also finish
-// within its BackendRequest timeout; with retries that is a per-try timeout.
+// included, 0 for none. Without retries the single backend request must
+// also finish within its BackendRequest timeout; with retries that is a
+// per-try timeout.
 func overallTimeout(r *ir.Route) time.Duration {
 	req, be := r.Timeouts.Request, r.Timeouts.BackendRequest
-	retries := r.Retry != nil
+	retries := retries(r)
 	switch {
 	case req > 0 && !retries && be > 0 && be < req:
 		return be
@@ -170,14 +182,38 @@ func overallTimeout(r *ir.Route) time.Duration {
 	return 0
 }
 
+// envoyTimeouts sets the route timeout, always explicitly: Envoy reads an
+// absent timeout as 15s. 0 disables it. The default when nothing sets one:
+//   - an HTTPRoute rule gets defaultRouteTimeout (15s);
+//   - a GRPCRoute rule (Gateway API gives it no timeouts) gets none, so
+//     streaming calls are not cut, and its max_stream_duration takes the
+//     client's grpc-timeout header as the deadline (grpc_timeout_header_max
+//     0: the header's value, unlimited), as a gRPC server would;
+//   - timeouts.request: 0s disables the timeout (overall 0 unless a
+//     backendRequest timeout without retries bounds the single attempt).
+func envoyTimeouts(a *routev3.RouteAction, r *ir.Route) {
+	d := overallTimeout(r)
+	if d == 0 && !r.Match.GRPC && !r.Timeouts.NoRequestTimeout {
+		d = defaultRouteTimeout
+	}
+	a.Timeout = durationpb.New(d)
+	if r.Match.GRPC {
+		a.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{GrpcTimeoutHeaderMax: durationpb.New(d)}
+	}
+}
+
 func envoyRetry(r *ir.Retry, perTry time.Duration) (*routev3.RetryPolicy, error) {
 	on := append([]string(nil), r.RetryOn...)
 	if len(r.StatusCodes) > 0 && !contains(on, "retriable-status-codes") {
 		on = append(on, "retriable-status-codes")
 	}
 	rp := &routev3.RetryPolicy{
-		RetryOn:              strings.Join(on, ","),
-		NumRetries:           u32(r.Attempts),
+		RetryOn: strings.Join(on, ","),
+		// Always explicit: Envoy reads an absent num_retries as 1
+		// (RetryPolicyImpl's PROTOBUF_GET_WRAPPED_OR_DEFAULT(retry_policy,
+		// num_retries, 1), source/common/router/config_impl.cc, in
+		// retry_policy_impl.cc since it moved there).
+		NumRetries:           wrapperspb.UInt32(r.Attempts),
 		PerTryTimeout:        duration(perTry),
 		RetriableStatusCodes: r.StatusCodes,
 	}
@@ -264,23 +300,33 @@ func redirect(r *ir.Route) (*routev3.Route_Redirect, error) {
 	return &routev3.Route_Redirect{Redirect: a}, nil
 }
 
-// headersToAdd: Set overwrites, Add appends.
+// headersToAdd: Set overwrites, Add appends. Values are sent literally.
 func headersToAdd(h ir.HeaderModifier) []*corev3.HeaderValueOption {
 	var out []*corev3.HeaderValueOption
 	for _, s := range h.Set {
 		out = append(out, &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: s.Name, Value: s.Value},
+			Header:       &corev3.HeaderValue{Key: s.Name, Value: literalHeaderValue(s.Value)},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		})
 	}
 	for _, a := range h.Add {
 		out = append(out, &corev3.HeaderValueOption{
-			Header:       &corev3.HeaderValue{Key: a.Name, Value: a.Value},
+			Header:       &corev3.HeaderValue{Key: a.Name, Value: literalHeaderValue(a.Value)},
 			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,
 		})
 	}
 	return out
 }
+
+// literalHeaderValue escapes a header value so that Envoy sends it as
+// written. Envoy parses request_headers_to_add and response_headers_to_add
+// values as format strings (source/common/router/header_parser.cc,
+// parseHttpHeaderFormatter, which hands them to Formatter::FormatterImpl and
+// so to SubstitutionFormatParser::parse in
+// source/common/formatter/substitution_formatter.h): "%%" is a literal
+// "%", "%REQ(x)%" is replaced by a request header, and a lone "%" (as in
+// "50%off") fails the parse and with it the whole RouteConfiguration.
+func literalHeaderValue(v string) string { return strings.ReplaceAll(v, "%", "%%") }
 
 func lowerAll(ss []string) []string {
 	var out []string

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 )
@@ -36,14 +37,17 @@ var grpcRetryCodes = map[string]bool{
 //   - header modifiers, rewrites, mirrors, CORS and rate limits are left
 //     out: gRPC has no such filters, and an unknown per-route filter config
 //     would be NACKed.
-//   - redirects and direct responses keep their action: gRPC treats it as
-//     unsupported and fails matching RPCs with UNAVAILABLE, which keeps the
-//     route's precedence (no fall-through to a later route).
-//   - the share of unresolved backendRefs (InvalidWeight) goes to an EDS
-//     cluster without endpoints: its RPCs fail with UNAVAILABLE.
-//   - a backend whose cluster cannot be served to gRPC (see grpcCluster)
-//     turns the route into a direct response 503: gRPC fails its RPCs with
-//     UNAVAILABLE instead of shifting the traffic to the other backends.
+//   - every route's action is `route`: gRFC A28 makes a client reject
+//     (NACK) the whole RouteConfiguration if a route has another action
+//     (gRPC-Go tolerates them, other implementations do not). Redirects,
+//     direct responses, routes without a valid backend and routes to a
+//     backend whose cluster cannot be served to gRPC (see grpcCluster)
+//     route to invalidBackendCluster, an EDS cluster without endpoints:
+//     their RPCs fail with UNAVAILABLE, and the route keeps its precedence
+//     (no fall-through to a later route, no shift of the traffic to the
+//     other backends).
+//   - the share of unresolved backendRefs (InvalidWeight) goes to that
+//     cluster too.
 func (t *translation) grpcRoutes(r *ir.Route, available map[string]bool) ([]*routev3.Route, error) {
 	m := &r.Match
 	if len(m.Query) > 0 {
@@ -96,26 +100,33 @@ func (t *translation) grpcRoutes(r *ir.Route, available map[string]bool) ([]*rou
 }
 
 func grpcAction(route *routev3.Route, r *ir.Route, available map[string]bool) error {
+	unservable := func() {
+		route.Action = &routev3.Route_Route{Route: &routev3.RouteAction{
+			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: invalidBackendCluster},
+		}}
+	}
 	switch {
 	case r.DirectResponse != nil:
-		route.Action = directResponse(r.DirectResponse)
+		unservable()
 		return nil
 	case r.Redirect != nil:
-		a, err := redirect(r)
-		if err != nil {
-			return err
+		if _, err := redirect(r); err != nil {
+			return err // the same error as on Envoy nodes
 		}
-		route.Action = a
+		unservable()
 		return nil
 	}
 	for _, b := range r.Backends {
 		if !available[b.Cluster] {
-			route.Action = directResponse(&ir.DirectResponse{Status: 503})
+			unservable()
 			return nil
 		}
 	}
 	a := &routev3.RouteAction{}
 	setClusters(a, r.Backends, r.InvalidWeight)
+	// gRFC A31: max_stream_duration bounds the call (the smaller of it and
+	// the caller's deadline); absent, the caller's deadline alone applies,
+	// which is what a disabled or unset request timeout means here.
 	if d := overallTimeout(r); d > 0 {
 		a.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{MaxStreamDuration: duration(d)}
 	}
@@ -129,9 +140,12 @@ func grpcAction(route *routev3.Route, r *ir.Route, available map[string]bool) er
 }
 
 // grpcRetry keeps the gRPC status conditions of a retry policy; a policy
-// with none would not retry in gRPC and is left out.
+// with none would not retry in gRPC and is left out, and so is a policy of
+// 0 attempts: gRPC reads an absent num_retries as 1 and rejects 0 (gRFC
+// A44; grpc-go xds/internal/xdsclient/xdsresource/unmarshal_rds.go,
+// generateRetryConfig), so no policy is how a route does not retry.
 func grpcRetry(r *ir.Retry) (*routev3.RetryPolicy, error) {
-	if r == nil {
+	if r == nil || r.Attempts == 0 {
 		return nil, nil
 	}
 	var on []string
@@ -143,7 +157,7 @@ func grpcRetry(r *ir.Retry) (*routev3.RetryPolicy, error) {
 	if len(on) == 0 {
 		return nil, nil
 	}
-	rp := &routev3.RetryPolicy{RetryOn: strings.Join(on, ","), NumRetries: u32(r.Attempts)}
+	rp := &routev3.RetryPolicy{RetryOn: strings.Join(on, ","), NumRetries: wrapperspb.UInt32(r.Attempts)}
 	bo, err := backoff(r)
 	if err != nil {
 		return nil, err

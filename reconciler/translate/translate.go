@@ -2,14 +2,23 @@
 // node class. It is pure and deterministic: the same IR always gives the same
 // bytes, and nothing is read from or written to the outside world.
 //
-// # Envoy nodes (snapshot.Envoy)
+// # Envoy nodes (snapshot.Envoy and snapshot.EnvoyScoped)
+//
+// Both Envoy classes get the same listeners, clusters and secrets; they
+// differ in how a plaintext port's routes are delivered: EnvoyScoped
+// (Envoy 1.38 or later, snapshot.ScopedRoutesSince) gets scoped routes
+// where they apply, Envoy (older or unknown versions) one
+// RouteConfiguration per port, unless a Gateway of the port asks for
+// scoped routes on every Envoy (ir.Gateway.ScopedRoutes). When no port
+// differs, both classes share one Resources.
 //
 //   - One socket Listener per distinct Gateway listener port, named
 //     "port-<P>", bound to 0.0.0.0:<P>. Gateway listeners of the same port (of
 //     any Gateway) are merged into it.
 //   - HTTP listeners of a port share one filter chain named "http". When
-//     every hostname of its virtual hosts is an exact name, its
-//     HttpConnectionManager uses scoped routes (SRDS over ADS): one
+//     every hostname of its virtual hosts is an exact name (and the class
+//     gets scoped routes), its HttpConnectionManager uses scoped routes
+//     (SRDS over ADS): one
 //     ScopedRouteConfiguration and one RouteConfiguration per hostname H,
 //     both named "port-<P>/http/<H>", the scope keyed on (H, P). The key is
 //     built from the host part of :authority (the text before the first
@@ -26,7 +35,14 @@
 //     wildcard or catch-all hostname keeps one RouteConfiguration
 //     "port-<P>" fetched by RDS (and so does every port of a Gateway with
 //     ir.Gateway.PortRouteConfigs, and every port with
-//     Options.PortRouteConfigs).
+//     Options.PortRouteConfigs). Scope keys compare the host's bytes (see
+//     scopeRoutes).
+//   - Every HttpConnectionManager strips a trailing dot from the host.
+//   - Header values are escaped for Envoy's format strings; every route
+//     has an explicit timeout and every retry policy explicit num_retries
+//     (envoyTimeouts, envoyRetry).
+//   - TLS certificates are SDS secrets over ADS whose files Envoy
+//     watches (tlsSecret).
 //   - HTTPS listeners of a port get one filter chain per listener hostname
 //     (SNI), named "https/<hostname>" ("https/*" for a listener without
 //     hostname), with a DownstreamTlsContext and their own RouteConfiguration
@@ -78,13 +94,17 @@
 //
 // Every typed config is validated before it is packed into an Any, every
 // resource passes ValidateAll, every regular expression compiles as RE2,
-// and the references between the resources of each class are checked,
-// API listeners included (checkConsistency).
+// the references between the resources of each class are checked, API
+// listeners included (checkConsistency), and so are the rules Envoy and
+// gRPC enforce when they load a resource that ValidateAll does not
+// express (checkSemantics, semantics.go).
 package translate
 
 import (
 	"errors"
 	"fmt"
+
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -134,6 +154,11 @@ type Options struct {
 	// do, instead of scoped routes (one RouteConfiguration per hostname).
 	// The scale harness's baseline uses it.
 	PortRouteConfigs bool
+	// ScopedRoutes gives Envoy nodes of every version scoped routes where
+	// they apply, as the Gateway annotation gitxds.dev/envoy-route-config:
+	// per-hostname does for its ports (PortRouteConfigs wins). The scale
+	// harness's gitxds role uses it: its simulated nodes send no version.
+	ScopedRoutes bool
 }
 
 // TranslateWith is Translate with options.
@@ -146,16 +171,22 @@ func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, erro
 	if t.checkIR(); len(t.errs) > 0 {
 		return nil, errors.Join(t.errs...)
 	}
+	perPort, scoped := t.envoyClasses()
 	classes := map[snapshot.Class]*snapshot.Resources{
-		snapshot.Envoy: t.envoy(),
-		snapshot.GRPC:  t.grpc(),
+		snapshot.Envoy:       perPort,
+		snapshot.EnvoyScoped: scoped,
+		snapshot.GRPC:        t.grpc(),
 	}
 	if len(t.errs) > 0 {
 		return nil, errors.Join(dedupe(t.errs)...)
 	}
 	for _, c := range snapshot.Classes {
+		if c == snapshot.EnvoyScoped && classes[c] == classes[snapshot.Envoy] {
+			continue // the same resources, checked once
+		}
 		t.validateAll(c, classes[c])
 		t.checkConsistency(c, classes[c])
+		t.checkSemantics(c, classes[c])
 	}
 	if len(t.errs) > 0 {
 		return nil, errors.Join(dedupe(t.errs)...)
@@ -174,7 +205,11 @@ type translation struct {
 	// resourceOwners maps "<kind> <name>" of a listener or route
 	// configuration to the Gateways it came from, per class.
 	resourceOwners map[snapshot.Class]map[string][]ir.ObjectRef
-	errs           []error
+	// envoyRoutes memoizes envoyRoute per IR route.
+	envoyRoutes map[*ir.Route]routeResult
+	// secrets are the SDS secrets of the TLS filter chains, by name.
+	secrets map[string]*tlsv3.Secret
+	errs    []error
 }
 
 func newTranslation(x *ir.IR) *translation {
@@ -182,7 +217,9 @@ func newTranslation(x *ir.IR) *translation {
 		x:              x,
 		clusters:       make(map[string]*ir.Cluster, len(x.Clusters)),
 		routeOwners:    map[string]ir.ObjectRef{},
-		resourceOwners: map[snapshot.Class]map[string][]ir.ObjectRef{snapshot.Envoy: {}, snapshot.GRPC: {}},
+		resourceOwners: map[snapshot.Class]map[string][]ir.ObjectRef{snapshot.Envoy: {}, snapshot.EnvoyScoped: {}, snapshot.GRPC: {}},
+		envoyRoutes:    map[*ir.Route]routeResult{},
+		secrets:        map[string]*tlsv3.Secret{},
 	}
 	for i := range x.Clusters {
 		t.clusters[x.Clusters[i].Name] = &x.Clusters[i]

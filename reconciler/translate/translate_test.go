@@ -119,15 +119,29 @@ func render(set *snapshot.Set, terr error) ([]byte, error) {
 		res := set.Classes[c]
 		byType := map[string]any{}
 		for _, s := range []struct {
-			name  string
-			items []types.Resource
+			name    string
+			typeURL string
 		}{
-			{"listeners", res.ByType(resource.ListenerType)},
-			{"routes", res.ByType(resource.RouteType)},
-			{"clusters", res.ByType(resource.ClusterType)},
-			{"endpoints", res.ByType(resource.EndpointType)},
-			{"scoped_routes", res.ByType(resource.ScopedRouteType)},
+			{"listeners", resource.ListenerType},
+			{"routes", resource.RouteType},
+			{"clusters", resource.ClusterType},
+			{"endpoints", resource.EndpointType},
+			{"scoped_routes", resource.ScopedRouteType},
+			{"secrets", resource.SecretType},
 		} {
+			s := struct {
+				name  string
+				items []types.Resource
+			}{s.name, res.ByType(s.typeURL)}
+			// The scoped Envoy class shows only what differs from the
+			// per-port one.
+			if c == snapshot.EnvoyScoped && set.Version(c, resource.ListenerType) != "" &&
+				set.Version(c, typeURLOf[s.name]) == set.Version(snapshot.Envoy, typeURLOf[s.name]) {
+				if len(s.items) > 0 {
+					byType[s.name] = sameAsEnvoy
+				}
+				continue
+			}
 			var items []any
 			for _, it := range s.items {
 				b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(it)
@@ -147,6 +161,19 @@ func render(set *snapshot.Set, terr error) ([]byte, error) {
 		out[string(c)] = byType
 	}
 	return yaml.Marshal(out)
+}
+
+// sameAsEnvoy stands, in a golden, for resources of the scoped Envoy class
+// that are those of the per-port class.
+const sameAsEnvoy = "same as envoy"
+
+var typeURLOf = map[string]string{
+	"listeners":     resource.ListenerType,
+	"routes":        resource.RouteType,
+	"clusters":      resource.ClusterType,
+	"endpoints":     resource.EndpointType,
+	"scoped_routes": resource.ScopedRouteType,
+	"secrets":       resource.SecretType,
 }
 
 // TestValidateAll checks every resource of every case with ValidateAll, and

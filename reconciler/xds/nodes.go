@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"maps"
 	"sort"
 	"time"
@@ -186,8 +187,9 @@ func newNode(node *corev3.Node, now time.Time) *nodeState {
 	ua := node.GetUserAgentName()
 	if v := node.GetUserAgentVersion(); v != "" {
 		ua += " " + v
-	} else if bv := node.GetUserAgentBuildVersion(); bv != nil {
-		ua += " " + bv.String()
+	} else if v := node.GetUserAgentBuildVersion().GetVersion(); v != nil {
+		// What ClassOf decides on (Envoy 1.38 or later: EnvoyScoped).
+		ua += fmt.Sprintf(" %d.%d.%d", v.GetMajorNumber(), v.GetMinorNumber(), v.GetPatch())
 	}
 	return &nodeState{
 		id:        node.GetId(),

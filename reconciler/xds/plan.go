@@ -15,7 +15,8 @@ import (
 // each a full snapshot that differs from the previous one in one type:
 //
 //  1. CDS: the new clusters, or the union of old and new when clusters go
-//  2. EDS: likewise
+//  2. EDS, then SDS: likewise (a listener warms until the secrets its TLS
+//     contexts name have arrived)
 //  3. LDS, SRDS and RDS together: the new listeners, scopes and routes.
 //     A client asks for the scopes and route configurations a listener
 //     names only once it has the listener (and for a scope's route
@@ -24,7 +25,7 @@ import (
 //     one stage after the listener, a port moving from one route
 //     configuration to scoped routes would get its new listener with no
 //     scopes yet, and answer 404 until the next stage.
-//  4. CDS, then EDS: the new ones, when step 1 or 2 was a union
+//  4. CDS, EDS, then SDS: the new ones, when step 1 or 2 was a union
 //
 // A stage that changes nothing is skipped; the last stage is the target
 // itself, so nodes share it. Plans are cached by (from, to) snapshot: every
@@ -66,7 +67,7 @@ func (p *planCache) stages(from, to *cache.Snapshot) []*cache.Snapshot {
 }
 
 var (
-	wayIn    = []types.ResponseType{types.Cluster, types.Endpoint}
+	wayIn    = []types.ResponseType{types.Cluster, types.Endpoint, types.Secret}
 	wayAfter = [][]types.ResponseType{{types.Listener, types.ScopedRoute, types.Route}}
 )
 

@@ -5,7 +5,12 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -76,5 +81,41 @@ func TestPlan(t *testing.T) {
 	}
 	if back[len(back)-1] != a {
 		t.Error("way back does not end on a")
+	}
+}
+
+// TestPlanSecretsBeforeListeners: a listener whose TLS context names an SDS
+// secret warms until Envoy has the secret, so the secret is a stage before
+// the listener on the way in, and is removed a stage after it on the way
+// out.
+func TestPlanSecretsBeforeListeners(t *testing.T) {
+	secret := &tlsv3.Secret{Name: "tls:/etc/gitxds/certs/a/b", Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+		CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/gitxds/certs/a/b/tls.crt"}},
+		PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/gitxds/certs/a/b/tls.key"}},
+	}}}
+	lis := &listenerv3.Listener{Name: "port-443"}
+	with, err := cache.NewSnapshot("1", map[resource.Type][]types.Resource{
+		resource.SecretType:   {secret},
+		resource.ListenerType: {lis},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := cache.NewSnapshot("2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to *cache.Snapshot
+		want     string
+	}{
+		{"in", without, with, "[[Secret] [Listener]]"},
+		{"out", with, without, "[[Listener] [Secret]]"},
+	} {
+		changed, _ := stageTypes(tc.from, plan(tc.from, tc.to))
+		if got := fmt.Sprint(changed); got != tc.want {
+			t.Errorf("%s: stages %s, want %s", tc.name, got, tc.want)
+		}
 	}
 }

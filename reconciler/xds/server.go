@@ -49,6 +49,7 @@ import (
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
 	listenerservice "github.com/envoyproxy/go-control-plane/envoy/service/listener/v3"
 	routeservice "github.com/envoyproxy/go-control-plane/envoy/service/route/v3"
+	secretservice "github.com/envoyproxy/go-control-plane/envoy/service/secret/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/delta/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/server/rest/v3"
@@ -159,7 +160,7 @@ func New(opts Options) *Server {
 }
 
 // Register adds the xDS services to r: ADS (sotw and delta) and the per-type
-// CDS, EDS, LDS, RDS and SRDS services for clients that do not use ADS.
+// CDS, EDS, LDS, RDS, SRDS and SDS services for clients that do not use ADS.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
 	discoverygrpc.RegisterAggregatedDiscoveryServiceServer(r, s.handler)
 	clusterservice.RegisterClusterDiscoveryServiceServer(r, s.handler)
@@ -167,6 +168,7 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 	listenerservice.RegisterListenerDiscoveryServiceServer(r, s.handler)
 	routeservice.RegisterRouteDiscoveryServiceServer(r, s.handler)
 	routeservice.RegisterScopedRoutesDiscoveryServiceServer(r, s.handler)
+	secretservice.RegisterSecretDiscoveryServiceServer(r, s.handler)
 }
 
 // BufferPool is the gRPC server option of the buffers responses are

@@ -168,8 +168,6 @@ spec:
 // non_forwarding_action): the revision is applied with no NACK, calls to
 // the redirected host fail with UNAVAILABLE, and other routes still answer.
 func redirectRule(ctx context.Context, t *testing.T, s *stack.Stack, cs map[string]caller) {
-	t.Skip("waits for translate to express a redirect rule for gRPC nodes as a route gRFC A28 allows " +
-		"(issue 15, item 11): today grpc-js-xds NACKs it (\"unsupported action: redirect\")")
 	files := map[string]*string{
 		"teams/echo/moved.yaml":         ptr(redirectRoute),
 		"teams/echo/kustomization.yaml": ptr("namespace: echo\nresources: [backends.yaml, routes.yaml, more.yaml, moved.yaml]\n"),

@@ -362,7 +362,9 @@ func TestEnvoyScenarioApplies(t *testing.T) {
 		if c.msg == "add new.example.com" {
 			set := s.Daemon.XDS.Default()
 			var names []string
-			for _, r := range set.Classes[snapshot.Envoy].ScopedRoutes {
+			// Scopes are what Envoy 1.38 or later is served; older
+			// Envoys get one RouteConfiguration per port.
+			for _, r := range set.Classes[snapshot.EnvoyScoped].ScopedRoutes {
 				names = append(names, r.GetName())
 			}
 			want := []string{fmt.Sprintf("port-%d/http/echo.example.com", sc.scoped), fmt.Sprintf("port-%d/http/new.example.com", sc.scoped)}

@@ -47,8 +47,8 @@ type Options struct {
 	// Labels returns node i's metadata (string fields: its labels); nil
 	// for none.
 	Labels func(i int) map[string]string
-	// Types to subscribe to, in this order (default snapshot.TypeURLs:
-	// CDS, EDS, LDS, SRDS, RDS).
+	// Types to subscribe to, in this order (default DefaultTypes: CDS,
+	// EDS, LDS, SRDS, RDS).
 	Types []string
 	// Conns is how many gRPC connections the streams share, round robin
 	// (default: one per node, as real nodes have).
@@ -60,6 +60,10 @@ type Options struct {
 	// DialOptions are added to the connections' options.
 	DialOptions []grpc.DialOption
 }
+
+// DefaultTypes are snapshot.TypeURLs but SDS, in that order: Envoy asks for
+// secrets by name, for the TLS listeners it has, never for all of them.
+var DefaultTypes = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.ScopedRouteType, resource.RouteType}
 
 // ClassicTypes are the types of a node whose listeners use RDS only.
 var ClassicTypes = []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType}
@@ -83,7 +87,7 @@ func Start(ctx context.Context, n int, addr string, opts Options) (*Fleet, error
 		opts.UserAgent = "envoy"
 	}
 	if len(opts.Types) == 0 {
-		opts.Types = snapshot.TypeURLs
+		opts.Types = DefaultTypes
 	}
 	if opts.Conns <= 0 || opts.Conns > n {
 		opts.Conns = n

@@ -3,12 +3,14 @@ package scale
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -88,6 +90,11 @@ func startDelta(ctx context.Context, n int, addr string) (*deltaFleet, error) {
 	return f, nil
 }
 
+// deltaTypes are the types a delta node subscribes to, as wildcards: every
+// type but SDS, which Envoy asks for by name only (the harness's Sets have
+// no TLS listeners).
+var deltaTypes = slices.DeleteFunc(slices.Clone(snapshot.TypeURLs), func(t string) bool { return t == resource.SecretType })
+
 func (n *deltaNode) connect(ctx context.Context, cc *grpc.ClientConn) error {
 	sctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
@@ -97,7 +104,7 @@ func (n *deltaNode) connect(ctx context.Context, cc *grpc.ClientConn) error {
 		close(n.done)
 		return err
 	}
-	for _, t := range snapshot.TypeURLs {
+	for _, t := range deltaTypes {
 		if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: n.node, TypeUrl: t}); err != nil {
 			cancel()
 			close(n.done)
@@ -165,7 +172,7 @@ func (n *deltaNode) runsAt(set map[string]string) (time.Time, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var last time.Time
-	for _, t := range snapshot.TypeURLs {
+	for _, t := range deltaTypes {
 		a := n.accepted[t]
 		if a.v != set[t] {
 			return time.Time{}, false

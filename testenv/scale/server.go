@@ -252,9 +252,10 @@ func (p *plane) prepare(r request) (reply, error) {
 	}
 	t3 := time.Now()
 	// The baseline serves one RouteConfiguration per port, as most
-	// control planes do; gitxds one per hostname (scoped routes).
+	// control planes do; gitxds one per hostname (scoped routes, which a
+	// real Envoy gets from 1.38: the simulated nodes send no version).
 	set, err := translate.TranslateWith(out.IR, fmt.Sprintf("main@sha1:%040d", p.rev),
-		translate.Options{PortRouteConfigs: p.role == Baseline})
+		translate.Options{PortRouteConfigs: p.role == Baseline, ScopedRoutes: p.role != Baseline})
 	if err != nil {
 		return reply{}, err
 	}

@@ -117,6 +117,7 @@ var shortType = map[string]string{
 	resource.ListenerType:    "LDS",
 	resource.RouteType:       "RDS",
 	resource.ScopedRouteType: "SRDS",
+	resource.SecretType:      "SDS",
 }
 
 // Check serves set and connects the clients of every class that has
@@ -152,12 +153,19 @@ func Check(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error
 	addr := lis.Addr().String()
 
 	res := &Result{Accepted: true}
-	var envoy, grpc *ClassResult
+	var envoy, scoped, grpc *ClassResult
 	var wg sync.WaitGroup
 	if r := set.Classes[snapshot.Envoy]; r != nil && !empty(r) {
 		wg.Go(func() {
-			cr := checkEnvoy(ctx, srv, addr, set)
+			cr := checkEnvoy(ctx, srv, addr, set, snapshot.Envoy)
 			envoy = &cr
+		})
+	}
+	// The scoped class is checked when it serves something else.
+	if r := set.Classes[snapshot.EnvoyScoped]; r != nil && !empty(r) && r != set.Classes[snapshot.Envoy] {
+		wg.Go(func() {
+			cr := checkEnvoy(ctx, srv, addr, set, snapshot.EnvoyScoped)
+			scoped = &cr
 		})
 	}
 	if r := set.Classes[snapshot.GRPC]; r != nil && len(r.Listeners) > 0 {
@@ -167,7 +175,7 @@ func Check(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error
 		})
 	}
 	wg.Wait()
-	for _, c := range []*ClassResult{envoy, grpc} {
+	for _, c := range []*ClassResult{envoy, scoped, grpc} {
 		if c == nil {
 			continue
 		}
@@ -242,6 +250,9 @@ func tally(c snapshot.Class, set *snapshot.Set, want expectation, infos map[stri
 	types := []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
 	if len(res.ScopedRoutes) > 0 {
 		types = slices.Insert(types, 1, resource.ScopedRouteType)
+	}
+	if len(res.Secrets) > 0 {
+		types = append(types, resource.SecretType)
 	}
 	for _, t := range types {
 		tr := TypeResult{Type: shortType[t], TypeURL: t, Resources: len(res.ByType(t)), Version: set.Version(c, t)}

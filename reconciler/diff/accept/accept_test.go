@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -42,7 +44,9 @@ func TestCheckAccepts(t *testing.T) {
 	if !res.Accepted {
 		t.Fatalf("not accepted: %+v", res)
 	}
-	if len(res.Classes) != 2 {
+	// Both Envoy classes (the dev overlay has a port with scoped routes)
+	// and gRPC.
+	if len(res.Classes) != 3 {
 		t.Fatalf("classes: %+v", res.Classes)
 	}
 	for _, c := range res.Classes {
@@ -52,7 +56,7 @@ func TestCheckAccepts(t *testing.T) {
 			}
 		}
 	}
-	g := res.Classes[1]
+	g := res.Classes[2]
 	if g.Nodes == 0 || g.Nodes >= len(set.Classes[snapshot.GRPC].Listeners) {
 		t.Errorf("grpc nodes = %d of %d listeners, want one per virtual host", g.Nodes, len(set.Classes[snapshot.GRPC].Listeners))
 	}
@@ -60,13 +64,13 @@ func TestCheckAccepts(t *testing.T) {
 	if err != nil || !all.Accepted {
 		t.Fatalf("all listeners: %v %+v", err, all)
 	}
-	if n := all.Classes[1].Nodes; n != len(set.Classes[snapshot.GRPC].Listeners) {
+	if n := all.Classes[2].Nodes; n != len(set.Classes[snapshot.GRPC].Listeners) {
 		t.Errorf("all listeners: grpc nodes = %d", n)
 	}
 	for i, ty := range g.Types {
 		// One client per virtual host fetches every route configuration,
 		// cluster and endpoint set that one client per listener does.
-		full := all.Classes[1].Types[i]
+		full := all.Classes[2].Types[i]
 		if ty.Fetched == 0 || ty.Fetched > ty.Resources || (ty.Type != "LDS" && ty.Fetched != full.Fetched) {
 			t.Errorf("grpc %s: fetched %d of %d, one client per listener %d", ty.Type, ty.Fetched, ty.Resources, full.Fetched)
 		}
@@ -85,7 +89,7 @@ func TestCheckNACK(t *testing.T) {
 		for _, x := range r.Clusters {
 			x = proto.Clone(x).(*clusterv3.Cluster)
 			if x.GetName() == "payments/payments-v1" {
-				if c == snapshot.Envoy {
+				if c.IsEnvoy() {
 					x.ConnectTimeout = durationpb.New(0)
 				} else {
 					x.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
@@ -164,5 +168,41 @@ func BenchmarkCheck200(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCheckNACKsEnvoySemantics: the Envoy-like client applies the load-time
+// rules Envoy enforces beyond validation; a header value with a lone "%"
+// passes ValidateAll but Envoy rejects its RouteConfiguration.
+func TestCheckNACKsEnvoySemantics(t *testing.T) {
+	set := devSet(t)
+	classes := map[snapshot.Class]*snapshot.Resources{}
+	for c, r := range set.Classes {
+		cp := *r
+		if c == snapshot.Envoy {
+			cp.Routes = nil
+			for _, rc := range r.Routes {
+				rc = proto.Clone(rc).(*routev3.RouteConfiguration)
+				rc.ResponseHeadersToAdd = append(rc.ResponseHeadersToAdd, &corev3.HeaderValueOption{
+					Header: &corev3.HeaderValue{Key: "x-discount", Value: "50%off"},
+				})
+				cp.Routes = append(cp.Routes, rc)
+			}
+		}
+		classes[c] = &cp
+	}
+	res, err := Check(context.Background(), snapshot.New("bad", classes), Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted {
+		t.Fatal("accepted a header value Envoy rejects")
+	}
+	for _, c := range res.Classes {
+		for _, ty := range c.Types {
+			if c.Class == snapshot.Envoy && ty.Type == "RDS" && (ty.Status != NACK || !strings.Contains(ty.Error, "not escaped")) {
+				t.Errorf("envoy RDS: %s %q, want a NACK for the header value", ty.Status, ty.Error)
+			}
+		}
 	}
 }

@@ -13,7 +13,9 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -24,23 +26,40 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/translate"
 	"gitxds.dev/gitxds/reconciler/xds"
 )
 
-// envoyNodeID is the node id of the Envoy-like client.
+// envoyNodeID is the node id of the Envoy-like client of class Envoy; the
+// client of class EnvoyScoped adds "-scoped".
 const envoyNodeID = "gitxds-preview/envoy"
 
-// checkEnvoy runs the Envoy-like ADS client against the server until the
-// server has recorded its answer to every type it needs.
-func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot.Set) ClassResult {
-	cr := ClassResult{Class: snapshot.Envoy, Client: EnvoyClient, Nodes: 1}
-	want := expectation{envoyNodeID: envoyNeeds(set.Classes[snapshot.Envoy])}
+// envoyNode is how the Envoy-like client of a class introduces itself: an
+// Envoy of version snapshot.ScopedRoutesSince for EnvoyScoped, without a
+// version for Envoy.
+func envoyNode(class snapshot.Class) *corev3.Node {
+	node := &corev3.Node{Id: envoyNodeID, Cluster: "gitxds-preview", UserAgentName: "envoy"}
+	if class == snapshot.EnvoyScoped {
+		node.Id += "-scoped"
+		node.UserAgentVersionType = &corev3.Node_UserAgentBuildVersion{UserAgentBuildVersion: &corev3.BuildVersion{
+			Version: &typev3.SemanticVersion{MajorNumber: snapshot.ScopedRoutesSince[0], MinorNumber: snapshot.ScopedRoutesSince[1]},
+		}}
+	}
+	return node
+}
+
+// checkEnvoy runs the Envoy-like ADS client of a class against the server
+// until the server has recorded its answer to every type it needs.
+func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot.Set, class snapshot.Class) ClassResult {
+	cr := ClassResult{Class: class, Client: EnvoyClient, Nodes: 1}
+	node := envoyNode(class)
+	want := expectation{node.GetId(): envoyNeeds(set.Classes[class])}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- runEnvoy(cctx, addr) }()
-	cr.Types = tally(snapshot.Envoy, set, want, wait(ctx, srv, snapshot.Envoy, set, want))
-	res := set.Classes[snapshot.Envoy]
+	go func() { errc <- runEnvoy(cctx, addr, node) }()
+	cr.Types = tally(class, set, want, wait(ctx, srv, class, set, want))
+	res := set.Classes[class]
 	var rds []string
 	for _, l := range res.Listeners {
 		rds = append(rds, listenerRDS(l)...)
@@ -54,6 +73,7 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 		resource.EndpointType:    len(edsNames(res.Clusters)),
 		resource.RouteType:       len(uniq(rds)),
 		resource.ScopedRouteType: len(res.ScopedRoutes), // wildcard
+		resource.SecretType:      len(res.Secrets),
 	}
 	for i := range cr.Types {
 		cr.Types[i].Fetched = fetched[cr.Types[i].TypeURL]
@@ -71,7 +91,8 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 
 // envoyNeeds are the types an Envoy subscribes to for these resources:
 // CDS and LDS always, EDS when a cluster uses it, RDS when a listener or a
-// scope does, SRDS when a listener uses scoped routes.
+// scope does, SRDS when a listener uses scoped routes, SDS when a TLS
+// context names a secret.
 func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	need := map[string]bool{resource.ClusterType: true, resource.ListenerType: true}
 	if len(edsNames(r.Clusters)) > 0 {
@@ -80,6 +101,9 @@ func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	for _, l := range r.Listeners {
 		if len(listenerRDS(l)) > 0 {
 			need[resource.RouteType] = true
+		}
+		if len(listenerSDS(l)) > 0 {
+			need[resource.SecretType] = true
 		}
 		if listenerScoped(l) {
 			need[resource.ScopedRouteType] = true
@@ -93,7 +117,7 @@ func envoyNeeds(r *snapshot.Resources) map[string]bool {
 
 // runEnvoy is one ADS stream that subscribes like Envoy and ACKs or NACKs
 // every response after validating it.
-func runEnvoy(ctx context.Context, addr string) error {
+func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -103,7 +127,6 @@ func runEnvoy(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	node := &corev3.Node{Id: envoyNodeID, Cluster: "gitxds-preview", UserAgentName: "envoy"}
 	// Last accepted version and the names subscribed, per type.
 	accepted := map[string]string{}
 	subscribed := map[string][]string{}
@@ -135,7 +158,7 @@ func runEnvoy(ctx context.Context, addr string) error {
 			return err
 		}
 		t := resp.GetTypeUrl()
-		msgs, verr := validateResponse(resp)
+		msgs, verr := validateResponse(resp, snapshot.ClassOf(node))
 		if verr != nil {
 			detail := &spb.Status{Code: int32(codes.InvalidArgument), Message: verr.Error()}
 			if err := send(t, subscribed[t], accepted[t], resp.GetNonce(), detail); err != nil {
@@ -169,6 +192,14 @@ func runEnvoy(ctx context.Context, addr string) error {
 			if err == nil {
 				err = subscribe(resource.RouteType, uniq(append(slices.Clone(byListeners), byScopes...)))
 			}
+			if err == nil {
+				// Envoy asks for the secrets the TLS contexts name.
+				var secrets []string
+				for _, m := range msgs {
+					secrets = append(secrets, listenerSDS(m.(*listenerv3.Listener))...)
+				}
+				err = subscribe(resource.SecretType, uniq(secrets))
+			}
 		case resource.ScopedRouteType:
 			byScopes = nil
 			for _, m := range msgs {
@@ -186,8 +217,9 @@ func runEnvoy(ctx context.Context, addr string) error {
 type validator interface{ ValidateAll() error }
 
 // validateResponse decodes and validates every resource of a response, and
-// every Any nested in it.
-func validateResponse(resp *discoverygrpc.DiscoveryResponse) ([]proto.Message, error) {
+// every Any nested in it, then applies the load-time rules Envoy enforces
+// beyond validation (translate.CheckResource), as a node of class would.
+func validateResponse(resp *discoverygrpc.DiscoveryResponse, class snapshot.Class) ([]proto.Message, error) {
 	var out []proto.Message
 	var errs []error
 	for _, a := range resp.GetResources() {
@@ -202,6 +234,10 @@ func validateResponse(resp *discoverygrpc.DiscoveryResponse) ([]proto.Message, e
 		}
 		if err := validateDeep(m); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), err))
+			continue
+		}
+		if serrs := translate.CheckResource(class, m); len(serrs) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), errors.Join(serrs...)))
 			continue
 		}
 		out = append(out, m)
@@ -287,6 +323,21 @@ func edsNames(cs []*clusterv3.Cluster) []string {
 				n = c.GetName()
 			}
 			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// listenerSDS are the secrets the TLS contexts of a listener name.
+func listenerSDS(l *listenerv3.Listener) []string {
+	var out []string
+	for _, fc := range l.GetFilterChains() {
+		ctx := &tlsv3.DownstreamTlsContext{}
+		if a := fc.GetTransportSocket().GetTypedConfig(); a == nil || a.UnmarshalTo(ctx) != nil {
+			continue
+		}
+		for _, sc := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+			out = append(out, sc.GetName())
 		}
 	}
 	return out
