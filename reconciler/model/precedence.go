@@ -81,16 +81,17 @@ type placed struct {
 }
 
 // sortPlaced orders matches of one hostname by Gateway API precedence; ties
-// go to the route first by namespace/name (Git has no creation timestamps),
-// then to rule and match order within the route.
+// go to the oldest route (route.seniority: Git has no creation timestamps,
+// so the revision that first accepted it), then to rule and match order
+// within the route.
 func sortPlaced(ps []placed) {
 	sort.SliceStable(ps, func(i, j int) bool {
 		a, b := ps[i], ps[j]
 		if v, ok := a.m.rank.before(b.m.rank); ok {
 			return v
 		}
-		if a.r.key() != b.r.key() {
-			return a.r.key() < b.r.key()
+		if a.r.seniority != b.r.seniority {
+			return a.r.seniority < b.r.seniority
 		}
 		if a.m.rule != b.m.rule {
 			return a.m.rule < b.m.rule
@@ -217,9 +218,9 @@ func (b *builder) assemble() {
 //
 // Sets Overlapped=True reason Shadowed on the losing route.
 func (b *builder) shadows() {
-	byName := map[string]*object{}
+	byName := map[string]*route{}
 	for _, r := range b.rts {
-		byName[r.key()] = r.obj
+		byName[r.key()] = r
 	}
 	found := map[*object][]string{}
 	for _, g := range b.ir.Gateways {
@@ -238,8 +239,9 @@ func (b *builder) shadows() {
 						continue
 					}
 					loser := byName[rt.Owner.Namespace+"/"+rt.Owner.Name]
-					found[loser] = append(found[loser], fmt.Sprintf("%s on %s is shadowed by %s of %s (%s), which has the same match and wins by precedence (namespace/name order)",
-						matchDesc(*rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
+					winner := byName[w.Owner.Namespace+"/"+w.Owner.Name]
+					found[loser.obj] = append(found[loser.obj], fmt.Sprintf("%s on %s is not served: %s of %s (%s) has the same match and holds it (%s)",
+						matchDesc(*rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File, b.why(winner, loser)))
 				}
 			}
 		}
@@ -284,14 +286,15 @@ func dedup(s []string) []string {
 
 // conflicts applies Gateway API's rule for an HTTPRoute and a GRPCRoute
 // whose hostnames intersect on one listener: exactly one is accepted, the
-// first by namespace/name. The other loses that listener; a route left with
-// no listener is rejected.
+// oldest (route.seniority). The other loses that listener; a route left
+// with no listener is rejected. A route that loses a listener and has a
+// last accepted version keeps serving that version (Build).
 //
 // Sets Accepted=False reason HostnameConflict on the losing route (dropped
-// when it lost every listener).
+// when it lost every listener), naming the route that holds the hostname.
 func (b *builder) conflicts() {
 	sorted := append([]*route(nil), b.rts...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].key() < sorted[j].key() })
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].seniority < sorted[j].seniority })
 	type claim struct {
 		r     *route
 		hosts []string
@@ -317,7 +320,7 @@ func (b *builder) conflicts() {
 				}
 			}
 			if winner != nil {
-				lost = append(lost, fmt.Sprintf("%s: %s %s already serves an intersecting hostname there, and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key()))
+				lost = append(lost, fmt.Sprintf("%s: %s %s (%s) holds an intersecting hostname there (%s), and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key(), winner.obj.src.File, b.why(winner, r)))
 				continue
 			}
 			k := claimsKey{a.l, r.grpc}
@@ -327,6 +330,7 @@ func (b *builder) conflicts() {
 		if len(lost) == 0 {
 			continue
 		}
+		r.obj.lostClaim = true
 		r.attached = keep
 		if len(keep) == 0 {
 			r.obj.reject("HostnameConflict", "%s", strings.Join(lost, "; "))

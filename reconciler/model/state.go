@@ -49,6 +49,9 @@ type object struct {
 	typed any
 	// dropped objects contribute nothing to the IR.
 	dropped bool
+	// lostClaim: a route lost a listener to a conflict with a route that
+	// holds the claim; if it has a last accepted version, that one serves.
+	lostClaim bool
 	conds   []metav1.Condition
 }
 
@@ -99,6 +102,9 @@ func (o *object) status() status.Object {
 type builder struct {
 	objects []*object
 	decoded *DecodeCache // decoding of objects, shared across passes and revisions
+	// last and since are Input.LastAccepted and Input.FirstAccepted.
+	last  map[string]render.Object
+	since map[string]Since
 
 	nsLabels map[string]map[string]string
 	rollout  *v1alpha1.RolloutPolicy
