@@ -14,8 +14,8 @@ import (
 
 // route is an HTTPRoute or GRPCRoute being built.
 type route struct {
-	obj       *object
-	nsName    string // "namespace/name"
+	obj    *object
+	nsName string // "namespace/name"
 	// seniority is the route's place among all routes, oldest first
 	// (age.go): ties of precedence and conflicts go to the lowest.
 	seniority int

@@ -52,7 +52,7 @@ type object struct {
 	// lostClaim: a route lost a listener to a conflict with a route that
 	// holds the claim; if it has a last accepted version, that one serves.
 	lostClaim bool
-	conds   []metav1.Condition
+	conds     []metav1.Condition
 }
 
 func (o *object) ref() ir.ObjectRef {
