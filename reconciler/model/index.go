@@ -30,10 +30,11 @@ type grant struct {
 // Sets Accepted=False with reason Invalid on a Backend with a bad endpoint,
 // and on every RolloutPolicy but one when there are several.
 func (b *builder) index() {
-	var rollouts []*object
+	var rollouts, nss []*object
 	for _, o := range b.live() {
 		switch t := o.typed.(type) {
 		case *Namespace:
+			nss = append(nss, o)
 			labels := map[string]string{}
 			for k, v := range t.Labels {
 				labels[k] = v
@@ -47,6 +48,7 @@ func (b *builder) index() {
 			b.grants = append(b.grants, &grant{namespace: t.Namespace, spec: t.Spec})
 		}
 	}
+	b.indexHostOwners(nss)
 	sort.Slice(rollouts, func(i, j int) bool { return rollouts[i].src.Name < rollouts[j].src.Name })
 	for _, o := range rollouts {
 		p := o.typed.(*v1alpha1.RolloutPolicy)

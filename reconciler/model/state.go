@@ -117,6 +117,8 @@ type builder struct {
 	rts      []*route
 	pols     *policyIndex
 	clusters map[string]*ir.Cluster
+	// owners of hostnames, most specific pattern first (hostowners.go).
+	owners []hostOwner
 	// hostnames: validHostname of the hostnames checked so far.
 	hostnames map[string]string
 
