@@ -12,7 +12,7 @@ import (
 const PlatformNamespace = "platform"
 
 // platformOnly kinds may be defined only in platform/.
-var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true}
+var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true, "BackendAddressPolicy": true}
 
 // clusterScoped kinds have no namespace.
 var clusterScoped = map[string]bool{"Namespace": true}

@@ -112,11 +112,14 @@ type builder struct {
 	rolloutObj *object
 	// backends by "ns/name".
 	backends map[string]*backend
-	grants   []*grant
-	gws      []*gateway
-	rts      []*route
-	pols     *policyIndex
-	clusters map[string]*ir.Cluster
+	// refused Backends by "ns/name": why the address policy denies them.
+	refused    map[string]string
+	addrPolicy *addressPolicy
+	grants     []*grant
+	gws        []*gateway
+	rts        []*route
+	pols       *policyIndex
+	clusters   map[string]*ir.Cluster
 	// owners of hostnames, most specific pattern first (hostowners.go).
 	owners []hostOwner
 	// hostnames: validHostname of the hostnames checked so far.
@@ -127,10 +130,12 @@ type builder struct {
 
 func newBuilder(objs []render.Object) *builder {
 	b := &builder{
-		nsLabels:  map[string]map[string]string{},
-		backends:  map[string]*backend{},
-		clusters:  map[string]*ir.Cluster{},
-		hostnames: map[string]string{},
+		nsLabels:   map[string]map[string]string{},
+		backends:   map[string]*backend{},
+		refused:    map[string]string{},
+		addrPolicy: newAddressPolicy(),
+		clusters:   map[string]*ir.Cluster{},
+		hostnames:  map[string]string{},
 	}
 	for _, o := range objs {
 		b.objects = append(b.objects, &object{src: o})
