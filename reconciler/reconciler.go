@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -197,6 +198,14 @@ func (r *Reconciler) Status() status.Status {
 		r.mu.Unlock()
 	}
 	return st
+}
+
+// Memory is what the model keeps of the applied revision (admin GET
+// /accepted).
+func (r *Reconciler) Memory() *model.Memory {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.memory()
 }
 
 // LastGood is the snapshot that last completed a rollout, or nil.

@@ -168,7 +168,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
 		cancel: cancel, notifier: notifier, log: cfg.Log, errc: make(chan error, 3), done: make(chan struct{}), xdone: make(chan struct{}),
 		http: &http.Server{
-			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra}),
+			Handler: admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra,
+				Addresses: adminAddresses(alis.Addr().String(), cfg)}),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 	}
@@ -208,6 +209,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		go d.runHA(ctx, rec, cfg.StateDir, every)
 	} else {
 		go func() { rec.Run(ctx); close(d.done) }()
+	}
+	for _, w := range startWarnings(cfg, alis.Addr()) {
+		cfg.Log.Warn(w)
 	}
 	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
 		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir,
@@ -251,4 +255,31 @@ func tlsMode(c *tls.Config) string {
 		return "mutual"
 	}
 	return "server"
+}
+
+// adminAddresses are the addresses the admin API is reached at: the
+// listener's, --admin-address as given, and the advertised one.
+func adminAddresses(listener string, cfg Config) []string {
+	out := []string{listener, cfg.AdminAddress}
+	if cfg.Leader != nil {
+		if a := leader.AdminAddress(cfg.Leader.Identity); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// startWarnings are the warnings serve logs once at start about what an
+// operator left open.
+func startWarnings(cfg Config, adminAddr net.Addr) []string {
+	var out []string
+	if cfg.XDSTLS == nil || cfg.XDSTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+		out = append(out, "xDS without mutual TLS (--xds-client-ca-file): any client that reaches --xds-address can claim any node id and labels, join rollout stages and delay or veto rollouts (docs/operations.md, threat model)")
+	}
+	if cfg.AdminToken == "" {
+		if ta, ok := adminAddr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+			out = append(out, fmt.Sprintf("the admin API listens on %s, not a loopback address, without --admin-token-file: anyone who reaches it can trigger reconciles and pause, resume or abort rollouts", adminAddr))
+		}
+	}
+	return out
 }
