@@ -202,6 +202,7 @@ type goldenStatus struct {
 	File                string            `json:"file"`
 	Conditions          []goldenCondition `json:"conditions"`
 	ServingLastAccepted string            `json:"servingLastAccepted,omitempty"`
+	Served              string            `json:"served,omitempty"`
 }
 
 func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
@@ -217,7 +218,7 @@ func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
 		IR       any            `json:"ir"`
 	}
 	for _, s := range out.Status {
-		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, ServingLastAccepted: s.ServingLastAccepted}
+		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, ServingLastAccepted: s.ServingLastAccepted, Served: string(s.Served)}
 		for _, c := range s.Conditions {
 			gs.Conditions = append(gs.Conditions, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
 		}

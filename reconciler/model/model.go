@@ -118,6 +118,7 @@ func Build(in Input) *Output {
 			// Report what is wrong with this revision's version.
 			st = first.objects[i].status()
 			st.ServingLastAccepted = servingLastAcceptedMessage(first.objects[i])
+			st.Served = status.ServedLastAccepted
 		} else if st.Accepted() {
 			out.Accepted[Key(o.src)] = o.src
 		}

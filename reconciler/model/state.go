@@ -55,6 +55,8 @@ type object struct {
 	conds     []metav1.Condition
 }
 
+func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
+
 func (o *object) ref() ir.ObjectRef {
 	return ir.ObjectRef{Kind: o.src.Kind, Namespace: o.src.Namespace, Name: o.src.Name, File: o.src.File}
 }
@@ -95,7 +97,16 @@ func (o *object) msg(format string, args ...any) string {
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	return status.Object{ObjectRef: o.ref(), Conditions: conds}
+	st := status.Object{ObjectRef: o.ref(), Conditions: conds}
+	if status.Problem(st) != nil {
+		st.Served = status.ServedPart
+		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {
+			// A route with Accepted=False that is not dropped is attached
+			// to some listeners; any other kind is not served at all.
+			st.Served = status.ServedNone
+		}
+	}
+	return st
 }
 
 // builder is the per-call state of one build pass.
