@@ -65,6 +65,11 @@ type Config struct {
 	// XDSTLS, when set, serves xDS over TLS; mutual TLS when it requires
 	// client certificates (credentials.ServerTLS).
 	XDSTLS *tls.Config
+	// NodeIdentity binds node ids and labels to client certificates or a
+	// platform map (xds.NodeIdentity). With mutual TLS and no pattern, the
+	// pattern is DefaultNodeIDPattern: a node id must be a SAN of its
+	// certificate.
+	NodeIdentity *xds.NodeIdentity
 	// Leader, when set, runs this replica under leader election (package
 	// leader): it always serves xDS and the admin API; it polls Git and
 	// drives rollouts only while it holds the Lease, and otherwise follows
@@ -121,7 +126,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	xopts := xds.Options{Logger: cfg.Log, ScopeDrain: cfg.ScopeDrain}
+	ni, err := nodeIdentity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	xopts := xds.Options{Logger: cfg.Log, ScopeDrain: cfg.ScopeDrain, NodeIdentity: ni}
 	if cfg.XDSTLS != nil {
 		xopts.ServerOptions = append(xopts.ServerOptions, grpc.Creds(grpccreds.NewTLS(cfg.XDSTLS)))
 	}
@@ -257,6 +266,34 @@ func tlsMode(c *tls.Config) string {
 	return "server"
 }
 
+// DefaultNodeIDPattern: with mutual TLS, a node id must be a URI or DNS
+// SAN of the node's certificate.
+const DefaultNodeIDPattern = "{id}"
+
+func mutualTLS(c *tls.Config) bool { return c != nil && c.ClientAuth == tls.RequireAndVerifyClientCert }
+
+// nodeIdentity is the xDS server's NodeIdentity for cfg.
+func nodeIdentity(cfg Config) (*xds.NodeIdentity, error) {
+	ni := cfg.NodeIdentity
+	if ni == nil && !mutualTLS(cfg.XDSTLS) {
+		return nil, nil
+	}
+	if ni == nil {
+		ni = &xds.NodeIdentity{}
+	}
+	out := *ni
+	switch {
+	case out.Pattern == "" && mutualTLS(cfg.XDSTLS):
+		out.Pattern = DefaultNodeIDPattern
+	case out.Pattern != "" && !mutualTLS(cfg.XDSTLS):
+		return nil, fmt.Errorf("a node identity pattern (%q) needs mutual TLS (--xds-client-ca-file)", out.Pattern)
+	}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // adminAddresses are the addresses the admin API is reached at: the
 // listener's, --admin-address as given, and the advertised one.
 func adminAddresses(listener string, cfg Config) []string {
@@ -273,7 +310,7 @@ func adminAddresses(listener string, cfg Config) []string {
 // operator left open.
 func startWarnings(cfg Config, adminAddr net.Addr) []string {
 	var out []string
-	if cfg.XDSTLS == nil || cfg.XDSTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+	if !mutualTLS(cfg.XDSTLS) {
 		out = append(out, "xDS without mutual TLS (--xds-client-ca-file): any client that reaches --xds-address can claim any node id and labels, join rollout stages and delay or veto rollouts (docs/operations.md, threat model)")
 	}
 	if cfg.AdminToken == "" {
