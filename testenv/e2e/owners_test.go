@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +124,90 @@ func TestOwnersTrafficUntouched(t *testing.T) {
 		}
 	}
 	t.Logf("%d calls by %d clients", calls, len(g.all()))
+}
+
+// TestPrecedenceAcrossListeners: a catch-all listener and a *.example.com
+// listener share port 8080. Team aaa's "/" for echo.example.com is on the
+// catch-all listener, team echo's "/" on the wildcard listener: the most
+// specific listener hostname comes first, so real gRPC clients calling
+// echo.example.com reach echo's backend, whatever the listeners' order.
+func TestPrecedenceAcrossListeners(t *testing.T) {
+	ups := map[string]string{"A": stack.FreeAddr(), "B": stack.FreeAddr()}
+	files := ownedRepo(ups, false)
+	files["platform/gateways.yaml"] = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: platform}
+spec:
+  gatewayClassName: gitxds
+  listeners:
+  - {name: any, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+  - {name: wild, port: 8080, protocol: HTTP, hostname: "*.example.com", allowedRoutes: {namespaces: {from: All}}}
+`
+	files["teams/echo/routes.yaml"] = strings.Replace(routeTo("a"), "namespace: platform}", "namespace: platform, sectionName: wild}", 1)
+	for name, content := range intruder(ups, `{path: {type: PathPrefix, value: /}}`) {
+		files[name] = strings.Replace(*content, "namespace: platform}", "namespace: platform, sectionName: any}", 1)
+	}
+	s, err := stack.Start(context.Background(), stack.Options{Files: files, Upstreams: ups, Interval: 100 * time.Millisecond, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	head := "main@sha1:" + must[string](t)(s.Repo.Head())
+	must[status.Status](t)(s.WaitApplied(20*time.Second, head))
+	c, err := s.Client("client-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	assertAnswers(ctx, t, c, "A", 20)
+}
+
+// TestBackendAddressPolicy: a team's Backend at the cloud metadata address
+// is refused (the built-in link-local rule), its route says so, and the
+// requests for it get no answer from anywhere, while the rest is served.
+func TestBackendAddressPolicy(t *testing.T) {
+	ups := map[string]string{"A": stack.FreeAddr(), "B": stack.FreeAddr()}
+	s := startStack(t, ups)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	head := "main@sha1:" + must[string](t)(s.Repo.Head())
+	must[status.Status](t)(s.WaitApplied(20*time.Second, head))
+	route := strings.Replace(routeTo("a"), "  rules:\n", `  rules:
+  - matches: [{path: {type: PathPrefix, value: /}, headers: [{name: x-meta, value: "1"}]}]
+    backendRefs: [{group: gitxds.dev, kind: Backend, name: metadata}]
+`, 1)
+	meta := `---
+apiVersion: gitxds.dev/v1alpha1
+kind: Backend
+metadata: {name: metadata}
+spec:
+  endpoints: [{ip: {address: 169.254.169.254, port: 80}}]
+`
+	raw, err := os.ReadFile(filepath.Join(s.Repo.WorkDir(), "teams/echo/backends.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backends := string(raw)
+	rev := must[string](t)(s.Commit("a backend at the metadata address", map[string]*string{
+		"teams/echo/backends.yaml": ptr(backends + meta), "teams/echo/routes.yaml": ptr(route)}))
+	st := must[status.Status](t)(s.WaitApplied(20*time.Second, rev))
+	be, _ := objectStatus(st, "Backend echo/metadata")
+	if c := status.Problem(be); c == nil || c.Reason != "AddressNotAllowed" || !strings.Contains(c.Message, "link-local (169.254.0.0/16)") {
+		t.Errorf("Backend status %+v; want AddressNotAllowed naming the link-local rule", be)
+	}
+	rt, _ := objectStatus(st, "HTTPRoute echo/echo")
+	if c := status.Problem(rt); c == nil || c.Type != "ResolvedRefs" || !strings.Contains(c.Message, "link-local") {
+		t.Errorf("route status %+v; want ResolvedRefs=False naming the rule", rt)
+	}
+	c, err := s.Client("client-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	assertAnswers(ctx, t, c, "A", 5)
+	if got, err := c.Call(ctx, host, map[string]string{"x-meta": "1"}); err == nil {
+		t.Errorf("a request for the refused backend was answered by %q", got)
+	}
 }
