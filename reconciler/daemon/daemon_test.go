@@ -223,6 +223,26 @@ func TestAdminToken(t *testing.T) {
 	}
 }
 
+// Without a token, the controls of a running serve refuse what a web page
+// of another site can send (text/plain, a foreign Origin), and accept JSON
+// from a script or from the admin address itself.
+func TestAdminControlsRefuseCrossSiteRequests(t *testing.T) {
+	e := newEnv(t)
+	d := e.start(daemon.Config{})
+	base := "http://" + d.AdminAddr
+	for _, path := range []string{"/reconcile", "/rollout/abort"} {
+		if code, _ := post(t, base+path, "{}", map[string]string{"Content-Type": "text/plain"}); code != http.StatusUnsupportedMediaType {
+			t.Errorf("%s as text/plain: %d", path, code)
+		}
+		if code, _ := post(t, base+path, "{}", map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+			t.Errorf("%s from another Origin: %d", path, code)
+		}
+	}
+	if code, body := post(t, base+"/reconcile", "{}", map[string]string{"Origin": base}); code != http.StatusAccepted {
+		t.Errorf("/reconcile as JSON from the admin address: %d %s", code, body)
+	}
+}
+
 // ads opens an ADS stream as an Envoy node and returns the first CDS
 // response, or the error.
 func ads(ctx context.Context, addr string, creds credentials.TransportCredentials) (*discoverygrpc.DiscoveryResponse, error) {
