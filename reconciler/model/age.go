@@ -1,7 +1,6 @@
 package model
 
 import (
-	"fmt"
 	"sort"
 
 	"gitxds.dev/gitxds/reconciler/render"
@@ -48,6 +47,12 @@ func firstAccepted(in Input, final *result, accepted map[string]render.Object) m
 			out[key] = s
 			return
 		}
+		if _, ok := in.LastAccepted[key]; ok {
+			// Accepted before ages were kept (a state written by an
+			// older gitxds): as old as the oldest.
+			out[key] = Since{}
+			return
+		}
 		out[key] = Since{Revision: in.Revision, Seq: next}
 	}
 	for key := range accepted {
@@ -73,7 +78,8 @@ func firstAccepted(in Input, final *result, accepted map[string]render.Object) m
 //     is this one): a conflict never takes away what is served, even from
 //     a younger route, when an older one changes to claim it;
 //  2. then the revision that first accepted it (older first; a route never
-//     accepted is the youngest);
+//     accepted is the youngest, one with a last accepted version but no
+//     age, from a state an older gitxds wrote, the oldest);
 //  3. then "namespace/name" (routes accepted in the same revision).
 //
 // It sets route.seniority (0 is the most senior) on b.rts.
@@ -86,7 +92,7 @@ func (b *builder) seniority() {
 	}
 	keys := make(map[*route]key, len(sorted))
 	for _, r := range sorted {
-		s, ok := b.since[Key(r.obj.src)]
+		s, ok := b.age(r)
 		keys[r] = key{held: b.held(r.obj), known: ok, seq: s.Seq}
 	}
 	sort.SliceStable(sorted, func(i, j int) bool {
@@ -107,6 +113,17 @@ func (b *builder) seniority() {
 	}
 }
 
+// age is when r was first accepted; ok is false for a route never
+// accepted. A route with a last accepted version but no age (a state an
+// older gitxds wrote) is as old as the oldest.
+func (b *builder) age(r *route) (Since, bool) {
+	if s, ok := b.since[Key(r.obj.src)]; ok {
+		return s, true
+	}
+	_, ok := b.last[Key(r.obj.src)]
+	return Since{}, ok
+}
+
 // held reports whether this version of o is the one that was accepted and
 // served at the last revision.
 func (b *builder) held(o *object) bool {
@@ -116,20 +133,17 @@ func (b *builder) held(o *object) bool {
 
 // why says why winner holds a claim before loser, for the loser's status.
 func (b *builder) why(winner, loser *route) string {
-	ws, wok := b.since[Key(winner.obj.src)]
+	ws, wok := b.age(winner)
+	first := "accepted in an earlier revision"
+	if ws.Revision != "" {
+		first = "first accepted in revision " + ws.Revision
+	}
 	switch {
 	case b.held(winner.obj) && !b.held(loser.obj):
-		if wok && ws.Revision != "" {
-			return fmt.Sprintf("served already, first accepted in revision %s", ws.Revision)
-		}
-		return "served already"
+		return "served already, " + first
 	case wok:
-		ls, lok := b.since[Key(loser.obj.src)]
-		if !lok || ls.Seq > ws.Seq {
-			if ws.Revision != "" {
-				return fmt.Sprintf("older: first accepted in revision %s", ws.Revision)
-			}
-			return "older: accepted in an earlier revision"
+		if ls, lok := b.age(loser); !lok || ls.Seq > ws.Seq {
+			return "older: " + first
 		}
 	}
 	return "as old, and first by namespace/name"
