@@ -154,7 +154,7 @@ func TestSpoofedNodesCannotVetoRollout(t *testing.T) {
 	rev := must[string](t)(s.Commit("route to b", map[string]*string{"teams/echo/routes.yaml": ptr(routeTo("b"))}))
 	st := must[status.Status](t)(s.WaitStatus(30*time.Second, "rollout done", func(st status.Status) bool {
 		ro, ok := rolloutOf(st, rev)
-		return ok && (ro.Phase == rollout.Succeeded || ro.Phase == rollout.Failed)
+		return ok && (st.LastAppliedRevision == rev || ro.Phase == rollout.Failed)
 	}))
 	ro, _ := rolloutOf(st, rev)
 	if ro.Phase != rollout.Succeeded || st.LastAppliedRevision != rev {
