@@ -133,9 +133,13 @@ func (a *api) mutating(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// sameOrigin reports whether origin (scheme://host[:port]) is one of the
-// admin API's addresses.
-func (a *api) sameOrigin(origin string) bool {
+// sameOrigin reports whether origin is one of the admin API's addresses.
+func (a *api) sameOrigin(origin string) bool { return SameOrigin(a.o.Addresses, origin) }
+
+// SameOrigin reports whether origin (scheme://host[:port], an Origin
+// header) is one of addresses (host:port): the same host and port, or, for
+// a loopback or unspecified address, a loopback name with the same port.
+func SameOrigin(addresses []string, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return false
@@ -145,7 +149,7 @@ func (a *api) sameOrigin(origin string) bool {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
 	host := strings.ToLower(u.Hostname())
-	for _, addr := range a.o.Addresses {
+	for _, addr := range addresses {
 		h, p, err := net.SplitHostPort(addr)
 		if err != nil || p != port {
 			continue

@@ -100,11 +100,13 @@ type Daemon struct {
 
 	cancel   context.CancelFunc
 	notifier *notify.Notifier
-	log      *slog.Logger
-	http     *http.Server
-	errc     chan error
-	done     chan struct{} // the reconcile loop returned
-	xdone    chan struct{} // the xDS server stopped
+	// adminAddrs are the admin API's addresses, for Origin checks.
+	adminAddrs []string
+	log        *slog.Logger
+	http       *http.Server
+	errc       chan error
+	done       chan struct{} // the reconcile loop returned
+	xdone      chan struct{} // the xDS server stopped
 }
 
 // Start restores the persisted state, then listens and serves. The last good
@@ -172,13 +174,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	adminAddrs := adminAddresses(alis.Addr().String(), cfg)
 	d := &Daemon{
 		Reconciler: rec, XDS: xsrv, Metrics: m,
-		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
+		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(), adminAddrs: adminAddrs,
 		cancel: cancel, notifier: notifier, log: cfg.Log, errc: make(chan error, 3), done: make(chan struct{}), xdone: make(chan struct{}),
 		http: &http.Server{
 			Handler: admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra,
-				Addresses: adminAddresses(alis.Addr().String(), cfg)}),
+				Addresses: adminAddrs}),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 	}
