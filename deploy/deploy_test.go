@@ -9,6 +9,9 @@ import (
 	"testing"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
@@ -162,7 +165,12 @@ func TestEnvoyBootstrap(t *testing.T) {
 	if b.GetDynamicResources().GetCdsConfig().GetAds() == nil || b.GetDynamicResources().GetLdsConfig().GetAds() == nil {
 		t.Fatal("CDS and LDS are not over ADS")
 	}
-	cl := b.GetStaticResources().GetClusters()[0]
+	var cl *clusterv3.Cluster
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() == "gitxds" {
+			cl = c
+		}
+	}
 	sa := cl.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetSocketAddress()
 	svc := objs["Service/gitxds"]
 	wantHost := str(svc, "metadata", "name") + "." + str(svc, "metadata", "namespace") + ".svc.cluster.local"
@@ -173,6 +181,32 @@ func TestEnvoyBootstrap(t *testing.T) {
 	pod := at(objs["Deployment/envoy-edge"], "spec", "template", "spec")
 	if str(pod, "volumes", 0, "configMap", "name") != "envoy-bootstrap" {
 		t.Error("Envoy does not mount its bootstrap")
+	}
+	// Envoy's admin API is on a Unix socket, never on a TCP port; the
+	// only static listener serves GET /stats/prometheus from it.
+	if b.GetAdmin().GetAddress().GetPipe().GetPath() == "" || b.GetAdmin().GetAddress().GetSocketAddress() != nil {
+		t.Errorf("Envoy admin address %v; want a Unix socket", b.GetAdmin().GetAddress())
+	}
+	for _, l := range b.GetStaticResources().GetListeners() {
+		var hcm hcmv3.HttpConnectionManager
+		if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+			t.Fatal(err)
+		}
+		for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				if r.GetMatch().GetPath() != "/stats/prometheus" {
+					t.Errorf("static listener %s routes %v to %s", l.GetName(), r.GetMatch(), r.GetRoute().GetCluster())
+				}
+			}
+		}
+	}
+	for _, c := range b.GetStaticResources().GetClusters() {
+		if c.GetName() != "envoy-admin" {
+			continue
+		}
+		if p := c.GetLoadAssignment().GetEndpoints()[0].GetLbEndpoints()[0].GetEndpoint().GetAddress().GetPipe().GetPath(); p != b.GetAdmin().GetAddress().GetPipe().GetPath() {
+			t.Errorf("the stats listener forwards to %q, the admin socket is %q", p, b.GetAdmin().GetAddress().GetPipe().GetPath())
+		}
 	}
 }
 

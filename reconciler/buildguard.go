@@ -15,7 +15,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/model"
 )
 
 // A build must never take the control plane down, nor down again after a
@@ -88,7 +88,7 @@ func (l BuildLimits) withDefaults() BuildLimits {
 
 // Builder builds a revision: *Pipeline in production, a fake in tests.
 type Builder interface {
-	Run(fsys filesys.FileSystem, overlay, revision string, lastAccepted map[string]render.Object) (*Build, error)
+	Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error)
 }
 
 // ErrBuildTimeout: the build exceeded its deadline and was abandoned.

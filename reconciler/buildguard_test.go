@@ -12,7 +12,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
@@ -41,7 +41,7 @@ func newSlowBuilder(hold ...string) *slowBuilder {
 
 func (b *slowBuilder) wrap(real Builder) Builder { b.real = real; return b }
 
-func (b *slowBuilder) Run(fsys filesys.FileSystem, overlay, revision string, lastAccepted map[string]render.Object) (*Build, error) {
+func (b *slowBuilder) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error) {
 	b.mu.Lock()
 	b.builds[revision]++
 	hold := b.hold[revision]
@@ -59,12 +59,12 @@ func (b *slowBuilder) Run(fsys filesys.FileSystem, overlay, revision string, las
 			select {
 			case <-b.release:
 				runtime.KeepAlive(held)
-				return b.real.Run(fsys, overlay, revision, lastAccepted)
+				return b.real.Run(fsys, overlay, revision, last)
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
 	}
-	return b.real.Run(fsys, overlay, revision, lastAccepted)
+	return b.real.Run(fsys, overlay, revision, last)
 }
 
 func (b *slowBuilder) count(rev string) int {

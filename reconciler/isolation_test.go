@@ -45,7 +45,7 @@ func TestTeamIsolation(t *testing.T) {
 
 	// r2: search's file is malformed; nothing else changes.
 	edit(t, fsys, "repo-layout/teams/search/search.yaml", func(s string) string { return s + "\n  - [unclosed\n" })
-	b2, err := p.Run(fsys, "overlays/dev", "r2", b1.Model.Accepted)
+	b2, err := p.Run(fsys, "overlays/dev", "r2", b1.Model.Memory())
 	if err != nil {
 		t.Fatalf("one team's broken file failed the revision: %v", err)
 	}
@@ -65,7 +65,7 @@ func TestTeamIsolation(t *testing.T) {
 
 	// r3: search still broken, shop moves its cart backend.
 	edit(t, fsys, "repo-layout/teams/shop/shop.yaml", func(s string) string { return strings.Replace(s, "port: 19201", "port: 19299", 1) })
-	b3, err := p.Run(fsys, "overlays/dev", "r3", b2.Model.Accepted)
+	b3, err := p.Run(fsys, "overlays/dev", "r3", b2.Model.Memory())
 	if err != nil {
 		t.Fatal(err)
 	}

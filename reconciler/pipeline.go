@@ -65,18 +65,24 @@ func (e *StageError) Error() string {
 
 func (e *StageError) Unwrap() error { return e.Err }
 
-// Run renders overlay from fsys, builds the model (falling back to
-// lastAccepted for objects that became invalid) and translates it.
-func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, lastAccepted map[string]render.Object) (*Build, error) {
+// Run renders overlay from fsys, builds the model (falling back to the last
+// accepted versions of last for objects that became invalid, deciding
+// conflicts by the ages of last; nil on a first run) and translates it.
+func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error) {
 	rendered, err := render.Render(fsys, overlay, p.Render)
 	if err != nil {
 		return nil, &StageError{Stage: "render", Revision: revision, Err: err}
 	}
-	objs, held := rendered.Objects, heldObjects(rendered.Failed, lastAccepted)
+	in := model.Input{Revision: revision, Decoded: &p.decoded}
+	if last != nil {
+		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
+	}
+	objs, held := rendered.Objects, heldObjects(rendered.Failed, in.LastAccepted)
 	if len(held) > 0 {
 		objs = append(slices.Clip(objs), held...)
 	}
-	out := model.Build(model.Input{Objects: objs, LastAccepted: lastAccepted, Decoded: &p.decoded})
+	in.Objects = objs
+	out := model.Build(in)
 	reportFailedTeams(out, rendered.Failed, held)
 	reportOverlaid(out, rendered.Objects)
 	if err := out.IR.Validate(); err != nil {

@@ -118,3 +118,53 @@ func golden(t *testing.T, b *Build) []byte {
 	}
 	return buf.Bytes()
 }
+
+// The example production overlay denies loopback and the Kubernetes API to
+// Backends (repo-layout/platform/production); dev, with the built-in rules
+// only, allows both.
+func TestExampleProductionAddressPolicy(t *testing.T) {
+	fsys, err := source.WorktreeFS("..", source.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := func(overlay string) string {
+		return `resources: [../` + overlay + `]
+patches:
+- target: {kind: Backend, namespace: payments, name: payments-v1}
+  patch: |-
+    - op: replace
+      path: /spec/endpoints
+      value: [{ip: {address: 127.0.0.1, port: 19101}}]
+- target: {kind: Backend, namespace: payments, name: payments-v2}
+  patch: |-
+    - op: replace
+      path: /spec/endpoints
+      value: [{fqdn: {hostname: kubernetes.default.svc.cluster.local, port: 443}}]
+`
+	}
+	for overlay, wantRefused := range map[string]bool{"production": true, "dev": false} {
+		dir := "overlays/test-" + overlay
+		if err := fsys.MkdirAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(patch(overlay))); err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewPipeline(render.Options{}).Run(fsys, dir, "example", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := map[string]string{}
+		for _, o := range b.Rejected() {
+			if c := status.Problem(o); c != nil && c.Reason == "AddressNotAllowed" {
+				refused[o.Name] = c.Message
+			}
+		}
+		if wantRefused && (len(refused) != 2 || !strings.Contains(refused["payments-v1"], "127.0.0.0/8") || !strings.Contains(refused["payments-v2"], "kubernetes.default.svc*")) {
+			t.Errorf("%s: refused %v; want payments-v1 (loopback) and payments-v2 (Kubernetes API)", overlay, refused)
+		}
+		if !wantRefused && len(refused) != 0 {
+			t.Errorf("%s: refused %v; want none (no policy but the built-in rules)", overlay, refused)
+		}
+	}
+}

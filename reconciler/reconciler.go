@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -199,6 +200,14 @@ func (r *Reconciler) Status() status.Status {
 	return st
 }
 
+// Memory is what the model keeps of the applied revision (admin GET
+// /accepted).
+func (r *Reconciler) Memory() *model.Memory {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.memory()
+}
+
 // LastGood is the snapshot that last completed a rollout, or nil.
 func (r *Reconciler) LastGood() *snapshot.Set {
 	r.mu.Lock()
@@ -305,11 +314,11 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 	}
 	if err == nil {
 		r.mu.Lock()
-		lastAccepted := r.state.Accepted
+		last := r.state.memory()
 		r.mu.Unlock()
 		var b *Build
 		b, err = r.builds.run(ctx, rev.String(), func() (*Build, error) {
-			return r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), lastAccepted)
+			return r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), last)
 		})
 		r.opts.Metrics.StageDuration.WithLabelValues("build").Observe(time.Since(start).Seconds())
 		if err == nil {
@@ -498,7 +507,7 @@ func (r *Reconciler) reconcileRollout(b *Build) {
 func (r *Reconciler) markApplied(b *Build, why string) {
 	r.st.LastAppliedRevision = b.Revision
 	r.opts.Metrics.SetRevision("applied", b.Revision)
-	r.state.Accepted = b.Model.Accepted
+	r.state.remember(b.Model)
 	r.state.LastGoodRevision = b.Revision
 	if err := r.opts.Store.Save(&r.state); err != nil {
 		r.log.Error("persist state", "error", err)
@@ -551,7 +560,7 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 		rev := res.Plan.Revision
 		if b != nil {
 			rev = b.Revision
-			r.state.Accepted = b.Model.Accepted
+			r.state.remember(b.Model)
 		}
 		r.state.LastGood = res.Plan.Target
 		r.state.LastGoodRevision = rev

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/state"
@@ -18,6 +19,9 @@ type persisted struct {
 	// Accepted holds the last accepted version of every object, for the
 	// model's fallback when an accepted object becomes invalid.
 	Accepted map[string]render.Object
+	// FirstAccepted holds when each accepted object was first accepted:
+	// conflicts between routes go to the oldest.
+	FirstAccepted map[string]model.Since
 	// Applied maps content hashes that completed a rollout to their revision
 	// (a revert to one of them may skip the stages).
 	Applied map[string]string
@@ -43,6 +47,7 @@ func OpenStore(dir string) (*Store, error) {
 type persistedMeta struct {
 	LastGoodRevision string                   `json:"lastGoodRevision"`
 	Accepted         map[string]render.Object `json:"accepted,omitempty"`
+	FirstAccepted    map[string]model.Since   `json:"firstAccepted,omitempty"`
 	Applied          map[string]string        `json:"applied,omitempty"`
 	Failed           []status.FailedRevision  `json:"failed,omitempty"`
 }
@@ -57,6 +62,7 @@ func (s *Store) Load() (*persisted, error) {
 		return nil, err
 	default:
 		p.LastGoodRevision, p.Accepted, p.Applied, p.Failed = meta.LastGoodRevision, meta.Accepted, meta.Applied, meta.Failed
+		p.FirstAccepted = meta.FirstAccepted
 	}
 	var raw json.RawMessage
 	switch err := s.s.Load("lastgood", &raw); {
@@ -105,7 +111,17 @@ func (s *Store) Save(p *persisted) error {
 		}
 		s.savedHash = p.LastGood.Hash() + p.LastGood.Revision
 	}
-	return s.s.Save("reconciler", persistedMeta{LastGoodRevision: p.LastGoodRevision, Accepted: p.Accepted, Applied: p.Applied, Failed: p.Failed})
+	return s.s.Save("reconciler", persistedMeta{LastGoodRevision: p.LastGoodRevision, Accepted: p.Accepted, FirstAccepted: p.FirstAccepted, Applied: p.Applied, Failed: p.Failed})
+}
+
+// memory is what the model needs of the state for the next revision.
+func (p *persisted) memory() *model.Memory {
+	return &model.Memory{Accepted: p.Accepted, FirstAccepted: p.FirstAccepted}
+}
+
+// remember keeps what the model of an applied build remembers.
+func (p *persisted) remember(out *model.Output) {
+	p.Accepted, p.FirstAccepted = out.Accepted, out.FirstAccepted
 }
 
 // buildingName is the build marker's document.

@@ -2,18 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
@@ -96,31 +98,31 @@ func writeReport(w io.Writer, rep *diff.Report, format string) error {
 	return rep.WriteText(w)
 }
 
-// diffRevisions builds both revisions at once and diffs them.
+// diffRevisions builds from, then to as serve would build it after from
+// (an object rejected in to keeps its version of from), and diffs them.
 func diffRevisions(c *cobra.Command, f *repoFlags, from, to string) (*diff.Report, error) {
-	builds, err := buildBoth(c.Context(), f, from, to)
+	base, err := f.build(c.Context(), from)
 	if err != nil {
 		return nil, err
 	}
-	printRejected(c, builds[1])
-	return diff.Snapshots(builds[0].Set, builds[1].Set), nil
+	head, err := f.buildAfter(c.Context(), to, base.Model.Memory())
+	if err != nil {
+		return nil, err
+	}
+	printRejected(c, head)
+	rep := diff.Snapshots(base.Set, head.Set)
+	rep.NotAccepted = notAccepted(head)
+	return rep, nil
 }
 
-// buildBoth runs the pipeline on two revisions concurrently.
-func buildBoth(ctx context.Context, f *repoFlags, a, b string) ([2]*reconciler.Build, error) {
-	var out [2]*reconciler.Build
-	var errs [2]error
-	var wg sync.WaitGroup
-	for i, ref := range []string{a, b} {
-		wg.Go(func() { out[i], errs[i] = f.build(ctx, ref) })
+// notAccepted lists the objects of b that are not fully accepted, nil if
+// none.
+func notAccepted(b *reconciler.Build) []diff.Problem {
+	ps := diff.Problems(b.Model.Status)
+	if len(ps) == 0 {
+		return nil
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, nil
+	return ps
 }
 
 // diffLive fetches a running server's snapshot and diffs it with --to.
@@ -138,7 +140,17 @@ func diffLive(c *cobra.Command, f *repoFlags, adminURL, to string) (*diff.Report
 		s, err := fetchSnapshot(c.Context(), u)
 		livec <- fetched{s, err}
 	}()
-	b, err := f.build(c.Context(), to)
+	// What the server keeps of the objects it serves: the head is built as
+	// the server would build it, an object rejected there keeping what is
+	// served now.
+	mem, err := fetchMemory(c.Context(), u)
+	if errors.Is(err, errNoMemory) {
+		fmt.Fprintf(c.ErrOrStderr(), "warning: %v: the head is built without the server's last accepted versions\n", err)
+	} else if err != nil {
+		<-livec
+		return nil, ioErr(err)
+	}
+	b, err := f.buildAfter(c.Context(), to, mem)
 	lv := <-livec
 	if err != nil {
 		return nil, err
@@ -161,7 +173,45 @@ func diffLive(c *cobra.Command, f *repoFlags, adminURL, to string) (*diff.Report
 	if err != nil {
 		return nil, err
 	}
-	return diff.Snapshots(lv.set, merged), nil
+	rep := diff.Snapshots(lv.set, merged)
+	rep.NotAccepted = notAccepted(b)
+	return rep, nil
+}
+
+// errNoMemory: the server has no GET /accepted (an older gitxds).
+var errNoMemory = errors.New("the server does not serve GET /accepted")
+
+// fetchMemory gets GET /accepted of the admin API whose /snapshot is u.
+func fetchMemory(ctx context.Context, snap *url.URL) (*model.Memory, error) {
+	u := *snap
+	u.Path = strings.TrimSuffix(u.Path, "/snapshot") + "/accepted"
+	u.RawQuery = ""
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("live accepted objects: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 512<<20))
+	if err != nil {
+		return nil, fmt.Errorf("live accepted objects %s: %w", &u, err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("%s: %w", &u, errNoMemory)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("live accepted objects %s: %s: %s", &u, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var m model.Memory
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("live accepted objects %s: %w", &u, err)
+	}
+	return &m, nil
 }
 
 // snapshotURL is ADMIN_URL/snapshot, or ADMIN_URL when it names /snapshot.

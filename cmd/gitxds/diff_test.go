@@ -68,6 +68,11 @@ func TestDiffLocalAndLive(t *testing.T) {
 	}
 	set := mainBuild.Set
 	admin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/accepted" {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(mainBuild.Model.Memory())
+			return
+		}
 		if r.URL.Path != "/snapshot" {
 			http.NotFound(w, r)
 			return

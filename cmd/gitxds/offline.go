@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/source"
 )
@@ -68,11 +70,18 @@ func (f *repoFlags) load(ctx context.Context, ref string) (filesys.FileSystem, s
 // build runs the pipeline on a revision. A render or translate failure is
 // invalid config (exit 1).
 func (f *repoFlags) build(ctx context.Context, ref string) (*reconciler.Build, error) {
+	return f.buildAfter(ctx, ref, nil)
+}
+
+// buildAfter builds a revision as serve would build it after a revision
+// whose model kept last: a rejected object keeps its last accepted
+// version there, and conflicts go to the objects accepted before.
+func (f *repoFlags) buildAfter(ctx context.Context, ref string, last *model.Memory) (*reconciler.Build, error) {
 	fsys, rev, err := f.load(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	b, err := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}).Run(fsys, f.path, rev, nil)
+	b, err := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}).Run(fsys, f.path, rev, last)
 	if err != nil {
 		return nil, &exitError{code: exitInvalid, err: err}
 	}
@@ -96,8 +105,11 @@ func sourceErr(err error) error {
 	return ioErr(err)
 }
 
+// printRejected lists the objects of b that are not fully accepted, each
+// led by what of it is served: "rejected", "served in part" or "rejected;
+// keeps serving its last accepted version".
 func printRejected(c *cobra.Command, b *reconciler.Build) {
-	for _, o := range b.Rejected() {
-		fmt.Fprintln(c.ErrOrStderr(), "rejected:", statusLine(o))
+	for _, p := range diff.Problems(b.Model.Status) {
+		fmt.Fprintf(c.ErrOrStderr(), "%s: %s\n", p.Label(), p.Line)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/diff/accept"
 	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -59,7 +60,7 @@ is rejected (each problem is listed with file, object and reason) or an xDS clie
 				return err
 			}
 			for _, pr := range p.Problems {
-				fmt.Fprintln(c.ErrOrStderr(), "rejected:", pr.Line)
+				fmt.Fprintf(c.ErrOrStderr(), "%s: %s\n", pr.Label(), pr.Line)
 			}
 			out := c.OutOrStdout()
 			if output == "json" {
@@ -103,17 +104,17 @@ type side struct {
 
 // loadSide loads and builds one ref. An I/O error (exit 2) is returned; a
 // failure to build is kept in side.err.
-func loadSide(ctx context.Context, f *repoFlags, pipe *reconciler.Pipeline, ref string) (*side, error) {
+func loadSide(ctx context.Context, f *repoFlags, pipe *reconciler.Pipeline, ref string, last *model.Memory) (*side, error) {
 	fsys, rev, err := f.load(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	s := &side{ref: ref, rev: rev}
-	s.build, s.err = pipe.Run(fsys, f.path, rev, nil)
+	s.build, s.err = pipe.Run(fsys, f.path, rev, last)
 	return s, nil
 }
 
-// runPreview builds both sides concurrently, then validates, diffs, and
+// runPreview builds the base, then the head after it, then validates, diffs, and
 // checks the head with real xDS clients.
 func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts previewOptions) (*diff.Preview, error) {
 	// The xDS check of the head starts as soon as the head is built,
@@ -128,10 +129,20 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 	// One pipeline for both sides: the unchanged teams' shards and objects
 	// are rendered and decoded once.
 	pipe := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
+	// The head is built as serve would build it after the base: an object
+	// rejected in the head keeps its accepted version of the base, and
+	// conflicts go to the objects of the base. So the base comes first.
 	var wg sync.WaitGroup
-	wg.Go(func() { sides[0], errs[0] = loadSide(ctx, f, pipe, baseRef) })
 	wg.Go(func() {
-		sides[1], errs[1] = loadSide(ctx, f, pipe, headRef)
+		sides[0], errs[0] = loadSide(ctx, f, pipe, baseRef, nil)
+		if errs[0] != nil {
+			return
+		}
+		var last *model.Memory
+		if sides[0].build != nil {
+			last = sides[0].build.Model.Memory()
+		}
+		sides[1], errs[1] = loadSide(ctx, f, pipe, headRef, last)
 		if errs[1] != nil || sides[1].build == nil || opts.skipXDS {
 			return
 		}
@@ -163,9 +174,7 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 		return p, nil
 	}
 	p.Objects = len(h.build.Model.Status)
-	for _, o := range h.build.Rejected() {
-		p.Problems = append(p.Problems, diff.ProblemOf(o))
-	}
+	p.Problems = diff.Problems(h.build.Model.Status)
 	var irs []*ir.IR
 	var baseSet *snapshot.Set // nil: the base cannot be rendered, compare with nothing
 	if b.build != nil {
@@ -234,7 +243,7 @@ func previewVerdict(p *diff.Preview) string {
 		why = append(why, "the head cannot be rendered: "+p.HeadRef.Error)
 	}
 	if n := len(p.Problems); n > 0 {
-		why = append(why, fmt.Sprintf("%d of %d object(s) rejected", n, p.Objects))
+		why = append(why, fmt.Sprintf("%d of %d object(s) not accepted: %s", n, p.Objects, diff.Tally(p.Problems)))
 	}
 	if p.Impact.Rollout.Error != "" {
 		why = append(why, "its RolloutPolicy is invalid")

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -65,8 +66,11 @@ func newValidate() *cobra.Command {
 		Use:   "validate --repo URL|PATH [--ref REF] --path OVERLAY",
 		Short: "Check that every object of an overlay is accepted (exit 1 if not)",
 		Long: `validate renders and models an overlay and prints one line per problem:
-<file>: <Kind namespace/name>: <reason>: <message>. It exits 0 when every object is
-accepted, 1 when any is not (or the overlay cannot be rendered), 2 on usage or I/O errors.`,
+<served>: <file>: <Kind namespace/name>: <reason>: <message>, where <served> is "rejected"
+(nothing of the object is served) or "served in part" (accepted with a problem: a reference
+unresolved, a hostname or listener lost, a match shadowed; the rest is served). It exits 0
+when every object is accepted, 1 when any is not (rejected or served in part) or the
+overlay cannot be rendered, 2 on usage or I/O errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			b, err := f.build(c.Context(), f.ref)
@@ -78,12 +82,12 @@ accepted, 1 when any is not (or the overlay cannot be rendered), 2 on usage or I
 				}
 				return err
 			}
-			rej := b.Rejected()
-			for _, o := range rej {
-				fmt.Fprintln(c.OutOrStdout(), statusLine(o))
+			probs := diff.Problems(b.Model.Status)
+			for _, p := range probs {
+				fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", p.Label(), p.Line)
 			}
-			if len(rej) > 0 {
-				return invalid("%d of %d object(s) rejected", len(rej), len(b.Model.Status))
+			if len(probs) > 0 {
+				return invalid("%d of %d object(s) not accepted: %s", len(probs), len(b.Model.Status), diff.Tally(probs))
 			}
 			fmt.Fprintf(c.OutOrStdout(), "%d object(s) accepted\n", len(b.Model.Status))
 			return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/credentials"
@@ -41,6 +42,8 @@ type serveFlags struct {
 	git               credentials.GitOptions
 	verifyKeyring     string
 	xdsTLS            credentials.TLSFiles
+	nodeIDPattern     string
+	nodeLabelsFile    string
 
 	leaderElect     bool
 	leaderNamespace string
@@ -110,6 +113,8 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.xdsTLS.CertFile, "xds-tls-cert-file", "", "TLS certificate of the xDS server (reloaded when it changes)")
 	fl.StringVar(&f.xdsTLS.KeyFile, "xds-tls-key-file", "", "TLS private key of the xDS server")
 	fl.StringVar(&f.xdsTLS.ClientCAFile, "xds-client-ca-file", "", "CA bundle for mutual TLS: proxies must present a certificate it signed")
+	fl.StringVar(&f.nodeIDPattern, "xds-node-id-pattern", "", "with --xds-client-ca-file: the client certificate SAN (URI or DNS) a node id must match; {id} is the node id, {LABEL} pins a node label (default \"{id}\"; e.g. spiffe://example.org/rollout-group/{rollout-group}/node/{id})")
+	fl.StringVar(&f.nodeLabelsFile, "xds-node-labels-file", "", "YAML map of node id to labels (e.g. edge-1: {rollout-group: canary}); when set, nodes' own labels are ignored")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas: elect a leader with a Kubernetes Lease (in-cluster); followers serve xDS from the shared --state-dir")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fl.StringVar(&f.leaderLease, "leader-election-lease-name", "gitxds", "name of the Lease")
@@ -208,6 +213,25 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		log.Info("the xDS server runs without TLS; set --xds-tls-cert-file and --xds-tls-key-file (and --xds-client-ca-file for mutual TLS) outside a trusted network")
 	}
 	cfg.XDSTLS = tlsCfg
+	if f.nodeIDPattern != "" || f.nodeLabelsFile != "" {
+		ni := &xds.NodeIdentity{Pattern: f.nodeIDPattern}
+		if f.nodeLabelsFile != "" {
+			b, err := os.ReadFile(f.nodeLabelsFile)
+			if err != nil {
+				return cfg, ioErr(err)
+			}
+			if err := yaml.UnmarshalStrict(b, &ni.Labels); err != nil {
+				return cfg, &exitError{code: exitUsage, err: fmt.Errorf("--xds-node-labels-file %s: %w", f.nodeLabelsFile, err)}
+			}
+			if ni.Labels == nil {
+				ni.Labels = map[string]map[string]string{}
+			}
+		}
+		if err := ni.Validate(); err != nil {
+			return cfg, &exitError{code: exitUsage, err: err}
+		}
+		cfg.NodeIdentity = ni
+	}
 	if f.leaderElect {
 		lo, err := leaderOptions(f)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -249,5 +250,40 @@ func TestLeaderElectOutsideACluster(t *testing.T) {
 	_, err := leaderOptions(serveFlags{leaderElect: true, leaderLease: "gitxds"})
 	if err == nil || !strings.Contains(err.Error(), "Kubernetes pod") {
 		t.Fatalf("want a refusal outside a cluster, got %v", err)
+	}
+}
+
+// --xds-node-id-pattern and --xds-node-labels-file become the daemon's
+// NodeIdentity; a pattern without {id} or a malformed labels file is a
+// usage error.
+func TestServeNodeIdentityFlags(t *testing.T) {
+	dir := t.TempDir()
+	labels := filepath.Join(dir, "labels.yaml")
+	if err := os.WriteFile(labels, []byte("edge-1: {rollout-group: canary}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	base := serveFlags{repo: dir, path: "overlays/dev"}
+	f := base
+	f.nodeIDPattern, f.nodeLabelsFile = "spiffe://example.org/node/{id}", labels
+	cfg, err := daemonConfig(f, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ni := cfg.NodeIdentity; ni == nil || ni.Pattern != f.nodeIDPattern || ni.Labels["edge-1"]["rollout-group"] != "canary" {
+		t.Fatalf("NodeIdentity %+v", cfg.NodeIdentity)
+	}
+	f = base
+	f.nodeIDPattern = "spiffe://example.org/node"
+	if _, err := daemonConfig(f, log); err == nil {
+		t.Error("a pattern without {id} is accepted")
+	}
+	if err := os.WriteFile(labels, []byte("edge-1: [not, a, map]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f = base
+	f.nodeLabelsFile = labels
+	if _, err := daemonConfig(f, log); err == nil {
+		t.Error("a malformed labels file is accepted")
 	}
 }

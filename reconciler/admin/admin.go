@@ -7,12 +7,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -24,6 +28,10 @@ type Backend interface {
 	Rollout(action string) error
 	// LastGood is the snapshot that last completed a rollout (nil before).
 	LastGood() *snapshot.Set
+	// Memory is what the model keeps of the applied revision: the last
+	// accepted version of every object and when each was first accepted
+	// (what `gitxds diff --live` builds the head against).
+	Memory() *model.Memory
 }
 
 // Fleet is what the admin API needs of the xDS server.
@@ -42,7 +50,12 @@ type Options struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every mutating endpoint.
 	Token string
-	Log   *slog.Logger
+	// Addresses the admin API is reached at (host:port: the listener's, an
+	// advertised one). A mutating request with an Origin header must come
+	// from one of them; a loopback or unspecified host also admits the
+	// loopback names of the same port.
+	Addresses []string
+	Log       *slog.Logger
 	// Extra handlers mounted on the mux (webhooks).
 	Extra map[string]http.Handler
 }
@@ -57,6 +70,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("GET /status", a.status)
 	mux.HandleFunc("GET /snapshot", a.snapshot)
 	mux.HandleFunc("GET /nodes", a.nodes)
+	mux.HandleFunc("GET /accepted", a.accepted)
 	mux.HandleFunc("POST /reconcile", a.mutating(a.reconcile))
 	mux.HandleFunc("POST /rollout/{action}", a.mutating(a.rollout))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -88,17 +102,78 @@ func writeErr(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
+// mutating guards the endpoints that change something (reconcile, rollout
+// controls) against cross-site requests from a browser on the operator's
+// machine or network:
+//
+//   - a request whose Origin header is not the admin API's own address is
+//     refused (403), token or not;
+//   - with a token configured, "Authorization: Bearer <token>" is required
+//     (401);
+//   - without one, the body must be declared "Content-Type:
+//     application/json" (415): a page cannot send that cross-site without a
+//     CORS preflight, which this API never answers.
 func (a *api) mutating(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !a.sameOrigin(o) {
+			writeErr(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not the admin API's address; cross-site requests are refused", o))
+			return
+		}
 		if a.o.Token != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.o.Token)) != 1 {
 				writeErr(w, http.StatusUnauthorized, "a bearer token is required")
 				return
 			}
+		} else if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			writeErr(w, http.StatusUnsupportedMediaType, "mutating endpoints require Content-Type: application/json (or --admin-token-file and a bearer token)")
+			return
 		}
 		h(w, r)
 	}
+}
+
+// sameOrigin reports whether origin is one of the admin API's addresses.
+func (a *api) sameOrigin(origin string) bool { return SameOrigin(a.o.Addresses, origin) }
+
+// SameOrigin reports whether origin (scheme://host[:port], an Origin
+// header) is one of addresses (host:port): the same host and port, or, for
+// a loopback or unspecified address, a loopback name with the same port.
+func SameOrigin(addresses []string, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	host := strings.ToLower(u.Hostname())
+	for _, addr := range addresses {
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil || p != port {
+			continue
+		}
+		if strings.EqualFold(h, host) {
+			return true
+		}
+		if ip := net.ParseIP(h); h == "" || h == "localhost" || (ip != nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+			if hip := net.ParseIP(host); host == "localhost" || (hip != nil && hip.IsLoopback()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// accepted prints what the model keeps of the applied revision, for
+// `gitxds diff --live`.
+func (a *api) accepted(w http.ResponseWriter, _ *http.Request) {
+	m := a.o.Backend.Memory()
+	if m == nil {
+		m = &model.Memory{}
+	}
+	writeJSON(w, http.StatusOK, m)
 }
 
 func (a *api) status(w http.ResponseWriter, _ *http.Request) {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -21,6 +22,7 @@ func (f fakeBackend) Status() status.Status   { return f.st }
 func (f fakeBackend) Trigger(string)          {}
 func (f fakeBackend) Rollout(string) error    { return nil }
 func (f fakeBackend) LastGood() *snapshot.Set { return nil }
+func (f fakeBackend) Memory() *model.Memory   { return nil }
 
 type fakeFleet struct{}
 

@@ -65,6 +65,11 @@ type Config struct {
 	// XDSTLS, when set, serves xDS over TLS; mutual TLS when it requires
 	// client certificates (credentials.ServerTLS).
 	XDSTLS *tls.Config
+	// NodeIdentity binds node ids and labels to client certificates or a
+	// platform map (xds.NodeIdentity). With mutual TLS and no pattern, the
+	// pattern is DefaultNodeIDPattern: a node id must be a SAN of its
+	// certificate.
+	NodeIdentity *xds.NodeIdentity
 	// Leader, when set, runs this replica under leader election (package
 	// leader): it always serves xDS and the admin API; it polls Git and
 	// drives rollouts only while it holds the Lease, and otherwise follows
@@ -95,11 +100,13 @@ type Daemon struct {
 
 	cancel   context.CancelFunc
 	notifier *notify.Notifier
-	log      *slog.Logger
-	http     *http.Server
-	errc     chan error
-	done     chan struct{} // the reconcile loop returned
-	xdone    chan struct{} // the xDS server stopped
+	// adminAddrs are the admin API's addresses, for Origin checks.
+	adminAddrs []string
+	log        *slog.Logger
+	http       *http.Server
+	errc       chan error
+	done       chan struct{} // the reconcile loop returned
+	xdone      chan struct{} // the xDS server stopped
 }
 
 // Start restores the persisted state, then listens and serves. The last good
@@ -121,7 +128,11 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	xopts := xds.Options{Logger: cfg.Log, ScopeDrain: cfg.ScopeDrain}
+	ni, err := nodeIdentity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	xopts := xds.Options{Logger: cfg.Log, ScopeDrain: cfg.ScopeDrain, NodeIdentity: ni}
 	if cfg.XDSTLS != nil {
 		xopts.ServerOptions = append(xopts.ServerOptions, grpc.Creds(grpccreds.NewTLS(cfg.XDSTLS)))
 	}
@@ -163,12 +174,14 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	adminAddrs := adminAddresses(alis.Addr().String(), cfg)
 	d := &Daemon{
 		Reconciler: rec, XDS: xsrv, Metrics: m,
-		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(),
+		XDSAddr: xlis.Addr().String(), AdminAddr: alis.Addr().String(), adminAddrs: adminAddrs,
 		cancel: cancel, notifier: notifier, log: cfg.Log, errc: make(chan error, 3), done: make(chan struct{}), xdone: make(chan struct{}),
 		http: &http.Server{
-			Handler:           admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra}),
+			Handler: admin.New(admin.Options{Backend: rec, Fleet: fleet, Registry: m.Registry, Token: cfg.AdminToken, Log: cfg.Log, Extra: extra,
+				Addresses: adminAddrs}),
 			ReadHeaderTimeout: 10 * time.Second,
 		},
 	}
@@ -208,6 +221,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		go d.runHA(ctx, rec, cfg.StateDir, every)
 	} else {
 		go func() { rec.Run(ctx); close(d.done) }()
+	}
+	for _, w := range startWarnings(cfg, alis.Addr()) {
+		cfg.Log.Warn(w)
 	}
 	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
 		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir,
@@ -251,4 +267,59 @@ func tlsMode(c *tls.Config) string {
 		return "mutual"
 	}
 	return "server"
+}
+
+// DefaultNodeIDPattern: with mutual TLS, a node id must be a URI or DNS
+// SAN of the node's certificate.
+const DefaultNodeIDPattern = "{id}"
+
+func mutualTLS(c *tls.Config) bool { return c != nil && c.ClientAuth == tls.RequireAndVerifyClientCert }
+
+// nodeIdentity is the xDS server's NodeIdentity for cfg.
+func nodeIdentity(cfg Config) (*xds.NodeIdentity, error) {
+	ni := cfg.NodeIdentity
+	if ni == nil && !mutualTLS(cfg.XDSTLS) {
+		return nil, nil
+	}
+	if ni == nil {
+		ni = &xds.NodeIdentity{}
+	}
+	out := *ni
+	switch {
+	case out.Pattern == "" && mutualTLS(cfg.XDSTLS):
+		out.Pattern = DefaultNodeIDPattern
+	case out.Pattern != "" && !mutualTLS(cfg.XDSTLS):
+		return nil, fmt.Errorf("a node identity pattern (%q) needs mutual TLS (--xds-client-ca-file)", out.Pattern)
+	}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// adminAddresses are the addresses the admin API is reached at: the
+// listener's, --admin-address as given, and the advertised one.
+func adminAddresses(listener string, cfg Config) []string {
+	out := []string{listener, cfg.AdminAddress}
+	if cfg.Leader != nil {
+		if a := leader.AdminAddress(cfg.Leader.Identity); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// startWarnings are the warnings serve logs once at start about what an
+// operator left open.
+func startWarnings(cfg Config, adminAddr net.Addr) []string {
+	var out []string
+	if !mutualTLS(cfg.XDSTLS) {
+		out = append(out, "xDS without mutual TLS (--xds-client-ca-file): any client that reaches --xds-address can claim any node id and labels, join rollout stages and delay or veto rollouts (docs/operations.md, threat model)")
+	}
+	if cfg.AdminToken == "" {
+		if ta, ok := adminAddr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+			out = append(out, fmt.Sprintf("the admin API listens on %s, not a loopback address, without --admin-token-file: anyone who reaches it can trigger reconciles and pause, resume or abort rollouts", adminAddr))
+		}
+	}
+	return out
 }

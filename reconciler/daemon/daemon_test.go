@@ -115,6 +115,7 @@ func (e *env) commit(port string) string {
 func post(t *testing.T, url string, body string, hdr map[string]string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -219,6 +220,26 @@ func TestAdminToken(t *testing.T) {
 	}
 	if !strings.Contains(get(t, base+"/status"), "conditions") {
 		t.Error("GET /status needs no token")
+	}
+}
+
+// Without a token, the controls of a running serve refuse what a web page
+// of another site can send (text/plain, a foreign Origin), and accept JSON
+// from a script or from the admin address itself.
+func TestAdminControlsRefuseCrossSiteRequests(t *testing.T) {
+	e := newEnv(t)
+	d := e.start(daemon.Config{})
+	base := "http://" + d.AdminAddr
+	for _, path := range []string{"/reconcile", "/rollout/abort"} {
+		if code, _ := post(t, base+path, "{}", map[string]string{"Content-Type": "text/plain"}); code != http.StatusUnsupportedMediaType {
+			t.Errorf("%s as text/plain: %d", path, code)
+		}
+		if code, _ := post(t, base+path, "{}", map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+			t.Errorf("%s from another Origin: %d", path, code)
+		}
+	}
+	if code, body := post(t, base+"/reconcile", "{}", map[string]string{"Origin": base}); code != http.StatusAccepted {
+		t.Errorf("/reconcile as JSON from the admin address: %d %s", code, body)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/leader"
 )
 
@@ -126,6 +127,18 @@ func (d *Daemon) haHandler(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "no leader elected yet; retry"})
 			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !strings.HasPrefix(r.URL.Path, "/hooks/") {
+			// The leader checks the Origin against its own addresses: check
+			// it against this replica's, which the browser saw, and forward
+			// without it.
+			if !admin.SameOrigin(d.adminAddrs, o) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("Origin %q is not the admin API's address; cross-site requests are refused", o)})
+				return
+			}
+			r.Header.Del("Origin")
 		}
 		target := &url.URL{Scheme: "http", Host: addr}
 		p := httputil.NewSingleHostReverseProxy(target)

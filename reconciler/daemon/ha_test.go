@@ -73,8 +73,14 @@ func TestLeaderElectionHandOver(t *testing.T) {
 	}
 
 	// A control sent to the follower reaches the leader.
+	// The follower checks the Origin against its own address (the leader's
+	// would not match), so a page of the follower's admin address may
+	// send it and another site may not.
+	if code, body := post(t, "http://"+b.AdminAddr+"/reconcile", "", map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("POST /reconcile on the follower from another site: %d %s", code, body)
+	}
 	second := e.commit("9002")
-	if code, body := post(t, "http://"+b.AdminAddr+"/reconcile", "", nil); code != http.StatusAccepted {
+	if code, body := post(t, "http://"+b.AdminAddr+"/reconcile", "", map[string]string{"Origin": "http://" + b.AdminAddr}); code != http.StatusAccepted {
 		t.Fatalf("POST /reconcile on the follower: %d %s", code, body)
 	}
 	waitUntil(t, "a to apply the second revision", func() bool { return lastGood(a) == second })

@@ -42,8 +42,18 @@
 //	    "listeners": ["port-8080"],       // listeners that serve it (route types)
 //	    "summary": "weighted_clusters: payments/payments-v1 100→20, payments/payments-v2 0→80",
 //	    "diff": "…"                      // go-cmp diff (- from, + to); empty when none
-//	  }]
+//	  }],
+//	  "notAccepted": [{"file": "…", "kind": "HTTPRoute", "namespace": "shop",
+//	                   "name": "web", "reason": "UnsupportedValue", "message": "…",
+//	                   "line": "…", "served": "none" | "part" | "lastAccepted"}]
+//	                                      // objects of "to" not fully accepted (offline
+//	                                      // diffs only); "lastAccepted": rejected, and
+//	                                      // its last accepted version keeps serving
 //	}
+//
+// "to" is built as the server would build it after "from": an object that
+// is rejected in "to" and accepted in "from" (for --live: served now)
+// keeps its accepted version, so the diff shows what would be served.
 //
 // Changes are sorted by type group (listeners, route configurations with
 // their virtual hosts and routes, clusters, endpoints), then by path, then by
@@ -139,6 +149,9 @@ type Report struct {
 	Different bool     `json:"different"`
 	Counts    Counts   `json:"counts"`
 	Changes   []Change `json:"changes"`
+	// NotAccepted are the objects of the "to" side that are not fully
+	// accepted, set by the caller that built it.
+	NotAccepted []Problem `json:"notAccepted,omitempty"`
 
 	from, to *snapshot.Set
 }

@@ -31,6 +31,12 @@ var kindMark = map[Kind]string{Added: "+", Removed: "-", Changed: "~"}
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "diff %s (%s) → %s (%s)\n", orNone(r.From.Revision), r.From.Hash, orNone(r.To.Revision), r.To.Hash)
+	if len(r.NotAccepted) > 0 {
+		fmt.Fprintf(&b, "objects of %s not fully accepted (%s):\n", orNone(r.To.Revision), Tally(r.NotAccepted))
+		for _, p := range r.NotAccepted {
+			fmt.Fprintf(&b, "  %s: %s\n", p.Label(), p.Line)
+		}
+	}
 	if !r.Different {
 		b.WriteString("no differences: both serve the same configuration\n")
 		_, err := io.WriteString(w, b.String())
@@ -58,6 +64,13 @@ func (r *Report) WriteText(w io.Writer) error {
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### xDS diff `%s` → `%s`\n\n", orNone(r.From.Revision), orNone(r.To.Revision))
+	if len(r.NotAccepted) > 0 {
+		fmt.Fprintf(&b, "Objects not fully accepted (%s):\n\n", Tally(r.NotAccepted))
+		for _, p := range r.NotAccepted {
+			fmt.Fprintf(&b, "- **%s**: %s\n", p.Label(), mdCell(p.Line))
+		}
+		b.WriteString("\n")
+	}
 	r.markdownBody(&b, MaxMarkdown)
 	_, err := io.WriteString(w, b.String())
 	return err

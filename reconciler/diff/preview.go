@@ -69,11 +69,51 @@ type Problem struct {
 	Message   string `json:"message"`
 	// Line is the problem as `gitxds validate` prints it.
 	Line string `json:"line"`
+	// Served: what of the object is served, status.Served ("none",
+	// "part", "lastAccepted").
+	Served status.Served `json:"served,omitempty"`
+}
+
+// Label says how much of the object is served, for reviewers.
+func (p Problem) Label() string { return p.Served.Label() }
+
+// Problems returns the Problem of every object that is not fully accepted,
+// the rejected first, then those served in part, then those that keep
+// serving their last accepted version.
+func Problems(objs []status.Object) []Problem {
+	out := []Problem{}
+	for _, served := range []status.Served{status.ServedNone, status.ServedPart, status.ServedLastAccepted} {
+		for _, o := range objs {
+			if !o.Accepted() && (o.Served == served || (served == status.ServedNone && o.Served == "")) {
+				out = append(out, ProblemOf(o))
+			}
+		}
+	}
+	return out
+}
+
+// Tally counts problems by what is served.
+func Tally(ps []Problem) string {
+	n := map[status.Served]int{}
+	for _, p := range ps {
+		n[p.Served]++
+	}
+	var parts []string
+	for _, s := range []status.Served{status.ServedNone, status.ServedPart, status.ServedLastAccepted} {
+		c := n[s]
+		if s == status.ServedNone {
+			c += n[""]
+		}
+		if c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c, s.Label()))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ProblemOf is the Problem of a rejected object.
 func ProblemOf(o status.Object) Problem {
-	p := Problem{File: o.File, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Line: status.Line(o)}
+	p := Problem{File: o.File, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Line: status.Line(o), Served: o.Served}
 	if c := status.Problem(o); c != nil {
 		// Messages may start with the file and the object: say them once.
 		p.Reason, p.Message = c.Reason, strings.TrimPrefix(c.Message, fmt.Sprintf("%s: %s: ", o.File, o.ObjectRef))
@@ -150,7 +190,7 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 	case p.HeadRef.Error != "":
 		b.WriteString("| Validation | ❌ the head cannot be rendered |\n")
 	case len(p.Problems) > 0:
-		fmt.Fprintf(&b, "| Validation | ❌ %d of %d object(s) rejected |\n", len(p.Problems), p.Objects)
+		fmt.Fprintf(&b, "| Validation | ❌ %d of %d object(s) not accepted: %s |\n", len(p.Problems), p.Objects, Tally(p.Problems))
 	default:
 		fmt.Fprintf(&b, "| Validation | ✅ %d object(s) accepted |\n", p.Objects)
 	}
@@ -178,7 +218,7 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 		}
 	}
 	if len(p.Problems) > 0 {
-		b.WriteString("\n### Problems\n\n| File | Object | Reason | Message |\n|---|---|---|---|\n")
+		b.WriteString("\n### Problems\n\n| File | Object | Served | Reason | Message |\n|---|---|---|---|---|\n")
 		for i, pr := range p.Problems {
 			if i == maxProblems {
 				fmt.Fprintf(&b, "\n_%d more problem(s): run `gitxds validate` or preview with `-o json` for all of them._\n", len(p.Problems)-i)
@@ -188,7 +228,7 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 			if pr.Namespace != "" {
 				obj = pr.Kind + " " + pr.Namespace + "/" + pr.Name
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", pr.File, mdCell(obj), mdCell(pr.Reason), mdCell(pr.Message))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", pr.File, mdCell(obj), pr.Label(), mdCell(pr.Reason), mdCell(pr.Message))
 		}
 	}
 	if p.Diff != nil && p.Diff.Different {

@@ -35,6 +35,10 @@ func (b *builder) resolveBackend(r *route, where string, ref gwv1.BackendObjectR
 	}
 	key := ns + "/" + string(ref.Name)
 	be, found := b.backends[key]
+	if why, ok := b.refused[key]; ok && !found {
+		r.refProblem(gwv1.RouteReasonRefNotPermitted, "%s: Backend %s is refused by the backend address policy: %s", where, key, why)
+		return "", "", false
+	}
 	if !found {
 		r.refProblem(gwv1.RouteReasonBackendNotFound, "%s: Backend %s does not exist or is not accepted", where, key)
 		return "", "", false

@@ -36,6 +36,7 @@ var kinds = map[string]func() any{
 	v1alpha1.APIVersion + " Backend":              func() any { return &v1alpha1.Backend{} },
 	v1alpha1.APIVersion + " BackendTrafficPolicy": func() any { return &v1alpha1.BackendTrafficPolicy{} },
 	v1alpha1.APIVersion + " RolloutPolicy":        func() any { return &v1alpha1.RolloutPolicy{} },
+	v1alpha1.APIVersion + " BackendAddressPolicy": func() any { return &v1alpha1.BackendAddressPolicy{} },
 }
 
 // decode decodes every object strictly into its Go type: unknown or
@@ -70,7 +71,7 @@ func (b *builder) decode() {
 func supportedKinds() string {
 	return "gateway.networking.k8s.io/v1 Gateway, HTTPRoute, GRPCRoute; " +
 		"gateway.networking.k8s.io/v1beta1 ReferenceGrant; v1 Namespace; " +
-		"gitxds.dev/v1alpha1 Backend, BackendTrafficPolicy, RolloutPolicy"
+		"gitxds.dev/v1alpha1 Backend, BackendAddressPolicy, BackendTrafficPolicy, RolloutPolicy"
 }
 
 // cleanDecodeError makes a decoding error read like a sentence for a user.

@@ -24,11 +24,11 @@ func TestDecodeCacheUnmodified(t *testing.T) {
 	var all []render.Object
 	for _, in := range ins {
 		input := readCase(t, in)
-		want := goldenOutput(t, Build(input))
+		want := goldenOutput(t, Build(input), true)
 		shared := input
 		shared.Decoded = dc
 		for i := range 3 {
-			if got := goldenOutput(t, Build(shared)); !bytes.Equal(got, want) {
+			if got := goldenOutput(t, Build(shared), true); !bytes.Equal(got, want) {
 				t.Errorf("%s: build %d on a shared cache differs:\n%s\nwant:\n%s", in, i, got, want)
 			}
 		}
@@ -40,9 +40,9 @@ func TestDecodeCacheUnmodified(t *testing.T) {
 	// Every case again, now that the cache holds the objects of all of them.
 	for _, in := range ins {
 		input := readCase(t, in)
-		want := goldenOutput(t, Build(input))
+		want := goldenOutput(t, Build(input), true)
 		input.Decoded = dc
-		if got := goldenOutput(t, Build(input)); !bytes.Equal(got, want) {
+		if got := goldenOutput(t, Build(input), true); !bytes.Equal(got, want) {
 			t.Errorf("%s: build on the cache of every case differs", in)
 		}
 	}
@@ -79,11 +79,11 @@ func TestRolloutNotShared(t *testing.T) {
 	if first.Rollout == nil || len(first.Rollout.Spec.Stages) == 0 {
 		t.Fatal("the rollout case has no accepted RolloutPolicy with stages")
 	}
-	want := goldenOutput(t, first)
+	want := goldenOutput(t, first, true)
 	first.Rollout.Spec.Stages[0].Name = "modified by the caller"
 	first.Rollout.Spec.Stages = first.Rollout.Spec.Stages[:0]
 	second := Build(input)
-	if got := goldenOutput(t, second); !bytes.Equal(got, want) {
+	if got := goldenOutput(t, second, true); !bytes.Equal(got, want) {
 		t.Errorf("the next build sees the caller's change:\n%s", got)
 	}
 	if second.Rollout == first.Rollout {

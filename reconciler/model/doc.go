@@ -21,7 +21,7 @@
 // Objects of teams/<team>/ must be in namespace <team>; teams/platform/ is
 // refused. Objects of platform/ are in namespace "platform" (Namespace is
 // cluster-scoped; a RolloutPolicy may have no namespace). Only platform/
-// defines Gateway, Namespace and RolloutPolicy. A file under neither
+// defines Gateway, Namespace, RolloutPolicy and BackendAddressPolicy. A file under neither
 // directory is refused (reason NotOwner).
 //
 // # Rejections and last accepted versions
@@ -52,22 +52,45 @@
 //
 // # Precedence
 //
-// Each listener gets one virtual host per hostname a route serves there. A
-// virtual host holds its own routes first and then those of every broader
-// hostname that covers it (wildcards, longest first, then "*"), so the most
-// specific hostname wins without hiding the others. Within one hostname,
-// HTTPRoute matches are ordered as Gateway API specifies: Exact path, then
-// RegularExpression (implementation-specific in the spec; here longer
-// expressions first), then PathPrefix by length; then method; then number
-// of header matches; then of query parameter matches. GRPCRoute matches are
-// ordered by characters of service, then method, exact before regular
-// expression, then header matches. Ties go to the route first by
-// "namespace/name" (Git has no creation timestamps), then rule and match
-// order. A match that is identical to one of a route of higher precedence on
-// the same virtual host is reported on the losing route as Overlapped=True,
-// reason Shadowed. An HTTPRoute and a GRPCRoute whose hostnames intersect
-// on one listener: the first by namespace/name keeps it, the other gets
-// Accepted=False reason HostnameConflict there.
+// Each listener gets one virtual host per hostname a route serves there.
+// Listeners the proxies serve as one (the plaintext listeners of a port,
+// the HTTPS listeners of a port and hostname) are assembled together
+// (assemble.go): the virtual host of a hostname holds the matches of every
+// such listener, listener by listener from the most specific listener
+// hostname, and within a listener its own hostname's matches first and
+// then those of every broader hostname that covers it (wildcards, longest
+// first, then "*"), so the most specific hostname wins without hiding the
+// others. Within one hostname, HTTPRoute matches are ordered as Gateway API
+// specifies: Exact path, then RegularExpression (implementation-specific
+// in the spec; here longer expressions first), then PathPrefix by length;
+// then method; then number of header matches; then of query parameter
+// matches. GRPCRoute matches are ordered by characters of service, then
+// method, exact before regular expression, then header matches. Ties go to
+// the oldest route (age.go): one whose version serves already, then by the
+// revision that first accepted it (Input.FirstAccepted, Git having no
+// creation timestamps), then by "namespace/name"; then rule and match
+// order. A match identical to one of an older route on the same virtual
+// host is reported on the newer route as Overlapped=True, reason Shadowed,
+// naming the holder. An HTTPRoute and a GRPCRoute whose hostnames
+// intersect on one listener: the oldest keeps it, the other gets
+// Accepted=False reason HostnameConflict there, and keeps serving its last
+// accepted version if it has one.
+//
+// # Owned hostnames
+//
+// A Namespace of platform/ may own hostnames (annotation
+// gitxds.dev/hostnames, hostowners.go). Only its routes are attached for
+// them: another route claiming one, exactly or through a wildcard, gets
+// HostnameNotOwned (Accepted=False, or PartiallyInvalid=True when the rest
+// serves), and an owned hostname covered by a broader one gets a virtual
+// host of its own with the owner's matches only.
+//
+// # Backend address policy
+//
+// Backends are checked against built-in deny rules (link-local,
+// unspecified, multicast, broadcast) and the BackendAddressPolicies of
+// platform/ (addresspolicy.go); a refused Backend is Accepted=False reason
+// AddressNotAllowed and routes using it get ResolvedRefs=False.
 //
 // # Listeners
 //
@@ -112,7 +135,8 @@
 // # Golden tests
 //
 // testdata/<case>.in.yaml is a YAML stream of objects, each document led by
-// "# file: <path>" (and "# lastAccepted: true" for Input.LastAccepted);
+// "# file: <path>" (and "# lastAccepted: true" for Input.LastAccepted,
+// "# firstAccepted: SEQ REV" for Input.FirstAccepted);
 // <case>.out.yaml is the status, accepted keys and IR. Regenerate with
 // go test ./reconciler/model -update.
 package model

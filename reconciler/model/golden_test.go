@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +27,12 @@ var update = flag.Bool("update", false, "rewrite the golden files testdata/*.out
 //
 //	# file: teams/a/routes.yaml   the object's source file (required)
 //	# lastAccepted: true          the object goes to Input.LastAccepted
+//	# firstAccepted: 3 rev-c      Input.FirstAccepted of the object (Seq, revision)
 //
-// A document of comments only (a case description) is skipped. The expected
-// output is <case>.out.yaml: status, accepted keys and the IR.
+// A document of comments only (a case description) is skipped, except for
+// its "# revision: REV" line, which sets Input.Revision; with a revision,
+// the output lists Output.FirstAccepted too. The expected output is
+// <case>.out.yaml: status, accepted keys and the IR.
 func TestGolden(t *testing.T) {
 	ins, err := filepath.Glob("testdata/*.in.yaml")
 	if err != nil {
@@ -40,7 +45,7 @@ func TestGolden(t *testing.T) {
 		want[out] = true
 		t.Run(name, func(t *testing.T) {
 			input := readCase(t, in)
-			got := goldenOutput(t, Build(input))
+			got := goldenOutput(t, Build(input), input.Revision != "")
 			if *update {
 				if err := os.WriteFile(out, got, 0o644); err != nil {
 					t.Fatal(err)
@@ -87,11 +92,25 @@ func readCase(t *testing.T, path string) Input {
 			}
 		}
 		if !body {
+			if rev, ok := opts["revision"]; ok {
+				in.Revision = rev
+			}
 			continue
 		}
-		obj := objectOf(t, []byte(doc), opts["file"])
+		obj := objectOf(t, []byte(stripOptions(doc)), opts["file"])
 		if opts["file"] == "" && opts["nofile"] != "true" {
 			t.Fatalf("%s: document %d has no '# file:' line", path, i)
+		}
+		if fa, ok := opts["firstAccepted"]; ok {
+			seq, rev, _ := strings.Cut(fa, " ")
+			n, err := strconv.ParseUint(seq, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: document %d: firstAccepted %q: %v", path, i, fa, err)
+			}
+			if in.FirstAccepted == nil {
+				in.FirstAccepted = map[string]Since{}
+			}
+			in.FirstAccepted[Key(obj)] = Since{Revision: rev, Seq: n}
 		}
 		if opts["lastAccepted"] == "true" {
 			if in.LastAccepted == nil {
@@ -103,6 +122,22 @@ func readCase(t *testing.T, path string) Input {
 		in.Objects = append(in.Objects, obj)
 	}
 	return in
+}
+
+// stripOptions removes the option lines of a document, so that the same
+// object written twice (as last accepted and as this revision's) has the
+// same YAML, as it has when kustomize renders it.
+func stripOptions(doc string) string {
+	lines := strings.Split(doc, "\n")
+	out := lines[:0]
+	for _, line := range lines {
+		k, _, ok := strings.Cut(strings.TrimPrefix(line, "# "), ": ")
+		if ok && strings.HasPrefix(line, "# ") && (k == "file" || k == "lastAccepted" || k == "firstAccepted") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
 }
 
 func splitDocs(s string) []string {
@@ -167,9 +202,10 @@ type goldenStatus struct {
 	File                string            `json:"file"`
 	Conditions          []goldenCondition `json:"conditions"`
 	ServingLastAccepted string            `json:"servingLastAccepted,omitempty"`
+	Served              string            `json:"served,omitempty"`
 }
 
-func goldenOutput(t *testing.T, out *Output) []byte {
+func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
 	t.Helper()
 	if err := out.IR.Validate(); err != nil {
 		t.Errorf("the IR does not validate: %v", err)
@@ -177,11 +213,12 @@ func goldenOutput(t *testing.T, out *Output) []byte {
 	var g struct {
 		Status   []goldenStatus `json:"status"`
 		Accepted []string       `json:"accepted"`
+		Ages     []string       `json:"firstAccepted,omitempty"`
 		Rollout  any            `json:"rollout,omitempty"`
 		IR       any            `json:"ir"`
 	}
 	for _, s := range out.Status {
-		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, ServingLastAccepted: s.ServingLastAccepted}
+		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, ServingLastAccepted: s.ServingLastAccepted, Served: string(s.Served)}
 		for _, c := range s.Conditions {
 			gs.Conditions = append(gs.Conditions, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
 		}
@@ -191,6 +228,12 @@ func goldenOutput(t *testing.T, out *Output) []byte {
 		g.Accepted = append(g.Accepted, k)
 	}
 	sort.Strings(g.Accepted)
+	if ages {
+		for k, s := range out.FirstAccepted {
+			g.Ages = append(g.Ages, fmt.Sprintf("%s: %d %s", k, s.Seq, s.Revision))
+		}
+		sort.Strings(g.Ages)
+	}
 	if out.Rollout != nil {
 		g.Rollout = out.Rollout.Spec
 	}

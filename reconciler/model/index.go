@@ -1,6 +1,7 @@
 package model
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 
@@ -30,10 +31,12 @@ type grant struct {
 // Sets Accepted=False with reason Invalid on a Backend with a bad endpoint,
 // and on every RolloutPolicy but one when there are several.
 func (b *builder) index() {
-	var rollouts []*object
+	var rollouts, nss, addrPolicies []*object
+	var backends []*object
 	for _, o := range b.live() {
 		switch t := o.typed.(type) {
 		case *Namespace:
+			nss = append(nss, o)
 			labels := map[string]string{}
 			for k, v := range t.Labels {
 				labels[k] = v
@@ -42,10 +45,17 @@ func (b *builder) index() {
 		case *v1alpha1.RolloutPolicy:
 			rollouts = append(rollouts, o)
 		case *v1alpha1.Backend:
-			b.indexBackend(o, t)
+			backends = append(backends, o)
+		case *v1alpha1.BackendAddressPolicy:
+			addrPolicies = append(addrPolicies, o)
 		case *gwv1b1.ReferenceGrant:
 			b.grants = append(b.grants, &grant{namespace: t.Namespace, spec: t.Spec})
 		}
+	}
+	b.indexHostOwners(nss)
+	b.indexAddressPolicies(addrPolicies)
+	for _, o := range backends {
+		b.indexBackend(o, o.typed.(*v1alpha1.Backend))
 	}
 	sort.Slice(rollouts, func(i, j int) bool { return rollouts[i].src.Name < rollouts[j].src.Name })
 	for _, o := range rollouts {
@@ -83,6 +93,10 @@ func (b *builder) indexBackend(o *object, t *v1alpha1.Backend) {
 				o.reject(ReasonInvalid, "spec.endpoints[%d].ip.port %d must be 1..65535", i, e.IP.Port)
 				return
 			}
+			if rule := b.addrPolicy.checkIP(addr); rule != "" {
+				b.refuseBackend(o, fmt.Sprintf("spec.endpoints[%d].ip.address %s is denied by %s", i, addr, rule))
+				return
+			}
 			be.endpoints = append(be.endpoints, ir.Endpoint{Address: addr.String(), Port: uint32(e.IP.Port)})
 		default:
 			if errs := validation.IsDNS1123Subdomain(e.FQDN.Hostname); len(errs) > 0 {
@@ -93,12 +107,23 @@ func (b *builder) indexBackend(o *object, t *v1alpha1.Backend) {
 				o.reject(ReasonInvalid, "spec.endpoints[%d].fqdn.port %d must be 1..65535", i, e.FQDN.Port)
 				return
 			}
+			if rule := b.addrPolicy.checkFQDN(e.FQDN.Hostname); rule != "" {
+				b.refuseBackend(o, fmt.Sprintf("spec.endpoints[%d].fqdn.hostname %s is denied by %s", i, e.FQDN.Hostname, rule))
+				return
+			}
 			be.dns = true
 			be.endpoints = append(be.endpoints, ir.Endpoint{Address: e.FQDN.Hostname, Port: uint32(e.FQDN.Port)})
 		}
 	}
 	sortEndpoints(be.endpoints)
 	b.backends[o.src.Namespace+"/"+o.src.Name] = be
+}
+
+// refuseBackend rejects a Backend the address policy denies, and
+// remembers why for the routes that refer to it.
+func (b *builder) refuseBackend(o *object, why string) {
+	o.reject(ReasonAddressNotAllowed, "%s; ask the platform team (BackendAddressPolicy of platform/)", why)
+	b.refused[o.src.Namespace+"/"+o.src.Name] = why
 }
 
 func validPort(p int32) bool { return p >= 1 && p <= 65535 }

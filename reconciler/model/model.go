@@ -17,6 +17,13 @@ type Input struct {
 	// accepted version of each object from earlier revisions: the Accepted
 	// of the previous Output. Nil on the first run.
 	LastAccepted map[string]render.Object
+	// FirstAccepted holds, per object key, when gitxds first accepted the
+	// object: the FirstAccepted of the previous Output. Conflicts between
+	// routes go to the oldest.
+	FirstAccepted map[string]Since
+	// Revision being built; objects accepted for the first time get it in
+	// Output.FirstAccepted.
+	Revision string
 	// Decoded, when set, caches the decoding of objects across revisions.
 	Decoded *DecodeCache
 }
@@ -31,6 +38,9 @@ type Output struct {
 	// revision: every object of this revision that was fully accepted, and
 	// the last accepted version of every object still present that was not.
 	Accepted map[string]render.Object
+	// FirstAccepted is what the caller keeps as Input.FirstAccepted: when
+	// each object of Accepted, or served in part, was first accepted.
+	FirstAccepted map[string]Since
 	// Rollout is the platform's RolloutPolicy, nil if none was accepted.
 	Rollout *v1alpha1.RolloutPolicy
 	// Namespaces are the labels of the Namespace objects of platform/.
@@ -55,11 +65,11 @@ func Build(in Input) *Output {
 	if dc == nil {
 		dc = &DecodeCache{} // still shared by the passes of this call
 	}
-	build := func(objs []render.Object) *result { return buildPass(objs, dc) }
+	build := func(objs []render.Object) *result { return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted) }
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
 	for i, o := range first.objects {
-		if !o.dropped {
+		if !o.dropped && !o.lostClaim {
 			continue
 		}
 		last, ok := in.LastAccepted[Key(o.src)]
@@ -76,7 +86,7 @@ func Build(in Input) *Output {
 		objs := substitute(in.Objects, subst)
 		second := build(objs)
 		for i := range subst {
-			if second.objects[i].dropped {
+			if second.objects[i].dropped || second.objects[i].lostClaim {
 				delete(subst, i)
 			}
 		}
@@ -108,12 +118,14 @@ func Build(in Input) *Output {
 			// Report what is wrong with this revision's version.
 			st = first.objects[i].status()
 			st.ServingLastAccepted = servingLastAcceptedMessage(first.objects[i])
+			st.Served = status.ServedLastAccepted
 		} else if st.Accepted() {
 			out.Accepted[Key(o.src)] = o.src
 		}
 		out.Status = append(out.Status, st)
 	}
 	status.Sort(out.Status)
+	out.FirstAccepted = firstAccepted(in, final, out.Accepted)
 	return out
 }
 
@@ -158,16 +170,18 @@ func freshRollout(r *result) *v1alpha1.RolloutPolicy {
 }
 
 // buildPass runs the steps of the model over one set of objects.
-func buildPass(objs []render.Object, dc *DecodeCache) *result {
+func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since) *result {
 	b := newBuilder(objs)
 	b.decoded = dc
+	b.last, b.since = last, since
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind
 		(*builder).ownership,   // Accepted=False InvalidNamespace/NotOwner
 		(*builder).duplicates,  // Accepted=False Duplicate
-		(*builder).index,       // namespaces, rollout, backends, grants
+		(*builder).index,       // namespaces, hostname owners, address policy, backends, grants
 		(*builder).gateways,    // Gateway Accepted, listeners
-		(*builder).routes,      // route Accepted/ResolvedRefs, IR routes
+		(*builder).routes,      // route Accepted/ResolvedRefs, IR routes, owned hostnames
+		(*builder).seniority,   // the order of routes in conflicts: oldest first
 		(*builder).conflicts,   // HTTPRoute/GRPCRoute hostname conflicts
 		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
 		(*builder).assemble,    // virtual hosts in precedence, clusters

@@ -12,7 +12,7 @@ import (
 const PlatformNamespace = "platform"
 
 // platformOnly kinds may be defined only in platform/.
-var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true}
+var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true, "BackendAddressPolicy": true}
 
 // clusterScoped kinds have no namespace.
 var clusterScoped = map[string]bool{"Namespace": true}
@@ -35,7 +35,8 @@ func ownerOf(file string) (team string, ok bool) {
 
 // ownership enforces the directory identity of docs/architecture.md §1: an object's team
 // is the teams/<team>/ directory of its source file and its namespace must
-// be <team>; only platform/ defines Gateway, Namespace and RolloutPolicy.
+// be <team>; only platform/ defines Gateway, Namespace, RolloutPolicy and
+// BackendAddressPolicy.
 //
 // Sets Accepted=False with reason NotOwner (wrong directory for the kind, or
 // a file outside platform/ and teams/) or InvalidNamespace.

@@ -81,16 +81,17 @@ type placed struct {
 }
 
 // sortPlaced orders matches of one hostname by Gateway API precedence; ties
-// go to the route first by namespace/name (Git has no creation timestamps),
-// then to rule and match order within the route.
+// go to the oldest route (route.seniority: Git has no creation timestamps,
+// so the revision that first accepted it), then to rule and match order
+// within the route.
 func sortPlaced(ps []placed) {
 	sort.SliceStable(ps, func(i, j int) bool {
 		a, b := ps[i], ps[j]
 		if v, ok := a.m.rank.before(b.m.rank); ok {
 			return v
 		}
-		if a.r.key() != b.r.key() {
-			return a.r.key() < b.r.key()
+		if a.r.seniority != b.r.seniority {
+			return a.r.seniority < b.r.seniority
 		}
 		if a.m.rule != b.m.rule {
 			return a.m.rule < b.m.rule
@@ -118,108 +119,15 @@ func covers(g, h string) bool {
 	return g == h || g == "*" || wildcardCovers(g, h)
 }
 
-// assemble builds the IR: per listener, one virtual host per hostname, whose
-// routes are its own in precedence order followed by those of every broader
-// hostname that covers it (wildcards, then "*"), as Gateway API gives
-// precedence to the most specific hostname without hiding the others.
-func (b *builder) assemble() {
-	out := &ir.IR{}
-	used := map[string]bool{}
-	http2 := map[string]bool{}
-	for _, g := range b.gws {
-		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name,
-			PortRouteConfigs: g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-port",
-			ScopedRoutes:     g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-hostname"}
-		if f, ok := g.gw.Annotations[AnnotationAccessLog]; ok {
-			irg.AccessLogs = []ir.AccessLog{{File: f}}
-		}
-		if name, ok := g.gw.Annotations[AnnotationAccessLogGRPC]; ok {
-			if c := b.alsCluster(g, name); c != "" {
-				irg.AccessLogs = append(irg.AccessLogs, ir.AccessLog{GRPCCluster: c, LogName: g.gw.Namespace + "/" + g.gw.Name})
-				used[c], http2[c] = true, true
-			}
-		}
-		for _, l := range g.listeners {
-			groups := map[string][]placed{}
-			for _, r := range b.rts {
-				for _, a := range r.attached {
-					if a.l != l {
-						continue
-					}
-					for _, h := range a.hosts {
-						for _, m := range r.matches {
-							groups[h] = append(groups[h], placed{r, m})
-						}
-					}
-				}
-			}
-			hosts := sortedKeys(groups)
-			sort.Slice(hosts, func(i, j int) bool { return hostLess(hosts[i], hosts[j]) })
-			irl := l.ir
-			for _, h := range hosts {
-				vh := ir.VirtualHost{Hostname: h}
-				n := 0
-				for _, g := range hosts {
-					if covers(g, h) {
-						n += len(groups[g])
-					}
-				}
-				vh.Routes = make([]ir.Route, 0, n)
-				seen := make(map[string]bool, n)
-				for _, g := range hosts {
-					if !covers(g, h) {
-						continue
-					}
-					ps := groups[g]
-					sortPlaced(ps)
-					for _, p := range ps {
-						if seen[p.m.ir.Name] {
-							continue
-						}
-						seen[p.m.ir.Name] = true
-						vh.Routes = append(vh.Routes, p.m.ir)
-						for _, wb := range p.m.ir.Backends {
-							used[wb.Cluster] = true
-							http2[wb.Cluster] = http2[wb.Cluster] || p.r.grpc
-						}
-						for _, mi := range p.m.ir.Filters.Mirrors {
-							used[mi.Cluster] = true
-							http2[mi.Cluster] = http2[mi.Cluster] || p.r.grpc
-						}
-					}
-				}
-				irl.VirtualHosts = append(irl.VirtualHosts, vh)
-			}
-			sort.SliceStable(irl.VirtualHosts, func(i, j int) bool {
-				a, b := irl.VirtualHosts[i].Hostname, irl.VirtualHosts[j].Hostname
-				if (a == "*") != (b == "*") {
-					return b == "*"
-				}
-				return a < b
-			})
-			irg.Listeners = append(irg.Listeners, irl)
-		}
-		out.Gateways = append(out.Gateways, irg)
-	}
-	for _, name := range sortedKeys(b.clusters) {
-		if used[name] {
-			c := *b.clusters[name]
-			c.HTTP2 = http2[name]
-			out.Clusters = append(out.Clusters, c)
-		}
-	}
-	b.ir = out
-}
-
 // shadows reports, on the losing route, a match that can never be selected
 // because a route of higher precedence on the same virtual host has exactly
 // the same match.
 //
 // Sets Overlapped=True reason Shadowed on the losing route.
 func (b *builder) shadows() {
-	byName := map[string]*object{}
+	byName := map[string]*route{}
 	for _, r := range b.rts {
-		byName[r.key()] = r.obj
+		byName[r.key()] = r
 	}
 	found := map[*object][]string{}
 	for _, g := range b.ir.Gateways {
@@ -238,8 +146,9 @@ func (b *builder) shadows() {
 						continue
 					}
 					loser := byName[rt.Owner.Namespace+"/"+rt.Owner.Name]
-					found[loser] = append(found[loser], fmt.Sprintf("%s on %s is shadowed by %s of %s (%s), which has the same match and wins by precedence (namespace/name order)",
-						matchDesc(*rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File))
+					winner := byName[w.Owner.Namespace+"/"+w.Owner.Name]
+					found[loser.obj] = append(found[loser.obj], fmt.Sprintf("%s on %s is not served: %s of %s (%s) has the same match and holds it (%s)",
+						matchDesc(*rt), vh.Hostname, w.Name, w.Owner.String(), w.Owner.File, b.why(winner, loser)))
 				}
 			}
 		}
@@ -284,14 +193,15 @@ func dedup(s []string) []string {
 
 // conflicts applies Gateway API's rule for an HTTPRoute and a GRPCRoute
 // whose hostnames intersect on one listener: exactly one is accepted, the
-// first by namespace/name. The other loses that listener; a route left with
-// no listener is rejected.
+// oldest (route.seniority). The other loses that listener; a route left
+// with no listener is rejected. A route that loses a listener and has a
+// last accepted version keeps serving that version (Build).
 //
 // Sets Accepted=False reason HostnameConflict on the losing route (dropped
-// when it lost every listener).
+// when it lost every listener), naming the route that holds the hostname.
 func (b *builder) conflicts() {
 	sorted := append([]*route(nil), b.rts...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].key() < sorted[j].key() })
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].seniority < sorted[j].seniority })
 	type claim struct {
 		r     *route
 		hosts []string
@@ -317,7 +227,7 @@ func (b *builder) conflicts() {
 				}
 			}
 			if winner != nil {
-				lost = append(lost, fmt.Sprintf("%s: %s %s already serves an intersecting hostname there, and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key()))
+				lost = append(lost, fmt.Sprintf("%s: %s %s (%s) holds an intersecting hostname there (%s), and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key(), winner.obj.src.File, b.why(winner, r)))
 				continue
 			}
 			k := claimsKey{a.l, r.grpc}
@@ -327,6 +237,7 @@ func (b *builder) conflicts() {
 		if len(lost) == 0 {
 			continue
 		}
+		r.obj.lostClaim = true
 		r.attached = keep
 		if len(keep) == 0 {
 			r.obj.reject("HostnameConflict", "%s", strings.Join(lost, "; "))

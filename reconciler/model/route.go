@@ -14,8 +14,11 @@ import (
 
 // route is an HTTPRoute or GRPCRoute being built.
 type route struct {
-	obj       *object
-	nsName    string // "namespace/name", the key of precedence ties
+	obj    *object
+	nsName string // "namespace/name"
+	// seniority is the route's place among all routes, oldest first
+	// (age.go): ties of precedence and conflicts go to the lowest.
+	seniority int
 	grpc      bool
 	hostnames []string
 	parents   []gwv1.ParentReference
@@ -25,6 +28,8 @@ type route struct {
 	matches []*match
 	// attached listeners with the hostnames the route serves on each.
 	attached []attachment
+	// notOwned: hostnames the route claims that another namespace owns.
+	notOwned []string
 	// refProblems explain ResolvedRefs=False; the first reason wins.
 	refProblems []refProblem
 	// backendRefs per rule index: the Backends ("ns/name") a rule sends to.
@@ -101,6 +106,10 @@ func (b *builder) routes() {
 			o.set(CondAccepted, metav1.ConditionFalse, reason, o.msg("%s", msg))
 		} else {
 			o.set(CondAccepted, metav1.ConditionTrue, string(gwv1.RouteReasonAccepted), "attached to "+r.attachedTo()+r.notesText())
+		}
+		if owned := dedup(r.notOwned); len(owned) > 0 {
+			o.set(CondPartiallyInvalid, metav1.ConditionTrue, ReasonHostnameNotOwned,
+				o.msg("%s; only that namespace's routes are attached for it (ask the platform team to change the annotation)", strings.Join(owned, "; ")))
 		}
 		if len(r.refProblems) == 0 {
 			o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.RouteReasonResolvedRefs), "all references resolved")
@@ -208,6 +217,12 @@ func (b *builder) attachParent(r *route, p gwv1.ParentReference) ([]attachment, 
 			if reason == "" || reason == string(gwv1.RouteReasonNotAllowedByListeners) {
 				reason, msg = string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("no hostname of the route (%s) matches the hostname %q of %s", strings.Join(r.hostnames, ", "), l.ir.Hostname, l.where())
 			}
+			continue
+		}
+		hosts, owned := b.ownedHosts(r, hosts)
+		r.notOwned = append(r.notOwned, owned...)
+		if len(hosts) == 0 {
+			reason, msg = ReasonHostnameNotOwned, fmt.Sprintf("%s: %s", l.where(), strings.Join(owned, "; "))
 			continue
 		}
 		atts = append(atts, attachment{l: l, hosts: hosts})

@@ -49,8 +49,13 @@ type object struct {
 	typed any
 	// dropped objects contribute nothing to the IR.
 	dropped bool
-	conds   []metav1.Condition
+	// lostClaim: a route lost a listener to a conflict with a route that
+	// holds the claim; if it has a last accepted version, that one serves.
+	lostClaim bool
+	conds     []metav1.Condition
 }
+
+func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
 
 func (o *object) ref() ir.ObjectRef {
 	return ir.ObjectRef{Kind: o.src.Kind, Namespace: o.src.Namespace, Name: o.src.Name, File: o.src.File}
@@ -92,13 +97,25 @@ func (o *object) msg(format string, args ...any) string {
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	return status.Object{ObjectRef: o.ref(), Conditions: conds}
+	st := status.Object{ObjectRef: o.ref(), Conditions: conds}
+	if status.Problem(st) != nil {
+		st.Served = status.ServedPart
+		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {
+			// A route with Accepted=False that is not dropped is attached
+			// to some listeners; any other kind is not served at all.
+			st.Served = status.ServedNone
+		}
+	}
+	return st
 }
 
 // builder is the per-call state of one build pass.
 type builder struct {
 	objects []*object
 	decoded *DecodeCache // decoding of objects, shared across passes and revisions
+	// last and since are Input.LastAccepted and Input.FirstAccepted.
+	last  map[string]render.Object
+	since map[string]Since
 
 	nsLabels map[string]map[string]string
 	rollout  *v1alpha1.RolloutPolicy
@@ -106,11 +123,16 @@ type builder struct {
 	rolloutObj *object
 	// backends by "ns/name".
 	backends map[string]*backend
-	grants   []*grant
-	gws      []*gateway
-	rts      []*route
-	pols     *policyIndex
-	clusters map[string]*ir.Cluster
+	// refused Backends by "ns/name": why the address policy denies them.
+	refused    map[string]string
+	addrPolicy *addressPolicy
+	grants     []*grant
+	gws        []*gateway
+	rts        []*route
+	pols       *policyIndex
+	clusters   map[string]*ir.Cluster
+	// owners of hostnames, most specific pattern first (hostowners.go).
+	owners []hostOwner
 	// hostnames: validHostname of the hostnames checked so far.
 	hostnames map[string]string
 
@@ -119,10 +141,12 @@ type builder struct {
 
 func newBuilder(objs []render.Object) *builder {
 	b := &builder{
-		nsLabels:  map[string]map[string]string{},
-		backends:  map[string]*backend{},
-		clusters:  map[string]*ir.Cluster{},
-		hostnames: map[string]string{},
+		nsLabels:   map[string]map[string]string{},
+		backends:   map[string]*backend{},
+		refused:    map[string]string{},
+		addrPolicy: newAddressPolicy(),
+		clusters:   map[string]*ir.Cluster{},
+		hostnames:  map[string]string{},
 	}
 	for _, o := range objs {
 		b.objects = append(b.objects, &object{src: o})

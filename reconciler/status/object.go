@@ -23,6 +23,34 @@ type Object struct {
 	// team object: what is served differs from the team's own files, by
 	// the platform's doing.
 	PatchedByOverlay string `json:"patchedByOverlay,omitempty"`
+	// Served says how much of an object that is not fully accepted is
+	// served; empty for a fully accepted object.
+	Served Served `json:"served,omitempty"`
+}
+
+// Served is how much of an object that is not fully accepted is served.
+type Served string
+
+const (
+	// ServedNone: rejected, nothing of it is served.
+	ServedNone Served = "none"
+	// ServedPart: accepted with problems (a reference unresolved, a
+	// listener or hostname lost, a match shadowed): the rest is served.
+	ServedPart Served = "part"
+	// ServedLastAccepted: this version is rejected and the last accepted
+	// version keeps serving.
+	ServedLastAccepted Served = "lastAccepted"
+)
+
+// Label says it for reviewers, as validate, diff and preview print it.
+func (s Served) Label() string {
+	switch s {
+	case ServedPart:
+		return "served in part"
+	case ServedLastAccepted:
+		return "rejected; keeps serving its last accepted version"
+	}
+	return "rejected"
 }
 
 // Accepted reports whether the object's Accepted condition is True and no

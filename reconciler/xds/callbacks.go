@@ -20,8 +20,8 @@ type callbacks struct{ s *Server }
 
 var _ serverv3.Callbacks = callbacks{}
 
-func (c callbacks) OnStreamOpen(_ context.Context, id int64, typeURL string) error {
-	c.s.openStream(streamKey{false, id}, typeURL)
+func (c callbacks) OnStreamOpen(ctx context.Context, id int64, typeURL string) error {
+	c.s.openStream(ctx, streamKey{false, id}, typeURL)
 	return nil
 }
 
@@ -29,8 +29,8 @@ func (c callbacks) OnStreamClosed(id int64, _ *corev3.Node) {
 	c.s.closeStream(streamKey{false, id})
 }
 
-func (c callbacks) OnDeltaStreamOpen(_ context.Context, id int64, typeURL string) error {
-	c.s.openStream(streamKey{true, id}, typeURL)
+func (c callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, typeURL string) error {
+	c.s.openStream(ctx, streamKey{true, id}, typeURL)
 	return nil
 }
 
@@ -138,10 +138,14 @@ func (c callbacks) OnFetchRequest(context.Context, *discovery.DiscoveryRequest) 
 
 func (c callbacks) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.DiscoveryResponse) {}
 
-func (s *Server) openStream(key streamKey, typeURL string) {
+func (s *Server) openStream(ctx context.Context, key streamKey, typeURL string) {
+	var p *peerIdentity
+	if s.ident != nil {
+		p = peerOf(ctx)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.streams[key] = &streamState{key: key, typeURL: typeURL, requested: map[string]bool{}, sent: map[string][]sentResponse{}}
+	s.streams[key] = &streamState{key: key, typeURL: typeURL, peer: p, requested: map[string]bool{}, sent: map[string][]sentResponse{}}
 }
 
 // attach returns the stream and its node, and notes that the stream
@@ -163,9 +167,26 @@ func (s *Server) attach(key streamKey, node *corev3.Node, typeURL string) (*stre
 	}
 	now := time.Now()
 	n := s.nodes[node.GetId()]
+	var ident string
+	var pinned map[string]string
+	if s.ident != nil {
+		var err error
+		if ident, pinned, err = s.ident.check(node.GetId(), st.peer); err != nil {
+			s.log.Warn("xDS stream refused", "node", node.GetId(), "error", err)
+			return nil, nil, status.Error(codes.PermissionDenied, err.Error())
+		}
+		if n != nil && n.identity != ident {
+			s.log.Warn("xDS stream refused: node id connected with another identity", "node", node.GetId(), "identity", ident, "connected", n.identity)
+			return nil, nil, status.Errorf(codes.PermissionDenied, "node %q is connected already with another certificate identity", node.GetId())
+		}
+	}
 	isNew := n == nil
 	if isNew {
 		n = newNode(node, now)
+		n.identity = ident
+		if s.ident != nil && s.ident.pinned() {
+			n.labels = pinned
+		}
 		s.nodes[n.id] = n
 	}
 	n.streams[key] = st

@@ -126,7 +126,8 @@ type streamKey struct {
 
 type streamState struct {
 	key       streamKey
-	typeURL   string // the service's type; "" for ADS
+	typeURL   string        // the service's type; "" for ADS
+	peer      *peerIdentity // the verified client certificate; nil if none or not checked
 	node      *nodeState
 	requested map[string]bool
 	sent      map[string][]sentResponse // type URL -> last responses, newest last
@@ -157,6 +158,7 @@ func (st *streamState) sentVersion(typeURL, nonce string) (string, bool) {
 
 type nodeState struct {
 	id        string
+	identity  string // the certificate SAN that proved id (NodeIdentity); "" if not checked
 	class     snapshot.Class
 	labels    map[string]string
 	userAgent string

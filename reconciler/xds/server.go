@@ -85,12 +85,16 @@ type Options struct {
 	// ServerOptions are appended to the options of the gRPC server Serve
 	// creates (credentials, interceptors, ...).
 	ServerOptions []grpc.ServerOption
+	// NodeIdentity, when set, binds node ids and labels to client
+	// certificates or a platform map (identity.go). It must Validate.
+	NodeIdentity *NodeIdentity
 }
 
 // Server is the xDS server. Create it with New.
 type Server struct {
 	log     *slog.Logger
 	opts    Options
+	ident   *identityMatcher // nil: node ids and labels are taken as claimed
 	cache   cache.SnapshotCache
 	handler serverv3.Server
 	ctx     context.Context // ends every xDS stream when done
@@ -128,10 +132,15 @@ func New(opts Options) *Server {
 	if opts.ScopeDrain == 0 {
 		opts.ScopeDrain = DefaultScopeDrain
 	}
+	ident, err := compileIdentity(opts.NodeIdentity)
+	if err != nil {
+		panic(err) // Options.NodeIdentity must Validate
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		log:          opts.Logger,
 		opts:         opts,
+		ident:        ident,
 		ctx:          ctx,
 		stop:         stop,
 		assigned:     map[string]*snapshot.Set{},

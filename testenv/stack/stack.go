@@ -6,6 +6,7 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/reconciler/xds"
 	"gitxds.dev/gitxds/testenv/gitserver"
 	"gitxds.dev/gitxds/testenv/upstream"
 	"gitxds.dev/gitxds/testenv/xdsclient"
@@ -44,6 +46,9 @@ type Options struct {
 	Interval time.Duration
 	// Log of the daemon (default: discarded).
 	Log *slog.Logger
+	// XDSTLS and NodeIdentity are the daemon's (mutual TLS, node identity).
+	XDSTLS       *tls.Config
+	NodeIdentity *xds.NodeIdentity
 	// Translate and NewQuerier are the daemon's test seams.
 	Translate  reconciler.TranslateFunc
 	NewQuerier func(string) (rollout.Querier, error)
@@ -177,6 +182,7 @@ func (s *Stack) StartDaemonAt(repoURL, xdsAddr string) error {
 		XDSAddress: xdsAddr, AdminAddress: "127.0.0.1:0", StateDir: s.Opts.StateDir,
 		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier, ScopeDrain: s.Opts.ScopeDrain,
 		Notify: s.Opts.Notify,
+		XDSTLS: s.Opts.XDSTLS, NodeIdentity: s.Opts.NodeIdentity,
 	})
 	if err != nil {
 		return err

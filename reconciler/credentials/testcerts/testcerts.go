@@ -1,6 +1,8 @@
 // Package testcerts writes a throwaway PKI for tests: a CA, a server
 // certificate for 127.0.0.1 and localhost, a client certificate signed by
-// the CA, and a client certificate signed by another CA.
+// the CA (for node id edge-1: DNS SAN edge-1, URI SAN
+// spiffe://gitxds.test/node/edge-1), and a client certificate signed by
+// another CA.
 package testcerts
 
 import (
@@ -13,6 +15,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -61,7 +64,7 @@ func newAuthority(cn string) (*authority, error) {
 	return &authority{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
 
-func (a *authority) issue(cn string, server bool) (certPEM, keyPEM []byte, err error) {
+func (a *authority) issue(cn string, server bool, sans ...string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -70,6 +73,13 @@ func (a *authority) issue(cn string, server bool) (certPEM, keyPEM []byte, err e
 		SerialNumber: big.NewInt(serial.Add(1)), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, san := range sans {
+		if u, err := url.Parse(san); err == nil && u.Scheme != "" {
+			tmpl.URIs = append(tmpl.URIs, u)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, san)
+		}
 	}
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
@@ -105,7 +115,7 @@ func Write(dir string) (*Files, error) {
 		return nil, err
 	}
 	files["server.pem"], files["server-key.pem"] = sc, sk
-	cc, ck, err := ca.issue("envoy-edge-1", false)
+	cc, ck, err := ca.issue("envoy-edge-1", false, "edge-1", "spiffe://gitxds.test/node/edge-1")
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +155,20 @@ func (f *Files) ClientTLS(withCert, rogue bool) *tls.Config {
 		c.Certificates = []tls.Certificate{f.clientPair}
 	}
 	return c
+}
+
+// ClientTLSFor is a client configuration presenting a fresh certificate of
+// the CA with the given SANs: URIs ("spiffe://...") and DNS names.
+func (f *Files) ClientTLSFor(sans ...string) (*tls.Config, error) {
+	c, k, err := f.ca.issue("client", false, sans...)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(c, k)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{RootCAs: f.caPool, ServerName: f.ServerName, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}, nil
 }
 
 // Reissue writes a fresh server certificate over ServerCert and ServerKey
