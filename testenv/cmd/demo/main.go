@@ -134,10 +134,10 @@ func run(keep bool) error {
 	if st, err = s.WaitAttempted(20*time.Second, bad); err != nil {
 		return err
 	}
-	say("gitxds refused it: %s", ready(st))
+	say("gitxds refused the shop team's directory; shop keeps its last accepted objects and every other team's changes would go on: %s", ready(st))
 	say("lastAttemptedRevision: %s", st.LastAttemptedRevision)
-	say("lastAppliedRevision:   %s (unchanged)", st.LastAppliedRevision)
-	if err := traffic(ctx, clients, "while the broken commit is refused"); err != nil {
+	say("lastAppliedRevision:   %s (nothing served changed)", st.LastAppliedRevision)
+	if err := traffic(ctx, clients, "while shop's broken file is refused"); err != nil {
 		return err
 	}
 
