@@ -69,7 +69,7 @@ func newVersion() *cobra.Command {
 		Short: "Print the gitxds version",
 		Args:  cobra.NoArgs,
 		Run: func(c *cobra.Command, _ []string) {
-			fmt.Fprintln(c.OutOrStdout(), "gitxds", version)
+			fmt.Fprintln(c.OutOrStdout(), versionString())
 		},
 	}
 }
