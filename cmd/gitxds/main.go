@@ -47,6 +47,7 @@ func newRoot() *cobra.Command {
 	})
 	root.AddCommand(newServe(), newRender(), newValidate(), newRollout(), newReconcile(), newVersion())
 	root.AddCommand(newDiff(), newPreview())
+	root.AddCommand(newConvert())
 	return root
 }
 
