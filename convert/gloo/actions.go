@@ -2,6 +2,7 @@ package gloo
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -100,7 +101,7 @@ func (c *converter) destination(out *routeOut, d *node) (gwv1.HTTPBackendRef, bo
 		}
 		if _, ok := c.backends[ns+"/"+name]; !ok {
 			if _, isUpstream := c.upstreams[ns+"/"+name]; !isUpstream {
-				c.r.notConverted(u.file, u.path, "Upstream %s/%s is not among the inputs: add a Backend %s to teams/%s/", ns, name, name, ns)
+				c.missingUpstream(u, ns, name)
 			}
 		}
 	case d.has("kube"):
@@ -133,6 +134,42 @@ func (c *converter) destination(out *routeOut, d *node) (gwv1.HTTPBackendRef, bo
 		c.grant(ns, out.ns, name)
 	}
 	return ref, true
+}
+
+// discovered matches the name Gloo Edge's discovery gives the Upstream of
+// a Kubernetes Service port: <namespace>-<service>-<port>.
+var discovered = regexp.MustCompile(`^([a-z0-9-]+)-([0-9]{1,5})$`)
+
+// missingUpstream handles a reference to an Upstream that is not among the
+// inputs. A name of discovery's form becomes a Backend with the Service's
+// DNS name (the namespace is the longest known one the name starts with,
+// else its first segment); any other is reported.
+func (c *converter) missingUpstream(u *node, ns, name string) {
+	m := discovered.FindStringSubmatch(name)
+	if m == nil {
+		c.r.notConverted(u.file, u.path, "Upstream %s/%s is not among the inputs: add a Backend %s to teams/%s/", ns, name, name, ns)
+		return
+	}
+	rest, port := m[1], m[2]
+	svcNS, svc := "", ""
+	known := append(sortedKeys(c.inputNS), DefaultNamespace)
+	for _, k := range known {
+		if strings.HasPrefix(rest, k+"-") && len(k) > len(svcNS) {
+			svcNS, svc = k, strings.TrimPrefix(rest, k+"-")
+		}
+	}
+	if svcNS == "" {
+		var ok bool
+		if svcNS, svc, ok = strings.Cut(rest, "-"); !ok {
+			c.r.notConverted(u.file, u.path, "Upstream %s/%s is not among the inputs: add a Backend %s to teams/%s/", ns, name, name, ns)
+			return
+		}
+	}
+	var p int32
+	fmt.Sscan(port, &p)
+	host := fmt.Sprintf("%s.%s.svc.cluster.local", svc, svcNS)
+	c.r.changed(u.file, u.path, "Upstream %s/%s is not among the inputs; taken as the one Gloo Edge's discovery makes for Service %s/%s port %s: Backend %s/%s with the DNS name %s (check it; Envoy connects to the Service's cluster IP, not to its pods)", ns, name, svcNS, svc, port, ns, name, host)
+	c.addBackend(ns, name, nil, v1alpha1.BackendEndpoint{FQDN: &v1alpha1.FQDNEndpoint{Hostname: host, Port: p}})
 }
 
 // grant records that HTTPRoutes of namespace from may refer to Backend name
@@ -184,11 +221,8 @@ func (c *converter) redirect(rule *ruleOut, a *node, matches []glooMatch) bool {
 		f.Path = &gwv1.HTTPPathModifier{Type: gwv1.FullPathHTTPPathModifier, ReplaceFullPath: &p}
 	}
 	if a.has("prefixRewrite") {
-		p := a.str("prefixRewrite")
-		if !allPrefix(matches) {
-			c.r.notConverted(a.file, a.field("prefixRewrite"), "Gateway API replaces a prefix only on a rule whose matches are all PathPrefix; the redirect keeps the path")
-		} else {
-			f.Path = &gwv1.HTTPPathModifier{Type: gwv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: &p}
+		if f.Path = rewritePath(a.str("prefixRewrite"), matches); f.Path == nil {
+			c.r.notConverted(a.file, a.field("prefixRewrite"), "Gateway API replaces a prefix only on a rule whose matches are all PathPrefix (or, for exact paths, the whole path); the redirect keeps the path")
 		}
 	}
 	if v, _ := a.boolean("stripQuery"); v {
@@ -198,6 +232,31 @@ func (c *converter) redirect(rule *ruleOut, a *node, matches []glooMatch) bool {
 	a.unsupported("regexRewrite", "regex rewrites are not supported; the redirect keeps the path")
 	rule.rule.Filters = append(rule.rule.Filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterRequestRedirect, RequestRedirect: f})
 	return true
+}
+
+// rewritePath converts a Gloo prefixRewrite, Envoy's prefix_rewrite, which
+// swaps "the matched prefix (or path)" for the value
+// (api/envoy/config/route/v3/route_components.proto, RouteAction and
+// RedirectAction prefix_rewrite): ReplacePrefixMatch on prefix matches, the
+// whole path (ReplaceFullPath) on exact ones. Regular expressions, and a mix,
+// have no equivalent (nil).
+func rewritePath(p string, matches []glooMatch) *gwv1.HTTPPathModifier {
+	switch {
+	case allPrefix(matches):
+		return &gwv1.HTTPPathModifier{Type: gwv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: &p}
+	case allExact(matches):
+		return &gwv1.HTTPPathModifier{Type: gwv1.FullPathHTTPPathModifier, ReplaceFullPath: &p}
+	}
+	return nil
+}
+
+func allExact(ms []glooMatch) bool {
+	for _, m := range ms {
+		if m.match.Path == nil || *m.match.Path.Type != gwv1.PathMatchExact {
+			return false
+		}
+	}
+	return len(ms) > 0
 }
 
 func allPrefix(ms []glooMatch) bool {
@@ -285,14 +344,14 @@ func (c *converter) applyOptions(out *routeOut, rule *ruleOut, chain []*node, ma
 	}
 	var rewrite *gwv1.HTTPURLRewriteFilter
 	if n := first(chain, "prefixRewrite"); n != nil {
-		p := n.str("prefixRewrite")
+		p := rewritePath(n.str("prefixRewrite"), matches)
 		switch {
 		case redirect:
 			c.r.notConverted(n.file, n.field("prefixRewrite"), "a rewrite on a redirect route has no effect")
-		case !allPrefix(matches):
-			c.r.notConverted(n.file, n.field("prefixRewrite"), "Gateway API replaces a prefix only on a rule whose matches are all PathPrefix; the path is forwarded unchanged")
+		case p == nil:
+			c.r.notConverted(n.file, n.field("prefixRewrite"), "Gateway API replaces a prefix only on a rule whose matches are all PathPrefix (or, for exact paths, the whole path); the path is forwarded unchanged")
 		default:
-			rewrite = &gwv1.HTTPURLRewriteFilter{Path: &gwv1.HTTPPathModifier{Type: gwv1.PrefixMatchHTTPPathModifier, ReplacePrefixMatch: &p}}
+			rewrite = &gwv1.HTTPURLRewriteFilter{Path: p}
 		}
 	}
 	if n := first(chain, "hostRewrite"); n != nil {

@@ -83,6 +83,8 @@ type converter struct {
 	namespaces   map[string]bool
 	// rtUses counts the delegations to each RouteTable.
 	rtUses map[string]int
+	// inputNS are the namespaces of the input objects.
+	inputNS map[string]bool
 }
 
 // Convert converts the inputs. It fails only on input that is not YAML;
@@ -94,11 +96,14 @@ func Convert(inputs []Input, opts Options) (*Result, error) {
 		upstreams: map[string]*object{}, groups: map[string]*object{},
 		backends: map[string]*backendOut{}, routeNames: map[string]bool{},
 		grants: map[string]map[string]map[string]bool{}, secretGrants: map[string]map[string]bool{},
-		namespaces: map[string]bool{}, rtUses: map[string]int{},
+		namespaces: map[string]bool{}, rtUses: map[string]int{}, inputNS: map[string]bool{},
 	}
 	objs, err := parse(inputs, c.r)
 	if err != nil {
 		return nil, err
+	}
+	for _, o := range objs {
+		c.inputNS[o.namespace] = true
 	}
 	for _, o := range objs {
 		if o.namespace == platformNS {

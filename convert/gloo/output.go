@@ -119,10 +119,7 @@ func (c *converter) write() (map[string][]byte, error) {
 	}
 	// HTTPRoutes and their rules' policies.
 	gwNS := gwv1.Namespace(platformNS)
-	for _, rt := range c.routes {
-		if len(rt.rules) == 0 {
-			continue
-		}
+	for _, rt := range c.splitRoutes() {
 		hr := &gwv1.HTTPRoute{
 			TypeMeta: typeMeta(gwv1.GroupVersion.String(), "HTTPRoute"), ObjectMeta: meta(rt.name, rt.ns),
 			Spec: gwv1.HTTPRouteSpec{Hostnames: rt.hostnames},
@@ -204,6 +201,54 @@ func (c *converter) write() (map[string][]byte, error) {
 	}
 	out[ReportFile] = rep.Bytes()
 	return out, nil
+}
+
+// Gateway API's limits on an HTTPRoute (its CRD's maxItems and CEL rule).
+const (
+	maxRules        = 16
+	maxMatchesTotal = 128
+)
+
+// splitRoutes returns the HTTPRoutes to write: routes without rules are
+// left out, and a route with more rules than one HTTPRoute may hold is
+// split into <name>, <name>-2, ... (Gateway API's precedence orders matches
+// across HTTPRoutes as within one, so nothing served changes).
+func (c *converter) splitRoutes() []*routeOut {
+	var out []*routeOut
+	for _, rt := range c.routes {
+		if len(rt.rules) == 0 {
+			continue
+		}
+		part := &routeOut{}
+		*part = *rt
+		part.rules = nil
+		matches := 0
+		n := 1
+		for _, r := range rt.rules {
+			m := max(len(r.rule.Matches), 1)
+			if len(part.rules) == maxRules || (len(part.rules) > 0 && matches+m > maxMatchesTotal) {
+				out = append(out, part)
+				n++
+				next := &routeOut{}
+				*next = *rt
+				next.rules, matches = nil, 0
+				next.name = fmt.Sprintf("%s-%d", rt.name, n)
+				for c.routeNames[rt.ns+"/"+next.name] {
+					n++
+					next.name = fmt.Sprintf("%s-%d", rt.name, n)
+				}
+				c.routeNames[rt.ns+"/"+next.name] = true
+				part = next
+			}
+			part.rules = append(part.rules, r)
+			matches += m
+		}
+		out = append(out, part)
+		if n > 1 {
+			c.r.note(rt.src.file, fmt.Sprintf("%s %s", rt.src.kind, rt.src.key()), "more rules than one HTTPRoute holds (%d): written as HTTPRoutes %s to %s-%d", maxRules, rt.name, rt.name, n)
+		}
+	}
+	return out
 }
 
 func kustomization(header, ns string, resources []string) []byte {

@@ -95,8 +95,35 @@ func (c *converter) route(out *routeOut, r *node, p parent) {
 	if !acted {
 		return
 	}
+	// Gateway API (a CEL rule of HTTPRoute) allows a ReplacePrefixMatch
+	// only on a rule with exactly one match: split the rule, one per match.
+	if replacesPrefix(rule.rule.Filters) && len(rule.rule.Matches) > 1 {
+		for _, m := range rule.rule.Matches {
+			one := &ruleOut{rule: *rule.rule.DeepCopy(), policy: rule.policy}
+			one.rule.Matches = []gwv1.HTTPRouteMatch{m}
+			one.rule.Name = c.ruleName(out, name)
+			out.rules = append(out.rules, one)
+		}
+		return
+	}
 	rule.rule.Name = c.ruleName(out, name)
 	out.rules = append(out.rules, rule)
+}
+
+func replacesPrefix(fs []gwv1.HTTPRouteFilter) bool {
+	for _, f := range fs {
+		var p *gwv1.HTTPPathModifier
+		switch {
+		case f.URLRewrite != nil:
+			p = f.URLRewrite.Path
+		case f.RequestRedirect != nil:
+			p = f.RequestRedirect.Path
+		}
+		if p != nil && p.Type == gwv1.PrefixMatchHTTPPathModifier {
+			return true
+		}
+	}
+	return false
 }
 
 // shadowed reports a route that Gloo Edge never reached because an earlier
