@@ -240,6 +240,7 @@ func (c *converter) hostnames(vh *node) []gwv1.Hostname {
 		if d == "*" {
 			return nil
 		}
+		d = strings.ToLower(d) // hostnames match case-insensitively
 		if h, port, ok := strings.Cut(d, ":"); ok {
 			c.r.changed(vh.file, field, "%q: Gateway API hostnames have no port; the route serves %q on every port of its listener (Gloo matched the Host header with port %s)", d, h, port)
 			d = h

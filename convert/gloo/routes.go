@@ -51,6 +51,13 @@ func (c *converter) route(out *routeOut, r *node, p parent) {
 		c.r.notConverted(r.file, r.field("inheritablePathMatchers"), "the route's own path matchers are converted; the parent's path is not inherited")
 	}
 	matches := c.matchers(r, p, inheritable)
+	if len(matches) == 0 {
+		// Every matcher was left out (reported): the route would otherwise
+		// match every path.
+		c.r.notConverted(r.file, r.path, "no matcher converts; the route is left out")
+		r.skip(keysOf(r.m)...)
+		return
+	}
 	opts := r.child("options")
 	chain := append([]*node{opts}, p.opts...)
 	if opts == nil {
@@ -218,6 +225,10 @@ func (c *converter) matcher(m *node, p parent, inheritable bool) []glooMatch {
 		if insensitive {
 			v = "(?i)" + v
 		}
+		if !validRE2(m, "regex", v, c.r) {
+			m.skip(keysOf(m.m)...)
+			return nil
+		}
 		gm.match = pathMatch(gwv1.PathMatchRegularExpression, v)
 	default:
 		gm.match = pathMatch(gwv1.PathMatchPathPrefix, "/")
@@ -244,6 +255,10 @@ func (c *converter) matcher(m *node, p parent, inheritable bool) []glooMatch {
 		case isRegex:
 			t := gwv1.QueryParamMatchRegularExpression
 			qm.Type = &t
+			if !validRE2(q, "value", value, c.r) {
+				q.done()
+				continue
+			}
 		}
 		q.done()
 		gm.match.QueryParams = append(gm.match.QueryParams, qm)
@@ -281,6 +296,16 @@ func (c *converter) matcher(m *node, p parent, inheritable bool) []glooMatch {
 	return out
 }
 
+// validRE2 reports an expression that RE2, the syntax of Envoy's
+// safe_regex and of Go's regexp, does not accept (Gloo Edge rejects it too).
+func validRE2(n *node, k, expr string, r *Report) bool {
+	if _, err := regexp.Compile(expr); err != nil {
+		r.notConverted(n.file, n.field(k), "%q is not an RE2 regular expression (%v); the matcher is left out", expr, err)
+		return false
+	}
+	return true
+}
+
 func knownMethod(m string) bool {
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete,
@@ -316,6 +341,9 @@ func (c *converter) headerMatch(h *node) (gwv1.HTTPHeaderMatch, bool) {
 	case isRegex:
 		t := gwv1.HeaderMatchRegularExpression
 		hm.Type = &t
+		if !validRE2(h, "value", value, c.r) {
+			return gwv1.HTTPHeaderMatch{}, false
+		}
 	}
 	return hm, true
 }
