@@ -270,7 +270,7 @@ func allPrefix(ms []glooMatch) bool {
 
 // optionKeys are the route and virtual host options the converter reads;
 // every other key of an options mapping is reported by optionsDone.
-var optionKeys = []string{"timeout", "retries", "headerManipulation", "prefixRewrite", "hostRewrite", "ratelimit", "ratelimitEarly", "ratelimitRegular"}
+var optionKeys = []string{"timeout", "retries", "headerManipulation", "prefixRewrite", "hostRewrite", "ratelimit", "ratelimitEarly", "ratelimitRegular", "cors"}
 
 // first returns the nearest options mapping that has key k, marking k read
 // in the farther ones (overridden).
@@ -306,7 +306,6 @@ var unsupportedOptions = map[string]string{
 	"shadowing":                     "request shadowing is not converted; add a RequestMirror filter to the rule by hand",
 	"regexRewrite":                  "regex rewrites are not supported; the path is forwarded unchanged",
 	"autoHostRewrite":               "automatic host rewrites are not supported",
-	"cors":                          "CORS is not converted; add a CORS filter to the rule by hand (Gateway API HTTPCORSFilter)",
 	"lbHash":                        "hash-based load balancing is not supported",
 	"upgrades":                      "protocol upgrades (WebSocket) are not configured by gitxds convert",
 	"bufferPerRoute":                "request buffering is not supported",
@@ -367,6 +366,11 @@ func (c *converter) applyOptions(out *routeOut, rule *ruleOut, chain []*node, ma
 	}
 	if rewrite != nil {
 		rule.rule.Filters = append(rule.rule.Filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterURLRewrite, URLRewrite: rewrite})
+	}
+	if n := first(chain, "cors"); n != nil {
+		if f := c.cors(n.child("cors")); f != nil {
+			rule.rule.Filters = append(rule.rule.Filters, gwv1.HTTPRouteFilter{Type: gwv1.HTTPRouteFilterCORS, CORS: f})
+		}
 	}
 	for _, k := range []string{"ratelimitEarly", "ratelimit", "ratelimitRegular"} {
 		n := first(chain, k)
@@ -536,6 +540,49 @@ func (c *converter) localRateLimit(n *node) *v1alpha1.RateLimit {
 	return &v1alpha1.RateLimit{Type: v1alpha1.LocalRateLimit, Local: &v1alpha1.LocalRateLimitSpec{
 		Rules: []v1alpha1.RateLimitRule{{Limit: v1alpha1.RateLimitValue{Requests: uint32(maxTokens), Unit: unit}}},
 	}}
+}
+
+// cors converts a Gloo CorsPolicy into Gateway API's CORS filter.
+func (c *converter) cors(n *node) *gwv1.HTTPCORSFilter {
+	defer n.done()
+	if off, _ := n.boolean("disableForRoute"); off {
+		n.skip(keysOf(n.m)...)
+		return nil
+	}
+	f := &gwv1.HTTPCORSFilter{}
+	for _, o := range n.strs("allowOrigin") {
+		f.AllowOrigins = append(f.AllowOrigins, gwv1.CORSOrigin(o))
+	}
+	if len(n.strs("allowOriginRegex")) > 0 {
+		c.r.notConverted(n.file, n.field("allowOriginRegex"), "Gateway API's CORS origins are exact or a leading host wildcard, not regular expressions; these origins are not allowed")
+	}
+	for _, m := range n.strs("allowMethods") {
+		f.AllowMethods = append(f.AllowMethods, gwv1.HTTPMethodWithWildcard(strings.ToUpper(m)))
+	}
+	for _, h := range n.strs("allowHeaders") {
+		f.AllowHeaders = append(f.AllowHeaders, gwv1.HTTPHeaderName(h))
+	}
+	for _, h := range n.strs("exposeHeaders") {
+		f.ExposeHeaders = append(f.ExposeHeaders, gwv1.HTTPHeaderName(h))
+	}
+	if v, set := n.boolean("allowCredentials"); set {
+		f.AllowCredentials = &v
+	}
+	if n.has("maxAge") {
+		// Envoy's CorsPolicy.max_age is the Access-Control-Max-Age value,
+		// in seconds (api/envoy/config/route/v3/route_components.proto).
+		var secs int32
+		if _, err := fmt.Sscan(n.str("maxAge"), &secs); err != nil || secs < 1 {
+			c.r.notConverted(n.file, n.field("maxAge"), "not a whole number of seconds")
+		} else {
+			f.MaxAge = secs
+		}
+	}
+	if len(f.AllowOrigins) == 0 {
+		c.r.notConverted(n.file, n.path, "no origin converts; the route has no CORS policy")
+		return nil
+	}
+	return f
 }
 
 // gwDuration formats d as a Gateway API duration (whole milliseconds).
