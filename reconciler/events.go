@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -38,6 +39,7 @@ func (r *Reconciler) observe() {
 	}
 	r.notified = k
 	r.log.Info("event", "revision", e.Revision, "state", string(e.State), "reason", e.Reason, "stage", e.Stage, "message", e.Message)
+	r.record(e)
 	if r.opts.Notifier != nil {
 		r.opts.Notifier.Notify(e)
 	}
@@ -72,4 +74,40 @@ func (r *Reconciler) event() (notify.Event, bool) {
 		return notify.Event{}, false
 	}
 	return e, true
+}
+
+// historySize is how many revisions GET /history keeps.
+const historySize = 50
+
+// record updates the history with an event. Caller holds r.mu.
+func (r *Reconciler) record(e notify.Event) {
+	now := time.Now().UTC()
+	h := r.history
+	if n := len(h); n == 0 || h[n-1].Revision != e.Revision {
+		h = append(h, status.Revision{Revision: e.Revision, Attempted: now})
+		if len(h) > historySize {
+			h = h[len(h)-historySize:]
+		}
+	}
+	cur := &h[len(h)-1]
+	cur.Result, cur.Reason, cur.Message = string(e.State), e.Reason, e.Message
+	if e.Stage != "" {
+		cur.Stage = e.Stage
+	}
+	cur.Finished, cur.Duration = nil, ""
+	if e.State != notify.Pending {
+		cur.Finished = &now
+		cur.Duration = now.Sub(cur.Attempted).Round(time.Millisecond).String()
+	}
+	r.history = h
+	if err := r.opts.Store.SaveHistory(h); err != nil {
+		r.log.Error("persist history", "error", err)
+	}
+}
+
+// History is the last revisions attempted, oldest first.
+func (r *Reconciler) History() []status.Revision {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]status.Revision(nil), r.history...)
 }

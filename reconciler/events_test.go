@@ -76,4 +76,21 @@ func TestEvents(t *testing.T) {
 	if !strings.Contains(h.log.String(), "msg=event") {
 		t.Errorf("no structured event line in the log")
 	}
+
+	// The history: one entry per revision, persisted across a restart.
+	h.start(harnessOptions{notifier: rec})
+	hist := h.rec.History()
+	var got []string
+	for _, e := range hist {
+		got = append(got, e.Result+" "+e.Reason)
+		if e.Finished == nil || e.Duration == "" {
+			t.Errorf("%s: not finished: %+v", e.Revision, e)
+		}
+	}
+	if want := "success ReconciliationSucceeded, failure BuildFailed, failure ObjectsRejected, success ReconciliationSucceeded"; strings.Join(got, ", ") != want {
+		t.Errorf("history after a restart: %q, want %q", strings.Join(got, ", "), want)
+	}
+	if hist[1].Revision != broken || !strings.Contains(hist[1].Message, "platform/gateways.yaml") {
+		t.Errorf("history entry of the broken commit: %+v", hist[1])
+	}
 }

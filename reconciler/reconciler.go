@@ -82,6 +82,8 @@ type Reconciler struct {
 	appliedNote string
 	// notified is the last event sent (events.go).
 	notified eventKey
+	// history of the revisions attempted (events.go), persisted.
+	history []status.Revision
 	// refetch is the revision whose tree the source failed to give (a
 	// timeout, a dropped connection): the next poll tries it again even
 	// though it is the last attempted one.
@@ -133,6 +135,11 @@ func (r *Reconciler) Restore() error {
 	defer r.mu.Unlock()
 	r.state = *p
 	r.st.FailedRevisions = p.Failed
+	if h, err := r.opts.Store.LoadHistory(); err != nil {
+		r.log.Warn("cannot read the persisted history; starting a new one", "error", err)
+	} else {
+		r.history = h
+	}
 	if ro, err := r.opts.Store.LoadRollout(); err != nil {
 		r.log.Warn("cannot read the persisted rollout; ignoring it", "error", err)
 	} else if ro != nil && (ro.Phase == rollout.Progressing || ro.Phase == rollout.Paused) {

@@ -83,6 +83,18 @@ func (s *Store) Load() (*persisted, error) {
 	return p, nil
 }
 
+// SaveHistory persists the history of revisions.
+func (s *Store) SaveHistory(h []status.Revision) error { return s.s.Save("history", h) }
+
+// LoadHistory returns the persisted history of revisions (none on first start).
+func (s *Store) LoadHistory() ([]status.Revision, error) {
+	var h []status.Revision
+	if err := s.s.Load("history", &h); err != nil && !errors.Is(err, state.ErrNotFound) {
+		return nil, err
+	}
+	return h, nil
+}
+
 // SaveRollout persists the rollout in progress (its stage, nodes, gates).
 func (s *Store) SaveRollout(ro status.Rollout) error { return s.s.Save("rollout", ro) }
 

@@ -45,7 +45,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%w\n\n%s", err, c.UsageString())}
 	})
-	root.AddCommand(newServe(), newRender(), newValidate(), newRollout(), newReconcile(), newVersion())
+	root.AddCommand(newServe(), newRender(), newValidate(), newRollout(), newReconcile(), newGet(), newHistory(), newVersion())
 	root.AddCommand(newDiff(), newPreview())
 	root.AddCommand(newConvert())
 	return root

@@ -75,6 +75,7 @@ func New(o Options) http.Handler {
 	mux.HandleFunc("POST /rollout/{action}", a.mutating(a.rollout))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /history", a.history)
 	mux.HandleFunc("GET /ui", a.ui)
 	mux.HandleFunc("GET /ui/live", a.ui)
 	mux.HandleFunc("GET /ui/{asset}", a.uiAsset)
@@ -231,4 +232,22 @@ func (a *api) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ok")
+}
+
+// historian is implemented by a Backend that keeps the history of revisions.
+type historian interface{ History() []status.Revision }
+
+// history serves the last revisions attempted, newest first.
+func (a *api) history(w http.ResponseWriter, _ *http.Request) {
+	h, ok := a.o.Backend.(historian)
+	if !ok {
+		writeJSON(w, http.StatusOK, []status.Revision{})
+		return
+	}
+	revs := h.History()
+	out := make([]status.Revision, 0, len(revs))
+	for i := len(revs) - 1; i >= 0; i-- {
+		out = append(out, revs[i])
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -169,3 +169,20 @@ func RejectedMessage(rej []Object) string {
 	}
 	return fmt.Sprintf("%d object(s) rejected, the rest is served: %s", len(rej), strings.Join(lines, "; "))
 }
+
+// Revision is one entry of the history of revisions (GET /history): what
+// became of a revision gitxds attempted, and how long it took.
+type Revision struct {
+	Revision string `json:"revision"`
+	// Result: pending, success or failure (the commit status).
+	Result  string `json:"result"`
+	Reason  string `json:"reason,omitempty"`
+	Stage   string `json:"stage,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Attempted is when the revision was first seen; Finished when it was
+	// applied, refused or rolled back.
+	Attempted time.Time  `json:"attempted"`
+	Finished  *time.Time `json:"finished,omitempty"`
+	// Duration from Attempted to Finished, e.g. "1.2s".
+	Duration string `json:"duration,omitempty"`
+}
