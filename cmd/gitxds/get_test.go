@@ -90,3 +90,20 @@ func hasRow(table, fields string) bool {
 	}
 	return false
 }
+
+// TestValidateJSON: validate -o json prints the problems and every object's
+// status; an unknown format is a usage error.
+func TestValidateJSON(t *testing.T) {
+	out, err := runCLI(t, "validate", "--repo", "../..", "--path", "overlays/dev", "-o", "json")
+	var v struct {
+		Objects  int
+		Problems []any
+		Status   []status.Object
+	}
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.Objects == 0 || len(v.Problems) != 0 || len(v.Status) != v.Objects {
+		t.Errorf("validate -o json: %v\n%.300s", err, out)
+	}
+	if _, err := runCLI(t, "validate", "--repo", "../..", "--path", "overlays/dev", "-o", "xml"); err == nil {
+		t.Error("-o xml accepted")
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -62,6 +63,7 @@ out of what is served, as in the server.`,
 
 func newValidate() *cobra.Command {
 	var f repoFlags
+	var output string
 	c := &cobra.Command{
 		Use:   "validate --repo URL|PATH [--ref REF] --path OVERLAY",
 		Short: "Check that every object of an overlay is accepted (exit 1 if not)",
@@ -73,6 +75,9 @@ when every object is accepted, 1 when any is not (rejected or served in part) or
 overlay cannot be rendered, 2 on usage or I/O errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: want text or json", output)}
+			}
 			b, err := f.build(c.Context(), f.ref)
 			if err != nil {
 				// A revision that cannot be built is one problem line too.
@@ -83,17 +88,35 @@ overlay cannot be rendered, 2 on usage or I/O errors.`,
 				return err
 			}
 			probs := diff.Problems(b.Model.Status)
-			for _, p := range probs {
-				fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", p.Label(), p.Line)
+			switch output {
+			case "json":
+				out := struct {
+					Revision string          `json:"revision"`
+					Objects  int             `json:"objects"`
+					Problems []diff.Problem  `json:"problems"`
+					Status   []status.Object `json:"status"`
+				}{b.Revision, len(b.Model.Status), append([]diff.Problem{}, probs...), b.Model.Status}
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return ioErr(err)
+				}
+			default:
+				for _, p := range probs {
+					fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", p.Label(), p.Line)
+				}
 			}
 			if len(probs) > 0 {
 				return invalid("%d of %d object(s) not accepted: %s", len(probs), len(b.Model.Status), diff.Tally(probs))
 			}
-			fmt.Fprintf(c.OutOrStdout(), "%d object(s) accepted\n", len(b.Model.Status))
+			if output == "text" {
+				fmt.Fprintf(c.OutOrStdout(), "%d object(s) accepted\n", len(b.Model.Status))
+			}
 			return nil
 		},
 	}
 	f.register(c)
+	c.Flags().StringVarP(&output, "output", "o", "text", "text or json (the problems and every object's status)")
 	return c
 }
 
