@@ -175,7 +175,6 @@ func (s *Set) init() {
 		s.versions = map[Class]map[string]string{}
 		s.snaps = map[Class]*cache.Snapshot{}
 		all := sha256.New()
-		done := map[string][]doneType{}
 		for _, c := range Classes {
 			res := s.Of(c)
 			if res == nil {
@@ -185,17 +184,9 @@ func (s *Set) init() {
 			byType := map[resource.Type][]types.Resource{}
 			for _, t := range TypeURLs {
 				items := res.ByType(t)
-				if d, ok := findDone(done[t], items); ok {
-					// The same resources as another class's (the two
-					// Envoy classes share most): hashed and
-					// marshalled once.
-					vs[t], byType[t] = d.version, d.out
-				} else {
-					var raws [][]byte
-					vs[t], raws = hashResources(items)
-					byType[t] = premarshalAll(items, raws)
-					done[t] = append(done[t], doneType{items, vs[t], byType[t]})
-				}
+				var raws [][]byte
+				vs[t], raws = hashResources(items)
+				byType[t] = premarshalAll(items, raws)
 				fmt.Fprintf(all, "%s/%s=%s\n", c, t, vs[t])
 			}
 			s.versions[c] = vs
@@ -215,34 +206,6 @@ func (s *Set) init() {
 		}
 		s.hash = hex.EncodeToString(all.Sum(nil))[:16]
 	})
-}
-
-// doneType is one type's resources of a class, hashed and premarshalled.
-type doneType struct {
-	items   []types.Resource
-	version string
-	out     []types.Resource
-}
-
-// findDone finds resources already done: the same messages (pointers), in
-// the same order.
-func findDone(ds []doneType, items []types.Resource) (doneType, bool) {
-	for _, d := range ds {
-		if len(d.items) != len(items) {
-			continue
-		}
-		same := true
-		for i := range items {
-			if d.items[i] != items[i] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return d, true
-		}
-	}
-	return doneType{}, false
 }
 
 // Of returns the resources of class c. A Set without EnvoyScoped (written
