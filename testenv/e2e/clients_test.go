@@ -191,6 +191,17 @@ func redirectRule(ctx context.Context, t *testing.T, s *stack.Stack, cs map[stri
 // allACKed: every node of the test ACKed every type it subscribed to at
 // the version it is served, and never NACKed anything.
 func allACKed(t *testing.T, s *stack.Stack, cs map[string]caller) {
+	// The last change may still be on its way to a node: wait (bounded)
+	// until every node has ACKed what it is served, then check.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		pending := false
+		for _, n := range s.Daemon.XDS.Nodes() {
+			pending = pending || !n.HasACKed(n.Served)
+		}
+		if !pending {
+			break
+		}
+	}
 	for _, n := range s.Daemon.XDS.Nodes() {
 		nodeACKed(t, n)
 	}
