@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
+	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/notify"
@@ -78,6 +80,12 @@ type Config struct {
 	// without "@" gets "@" and the admin listener's address appended.
 	// Losing the Lease ends the daemon with an error.
 	Leader *leader.Options
+	// KubeEvents, when set, records what becomes of each revision as
+	// Kubernetes Events (package kubeevents). With Leader set and
+	// KubeEvents nil, the Events regard the Lease, through the election's
+	// client; NoKubeEvents turns that off.
+	KubeEvents   *kubeevents.Options
+	NoKubeEvents bool
 	// FollowInterval: how often a follower checks the state directory
 	// (DefaultFollowInterval when zero).
 	FollowInterval time.Duration
@@ -142,9 +150,17 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Translate != nil {
 		pipe.Translate = cfg.Translate
 	}
+	providers := cfg.Notify
+	if ko := kubeEventsOptions(cfg); ko != nil {
+		k, err := kubeevents.New(*ko)
+		if err != nil {
+			return nil, err
+		}
+		providers = append(slices.Clip(providers), k)
+	}
 	var notifier *notify.Notifier
-	if len(cfg.Notify) > 0 {
-		notifier = notify.New(cfg.Notify, notify.Options{Log: cfg.Log,
+	if len(providers) > 0 {
+		notifier = notify.New(providers, notify.Options{Log: cfg.Log,
 			Record: func(p string, r notify.Result) { m.Notifications.WithLabelValues(p, string(r)).Inc() }})
 	}
 	rec := reconciler.New(reconciler.Options{
@@ -227,7 +243,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
 		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir,
-		"xdsTLS", tlsMode(cfg.XDSTLS), "webhooks", len(extra) > 0, "verifyCommits", cfg.VerifyCommit != nil, "leaderElection", d.Elector != nil)
+		"xdsTLS", tlsMode(cfg.XDSTLS), "webhooks", len(extra) > 0, "verifyCommits", cfg.VerifyCommit != nil, "leaderElection", d.Elector != nil,
+		"kubernetesEvents", kubeEventsOptions(cfg) != nil)
 	return d, nil
 }
 
@@ -257,6 +274,20 @@ func (d *Daemon) Close() {
 	case <-d.xdone:
 	case <-sctx.Done():
 	}
+}
+
+// kubeEventsOptions is where Kubernetes Events go, if anywhere.
+func kubeEventsOptions(cfg Config) *kubeevents.Options {
+	switch {
+	case cfg.KubeEvents != nil:
+		return cfg.KubeEvents
+	case cfg.Leader == nil || cfg.NoKubeEvents:
+		return nil
+	}
+	// The replica's name, without the admin address of its identity.
+	name, _, _ := strings.Cut(cfg.Leader.Identity, "@")
+	return &kubeevents.Options{Client: cfg.Leader.Client, Instance: name,
+		Regarding: kubeevents.LeaseReference(cfg.Leader.Namespace, cfg.Leader.Name)}
 }
 
 func tlsMode(c *tls.Config) string {

@@ -5,15 +5,18 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/credentials/insecure"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"gitxds.dev/gitxds/reconciler/daemon"
+	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
 )
 
@@ -101,5 +104,38 @@ func TestLeaderElectionHandOver(t *testing.T) {
 	waitUntil(t, "b to apply the third revision", func() bool { return lastGood(b) == third })
 	if !strings.Contains(get(t, "http://"+b.AdminAddr+"/leader"), `"isLeader":true`) {
 		t.Error("/leader on the new leader")
+	}
+}
+
+// Under leader election the daemon records Kubernetes Events regarding
+// the Lease, through the election's client, alongside the log line: the
+// first revision is attempted, then rolled out.
+func TestKubernetesEventsUnderLeaderElection(t *testing.T) {
+	e := newEnv(t)
+	client := fake.NewSimpleClientset()
+	d := e.start(daemon.Config{Leader: election(client, "a"), FollowInterval: 50 * time.Millisecond})
+	head, _ := e.Repo.Head()
+	rev := "main@sha1:" + head
+	waitUntil(t, "a to apply the first revision", func() bool { return lastGood(d) == rev })
+	var reasons []string
+	waitUntil(t, "the Events of the first revision", func() bool {
+		list, err := client.EventsV1().Events("gitxds-system").List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := list.Items
+		sort.Slice(evs, func(i, j int) bool { return evs[i].EventTime.Before(&evs[j].EventTime) })
+		reasons = reasons[:0]
+		for _, ev := range evs {
+			if ev.Regarding.Kind != "Lease" || ev.Regarding.Name != "gitxds" || ev.Regarding.Namespace != "gitxds-system" ||
+				!strings.HasPrefix(ev.Note, rev) || ev.ReportingInstance != "a" {
+				t.Fatalf("event %s regards %+v, instance %q, note %q", ev.Reason, ev.Regarding, ev.ReportingInstance, ev.Note)
+			}
+			reasons = append(reasons, ev.Reason)
+		}
+		return len(reasons) > 0 && reasons[len(reasons)-1] == kubeevents.ReasonRolloutSucceeded
+	})
+	if reasons[0] != kubeevents.ReasonRevisionAttempted {
+		t.Errorf("events %v, want %s first", reasons, kubeevents.ReasonRevisionAttempted)
 	}
 }
