@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -13,11 +14,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/credentials"
 	"gitxds.dev/gitxds/reconciler/daemon"
+	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -50,6 +53,10 @@ type serveFlags struct {
 	leaderLease     string
 	leaderIdentity  string
 	advertiseAdmin  string
+	// kubeEvents: --kube-events; kubeEventsSet: given at all (under
+	// --leader-elect it is on unless set to false).
+	kubeEvents, kubeEventsSet bool
+	kubeconfig                string
 
 	// environ is the process environment (tests replace it); unknownEnv
 	// are its GITXDS_ variables that match no flag.
@@ -79,6 +86,7 @@ admin address reconcile a push at once (docs/operations.md).
 				return &exitError{code: exitUsage, err: err}
 			}
 			f.unknownEnv = unknown
+			f.kubeEventsSet = c.Flags().Changed("kube-events")
 			return nil
 		},
 		RunE: func(c *cobra.Command, _ []string) error { return serve(c.Context(), f) },
@@ -120,6 +128,8 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.leaderLease, "leader-election-lease-name", "gitxds", "name of the Lease")
 	fl.StringVar(&f.leaderIdentity, "leader-election-identity", "", "this replica's name in the Lease (default: the hostname, i.e. the pod name)")
 	fl.StringVar(&f.advertiseAdmin, "advertise-admin-address", "", "host:port at which the other replicas reach this admin API (default: the --admin-address listener)")
+	fl.BoolVar(&f.kubeEvents, "kube-events", false, "record Kubernetes Events (events.k8s.io) for each revision, rollout stage, rollback and refusal, regarding the Lease of --leader-election-namespace/--leader-election-lease-name; on by default with --leader-elect; in-cluster or --kubeconfig")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for --kube-events outside a pod (default: $KUBECONFIG, else the in-cluster service account)")
 	_ = c.MarkFlagRequired("repo")
 	_ = c.MarkFlagRequired("path")
 	return c
@@ -239,7 +249,65 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		}
 		cfg.Leader = lo
 	}
+	switch {
+	case f.kubeEventsSet && !f.kubeEvents:
+		cfg.NoKubeEvents = true
+	case f.kubeEvents && !f.leaderElect:
+		ko, err := kubeEventsOptions(f)
+		if err != nil {
+			return cfg, &exitError{code: exitUsage, err: err}
+		}
+		cfg.KubeEvents = ko
+	}
 	return cfg, nil
+}
+
+// kubeEventsOptions connects to the cluster for --kube-events without
+// --leader-elect: --kubeconfig or $KUBECONFIG when given, else the pod's
+// service account. The Events regard the Lease gitxds would elect with.
+func kubeEventsOptions(f serveFlags) (*kubeevents.Options, error) {
+	path := f.kubeconfig
+	if path == "" {
+		path = lookupEnvIn(f.environ, "KUBECONFIG")
+	}
+	var rc *rest.Config
+	ns := f.leaderNamespace
+	if path != "" {
+		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(path)}, &clientcmd.ConfigOverrides{})
+		var err error
+		if rc, err = cc.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("--kube-events: kubeconfig %s: %w", path, err)
+		}
+		if ns == "" {
+			if ns, _, err = cc.Namespace(); err != nil {
+				return nil, fmt.Errorf("--kube-events: kubeconfig %s: %w", path, err)
+			}
+		}
+	} else {
+		var err error
+		if rc, err = rest.InClusterConfig(); err != nil {
+			return nil, fmt.Errorf("--kube-events needs to run in a Kubernetes pod, or --kubeconfig: %w", err)
+		}
+		if ns == "" {
+			b, err := os.ReadFile(serviceAccountNamespace)
+			if err != nil {
+				return nil, fmt.Errorf("--leader-election-namespace: %w", err)
+			}
+			ns = strings.TrimSpace(string(b))
+		}
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	id := f.leaderIdentity
+	if id == "" {
+		if id, err = os.Hostname(); err != nil {
+			return nil, err
+		}
+	}
+	return &kubeevents.Options{Client: client, Instance: id, Regarding: kubeevents.LeaseReference(ns, f.leaderLease)}, nil
 }
 
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

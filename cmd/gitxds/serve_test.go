@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/testenv/stack"
 )
 
@@ -285,5 +286,56 @@ func TestServeNodeIdentityFlags(t *testing.T) {
 	f.nodeLabelsFile = labels
 	if _, err := daemonConfig(f, log); err == nil {
 		t.Error("a malformed labels file is accepted")
+	}
+}
+
+// --kube-events without --leader-elect reads --kubeconfig (or
+// $KUBECONFIG): the Events regard the Lease in the context's namespace,
+// unless --leader-election-namespace names another; outside a pod and
+// without a kubeconfig it is a usage error; --kube-events=false turns the
+// Events of --leader-elect off.
+func TestServeKubeEventsFlags(t *testing.T) {
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	// Nothing is dialled while the configuration is built.
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: gateways}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	base := serveFlags{repo: dir, path: "overlays/dev", leaderLease: "gitxds", leaderIdentity: "gitxds-0", kubeEvents: true, kubeEventsSet: true}
+	for _, c := range []struct {
+		name   string
+		f      func(*serveFlags)
+		wantNS string
+	}{
+		{"--kubeconfig", func(f *serveFlags) { f.kubeconfig = kc }, "gateways"},
+		{"$KUBECONFIG", func(f *serveFlags) { f.environ = []string{"KUBECONFIG=" + kc} }, "gateways"},
+		{"--leader-election-namespace", func(f *serveFlags) { f.kubeconfig, f.leaderNamespace = kc, "ops" }, "ops"},
+	} {
+		f := base
+		c.f(&f)
+		cfg, err := daemonConfig(f, log)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		want := kubeevents.LeaseReference(c.wantNS, "gitxds")
+		if ko := cfg.KubeEvents; ko == nil || ko.Client == nil || ko.Regarding != want || ko.Instance != "gitxds-0" {
+			t.Errorf("%s: KubeEvents %+v, want regarding %+v", c.name, cfg.KubeEvents, want)
+		}
+	}
+	if _, err := daemonConfig(base, log); err == nil || !strings.Contains(err.Error(), "--kubeconfig") {
+		t.Errorf("--kube-events outside a pod without a kubeconfig: %v", err)
+	}
+	f := base
+	f.kubeEvents = false
+	if cfg, err := daemonConfig(f, log); err != nil || !cfg.NoKubeEvents || cfg.KubeEvents != nil {
+		t.Errorf("--kube-events=false: NoKubeEvents=%v KubeEvents=%v err=%v", cfg.NoKubeEvents, cfg.KubeEvents, err)
 	}
 }
