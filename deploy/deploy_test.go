@@ -62,6 +62,8 @@ func at(o any, path ...any) any {
 	return o
 }
 
+func cfg0(objs map[string]object) any { return at(objs["ConfigMap/gitxds-config"], "data") }
+
 func str(o any, path ...any) string { s, _ := at(o, path...).(string); return s }
 
 func list(o any, path ...any) []any { l, _ := at(o, path...).([]any); return l }
@@ -82,6 +84,11 @@ func TestKustomizeBuild(t *testing.T) {
 	rules := list(objs["Role/gitxds-leader-election"], "rules")
 	if len(rules) == 0 || str(rules[0], "resources", 0) != "leases" {
 		t.Errorf("the Role does not grant leases: %v", rules)
+	}
+	// Package kubeevents creates events.k8s.io/v1 Events, not core ones.
+	if len(rules) < 2 || str(rules[1], "apiGroups", 0) != "events.k8s.io" || str(rules[1], "resources", 0) != "events" ||
+		str(rules[1], "verbs", 0) != "create" || str(cfg0(objs), "GITXDS_KUBE_EVENTS") != "true" {
+		t.Errorf("the Role does not let gitxds create events.k8s.io Events, or they are off: %v", rules)
 	}
 
 	cfg := at(objs["ConfigMap/gitxds-config"], "data").(map[string]any)
