@@ -38,7 +38,7 @@ func (r *Reconciler) observe() {
 		return
 	}
 	r.notified = k
-	r.log.Info("event", "revision", e.Revision, "state", string(e.State), "reason", e.Reason, "stage", e.Stage, "message", e.Message)
+	r.log.Info("event", "revision", e.Revision, "kind", string(e.Kind()), "state", string(e.State), "reason", e.Reason, "stage", e.Stage, "message", e.Message)
 	r.record(e)
 	if r.opts.Notifier != nil {
 		r.opts.Notifier.Notify(e)

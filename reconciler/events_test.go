@@ -73,8 +73,18 @@ func TestEvents(t *testing.T) {
 			t.Errorf("event without overlay or message: %+v", e)
 		}
 	}
-	if !strings.Contains(h.log.String(), "msg=event") {
-		t.Errorf("no structured event line in the log")
+	// One structured line per event, with the kind Kubernetes Events use
+	// as their reason.
+	for _, want := range []string{
+		"msg=event revision=" + first + " kind=RevisionAttempted state=pending",
+		"msg=event revision=" + first + " kind=StageStarted state=pending reason=Progressing stage=all",
+		"msg=event revision=" + first + " kind=RolloutSucceeded state=success",
+		"msg=event revision=" + broken + " kind=RevisionRefused state=failure reason=BuildFailed",
+		"msg=event revision=" + teamBroken + " kind=ObjectsRejected state=failure",
+	} {
+		if !strings.Contains(h.log.String(), want) {
+			t.Errorf("no log line %q", want)
+		}
 	}
 
 	// The history: one entry per revision, persisted across a restart.

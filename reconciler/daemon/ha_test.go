@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"gitxds.dev/gitxds/reconciler/daemon"
-	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
+	"gitxds.dev/gitxds/reconciler/notify"
 )
 
 func election(client kubernetes.Interface, name string) *leader.Options {
@@ -133,9 +133,9 @@ func TestKubernetesEventsUnderLeaderElection(t *testing.T) {
 			}
 			reasons = append(reasons, ev.Reason)
 		}
-		return len(reasons) > 0 && reasons[len(reasons)-1] == kubeevents.ReasonRolloutSucceeded
+		return len(reasons) > 0 && reasons[len(reasons)-1] == string(notify.RolloutSucceeded)
 	})
-	if reasons[0] != kubeevents.ReasonRevisionAttempted {
-		t.Errorf("events %v, want %s first", reasons, kubeevents.ReasonRevisionAttempted)
+	if reasons[0] != string(notify.RevisionAttempted) {
+		t.Errorf("events %v, want %s first", reasons, notify.RevisionAttempted)
 	}
 }

@@ -2,7 +2,7 @@
 // Events (events.k8s.io/v1), so that `kubectl events` and `kubectl describe`
 // show them next to the cluster's own: a revision attempted, each rollout
 // stage started, a rollout succeeded, a rollout rolled back, a revision
-// refused.
+// refused (the reasons are notify's Kinds).
 //
 // An Events is a notify.Provider: the daemon hands it to notify.New with
 // the --notify-config providers, so it gets their queue and worker (Notify
@@ -28,26 +28,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"gitxds.dev/gitxds/reconciler/notify"
-	"gitxds.dev/gitxds/reconciler/status"
-)
-
-// Reasons of the Events gitxds records.
-const (
-	// ReasonRevisionAttempted: a new revision is built and its rollout begins.
-	ReasonRevisionAttempted = "RevisionAttempted"
-	// ReasonStageStarted: the rollout of a revision reached a stage.
-	ReasonStageStarted = "StageStarted"
-	// ReasonRolloutSucceeded: the revision is applied fleet-wide.
-	ReasonRolloutSucceeded = "RolloutSucceeded"
-	// ReasonObjectsRejected: the revision is applied, but some of its
-	// objects were rejected (the rest serves).
-	ReasonObjectsRejected = "ObjectsRejected"
-	// ReasonRolledBack: the rollout failed (NACK, ACK timeout, a metric
-	// gate) or was aborted; nodes are back on the last good version.
-	ReasonRolledBack = "RolledBack"
-	// ReasonRevisionRefused: the revision failed to build (render,
-	// translate, signature, deadline, memory) and was never rolled out.
-	ReasonRevisionRefused = "RevisionRefused"
 )
 
 // Actions of the Events (events.k8s.io/v1 requires one: what gitxds did).
@@ -111,26 +91,23 @@ func (k *Events) Name() string {
 	return "kubernetes:" + k.o.Regarding.Namespace + "/" + k.o.Regarding.Name
 }
 
-// Kind is how an Event classifies a notify.Event: its type, reason and
-// action.
+// Kind is an Event's type, reason and action for e. The reason is
+// e.Kind(), as the log line names it.
 func Kind(e notify.Event) (eventType, reason, action string) {
-	switch e.State {
-	case notify.Pending:
-		if e.Stage != "" {
-			return corev1.EventTypeNormal, ReasonStageStarted, ActionRollout
-		}
-		return corev1.EventTypeNormal, ReasonRevisionAttempted, ActionRollout
-	case notify.Success:
-		return corev1.EventTypeNormal, ReasonRolloutSucceeded, ActionRollout
+	eventType = corev1.EventTypeNormal
+	if e.State == notify.Failure {
+		eventType = corev1.EventTypeWarning
 	}
-	switch e.Reason {
-	case status.ReasonObjectsRejected:
-		return corev1.EventTypeWarning, ReasonObjectsRejected, ActionRollout
-	case status.ReasonRolloutFailed:
-		return corev1.EventTypeWarning, ReasonRolledBack, ActionRollback
+	k := e.Kind()
+	switch k {
+	case notify.RolledBack:
+		action = ActionRollback
+	case notify.RevisionRefused:
+		action = ActionRefuse
+	default:
+		action = ActionRollout
 	}
-	// Render, translate, signature, deadline, memory: never rolled out.
-	return corev1.EventTypeWarning, ReasonRevisionRefused, ActionRefuse
+	return eventType, string(k), action
 }
 
 // Note is the Event's message: the revision, the stage and what happened.

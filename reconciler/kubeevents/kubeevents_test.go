@@ -50,19 +50,19 @@ func TestSendWritesEvents(t *testing.T) {
 		note                string
 	}{
 		{notify.Event{Revision: rev, State: notify.Pending, Reason: status.ReasonRollingOut, Message: "building " + rev},
-			corev1.EventTypeNormal, ReasonRevisionAttempted, ActionRollout, rev + ": building " + rev},
+			corev1.EventTypeNormal, string(notify.RevisionAttempted), ActionRollout, rev + ": building " + rev},
 		{notify.Event{Revision: rev, State: notify.Pending, Reason: status.ReasonRollingOut, Stage: "canary", Message: "rolling out " + rev + " (stage canary)"},
-			corev1.EventTypeNormal, ReasonStageStarted, ActionRollout, rev + " stage canary: rolling out " + rev + " (stage canary)"},
+			corev1.EventTypeNormal, string(notify.StageStarted), ActionRollout, rev + " stage canary: rolling out " + rev + " (stage canary)"},
 		{notify.Event{Revision: rev, State: notify.Success, Reason: status.ReasonSucceeded, Message: "applied " + rev},
-			corev1.EventTypeNormal, ReasonRolloutSucceeded, ActionRollout, rev + ": applied " + rev},
+			corev1.EventTypeNormal, string(notify.RolloutSucceeded), ActionRollout, rev + ": applied " + rev},
 		{notify.Event{Revision: rev, State: notify.Failure, Reason: status.ReasonRolloutFailed, Stage: "canary", Message: "node edge-1 NACKed"},
-			corev1.EventTypeWarning, ReasonRolledBack, ActionRollback, rev + " stage canary: node edge-1 NACKed"},
+			corev1.EventTypeWarning, string(notify.RolledBack), ActionRollback, rev + " stage canary: node edge-1 NACKed"},
 		{notify.Event{Revision: rev, State: notify.Failure, Reason: status.ReasonRenderFailed, Message: "kustomize: no such file"},
-			corev1.EventTypeWarning, ReasonRevisionRefused, ActionRefuse, rev + ": kustomize: no such file"},
+			corev1.EventTypeWarning, string(notify.RevisionRefused), ActionRefuse, rev + ": kustomize: no such file"},
 		{notify.Event{Revision: rev, State: notify.Failure, Reason: status.ReasonBuildTimedOut, Message: "build exceeded 2m"},
-			corev1.EventTypeWarning, ReasonRevisionRefused, ActionRefuse, rev + ": build exceeded 2m"},
+			corev1.EventTypeWarning, string(notify.RevisionRefused), ActionRefuse, rev + ": build exceeded 2m"},
 		{notify.Event{Revision: rev, State: notify.Failure, Reason: status.ReasonObjectsRejected, Message: "1 object(s) rejected"},
-			corev1.EventTypeWarning, ReasonObjectsRejected, ActionRollout, rev + ": 1 object(s) rejected"},
+			corev1.EventTypeWarning, string(notify.ObjectsRejected), ActionRollout, rev + ": 1 object(s) rejected"},
 	}
 	client := fake.NewClientset()
 	k := newEvents(t, client)
