@@ -117,6 +117,9 @@ overlay cannot be rendered, 2 on usage or I/O errors.`,
 	}
 	f.register(c)
 	c.Flags().StringVarP(&output, "output", "o", "text", "text or json (the problems and every object's status)")
+	_ = c.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp
+	})
 	return c
 }
 

@@ -46,7 +46,9 @@ type uiView struct {
 	Held       []status.Object
 	Nodes      []uiNode
 	NodesByKey []uiCount
-	Now        time.Time
+	// History: the last revisions, newest first.
+	History []status.Revision
+	Now     time.Time
 }
 
 type uiStage struct {
@@ -88,6 +90,12 @@ func (a *api) uiView() uiView {
 			for _, n := range s.Nodes {
 				stageOf[n] = s.Name
 			}
+		}
+	}
+	if h, ok := a.o.Backend.(historian); ok {
+		revs := h.History()
+		for i := len(revs) - 1; i >= 0 && len(v.History) < 20; i-- {
+			v.History = append(v.History, revs[i])
 		}
 	}
 	for _, o := range status.Rejected(st.Objects) {
