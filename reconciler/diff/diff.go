@@ -67,9 +67,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/testing/protocmp"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -222,58 +220,6 @@ type classDiff struct {
 func (d *classDiff) add(ch Change) {
 	ch.Classes = []snapshot.Class{d.class}
 	d.out = append(d.out, ch)
-}
-
-// cmpDiff is go-cmp's diff of two protos, made stable: go-cmp randomly
-// uses U+00A0 for spaces, and protobuf's message strings (which go-cmp
-// prints for a whole message added or removed, as s"…" or s`…`) randomly
-// separate fields with two spaces instead of ", " (both fixed per binary,
-// to discourage depending on them). A report must read the same from every
-// build of gitxds.
-//
-// An added or removed element is compared with an empty message of its
-// type, so go-cmp lists its fields rather than printing the message whole.
-func cmpDiff(a, b proto.Message) string {
-	switch {
-	case a == nil && b != nil:
-		a = b.ProtoReflect().Type().New().Interface()
-	case b == nil && a != nil:
-		b = a.ProtoReflect().Type().New().Interface()
-	}
-	s := cmp.Diff(a, b, protocmp.Transform())
-	return stableStringers(strings.ReplaceAll(s, "\u00a0", " "))
-}
-
-// stableStringers rewrites the two-space field separator of protobuf
-// message strings inside s"…" and s`…` (a stringer's output, as go-cmp
-// prints it after a space, "{" or "(") to ", ".
-func stableStringers(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != 's' || i+1 >= len(s) || (s[i+1] != '"' && s[i+1] != '`') ||
-			(i > 0 && !strings.ContainsRune(" \t{(", rune(s[i-1]))) {
-			b.WriteByte(c)
-			continue
-		}
-		end := i + 2
-		if s[i+1] == '`' {
-			for end < len(s) && s[end] != '`' {
-				end++
-			}
-		} else {
-			for end < len(s) && s[end] != '"' {
-				if s[end] == '\\' {
-					end++
-				}
-				end++
-			}
-		}
-		end = min(end+1, len(s))
-		b.WriteString(strings.ReplaceAll(s[i:end], "  ", ", "))
-		i = end - 1
-	}
-	return b.String()
 }
 
 // same reports whether two messages are identical, comparing their

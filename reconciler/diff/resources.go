@@ -24,10 +24,10 @@ func (d *classDiff) listeners(a, b []*listenerv3.Listener) {
 		switch {
 		case j < 0:
 			ch.Kind, ch.Summary = Removed, describeListener(a[i])
-			ch.Diff = cmpDiff(normListener(a[i]), nil)
+			ch.Diff = yamlDiff(normListener(a[i]), nil)
 		case i < 0:
 			ch.Kind, ch.Summary = Added, describeListener(b[j])
-			ch.Diff = cmpDiff(nil, normListener(b[j]))
+			ch.Diff = yamlDiff(nil, normListener(b[j]))
 		default:
 			if same(a[i], b[j]) {
 				return
@@ -36,7 +36,7 @@ func (d *classDiff) listeners(a, b []*listenerv3.Listener) {
 			if proto.Equal(x, y) {
 				return
 			}
-			ch.Kind, ch.Summary, ch.Diff = Changed, listenerSummary(x, y), cmpDiff(x, y)
+			ch.Kind, ch.Summary, ch.Diff = Changed, listenerSummary(x, y), yamlDiff(x, y)
 		}
 		ch.hostnames = listenerHosts(name, orNil(a, i), orNil(b, j))
 		d.add(ch)
@@ -51,10 +51,10 @@ func (d *classDiff) clusters(a, b []*clusterv3.Cluster) {
 		switch {
 		case j < 0:
 			ch.Kind, ch.Summary = Removed, describeCluster(a[i])
-			ch.Diff = cmpDiff(normCluster(a[i]), nil)
+			ch.Diff = yamlDiff(normCluster(a[i]), nil)
 		case i < 0:
 			ch.Kind, ch.Summary = Added, describeCluster(b[j])
-			ch.Diff = cmpDiff(nil, normCluster(b[j]))
+			ch.Diff = yamlDiff(nil, normCluster(b[j]))
 		default:
 			if same(a[i], b[j]) {
 				return
@@ -63,7 +63,7 @@ func (d *classDiff) clusters(a, b []*clusterv3.Cluster) {
 			if proto.Equal(x, y) {
 				return
 			}
-			ch.Kind, ch.Summary, ch.Diff = Changed, fieldSummary(x, y), cmpDiff(x, y)
+			ch.Kind, ch.Summary, ch.Diff = Changed, fieldSummary(x, y), yamlDiff(x, y)
 		}
 		d.add(ch)
 	})
@@ -77,10 +77,10 @@ func (d *classDiff) endpoints(a, b []*endpointv3.ClusterLoadAssignment) {
 		switch {
 		case j < 0:
 			ch.Kind, ch.Summary = Removed, "endpoints: "+strings.Join(addresses(a[i]), ", ")
-			ch.Diff = cmpDiff(normCLA(a[i]), nil)
+			ch.Diff = yamlDiff(normCLA(a[i]), nil)
 		case i < 0:
 			ch.Kind, ch.Summary = Added, "endpoints: "+strings.Join(addresses(b[j]), ", ")
-			ch.Diff = cmpDiff(nil, normCLA(b[j]))
+			ch.Diff = yamlDiff(nil, normCLA(b[j]))
 		default:
 			if same(a[i], b[j]) {
 				return
@@ -89,7 +89,7 @@ func (d *classDiff) endpoints(a, b []*endpointv3.ClusterLoadAssignment) {
 			if proto.Equal(x, y) {
 				return
 			}
-			ch.Kind, ch.Summary, ch.Diff = Changed, endpointSummary(x, y), cmpDiff(x, y)
+			ch.Kind, ch.Summary, ch.Diff = Changed, endpointSummary(x, y), yamlDiff(x, y)
 		}
 		d.add(ch)
 	})

@@ -18,11 +18,11 @@ func (d *classDiff) routeConfigs(a, b []*routev3.RouteConfiguration) {
 		switch {
 		case j < 0:
 			d.add(Change{Kind: Removed, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
-				Summary: describeRC(a[i]), Diff: cmpDiff(normRC(a[i]), nil),
+				Summary: describeRC(a[i]), Diff: yamlDiff(a[i], nil),
 				routes: rcRoutes(a[i]), hostnames: rcHosts(a[i])})
 		case i < 0:
 			d.add(Change{Kind: Added, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
-				Summary: describeRC(b[j]), Diff: cmpDiff(nil, normRC(b[j])),
+				Summary: describeRC(b[j]), Diff: yamlDiff(nil, b[j]),
 				routes: rcRoutes(b[j]), hostnames: rcHosts(b[j])})
 		case same(a[i], b[j]):
 			return
@@ -30,7 +30,7 @@ func (d *classDiff) routeConfigs(a, b []*routev3.RouteConfiguration) {
 			x, y := normRC(a[i]), normRC(b[j])
 			if !proto.Equal(x, y) {
 				d.add(Change{Kind: Changed, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
-					Summary: fieldSummary(x, y), Diff: cmpDiff(x, y), hostnames: rcHosts(b[j])})
+					Summary: fieldSummary(x, y), Diff: yamlDiff(x, y), hostnames: rcHosts(b[j])})
 			}
 			d.virtualHosts(name, a[i].GetVirtualHosts(), b[j].GetVirtualHosts())
 		}
@@ -46,11 +46,11 @@ func (d *classDiff) virtualHosts(rc string, a, b []*routev3.VirtualHost) {
 		switch {
 		case j < 0:
 			d.add(Change{Kind: Removed, Type: VirtualHost, Name: name, Path: path, Listeners: users,
-				Summary: describeVHost(a[i]), Diff: cmpDiff(a[i], nil),
+				Summary: describeVHost(a[i]), Diff: yamlDiff(a[i], nil),
 				routes: vhRoutes(a[i]), hostnames: vhHosts(a[i])})
 		case i < 0:
 			d.add(Change{Kind: Added, Type: VirtualHost, Name: name, Path: path, Listeners: users,
-				Summary: describeVHost(b[j]), Diff: cmpDiff(nil, b[j]),
+				Summary: describeVHost(b[j]), Diff: yamlDiff(nil, b[j]),
 				routes: vhRoutes(b[j]), hostnames: vhHosts(b[j])})
 		case same(a[i], b[j]):
 			return
@@ -58,7 +58,7 @@ func (d *classDiff) virtualHosts(rc string, a, b []*routev3.VirtualHost) {
 			x, y := normVHost(a[i]), normVHost(b[j])
 			if !proto.Equal(x, y) {
 				d.add(Change{Kind: Changed, Type: VirtualHost, Name: name, Path: path, Listeners: users,
-					Summary: vhostSummary(x, y), Diff: cmpDiff(x, y), hostnames: union(vhHosts(a[i]), vhHosts(b[j]))})
+					Summary: vhostSummary(x, y), Diff: yamlDiff(x, y), hostnames: union(vhHosts(a[i]), vhHosts(b[j]))})
 			}
 			d.routes(path, union(vhHosts(a[i]), vhHosts(b[j])), a[i].GetRoutes(), b[j].GetRoutes())
 		}
@@ -90,20 +90,20 @@ func (d *classDiff) routes(path, hosts []string, a, b []*routev3.Route) {
 		}
 		name := b[p.j].GetName()
 		d.add(Change{Kind: Changed, Type: Route, Name: name, Path: append(clone(path), name), Listeners: users,
-			Summary: routeSummary(x, y), Diff: cmpDiff(x, y), hostnames: hosts,
+			Summary: routeSummary(x, y), Diff: yamlDiff(x, y), hostnames: hosts,
 			routes: union([]string{a[p.i].GetName()}, []string{name}), clusters: union(routeClusters(x), routeClusters(y))})
 	}
 	for i, r := range a {
 		if !usedA[i] {
 			d.add(Change{Kind: Removed, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
-				Summary: describeRoute(na[i]), Diff: cmpDiff(na[i], nil), hostnames: hosts,
+				Summary: describeRoute(na[i]), Diff: yamlDiff(na[i], nil), hostnames: hosts,
 				routes: []string{r.GetName()}, clusters: routeClusters(na[i])})
 		}
 	}
 	for j, r := range b {
 		if !usedB[j] {
 			d.add(Change{Kind: Added, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
-				Summary: describeRoute(nb[j]), Diff: cmpDiff(nil, nb[j]), hostnames: hosts,
+				Summary: describeRoute(nb[j]), Diff: yamlDiff(nil, nb[j]), hostnames: hosts,
 				routes: []string{r.GetName()}, clusters: routeClusters(nb[j])})
 		}
 	}

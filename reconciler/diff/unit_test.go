@@ -61,18 +61,31 @@ func TestOverlap(t *testing.T) {
 	}
 }
 
-// TestStableStringers: the two-space separator protobuf picks for some
-// builds reads the same as the ", " of the others; nothing else changes.
-func TestStableStringers(t *testing.T) {
-	for in, want := range map[string]string{
-		"+ \t\"w\": s`{clusters:[{name:\"a\"  weight:20}  {name:\"b\"  weight:80}]}`,": "+ \t\"w\": s`{clusters:[{name:\"a\", weight:20}, {name:\"b\", weight:80}]}`,",
-		"  \t\"address\":  string(\"x  y\"),":                                          "  \t\"address\":  string(\"x  y\"),",
-		"\t\"@type\":   s\"envoy.config.route.v3.Route\",":                             "\t\"@type\":   s\"envoy.config.route.v3.Route\",",
-		"x: s\"{a:1  b:\\\"q\\\"  c:2}\" and s\"k\"":                                   "x: s\"{a:1, b:\\\"q\\\", c:2}\" and s\"k\"",
-	} {
-		if got := stableStringers(in); got != want {
-			t.Errorf("stableStringers(%q)\n = %q\nwant %q", in, got, want)
-		}
+// TestYAMLDiff: a weight shift reads as YAML lines, old side "-", new side
+// "+", with context; no go-cmp or Go type names.
+func TestYAMLDiff(t *testing.T) {
+	a := &routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "v1"}}}}
+	b := &routev3.Route{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_WeightedClusters{
+			WeightedClusters: &routev3.WeightedCluster{Clusters: []*routev3.WeightedCluster_ClusterWeight{
+				{Name: "v1", Weight: wrapperspb.UInt32(20)}, {Name: "v2", Weight: wrapperspb.UInt32(80)}}}}}}}
+	want := `  match:
+    prefix: /
+  route:
+-   cluster: v1
++   weightedClusters:
++     clusters:
++     - name: v1
++       weight: 20
++     - name: v2
++       weight: 80
+`
+	if got := yamlDiff(a, b); got != want {
+		t.Errorf("yamlDiff =\n%s\nwant\n%s", got, want)
+	}
+	if got := yamlDiff(nil, a); !strings.HasPrefix(got, "+ match:\n") {
+		t.Errorf("yamlDiff(nil, a) =\n%s\nwant every line added", got)
 	}
 }
 
