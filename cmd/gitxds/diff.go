@@ -111,6 +111,8 @@ func diffRevisions(c *cobra.Command, f *repoFlags, from, to string) (*diff.Repor
 	}
 	printRejected(c, head)
 	rep := diff.Snapshots(base.Set, head.Set)
+	rep.Owners(base.Model.IR, head.Model.IR)
+	rep.Objects = diff.ObjectChanges(renderedObjects(base), renderedObjects(head), head.Model.Status)
 	rep.NotAccepted = notAccepted(head)
 	return rep, nil
 }
@@ -174,6 +176,7 @@ func diffLive(c *cobra.Command, f *repoFlags, adminURL, to string) (*diff.Report
 		return nil, err
 	}
 	rep := diff.Snapshots(lv.set, merged)
+	rep.Owners(b.Model.IR)
 	rep.NotAccepted = notAccepted(b)
 	return rep, nil
 }

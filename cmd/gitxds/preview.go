@@ -183,6 +183,8 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 	}
 	irs = append(irs, h.build.Model.IR)
 	p.Diff = diff.Snapshots(baseSet, h.build.Set)
+	p.Diff.Owners(irs...)
+	p.Diff.Objects = diff.ObjectChanges(renderedObjects(b.build), renderedObjects(h.build), h.build.Model.Status)
 	p.Impact = diff.PreviewImpact{Impact: p.Diff.Impact(irs...), Rollout: rolloutOf(h.build, p.Diff)}
 	p.Valid = len(p.Problems) == 0 && p.Impact.Rollout.Error == ""
 	if xdsc != nil {
@@ -195,6 +197,14 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 		p.Valid = p.Valid && got.res.Accepted
 	}
 	return p, nil
+}
+
+// renderedObjects are the objects a build rendered; none without a build.
+func renderedObjects(b *reconciler.Build) []render.Object {
+	if b == nil || b.Rendered == nil {
+		return nil
+	}
+	return b.Rendered.Objects
 }
 
 func errString(err error) string {

@@ -147,6 +147,12 @@ type Report struct {
 	Different bool     `json:"different"`
 	Counts    Counts   `json:"counts"`
 	Changes   []Change `json:"changes"`
+	// Routes are the same changes route by route, for reviewers: match →
+	// backends before and after, once for every class and listener.
+	Routes []RouteChange `json:"routes"`
+	// Objects are the Gateway API and gitxds objects added, removed or
+	// changed, with their files (offline diffs only).
+	Objects []ObjectChange `json:"objects,omitempty"`
 	// NotAccepted are the objects of the "to" side that are not fully
 	// accepted, set by the caller that built it.
 	NotAccepted []Problem `json:"notAccepted,omitempty"`
@@ -167,11 +173,13 @@ func Snapshots(from, to *snapshot.Set) *Report {
 		From:    Side{Revision: from.Revision, Hash: from.Hash()},
 		To:      Side{Revision: to.Revision, Hash: to.Hash()},
 		Changes: []Change{},
+		Routes:  []RouteChange{},
 		from:    from,
 		to:      to,
 	}
 	if r.From.Hash != r.To.Hash {
 		var all []Change
+		var rts []RouteChange
 		for _, c := range snapshot.Classes {
 			a, b := from.Of(c), to.Of(c)
 			if a == nil {
@@ -180,9 +188,11 @@ func Snapshots(from, to *snapshot.Set) *Report {
 			if b == nil {
 				b = &snapshot.Resources{}
 			}
-			all = append(all, classChanges(c, a, b)...)
+			d := classChanges(c, a, b)
+			all, rts = append(all, d.out...), append(rts, d.rts...)
 		}
 		r.Changes = mergeClasses(all)
+		r.Routes = mergeRoutes(rts)
 	}
 	sortChanges(r.Changes)
 	for _, c := range r.Changes {
@@ -200,13 +210,13 @@ func Snapshots(from, to *snapshot.Set) *Report {
 }
 
 // classChanges compares the resources of one class.
-func classChanges(c snapshot.Class, a, b *snapshot.Resources) []Change {
+func classChanges(c snapshot.Class, a, b *snapshot.Resources) *classDiff {
 	d := &classDiff{class: c, rdsUsers: rdsUsers(a, b)}
 	d.listeners(a.Listeners, b.Listeners)
 	d.routeConfigs(a.Routes, b.Routes)
 	d.clusters(a.Clusters, b.Clusters)
 	d.endpoints(a.Endpoints, b.Endpoints)
-	return d.out
+	return d
 }
 
 // classDiff collects the changes of one class.
@@ -215,6 +225,7 @@ type classDiff struct {
 	// rdsUsers: route configuration name -> listeners that fetch it.
 	rdsUsers map[string][]string
 	out      []Change
+	rts      []RouteChange
 }
 
 func (d *classDiff) add(ch Change) {

@@ -26,8 +26,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 var kindMark = map[Kind]string{Added: "+", Removed: "-", Changed: "~"}
 
-// WriteText writes one block per change: a header line, the summary, and
-// for changed elements the go-cmp diff, indented.
+// WriteText writes the objects and routes that change, then one block per
+// xDS change: a header line, the summary, and for changed elements the
+// YAML diff, indented.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "diff %s (%s) → %s (%s)\n", orNone(r.From.Revision), r.From.Hash, orNone(r.To.Revision), r.To.Hash)
@@ -39,10 +40,13 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	if !r.Different {
 		b.WriteString("no differences: both serve the same configuration\n")
+		r.writeViewText(&b)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	fmt.Fprintf(&b, "%d added, %d removed, %d changed\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
+	fmt.Fprintf(&b, "%s\n", r.Headline())
+	r.writeViewText(&b)
+	fmt.Fprintf(&b, "\nxDS resources (%d added, %d removed, %d changed):\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
 	for _, c := range r.Changes {
 		fmt.Fprintf(&b, "\n%s %s %s [%s]\n", kindMark[c.Kind], c.Type, strings.Join(c.Path, " › "), classList(c.Classes))
 		if len(c.Listeners) > 0 {
@@ -59,8 +63,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
-// WriteMarkdown writes the report for a pull-request comment: a summary
-// table first, the diffs folded in <details>.
+// WriteMarkdown writes the report for a pull-request comment: the objects
+// and routes that change first, the xDS resources and their diffs folded
+// in <details>.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### xDS diff `%s` → `%s`\n\n", orNone(r.From.Revision), orNone(r.To.Revision))
@@ -81,14 +86,20 @@ func (r *Report) markdownBody(b *strings.Builder, budget int) {
 	begin := b.Len()
 	if !r.Different {
 		b.WriteString("No differences: nothing served changes.\n")
+		if len(r.Objects) > 0 {
+			b.WriteString("\n")
+			r.writeViewMarkdown(b, budget)
+		}
 		return
 	}
-	fmt.Fprintf(b, "**%d added, %d removed, %d changed**\n\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
+	fmt.Fprintf(b, "**%s**\n\n", r.Headline())
+	r.writeViewMarkdown(b, budget/2)
+	fmt.Fprintf(b, "<details><summary>xDS resources: %d added, %d removed, %d changed</summary>\n\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
 	b.WriteString("| | Type | Element | Classes | Summary |\n|---|---|---|---|---|\n")
 	for _, c := range r.Changes {
 		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Kind, c.Type, mdPath(c.Path), classList(c.Classes), mdCell(c.Summary))
 	}
-	fmt.Fprintf(b, "\n<details><summary>Diffs (%d)</summary>\n\n", len(r.Changes))
+	b.WriteString("\n")
 	left := 0
 	for i, c := range r.Changes {
 		block := fmt.Sprintf("**%s %s** %s\n\n```diff\n%s\n```\n\n", c.Kind, c.Type, mdPath(c.Path), fence(c.Diff))

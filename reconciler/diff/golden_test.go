@@ -55,7 +55,13 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("head: %v", err)
 			}
-			rep := diff.Snapshots(from.Set, to.Set)
+			report := func() *diff.Report {
+				rep := diff.Snapshots(from.Set, to.Set)
+				rep.Owners(from.Model.IR, to.Model.IR)
+				rep.Objects = diff.ObjectChanges(from.Rendered.Objects, to.Rendered.Objects, to.Model.Status)
+				return rep
+			}
+			rep := report()
 			got := map[string]string{}
 			var b bytes.Buffer
 			must(t, rep.WriteText(&b))
@@ -72,7 +78,7 @@ func TestGolden(t *testing.T) {
 
 			// The same diff again is byte for byte the same.
 			var again bytes.Buffer
-			must(t, diff.Snapshots(from.Set, to.Set).WriteJSON(&again))
+			must(t, report().WriteJSON(&again))
 			if again.String() != got["json"] {
 				t.Error("two diffs of the same sets differ")
 			}

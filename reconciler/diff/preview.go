@@ -196,7 +196,7 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 	}
 	if p.Diff != nil {
 		if p.Diff.Different {
-			fmt.Fprintf(&b, "| Changes | %d added, %d removed, %d changed |\n", p.Diff.Counts.Added, p.Diff.Counts.Removed, p.Diff.Counts.Changed)
+			fmt.Fprintf(&b, "| Changes | %s |\n", mdCell(p.Diff.Headline()))
 		} else {
 			b.WriteString("| Changes | none: nothing served changes |\n")
 		}

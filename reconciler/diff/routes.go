@@ -20,10 +20,16 @@ func (d *classDiff) routeConfigs(a, b []*routev3.RouteConfiguration) {
 			d.add(Change{Kind: Removed, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
 				Summary: describeRC(a[i]), Diff: yamlDiff(a[i], nil),
 				routes: rcRoutes(a[i]), hostnames: rcHosts(a[i])})
+			for _, vh := range a[i].GetVirtualHosts() {
+				d.routeViewAll(Removed, name, vh)
+			}
 		case i < 0:
 			d.add(Change{Kind: Added, Type: RouteConfiguration, Name: name, Path: []string{name}, Listeners: users,
 				Summary: describeRC(b[j]), Diff: yamlDiff(nil, b[j]),
 				routes: rcRoutes(b[j]), hostnames: rcHosts(b[j])})
+			for _, vh := range b[j].GetVirtualHosts() {
+				d.routeViewAll(Added, name, vh)
+			}
 		case same(a[i], b[j]):
 			return
 		default:
@@ -48,10 +54,12 @@ func (d *classDiff) virtualHosts(rc string, a, b []*routev3.VirtualHost) {
 			d.add(Change{Kind: Removed, Type: VirtualHost, Name: name, Path: path, Listeners: users,
 				Summary: describeVHost(a[i]), Diff: yamlDiff(a[i], nil),
 				routes: vhRoutes(a[i]), hostnames: vhHosts(a[i])})
+			d.routeViewAll(Removed, rc, a[i])
 		case i < 0:
 			d.add(Change{Kind: Added, Type: VirtualHost, Name: name, Path: path, Listeners: users,
 				Summary: describeVHost(b[j]), Diff: yamlDiff(nil, b[j]),
 				routes: vhRoutes(b[j]), hostnames: vhHosts(b[j])})
+			d.routeViewAll(Added, rc, b[j])
 		case same(a[i], b[j]):
 			return
 		default:
@@ -92,12 +100,14 @@ func (d *classDiff) routes(path, hosts []string, a, b []*routev3.Route) {
 		d.add(Change{Kind: Changed, Type: Route, Name: name, Path: append(clone(path), name), Listeners: users,
 			Summary: routeSummary(x, y), Diff: yamlDiff(x, y), hostnames: hosts,
 			routes: union([]string{a[p.i].GetName()}, []string{name}), clusters: union(routeClusters(x), routeClusters(y))})
+		d.routeView(Changed, path[0], hosts, a[p.i], b[p.j])
 	}
 	for i, r := range a {
 		if !usedA[i] {
 			d.add(Change{Kind: Removed, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
 				Summary: describeRoute(na[i]), Diff: yamlDiff(na[i], nil), hostnames: hosts,
 				routes: []string{r.GetName()}, clusters: routeClusters(na[i])})
+			d.routeView(Removed, path[0], hosts, r, nil)
 		}
 	}
 	for j, r := range b {
@@ -105,11 +115,13 @@ func (d *classDiff) routes(path, hosts []string, a, b []*routev3.Route) {
 			d.add(Change{Kind: Added, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
 				Summary: describeRoute(nb[j]), Diff: yamlDiff(nil, nb[j]), hostnames: hosts,
 				routes: []string{r.GetName()}, clusters: routeClusters(nb[j])})
+			d.routeView(Added, path[0], hosts, nil, r)
 		}
 	}
 	if ch, ok := orderChange(path, a, b, pairs); ok {
 		ch.Listeners, ch.hostnames = users, hosts
 		d.add(ch)
+		d.orderView(path[0], hosts, a, b, pairs)
 	}
 }
 

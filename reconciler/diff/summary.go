@@ -155,13 +155,19 @@ func describeMatch(m *routev3.RouteMatch) string {
 	var parts []string
 	switch p := m.GetPathSpecifier().(type) {
 	case *routev3.RouteMatch_Prefix:
-		parts = append(parts, "prefix "+p.Prefix)
+		// A Gateway API PathPrefix ending in "/" is an Envoy prefix; any
+		// other prefix matches in the middle of a path segment.
+		if strings.HasSuffix(p.Prefix, "/") {
+			parts = append(parts, "PathPrefix "+p.Prefix)
+		} else {
+			parts = append(parts, "prefix "+p.Prefix)
+		}
 	case *routev3.RouteMatch_Path:
-		parts = append(parts, "path "+p.Path)
+		parts = append(parts, "Exact "+p.Path)
 	case *routev3.RouteMatch_PathSeparatedPrefix:
-		parts = append(parts, "path_separated_prefix "+p.PathSeparatedPrefix)
+		parts = append(parts, "PathPrefix "+p.PathSeparatedPrefix)
 	case *routev3.RouteMatch_SafeRegex:
-		parts = append(parts, "regex "+p.SafeRegex.GetRegex())
+		parts = append(parts, "RegularExpression "+p.SafeRegex.GetRegex())
 	case nil:
 		parts = append(parts, "any path")
 	default:
