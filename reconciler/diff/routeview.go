@@ -81,8 +81,8 @@ func (d *classDiff) orderView(rc string, hosts []string, a, b []*routev3.Route, 
 			}
 			win, lose := b[q.j], b[p.j]
 			c := RouteChange{Kind: Changed, Hostnames: hosts,
-				Match:   "both " + describeMatch(win.GetMatch()) + " and " + describeMatch(lose.GetMatch()),
-				To:      describeAction(win), From: describeAction(a[p.i]), Route: win.GetName(),
+				Match: "both " + describeMatch(win.GetMatch()) + " and " + describeMatch(lose.GetMatch()),
+				To:    describeAction(win), From: describeAction(a[p.i]), Route: win.GetName(),
 				Also:    []string{"order: " + win.GetName() + " now before " + lose.GetName()},
 				Classes: []snapshot.Class{d.class}, Listeners: d.rdsUsers[rc]}
 			if len(c.Listeners) == 0 {
