@@ -231,7 +231,7 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", pr.File, mdCell(obj), pr.Label(), mdCell(pr.Reason), mdCell(pr.Message))
 		}
 	}
-	if p.Diff != nil && p.Diff.Different {
+	if p.Diff != nil && (p.Diff.Different || len(p.Diff.Objects) > 0) {
 		b.WriteString("\n### Changes\n\n")
 		p.Diff.markdownBody(&b, MaxMarkdown-b.Len()-4000)
 	}

@@ -10,7 +10,12 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/status"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -123,5 +128,97 @@ func TestMarkdownFitsAComment(t *testing.T) {
 	}
 	if !strings.Contains(md, "team-399/backend-with-a-rather-long-name") || !strings.Contains(md, "more diff(s) left out") {
 		t.Errorf("want the whole table and a note on the diffs left out")
+	}
+}
+
+// TestRouteChangeOncePerChange: one weight shift served by two classes
+// under two route configurations (and, for gRPC, with another timeout
+// field) is one route change naming the classes (a Set without a scoped
+// class serves the Envoy class's resources to it) and both listeners.
+func TestRouteChangeOncePerChange(t *testing.T) {
+	route := func(timeout string, weights ...uint32) *routev3.Route {
+		a := &routev3.RouteAction{}
+		if len(weights) == 0 {
+			a.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: "pay/v1"}
+		} else {
+			a.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{
+				Clusters: []*routev3.WeightedCluster_ClusterWeight{
+					{Name: "pay/v1", Weight: wrapperspb.UInt32(weights[0])}, {Name: "pay/v2", Weight: wrapperspb.UInt32(weights[1])}}}}
+		}
+		if timeout == "timeout" {
+			a.Timeout = durationpb.New(5 * time.Second)
+		} else {
+			a.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{MaxStreamDuration: durationpb.New(5 * time.Second)}
+		}
+		return &routev3.Route{Name: "pay/pay/rule/1/match/0",
+			Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: "/refunds"}},
+			Action: &routev3.Route_Route{Route: a}}
+	}
+	set := func(weights ...uint32) *snapshot.Set {
+		rc := func(name, timeout string) *routev3.RouteConfiguration {
+			return &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{{
+				Name: "pay.example.com", Domains: []string{"pay.example.com", "pay.example.com:8080"},
+				Routes: []*routev3.Route{route(timeout, weights...)}}}}
+		}
+		return snapshot.New("r", map[snapshot.Class]*snapshot.Resources{
+			snapshot.Envoy: {Routes: []*routev3.RouteConfiguration{rc("port-8080", "timeout")}},
+			snapshot.GRPC:  {Routes: []*routev3.RouteConfiguration{rc("pay.example.com", "stream")}},
+		})
+	}
+	rep := Snapshots(set(), set(20, 80))
+	if len(rep.Changes) != 2 {
+		t.Fatalf("want one xDS change per class, got %d", len(rep.Changes))
+	}
+	if len(rep.Routes) != 1 {
+		t.Fatalf("want one route change, got %+v", rep.Routes)
+	}
+	got := rep.Routes[0]
+	if want := "pay.example.com  PathPrefix /refunds  →  pay/v1 20%, pay/v2 80%  (was pay/v1)"; got.Line() != want {
+		t.Errorf("line\n %q\nwant\n %q", got.Line(), want)
+	}
+	if fmt.Sprint(got.Classes) != "[envoy envoy-scoped grpc]" || fmt.Sprint(got.Listeners) != "[pay.example.com port-8080]" {
+		t.Errorf("classes %v, listeners %v", got.Classes, got.Listeners)
+	}
+	var b strings.Builder
+	if err := rep.WriteMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "protocmp") || strings.Contains(b.String(), "routev3") {
+		t.Errorf("markdown prints Go internals:\n%s", b.String())
+	}
+}
+
+// TestObjectChanges: added, removed, changed and moved objects, with the
+// file of each and whether the new side serves it.
+func TestObjectChanges(t *testing.T) {
+	obj := func(kind, name, file, yaml string) render.Object {
+		return render.Object{Kind: kind, Namespace: "shop", Name: name, File: file, YAML: []byte(yaml)}
+	}
+	from := []render.Object{
+		obj("HTTPRoute", "web", "teams/shop/web.yaml", "spec:\n  hostnames: [a]\n"),
+		obj("HTTPRoute", "old", "teams/shop/old.yaml", "spec: {}\n"),
+		obj("Backend", "web", "teams/shop/backends.yaml", "spec: {}\n"),
+		obj("Backend", "same", "teams/shop/backends.yaml", "spec: {}\n"),
+	}
+	to := []render.Object{
+		obj("HTTPRoute", "web", "teams/shop/web.yaml", "spec:\n  hostnames: [b]\n"),
+		obj("HTTPRoute", "new", "teams/shop/new.yaml", "spec: {}\n"),
+		obj("Backend", "web", "teams/shop/web.yaml", "spec: {}\n"),
+		obj("Backend", "same", "teams/shop/backends.yaml", "spec: {}\n"),
+	}
+	st := []status.Object{{ObjectRef: ir.ObjectRef{Kind: "HTTPRoute", Namespace: "shop", Name: "new"}, Served: status.ServedNone,
+		Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionFalse, Reason: "NotOwner"}}}}
+	var got []string
+	for _, c := range ObjectChanges(from, to, st) {
+		got = append(got, fmt.Sprintf("%s %s %s was=%s served=%s diff=%q", c.Kind, c.Object, c.File, c.WasFile, c.Served, c.Diff))
+	}
+	want := []string{
+		`added HTTPRoute shop/new teams/shop/new.yaml was= served=none diff=""`,
+		`removed HTTPRoute shop/old teams/shop/old.yaml was= served= diff=""`,
+		`changed Backend shop/web teams/shop/web.yaml was=teams/shop/backends.yaml served= diff=""`,
+		`changed HTTPRoute shop/web teams/shop/web.yaml was= served= diff="  spec:\n-   hostnames: [a]\n+   hostnames: [b]\n"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -5,6 +5,10 @@ import (
 	"strings"
 )
 
+// maxRows is how many objects and route changes the Markdown lists (the
+// text and JSON forms list them all).
+const maxRows = 50
+
 // Headline is what changes, in a few words: objects, routes, and the xDS
 // resources behind them.
 func (r *Report) Headline() string {
@@ -107,6 +111,22 @@ func (r *Report) writeViewText(b *strings.Builder) {
 	}
 }
 
+// objectStatus is whether the "to" side accepts the object, and where it
+// moved from.
+func objectStatus(o ObjectChange) string {
+	s := "accepted"
+	switch {
+	case o.Kind == Removed:
+		s = "–"
+	case o.Served != "":
+		s = o.Served.Label()
+	}
+	if o.WasFile != "" {
+		s += "; moved from `" + o.WasFile + "`"
+	}
+	return s
+}
+
 func objectNote(o ObjectChange) string {
 	var parts []string
 	if o.WasFile != "" {
@@ -126,15 +146,23 @@ func objectNote(o ObjectChange) string {
 func (r *Report) writeViewMarkdown(b *strings.Builder, budget int) {
 	begin := b.Len()
 	if len(r.Objects) > 0 {
-		fmt.Fprintf(b, "**Objects** (%s)\n\n| | Object | File | |\n|---|---|---|---|\n", objectTally(r.Objects))
-		for _, o := range r.Objects {
-			fmt.Fprintf(b, "| %s | %s | `%s` | %s |\n", o.Kind, mdCell(o.Object), o.File, mdCell(strings.TrimPrefix(strings.TrimSuffix(objectNote(o), ")"), "  (")))
+		fmt.Fprintf(b, "**Objects** (%s)\n\n| | Object | File | Status |\n|---|---|---|---|\n", objectTally(r.Objects))
+		for i, o := range r.Objects {
+			if i == maxRows {
+				fmt.Fprintf(b, "\n_%d more object(s): run `gitxds diff -o text` for all of them._\n", len(r.Objects)-i)
+				break
+			}
+			fmt.Fprintf(b, "| %s | %s | `%s` | %s |\n", o.Kind, mdCell(o.Object), o.File, mdCell(objectStatus(o)))
 		}
 		b.WriteString("\n")
 	}
 	if len(r.Routes) > 0 {
 		fmt.Fprintf(b, "**Routes** (%s)\n\n| | Hostnames | Match | Goes to | Before | Route | Served by |\n|---|---|---|---|---|---|---|\n", routeTally(r.Routes))
-		for _, c := range r.Routes {
+		for i, c := range r.Routes {
+			if i == maxRows {
+				fmt.Fprintf(b, "\n_%d more route change(s): run `gitxds diff -o text` for all of them._\n", len(r.Routes)-i)
+				break
+			}
 			to, from := c.To, c.From
 			switch c.Kind {
 			case Added:
