@@ -4,9 +4,8 @@
 // Snapshots compares, per node class, every listener, every route
 // configuration down to its virtual hosts (by name) and their routes (match →
 // action), every cluster with its policies, and every endpoint set
-// (ClusterLoadAssignment). Protos are compared with go-cmp and
-// protocmp.Transform() after a normalisation that takes out what does not
-// change what is served:
+// (ClusterLoadAssignment). Protos are compared after a normalisation that
+// takes out what does not change what is served:
 //
 //   - collections whose order means nothing are sorted by name before they
 //     are compared: resources, virtual hosts, domains, filter chains, the
@@ -41,8 +40,20 @@
 //	                                      // resource name, then virtual host, then route
 //	    "listeners": ["port-8080"],       // listeners that serve it (route types)
 //	    "summary": "weighted_clusters: payments/payments-v1 100→20, payments/payments-v2 0→80",
-//	    "diff": "…"                      // go-cmp diff (- from, + to); empty when none
+//	    "diff": "…"                      // YAML line diff (- from, + to); empty when none
 //	  }],
+//	  "routes": [{"kind": "changed", "hostnames": ["payments.example.com"],
+//	              "match": "PathPrefix /", "to": "payments/payments-v1 20%, …",
+//	              "from": "payments/payments-v1", "also": ["route.timeout: 5s→10s"],
+//	              "route": "payments/payments/rule/1/match/0",
+//	              "owner": {"kind": "HTTPRoute", "namespace": "payments", "name": "payments",
+//	                        "file": "teams/payments/routes.yaml"},
+//	              "classes": ["envoy", "grpc"], "listeners": ["port-8080", …]}],
+//	                                      // one per route change, however many
+//	                                      // classes and listeners serve it
+//	  "objects": [{"kind": "changed", "object": "HTTPRoute payments/payments",
+//	               "file": "…", "wasFile": "…", "served": "none", "diff": "…"}],
+//	                                      // rendered objects that changed (offline only)
 //	  "notAccepted": [{"file": "…", "kind": "HTTPRoute", "namespace": "shop",
 //	                   "name": "web", "reason": "UnsupportedValue", "message": "…",
 //	                   "line": "…", "served": "none" | "part" | "lastAccepted"}]
@@ -114,8 +125,8 @@ type Change struct {
 	// virtual host or route configuration change.
 	Listeners []string `json:"listeners,omitempty"`
 	Summary   string   `json:"summary"`
-	// Diff is go-cmp's diff of the normalised elements: "-" lines are the
-	// old ("from") side, "+" lines the new one.
+	// Diff is the YAML line diff of the normalised elements: "-" lines are
+	// the old ("from") side, "+" lines the new one, "  " lines context.
 	Diff string `json:"diff,omitempty"`
 
 	// refs: route and cluster names the change touches, and the hostnames
