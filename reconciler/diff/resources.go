@@ -208,17 +208,43 @@ func rdsNames(l *listenerv3.Listener) []string {
 	return out
 }
 
+// scopedNames are the names of the scoped routes (SRDS) of a listener's
+// HTTP connection managers.
+func scopedNames(l *listenerv3.Listener) []string {
+	var out []string
+	for _, fc := range l.GetFilterChains() {
+		for _, f := range fc.GetFilters() {
+			if n := hcmOf(f.GetTypedConfig()).GetScopedRoutes().GetName(); n != "" {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
 // rdsUsers maps each route configuration to the listeners, old or new, that
-// fetch it.
+// fetch it: by RDS, or through a scope of their scoped routes (gitxds names
+// a scope "<scoped routes name>/http/<hostname>", translate's
+// envoyScopeName).
 func rdsUsers(sides ...*snapshot.Resources) map[string][]string {
 	seen := map[string]map[string]bool{}
+	mark := func(rc, l string) {
+		if seen[rc] == nil {
+			seen[rc] = map[string]bool{}
+		}
+		seen[rc][l] = true
+	}
 	for _, r := range sides {
 		for _, l := range r.Listeners {
 			for _, n := range rdsNames(l) {
-				if seen[n] == nil {
-					seen[n] = map[string]bool{}
+				mark(n, l.GetName())
+			}
+			for _, n := range scopedNames(l) {
+				for _, sc := range r.ScopedRoutes {
+					if sc.GetName() == n || strings.HasPrefix(sc.GetName(), n+"/http/") {
+						mark(sc.GetRouteConfigurationName(), l.GetName())
+					}
 				}
-				seen[n][l.GetName()] = true
 			}
 		}
 	}

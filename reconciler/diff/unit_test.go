@@ -131,10 +131,10 @@ func TestMarkdownFitsAComment(t *testing.T) {
 	}
 }
 
-// TestRouteChangeOncePerChange: one weight shift served by two classes
-// under two route configurations (and, for gRPC, with another timeout
+// TestRouteChangeOncePerChange: one weight shift served by three classes
+// under three route configurations (two ports) (and, for gRPC, with another timeout
 // field) is one route change naming the classes (a Set without a scoped
-// class serves the Envoy class's resources to it) and both listeners.
+// class serves the Envoy class's resources to it) and every listener.
 func TestRouteChangeOncePerChange(t *testing.T) {
 	route := func(timeout string, weights ...uint32) *routev3.Route {
 		a := &routev3.RouteAction{}
@@ -161,13 +161,13 @@ func TestRouteChangeOncePerChange(t *testing.T) {
 				Routes: []*routev3.Route{route(timeout, weights...)}}}}
 		}
 		return snapshot.New("r", map[snapshot.Class]*snapshot.Resources{
-			snapshot.Envoy: {Routes: []*routev3.RouteConfiguration{rc("port-8080", "timeout")}},
+			snapshot.Envoy: {Routes: []*routev3.RouteConfiguration{rc("port-8080", "timeout"), rc("port-8443", "timeout")}},
 			snapshot.GRPC:  {Routes: []*routev3.RouteConfiguration{rc("pay.example.com", "stream")}},
 		})
 	}
 	rep := Snapshots(set(), set(20, 80))
-	if len(rep.Changes) != 2 {
-		t.Fatalf("want one xDS change per class, got %d", len(rep.Changes))
+	if len(rep.Changes) != 3 {
+		t.Fatalf("want one xDS change per class and port, got %d", len(rep.Changes))
 	}
 	if len(rep.Routes) != 1 {
 		t.Fatalf("want one route change, got %+v", rep.Routes)
@@ -176,7 +176,7 @@ func TestRouteChangeOncePerChange(t *testing.T) {
 	if want := "pay.example.com  PathPrefix /refunds  →  pay/v1 20%, pay/v2 80%  (was pay/v1)"; got.Line() != want {
 		t.Errorf("line\n %q\nwant\n %q", got.Line(), want)
 	}
-	if fmt.Sprint(got.Classes) != "[envoy envoy-scoped grpc]" || fmt.Sprint(got.Listeners) != "[pay.example.com port-8080]" {
+	if fmt.Sprint(got.Classes) != "[envoy envoy-scoped grpc]" || fmt.Sprint(got.Listeners) != "[pay.example.com port-8080 port-8443]" {
 		t.Errorf("classes %v, listeners %v", got.Classes, got.Listeners)
 	}
 	var b strings.Builder
