@@ -83,7 +83,7 @@ func (d *classDiff) orderView(rc string, hosts []string, a, b []*routev3.Route, 
 			c := RouteChange{Kind: Changed, Hostnames: hosts,
 				Match: "both " + describeMatch(win.GetMatch()) + " and " + describeMatch(lose.GetMatch()),
 				To:    describeAction(win), From: describeAction(a[p.i]), Route: win.GetName(),
-				Also:    []string{"order: " + win.GetName() + " now before " + lose.GetName()},
+				Also:    []string{"order: " + ruleOrName(win.GetName()) + " now before " + ruleOrName(lose.GetName())},
 				Classes: []snapshot.Class{d.class}, Listeners: d.rdsUsers[rc]}
 			if len(c.Listeners) == 0 {
 				c.Listeners = []string{rc}
@@ -192,6 +192,14 @@ func ruleOf(name string) string {
 		return "rules[" + p[3] + "]"
 	}
 	return "rules[" + p[3] + "].matches[" + p[5] + "]"
+}
+
+// ruleOrName is the rule of a Gateway API route name, or the name.
+func ruleOrName(name string) string {
+	if r := ruleOf(name); r != "" {
+		return r
+	}
+	return name
 }
 
 // irMatch is a match as the Gateway API route writes it.

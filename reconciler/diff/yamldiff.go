@@ -15,7 +15,7 @@ const diffContext = 3
 
 // maxDiffCells bounds the line-by-line comparison (old lines × new lines);
 // past it, the old side is shown removed and the new side added.
-const maxDiffCells = 4_000_000
+const maxDiffCells = 1_000_000
 
 // yamlDiff is the line diff of two messages rendered as YAML (protojson
 // field names, the form Envoy's own config dump and docs use): "-" lines are
