@@ -56,6 +56,15 @@ func (d *classDiff) routeView(k Kind, rc string, hosts []string, a, b *routev3.R
 	if b != nil {
 		c.To = describeAction(b)
 	}
+	// A weight shift reads with the shares on both sides: "(was v1 100%)".
+	if len(shares(a.GetRoute())) > 1 || len(shares(b.GetRoute())) > 1 {
+		if len(shares(a.GetRoute())) == 1 {
+			c.From += " 100%"
+		}
+		if len(shares(b.GetRoute())) == 1 {
+			c.To += " 100%"
+		}
+	}
 	if a != nil && b != nil {
 		if am, bm := describeMatch(a.GetMatch()), describeMatch(b.GetMatch()); am != bm {
 			c.Match = bm + " (was " + am + ")"

@@ -173,7 +173,7 @@ func TestRouteChangeOncePerChange(t *testing.T) {
 		t.Fatalf("want one route change, got %+v", rep.Routes)
 	}
 	got := rep.Routes[0]
-	if want := "pay.example.com  PathPrefix /refunds  →  pay/v1 20%, pay/v2 80%  (was pay/v1)"; got.Line() != want {
+	if want := "pay.example.com  PathPrefix /refunds  →  pay/v1 20%, pay/v2 80%  (was pay/v1 100%)"; got.Line() != want {
 		t.Errorf("line\n %q\nwant\n %q", got.Line(), want)
 	}
 	if fmt.Sprint(got.Classes) != "[envoy envoy-scoped grpc]" || fmt.Sprint(got.Listeners) != "[pay.example.com port-8080 port-8443]" {

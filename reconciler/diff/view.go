@@ -60,7 +60,7 @@ func (c RouteChange) Line() string {
 		return fmt.Sprintf("%s  %s  route removed  (was → %s)", hosts, c.Match, c.From)
 	}
 	if c.From == c.To {
-		return fmt.Sprintf("%s  %s  →  %s  (unchanged)", hosts, c.Match, c.To)
+		return fmt.Sprintf("%s  %s  →  %s  (as before)", hosts, c.Match, c.To)
 	}
 	return fmt.Sprintf("%s  %s  →  %s  (was %s)", hosts, c.Match, c.To, c.From)
 }
