@@ -25,6 +25,11 @@ type RouteChange struct {
 	// share of the traffic, a redirect or a direct response.
 	To   string `json:"to,omitempty"`
 	From string `json:"from,omitempty"`
+	// ToBackends and FromBackends are the clusters of To and From with
+	// their share of the traffic in percent (none for a redirect or a
+	// direct response).
+	ToBackends   []Share `json:"toBackends,omitempty"`
+	FromBackends []Share `json:"fromBackends,omitempty"`
 	// Also lists the other fields of the route that changed (timeouts,
 	// retries, filters), as each class's route says them.
 	Also []string `json:"also,omitempty"`
@@ -51,10 +56,10 @@ func (d *classDiff) routeView(k Kind, rc string, hosts []string, a, b *routev3.R
 		c.Listeners = []string{rc}
 	}
 	if a != nil {
-		c.From = describeAction(a)
+		c.From, c.FromBackends = describeAction(a), shareList(a.GetRoute())
 	}
 	if b != nil {
-		c.To = describeAction(b)
+		c.To, c.ToBackends = describeAction(b), shareList(b.GetRoute())
 	}
 	// A weight shift reads with the shares on both sides: "(was v1 100%)".
 	if len(shares(a.GetRoute())) > 1 || len(shares(b.GetRoute())) > 1 {
@@ -100,6 +105,34 @@ func (d *classDiff) orderView(rc string, hosts []string, a, b []*routev3.Route, 
 			d.rts = append(d.rts, c)
 		}
 	}
+}
+
+// Share is a cluster's share of a route's traffic.
+type Share struct {
+	Cluster string  `json:"cluster"`
+	Percent float64 `json:"percent"`
+}
+
+// shareList is shares, sorted by cluster, rounded to a tenth of a percent.
+func shareList(a *routev3.RouteAction) []Share {
+	sh := shares(a)
+	out := make([]Share, 0, len(sh))
+	for _, k := range sortedKeys(sh) {
+		out = append(out, Share{Cluster: k, Percent: float64(int64(sh[k]*10+0.5)) / 10})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func sortedKeys(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // routeViewAll records every route of a virtual host added or removed.
