@@ -286,12 +286,17 @@ func rcHosts(rc *routev3.RouteConfiguration) []string {
 	return union(out)
 }
 
+// describeRC names the virtual hosts of a route configuration with their
+// number of routes (the routes themselves are in Report.Routes).
 func describeRC(rc *routev3.RouteConfiguration) string {
-	n := 0
+	var parts []string
 	for _, v := range rc.GetVirtualHosts() {
-		n += len(v.GetRoutes())
+		parts = append(parts, fmt.Sprintf("%s (%d route(s))", v.GetName(), len(v.GetRoutes())))
 	}
-	return fmt.Sprintf("%d virtual host(s), %d route(s)", len(rc.GetVirtualHosts()), n)
+	if len(parts) == 0 {
+		return "no virtual hosts"
+	}
+	return "virtual hosts " + joinParts(parts)
 }
 
 func describeVHost(v *routev3.VirtualHost) string {
