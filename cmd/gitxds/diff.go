@@ -29,10 +29,13 @@ func newDiff() *cobra.Command {
 		Use:   "diff --repo URL|PATH --path OVERLAY (--from REV | --live ADMIN_URL) [--to REV] [-o text|markdown|json] [--exit-code]",
 		Short: "Show what the fleet would serve differently between two revisions, or against a running server",
 		Long: `diff renders the overlay at two revisions (branches, tags, SHAs, refs/pull/N/head; on a local
-clone or a URL) and prints the semantic difference of the xDS resources they serve: per
-listener, per route configuration, virtual host and route (match → action), per cluster and
-its policies, per endpoint set. Reordering that changes nothing served is no difference; a
-route order change that changes which rule wins is.
+clone or a URL) and prints what changes: the objects added, removed or changed with their
+files; each route change once (hostnames and match → backends and shares, before and after,
+with its HTTPRoute, rule and file, and the node classes and listeners that serve it); then
+the semantic difference of the xDS resources behind them, with YAML diffs: per listener, per
+route configuration, virtual host and route, per cluster and its policies, per endpoint set.
+Reordering that changes nothing served is no difference; a route order change that changes
+which rule wins is.
 
 --to defaults to the work tree of a local --repo (HEAD of a URL). --live ADMIN_URL compares
 what a running gitxds serves (GET ADMIN_URL/snapshot, or ADMIN_URL as given when it names
