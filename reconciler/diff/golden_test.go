@@ -82,6 +82,14 @@ func TestGolden(t *testing.T) {
 			if again.String() != got["json"] {
 				t.Error("two diffs of the same sets differ")
 			}
+			// Values read as YAML, never as go-cmp's or Go's internals.
+			for out, s := range got {
+				for _, bad := range []string{"protocmp", "Inverse(", "routev3.", "listenerv3."} {
+					if strings.Contains(s, bad) {
+						t.Errorf("%s output prints %q", out, bad)
+					}
+				}
+			}
 			c.check(t, p, got)
 		})
 	}
