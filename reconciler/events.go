@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
@@ -110,4 +111,34 @@ func (r *Reconciler) History() []status.Revision {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]status.Revision(nil), r.history...)
+}
+
+// maxChanges bounds the route changes kept per revision in the history.
+const maxChanges = 20
+
+// describeChanges computes, off the reconcile path, the route-level changes
+// of b against lastGood (Options.Describe) and keeps them in b's history
+// entry.
+func (r *Reconciler) describeChanges(b *Build, lastGood *snapshot.Set) {
+	if r.opts.Describe == nil || lastGood == nil || b == nil || b.Set == nil {
+		return
+	}
+	lines := r.opts.Describe(lastGood, b)
+	if len(lines) > maxChanges {
+		lines = append(lines[:maxChanges:maxChanges], fmt.Sprintf("… and %d more", len(lines)-maxChanges))
+	}
+	if len(lines) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.history) - 1; i >= 0; i-- {
+		if r.history[i].Revision == b.Revision {
+			r.history[i].Changes = lines
+			if err := r.opts.Store.SaveHistory(r.history); err != nil {
+				r.log.Error("persist history", "error", err)
+			}
+			return
+		}
+	}
 }

@@ -2,9 +2,12 @@ package reconciler
 
 import (
 	"fmt"
+	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/snapshot"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gitxds.dev/gitxds/reconciler/notify"
 )
@@ -102,5 +105,42 @@ func TestEvents(t *testing.T) {
 	}
 	if hist[1].Revision != broken || !strings.Contains(hist[1].Message, "platform/gateways.yaml") {
 		t.Errorf("history entry of the broken commit: %+v", hist[1])
+	}
+}
+
+// TestHistoryRouteChanges: a revision's history entry lists its route-level
+// changes against the last good version.
+func TestHistoryRouteChanges(t *testing.T) {
+	h := newHarness(t, harnessOptions{describe: func(lastGood *snapshot.Set, b *Build) []string {
+		rep := diff.Snapshots(lastGood, b.Set)
+		var lines []string
+		for _, c := range rep.Routes {
+			lines = append(lines, c.Line())
+		}
+		return lines
+	}})
+	if err := h.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	files := repoFiles("9001")
+	files["teams/echo/routes.yaml"] = strings.Replace(files["teams/echo/routes.yaml"], "value: /}", "value: /v2}", 1)
+	rev := h.commit(files)
+	if err := h.reconcile(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		hist := h.rec.History()
+		last := hist[len(hist)-1]
+		if last.Revision == rev && len(last.Changes) > 0 {
+			if got := strings.Join(last.Changes, "\n"); !strings.Contains(got, "echo.example.com") || !strings.Contains(got, "/v2") {
+				t.Errorf("changes of %s:\n%s", rev, got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no route changes recorded for %s: %+v", rev, last)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

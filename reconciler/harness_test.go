@@ -12,6 +12,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/xds"
@@ -82,6 +83,8 @@ type harnessOptions struct {
 	exit func(code int)
 	// notifier receives the events.
 	notifier interface{ Notify(notify.Event) }
+	// describe lists a build's route changes (the history).
+	describe func(*snapshot.Set, *Build) []string
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -131,7 +134,7 @@ func (h *harness) start(o harnessOptions) {
 		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: "overlays/dev", Interval: time.Hour,
 		Pipeline: pipe, Fleet: NewFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
 		Log:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Build: o.build, Exit: exit, Notifier: o.notifier,
+		Build: o.build, Exit: exit, Notifier: o.notifier, Describe: o.describe,
 	})
 	if err := h.rec.Restore(); err != nil {
 		h.t.Fatal(err)

@@ -47,6 +47,9 @@ type Options struct {
 	Log     *slog.Logger
 	// NewQuerier overrides the Prometheus client of metric gates (tests).
 	NewQuerier func(address string) (rollout.Querier, error)
+	// Describe, when set, says what a build changes in what is served, one
+	// line per route change (the history keeps them; events.go).
+	Describe func(lastGood *snapshot.Set, b *Build) []string
 	// Notifier, when set, is told what becomes of each revision
 	// (events.go); never blocks.
 	Notifier interface{ Notify(notify.Event) }
@@ -460,6 +463,7 @@ func (r *Reconciler) checkHistory(ctx context.Context, rev source.Revision) {
 // rollout (a revert), otherwise through the RolloutPolicy.
 func (r *Reconciler) reconcileRollout(b *Build) {
 	r.mu.Lock()
+	go r.describeChanges(b, r.state.LastGood)
 	rejected := b.Rejected()
 	r.st.Objects = b.Model.Status
 	r.opts.Metrics.RejectedObjects.Set(float64(len(rejected)))

@@ -19,7 +19,8 @@ import (
 type fakeBackend struct{ st status.Status }
 
 func (f fakeBackend) History() []status.Revision {
-	return []status.Revision{{Revision: "main@sha1:1111", Result: "success", Duration: "1.5s"}, {Revision: "main@sha1:2222", Result: "pending", Stage: "canary"}}
+	return []status.Revision{{Revision: "main@sha1:1111", Result: "success", Duration: "1.5s"}, {Revision: "main@sha1:2222", Result: "pending", Stage: "canary",
+		Changes: []string{"payments.example.com  PathPrefix /refunds  →  payments/v2 100%  (was payments/v1 100%)"}}}
 }
 
 func (f fakeBackend) Status() status.Status   { return f.st }
@@ -80,7 +81,7 @@ func TestUI(t *testing.T) {
 		`data-stage="all" data-phase="Pending"`, "(no node selected)",
 		"teams/shop/routes.yaml", "HTTPRoute shop/web", "UnsupportedValue", "&lt;script&gt;alert(1)&lt;/script&gt;",
 		"canary-1", "rollout-group=canary", "envoy / canary:", "grpc / –:", `<script src="/ui/ui.js" defer></script>`,
-		`<tr data-result="pending"><td><code>main@sha1:2222</code>`, `<tr data-result="success"><td><code>main@sha1:1111</code>`, "1.5s",
+		`<tr data-result="pending"><td><code>main@sha1:2222</code>`, `<tr data-result="success"><td><code>main@sha1:1111</code>`, "1.5s", "PathPrefix /refunds  →  payments/v2 100%",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)

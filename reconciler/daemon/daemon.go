@@ -22,12 +22,14 @@ import (
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
+	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/webhook"
 	"gitxds.dev/gitxds/reconciler/xds"
@@ -166,7 +168,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	rec := reconciler.New(reconciler.Options{
 		Source: src, URL: src.String(), Ref: cfg.Ref, Overlay: cfg.Path, Interval: cfg.Interval,
 		Pipeline: pipe, Build: cfg.Build, Fleet: fleet, Store: store, Metrics: m, Log: cfg.Log, NewQuerier: cfg.NewQuerier,
-		Notifier: notifier,
+		Notifier: notifier, Describe: DescribeRoutes,
 	})
 	if err := rec.Restore(); err != nil {
 		return nil, fmt.Errorf("restore state from %s: %w", cfg.StateDir, err)
@@ -353,4 +355,16 @@ func startWarnings(cfg Config, adminAddr net.Addr) []string {
 		}
 	}
 	return out
+}
+
+// DescribeRoutes lists the route-level changes of b against lastGood, one
+// line each, for the history (reconciler.Options.Describe).
+func DescribeRoutes(lastGood *snapshot.Set, b *reconciler.Build) []string {
+	rep := diff.Snapshots(lastGood, b.Set)
+	rep.Owners(b.Model.IR)
+	lines := make([]string, 0, len(rep.Routes))
+	for _, c := range rep.Routes {
+		lines = append(lines, c.Line())
+	}
+	return lines
 }

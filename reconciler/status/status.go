@@ -185,4 +185,7 @@ type Revision struct {
 	Finished  *time.Time `json:"finished,omitempty"`
 	// Duration from Attempted to Finished, e.g. "1.2s".
 	Duration string `json:"duration,omitempty"`
+	// Changes are the route-level changes against the last good version,
+	// one line each ("host match → backends (was ...)").
+	Changes []string `json:"changes,omitempty"`
 }
