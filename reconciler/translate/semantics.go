@@ -364,34 +364,41 @@ func checkListenerAddresses(ls []*listenerv3.Listener, fail func(name string, er
 // the messages packed in Anys (typed_per_filter_config) and theirs.
 func walkMessages(m protoreflect.Message, fn func(proto.Message)) {
 	fn(m.Interface())
-	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if f.Message() == nil {
-			return true
-		}
-		visit := func(x protoreflect.Message) {
-			if a, ok := x.Interface().(*anypb.Any); ok {
-				if inner, err := a.UnmarshalNew(); err == nil {
-					walkMessages(inner.ProtoReflect(), fn)
-				}
-				return
+	EachChild(m, func(x protoreflect.Message) {
+		if a, ok := x.Interface().(*anypb.Any); ok {
+			if inner, err := a.UnmarshalNew(); err == nil {
+				walkMessages(inner.ProtoReflect(), fn)
 			}
-			walkMessages(x, fn)
+			return
 		}
+		walkMessages(x, fn)
+	})
+}
+
+// EachChild calls fn for every message a field of m holds directly: a
+// singular message field, each element of a list, each value of a map. It
+// is the one walk over a resource's messages (the semantics check here, the
+// Envoy-like client's deep validation).
+func EachChild(m protoreflect.Message, fn func(protoreflect.Message)) {
+	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
 		case f.IsList():
+			if f.Message() == nil {
+				return true
+			}
 			l := v.List()
 			for i := 0; i < l.Len(); i++ {
-				visit(l.Get(i).Message())
+				fn(l.Get(i).Message())
 			}
 		case f.IsMap():
 			if f.MapValue().Message() != nil {
 				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					visit(mv.Message())
+					fn(mv.Message())
 					return true
 				})
 			}
-		default:
-			visit(v.Message())
+		case f.Message() != nil:
+			fn(v.Message())
 		}
 		return true
 	})

@@ -282,34 +282,12 @@ func validateDeep(m proto.Message) error {
 // walkAnys calls fn for every Any directly reachable in m (not inside
 // another Any: validateDeep recurses into those).
 func walkAnys(m protoreflect.Message, fn func(*anypb.Any)) {
-	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if f.Message() == nil {
-			return true
+	translate.EachChild(m, func(x protoreflect.Message) {
+		if a, ok := x.Interface().(*anypb.Any); ok {
+			fn(a)
+			return
 		}
-		visit := func(x protoreflect.Message) {
-			if a, ok := x.Interface().(*anypb.Any); ok {
-				fn(a)
-				return
-			}
-			walkAnys(x, fn)
-		}
-		switch {
-		case f.IsList():
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				visit(l.Get(i).Message())
-			}
-		case f.IsMap():
-			if f.MapValue().Message() != nil {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					visit(mv.Message())
-					return true
-				})
-			}
-		default:
-			visit(v.Message())
-		}
-		return true
+		walkAnys(x, fn)
 	})
 }
 
