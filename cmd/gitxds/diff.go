@@ -192,32 +192,41 @@ func fetchMemory(ctx context.Context, snap *url.URL) (*model.Memory, error) {
 	u := *snap
 	u.Path = strings.TrimSuffix(u.Path, "/snapshot") + "/accepted"
 	u.RawQuery = ""
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	body, code, err := liveGet(ctx, &u, "live accepted objects")
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("live accepted objects: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 512<<20))
-	if err != nil {
-		return nil, fmt.Errorf("live accepted objects %s: %w", &u, err)
-	}
-	if resp.StatusCode == http.StatusNotFound {
+	if code == http.StatusNotFound {
 		return nil, fmt.Errorf("%s: %w", &u, errNoMemory)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("live accepted objects %s: %s: %s", &u, resp.Status, strings.TrimSpace(string(body)))
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("live accepted objects %s: %d %s: %s", &u, code, http.StatusText(code), strings.TrimSpace(string(body)))
 	}
 	var m model.Memory
 	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("live accepted objects %s: %w", &u, err)
 	}
 	return &m, nil
+}
+
+// liveGet reads GET u of a running server's admin API (at most 512 MiB,
+// 30 s); what names the request in errors.
+func liveGet(ctx context.Context, u *url.URL, what string) (body []byte, code int, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if body, err = io.ReadAll(io.LimitReader(resp.Body, 512<<20)); err != nil {
+		return nil, 0, fmt.Errorf("%s %s: %w", what, u, err)
+	}
+	return body, resp.StatusCode, nil
 }
 
 // snapshotURL is ADMIN_URL/snapshot, or ADMIN_URL when it names /snapshot.
@@ -233,23 +242,12 @@ func snapshotURL(admin string) (*url.URL, error) {
 }
 
 func fetchSnapshot(ctx context.Context, u *url.URL) (*snapshot.Set, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	body, code, err := liveGet(ctx, u, "live snapshot")
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("live snapshot: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 512<<20))
-	if err != nil {
-		return nil, fmt.Errorf("live snapshot %s: %w", u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("live snapshot %s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("live snapshot %s: %d %s: %s", u, code, http.StatusText(code), strings.TrimSpace(string(body)))
 	}
 	set, err := snapshot.ParseRenderJSON(body)
 	if err != nil {
