@@ -325,7 +325,7 @@ func TestRolloutMetricGate(t *testing.T) {
 	onlyAnswered(t, "(b) after the rollback", traffic.Answers(), ids(g.all()), "B")
 
 	// (c) git revert of the bad commit: served config equals the last good
-	// version, so it applies at once and says so.
+	// version, so it applies without a rollout and says so.
 	traffic.Reset()
 	reverted := must[string](t)(s.Revert(bad))
 	st = must[status.Status](t)(s.WaitApplied(20*time.Second, reverted))
@@ -334,12 +334,33 @@ func TestRolloutMetricGate(t *testing.T) {
 	if rc.Status != metav1.ConditionTrue || st.LastAttemptedRevision != reverted {
 		t.Fatalf("(c) after git revert: Ready %s (%q), attempted %s; want True at %s", rc.Status, rc.Message, st.LastAttemptedRevision, reverted)
 	}
-	saysSo := strings.Contains(rc.Message, "no change") || (st.Rollout != nil && st.Rollout.Revision == reverted && st.Rollout.FastPath != "")
-	if !saysSo {
-		t.Errorf("(c) status does not say the revert went at once (no change served / fast path): Ready %q, rollout %+v", rc.Message, st.Rollout)
+	// The bad commit never served, so its revert changes nothing served:
+	// no rollout at all (not even the fast path, which (d) covers).
+	if !strings.Contains(rc.Message, "no change to what is served") || (st.Rollout != nil && st.Rollout.Revision == reverted) {
+		t.Errorf("(c) the revert of a commit that never served: Ready %q, rollout %+v; want no change and no rollout", rc.Message, st.Rollout)
 	}
 	time.Sleep(300 * time.Millisecond)
 	onlyAnswered(t, "(c) after the revert", traffic.Answers(), ids(g.all()), "B")
+
+	// (d) git revert of the good commit, which was serving: what it serves
+	// equals the first revision, which completed a rollout, so it goes to
+	// every node at once (the fast path), without the canary's 3 s bake,
+	// and says why.
+	reverted = must[string](t)(s.Revert(good))
+	st = must[status.Status](t)(s.WaitApplied(20*time.Second, reverted))
+	ro = *st.Rollout
+	t.Logf("(d) Ready: %s; rollout %s, fast path: %s", readyCond(t, st).Message, ro.Phase, ro.FastPath)
+	if ro.Revision != reverted || ro.Phase != "Succeeded" || !strings.Contains(ro.FastPath, head) {
+		t.Fatalf("(d) revert of a serving change: rollout %+v, want Succeeded by the fast path naming %s", ro, head)
+	}
+	// One stage holding every node, not the policy's canary then all.
+	if len(ro.Stages) != 1 || ro.Stages[0].Name != "all" || len(ro.Stages[0].Nodes) != len(g.all()) || ro.Stages[0].Bake != "" {
+		t.Errorf("(d) fast path stages %+v, want one stage of all %d nodes without a bake", ro.Stages, len(g.all()))
+	}
+	if c := readyCond(t, st); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "every node at once") {
+		t.Errorf("(d) Ready %s %q does not say the revert went to every node at once", c.Status, c.Message)
+	}
+	waitAll(ctx, t, g.all(), "A")
 	t.Logf("test time %s", time.Since(start).Round(time.Millisecond))
 }
 
