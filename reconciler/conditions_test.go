@@ -239,7 +239,7 @@ func TestReconcilerConditions(t *testing.T) {
 	// A revision that cannot be rendered: refused and stalled until a new
 	// commit; r1 keeps serving.
 	r2 := f.commit(2, "b")
-	f.build.err[r2] = &StageError{Stage: "render", Revision: r2, Err: errors.New("teams/shop/x.yaml: bad YAML")}
+	f.build.err[r2] = &BuildError{Step: StepRender, Revision: r2, Err: errors.New("teams/shop/x.yaml: bad YAML")}
 	f.reconcile()
 	f.want("r2 render failure", "False/"+status.ReasonRenderFailed, "False/"+status.ReasonRenderFailed, "True/"+status.ReasonRenderFailed)
 	if st := f.rec.Status(); st.LastAppliedRevision != r1 || st.LastAttemptedRevision != r2 {
@@ -251,15 +251,22 @@ func TestReconcilerConditions(t *testing.T) {
 
 	// A translate failure has its own reason.
 	r3 := f.commit(3, "c")
-	f.build.err[r3] = &StageError{Stage: "translate", Revision: r3, Err: errors.New("invalid cluster")}
+	f.build.err[r3] = &BuildError{Step: StepTranslate, Revision: r3, Err: errors.New("invalid cluster")}
 	f.reconcile()
 	f.want("r3 translate failure", "False/"+status.ReasonTranslateFailed, "False/"+status.ReasonTranslateFailed, "True/"+status.ReasonTranslateFailed)
+
+	// A model that breaks the IR's invariants (a gitxds bug) is not
+	// reported as the user's render failure.
+	r35 := f.commit(35, "c")
+	f.build.err[r35] = &BuildError{Step: StepModel, Revision: r35, Err: errors.New("route r1: route has no action")}
+	f.reconcile()
+	f.want("r35 model failure", "False/"+status.ReasonModelFailed, "False/"+status.ReasonModelFailed, "True/"+status.ReasonModelFailed)
 
 	// The source fails: Ready says so; Stalled is left as it was (the
 	// revision is still refused); the next good poll summarizes again.
 	f.src.fail(errors.New("connection refused"))
 	f.reconcile()
-	if got := f.conds(); got[0] != "False/"+status.ReasonSourceFailed || got[2] != "True/"+status.ReasonTranslateFailed {
+	if got := f.conds(); got[0] != "False/"+status.ReasonSourceFailed || got[2] != "True/"+status.ReasonModelFailed {
 		t.Fatalf("source failure: %v", got)
 	}
 

@@ -51,19 +51,39 @@ type Build struct {
 // Rejected returns the objects of the build that are not fully accepted.
 func (b *Build) Rejected() []status.Object { return status.Rejected(b.Model.Status) }
 
-// StageError is a failure of a whole stage: nothing of the revision can be
-// served.
-type StageError struct {
-	Stage    string // render, translate
+// BuildStep is a step of the pipeline.
+type BuildStep string
+
+const (
+	StepRender    BuildStep = "render"
+	StepModel     BuildStep = "model"
+	StepTranslate BuildStep = "translate"
+)
+
+// Reason is the status reason of a build that failed at this step.
+func (s BuildStep) Reason() string {
+	switch s {
+	case StepModel:
+		return status.ReasonModelFailed
+	case StepTranslate:
+		return status.ReasonTranslateFailed
+	}
+	return status.ReasonRenderFailed
+}
+
+// BuildError is the failure of a whole pipeline step: nothing of the
+// revision can be served.
+type BuildError struct {
+	Step     BuildStep
 	Revision string
 	Err      error
 }
 
-func (e *StageError) Error() string {
-	return fmt.Sprintf("%s %s: %v", e.Stage, e.Revision, e.Err)
+func (e *BuildError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Step, e.Revision, e.Err)
 }
 
-func (e *StageError) Unwrap() error { return e.Err }
+func (e *BuildError) Unwrap() error { return e.Err }
 
 // Run renders overlay from fsys, builds the model (falling back to the last
 // accepted versions of last for objects that became invalid, deciding
@@ -71,7 +91,7 @@ func (e *StageError) Unwrap() error { return e.Err }
 func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error) {
 	rendered, err := render.Render(fsys, overlay, p.Render)
 	if err != nil {
-		return nil, &StageError{Stage: "render", Revision: revision, Err: err}
+		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
 	}
 	in := model.Input{Revision: revision, Decoded: &p.decoded}
 	if last != nil {
@@ -86,11 +106,11 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	reportFailedTeams(out, rendered.Failed, held)
 	reportOverlaid(out, rendered.Objects)
 	if err := out.IR.Validate(); err != nil {
-		return nil, &StageError{Stage: "model", Revision: revision, Err: err}
+		return nil, &BuildError{Step: StepModel, Revision: revision, Err: err}
 	}
 	set, err := p.Translate(out.IR, revision)
 	if err != nil {
-		return nil, &StageError{Stage: "translate", Revision: revision, Err: err}
+		return nil, &BuildError{Step: StepTranslate, Revision: revision, Err: err}
 	}
 	return &Build{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
 }

@@ -146,7 +146,7 @@ func (r *Reconciler) Restore() error {
 	if ro, err := r.opts.Store.LoadRollout(); err != nil {
 		r.log.Warn("cannot read the persisted rollout; ignoring it", "error", err)
 	} else if ro != nil && (ro.Phase == rollout.Progressing || ro.Phase == rollout.Paused) {
-		ro.Phase, ro.Message = "Interrupted", fmt.Sprintf("interrupted by a restart at stage %q; nodes are on the last good version and the rollout starts over from the first stage", ro.Stage)
+		ro.Phase, ro.Message = status.RolloutInterrupted, fmt.Sprintf("interrupted by a restart at stage %q; nodes are on the last good version and the rollout starts over from the first stage", ro.Stage)
 		r.interrupted = ro
 		r.log.Warn("a rollout was interrupted by a restart; it starts over", "revision", ro.Revision, "stage", ro.Stage)
 	}
@@ -226,7 +226,7 @@ func (r *Reconciler) LastGood() *snapshot.Set {
 }
 
 // Rollout controls the rollout in progress: pause, resume or abort.
-func (r *Reconciler) Rollout(action string) error { return r.engine.Control(action) }
+func (r *Reconciler) Rollout(action rollout.Action) error { return r.engine.Control(action) }
 
 // ReconcileOnce runs one reconcile: poll, build, and start a rollout when
 // the served config changes. It returns the error of the step that failed.
@@ -339,10 +339,10 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 		}
 	}
 	reason := status.ReasonRenderFailed
-	var se *StageError
+	var be *BuildError
 	switch {
-	case errors.As(err, &se) && se.Stage == "translate":
-		reason = status.ReasonTranslateFailed
+	case errors.As(err, &be):
+		reason = be.Step.Reason()
 	case errors.Is(err, source.ErrUnverified):
 		reason = status.ReasonVerificationFailed
 	case errors.Is(err, ErrBuildTimeout):
@@ -554,7 +554,7 @@ func (r *Reconciler) onRolloutChange(ro status.Rollout) {
 
 func (r *Reconciler) onRolloutDone(res rollout.Result) {
 	r.opts.Metrics.RolloutStage.WithLabelValues().Set(-1)
-	r.opts.Metrics.Rollouts.WithLabelValues(res.Phase).Inc()
+	r.opts.Metrics.Rollouts.WithLabelValues(string(res.Phase)).Inc()
 	if res.Phase == rollout.Superseded {
 		return
 	}

@@ -81,9 +81,9 @@ overlay cannot be rendered, 2 on usage or I/O errors.`,
 			b, err := f.build(c.Context(), f.ref)
 			if err != nil {
 				// A revision that cannot be built is one problem line too.
-				var se *reconciler.StageError
-				if errors.As(err, &se) {
-					fmt.Fprintln(c.OutOrStdout(), se.Err)
+				var be *reconciler.BuildError
+				if errors.As(err, &be) {
+					fmt.Fprintln(c.OutOrStdout(), be.Err)
 				}
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
@@ -135,7 +136,7 @@ func newRollout() *cobra.Command {
 					c.OutOrStdout().Write(b.Bytes())
 					last = b.String()
 				}
-				if !watch || (s.Rollout != nil && finished(s.Rollout.Phase) && s.LastAttemptedRevision == s.Rollout.Revision) {
+				if !watch || (s.Rollout != nil && s.Rollout.Phase.Final() && s.LastAttemptedRevision == s.Rollout.Revision) {
 					return nil
 				}
 				select {
@@ -152,17 +153,20 @@ func newRollout() *cobra.Command {
 		return []string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp
 	})
 	c.AddCommand(st)
-	for _, action := range []struct{ name, short string }{
-		{"pause", "Hold the rollout after the current stage"},
-		{"resume", "Let a paused rollout go on"},
-		{"abort", "Roll every node back to the last good version and record the revision as failed"},
+	for _, action := range []struct {
+		name  rollout.Action
+		short string
+	}{
+		{rollout.Pause, "Hold the rollout after the current stage"},
+		{rollout.Resume, "Let a paused rollout go on"},
+		{rollout.Abort, "Roll every node back to the last good version and record the revision as failed"},
 	} {
 		c.AddCommand(&cobra.Command{
-			Use:   action.name,
+			Use:   string(action.name),
 			Short: action.short,
 			Args:  cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {
-				if err := a.post(c.Context(), "/rollout/"+action.name); err != nil {
+				if err := a.post(c.Context(), "/rollout/"+string(action.name)); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.OutOrStdout(), "%s requested\n", action.name)
@@ -171,14 +175,6 @@ func newRollout() *cobra.Command {
 		})
 	}
 	return c
-}
-
-func finished(phase string) bool {
-	switch phase {
-	case "Succeeded", "Failed", "Aborted", "Superseded", "Interrupted":
-		return true
-	}
-	return false
 }
 
 func printRollout(w io.Writer, st status.Status, now time.Time) {
@@ -204,7 +200,7 @@ func printRollout(w io.Writer, st status.Status, now time.Time) {
 		fmt.Fprintf(w, "  stage %-10s %-11s %d/%d node(s) ACKed", s.Name, s.Phase, s.Acked, len(s.Nodes))
 		if s.Bake != "" {
 			fmt.Fprintf(w, ", bake %s", s.Bake)
-			if d, err := time.ParseDuration(s.Bake); err == nil && s.Phase == "Baking" && s.StartedAt != nil {
+			if d, err := time.ParseDuration(s.Bake); err == nil && s.Phase == status.StageBaking && s.StartedAt != nil {
 				fmt.Fprintf(w, " (at most %s left)", max(s.StartedAt.Add(d).Sub(now), 0).Round(time.Second))
 			}
 		}
@@ -227,7 +223,7 @@ func printRollout(w io.Writer, st status.Status, now time.Time) {
 		}
 		fmt.Fprintln(w)
 	}
-	if ro.Phase == "Succeeded" && ro.FastPath == "" && total == 0 {
+	if ro.Phase == status.RolloutSucceeded && ro.FastPath == "" && total == 0 {
 		fmt.Fprintln(w, "warning:   no stage selected any node: no connected node has received this revision through a stage")
 	}
 }

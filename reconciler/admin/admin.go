@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -25,7 +26,7 @@ import (
 type Backend interface {
 	Status() status.Status
 	Trigger(why string)
-	Rollout(action string) error
+	Rollout(action rollout.Action) error
 	// LastGood is the snapshot that last completed a rollout (nil before).
 	LastGood() *snapshot.Set
 	// Memory is what the model keeps of the applied revision: the last
@@ -215,13 +216,17 @@ func (a *api) reconcile(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) rollout(w http.ResponseWriter, r *http.Request) {
-	action := r.PathValue("action")
+	action, err := rollout.ParseAction(r.PathValue("action"))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if err := a.o.Backend.Rollout(action); err != nil {
 		writeErr(w, http.StatusConflict, err.Error())
 		return
 	}
 	a.o.Log.Info("rollout control", "action", action, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, map[string]string{"result": action + " requested"})
+	writeJSON(w, http.StatusOK, map[string]string{"result": string(action) + " requested"})
 }
 
 // readyz is ready once a snapshot is served: the persisted last good one or

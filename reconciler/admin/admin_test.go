@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -18,9 +19,12 @@ type ctlBackend struct {
 	memory   *model.Memory
 }
 
-func (f *ctlBackend) Status() status.Status   { return status.Status{} }
-func (f *ctlBackend) Trigger(string)          { f.triggers++ }
-func (f *ctlBackend) Rollout(a string) error  { f.actions = append(f.actions, a); return nil }
+func (f *ctlBackend) Status() status.Status { return status.Status{} }
+func (f *ctlBackend) Trigger(string)        { f.triggers++ }
+func (f *ctlBackend) Rollout(a rollout.Action) error {
+	f.actions = append(f.actions, string(a))
+	return nil
+}
 func (f *ctlBackend) LastGood() *snapshot.Set { return nil }
 func (f *ctlBackend) Memory() *model.Memory   { return f.memory }
 func (f *ctlBackend) calls() int              { return f.triggers + len(f.actions) }
@@ -89,5 +93,21 @@ func TestAcceptedServesTheModelsMemory(t *testing.T) {
 	}
 	if got.FirstAccepted["HTTPRoute a/x"] != (model.Since{Revision: "r1", Seq: 3}) {
 		t.Errorf("GET /accepted = %s", rec.Body)
+	}
+}
+
+// An unknown rollout action is the caller's mistake (400), named with the
+// valid ones, and never reaches the backend.
+func TestUnknownRolloutActionIsABadRequest(t *testing.T) {
+	be := &ctlBackend{}
+	req := httptest.NewRequest(http.MethodPost, "/rollout/restart", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	New(Options{Backend: be, Fleet: be}).ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest || be.calls() != 0 || !strings.Contains(rec.Body.String(), "pause, resume, abort") {
+		t.Fatalf("POST /rollout/restart: %d %s, %d call(s)", rec.Code, rec.Body, be.calls())
+	}
+	if be.actions != nil {
+		t.Fatalf("actions %v", be.actions)
 	}
 }

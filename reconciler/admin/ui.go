@@ -78,7 +78,7 @@ func (a *api) uiView() uiView {
 	if ro := st.Rollout; ro != nil {
 		for _, s := range ro.Stages {
 			us := uiStage{Stage: s, Acked: s.Acked, Total: len(s.Nodes)}
-			if s.Phase == "Baking" && s.StartedAt != nil && s.Bake != "" {
+			if s.Phase == status.StageBaking && s.StartedAt != nil && s.Bake != "" {
 				if d, err := time.ParseDuration(s.Bake); err == nil {
 					// The bake starts when every node ACKed; StartedAt is
 					// the stage's start, so this is an upper bound.

@@ -12,6 +12,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -23,11 +24,11 @@ func (f fakeBackend) History() []status.Revision {
 		Changes: []string{"payments.example.com  PathPrefix /refunds  →  payments/v2 100%  (was payments/v1 100%)"}}}
 }
 
-func (f fakeBackend) Status() status.Status   { return f.st }
-func (f fakeBackend) Trigger(string)          {}
-func (f fakeBackend) Rollout(string) error    { return nil }
-func (f fakeBackend) LastGood() *snapshot.Set { return nil }
-func (f fakeBackend) Memory() *model.Memory   { return nil }
+func (f fakeBackend) Status() status.Status        { return f.st }
+func (f fakeBackend) Trigger(string)               {}
+func (f fakeBackend) Rollout(rollout.Action) error { return nil }
+func (f fakeBackend) LastGood() *snapshot.Set      { return nil }
+func (f fakeBackend) Memory() *model.Memory        { return nil }
 
 type fakeFleet struct{}
 

@@ -13,15 +13,37 @@ import (
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
-// Phases of a rollout.
+// Phases of a rollout, as the engine reports them.
 const (
-	Progressing = "Progressing"
-	Paused      = "Paused"
-	Succeeded   = "Succeeded"
-	Failed      = "Failed"
-	Superseded  = "Superseded"
-	Aborted     = "Aborted"
+	Progressing = status.RolloutProgressing
+	Paused      = status.RolloutPaused
+	Succeeded   = status.RolloutSucceeded
+	Failed      = status.RolloutFailed
+	Superseded  = status.RolloutSuperseded
+	Aborted     = status.RolloutAborted
 )
+
+// Action is what an operator asks of the rollout in progress.
+type Action string
+
+const (
+	Pause  Action = "pause"  // hold after the stage in progress
+	Resume Action = "resume" // let a paused rollout go on
+	Abort  Action = "abort"  // roll every node back and record the revision failed
+)
+
+// Actions in the order the CLI lists them.
+var Actions = []Action{Pause, Resume, Abort}
+
+// ParseAction returns the action named s.
+func ParseAction(s string) (Action, error) {
+	for _, a := range Actions {
+		if string(a) == s {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("unknown rollout action %q (pause, resume, abort)", s)
+}
 
 // Plan is one rollout: from LastGood to Target.
 type Plan struct {
@@ -39,8 +61,8 @@ type Plan struct {
 // Result of a finished rollout.
 type Result struct {
 	Plan    Plan
-	Phase   string // Succeeded, Failed, Superseded, Aborted
-	Reason  string // for Failed: NACK, AckTimeout, MetricGate, QueryError
+	Phase   status.RolloutPhase // Succeeded, Failed, Superseded, Aborted
+	Reason  string              // for Failed and Aborted: status.ReasonNACK, ...
 	Message string
 	Status  status.Rollout
 }
@@ -84,7 +106,7 @@ type run struct {
 	plan    Plan
 	cancel  context.CancelCauseFunc
 	done    chan struct{}
-	control chan string // pause, resume, abort
+	control chan Action // pause, resume
 
 	mu     sync.Mutex
 	status status.Rollout
@@ -109,11 +131,11 @@ func (e *Engine) Start(plan Plan) {
 		<-cur.done
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	r := &run{plan: plan, cancel: cancel, done: make(chan struct{}), control: make(chan string, 4)}
+	r := &run{plan: plan, cancel: cancel, done: make(chan struct{}), control: make(chan Action, 4)}
 	r.status = status.Rollout{Revision: plan.Revision, Hash: plan.Target.Hash(), Phase: Progressing,
 		StartedAt: time.Now().UTC(), FastPath: plan.FastPath}
 	for _, s := range plan.Policy.Stages {
-		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: "Pending", Bake: bakeString(s.Bake)})
+		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: status.StagePending, Bake: bakeString(s.Bake)})
 	}
 	e.cur.Store(r)
 	go e.loop(ctx, r)
@@ -155,11 +177,9 @@ func (e *Engine) Active() (hash string, ok bool) {
 }
 
 // Control pauses, resumes or aborts the rollout in progress.
-func (e *Engine) Control(action string) error {
-	switch action {
-	case "pause", "resume", "abort":
-	default:
-		return fmt.Errorf("unknown rollout action %q (pause, resume, abort)", action)
+func (e *Engine) Control(action Action) error {
+	if _, err := ParseAction(string(action)); err != nil {
+		return err
 	}
 	r := e.cur.Load()
 	if r == nil {
@@ -170,7 +190,7 @@ func (e *Engine) Control(action string) error {
 		return fmt.Errorf("no rollout in progress")
 	default:
 	}
-	if action == "abort" {
+	if action == Abort {
 		r.cancel(errAborted)
 		return nil
 	}
@@ -214,7 +234,7 @@ func (e *Engine) loop(ctx context.Context, r *run) {
 	if p.FastPath != "" {
 		stages = []Stage{{Name: "all", Percent: 100}}
 		e.update(r, func(s *status.Rollout) {
-			s.Stages = []status.Stage{{Name: "all", Phase: "Pending"}}
+			s.Stages = []status.Stage{{Name: "all", Phase: status.StagePending}}
 		})
 		log.Info("rollout: fast path, every node at once", "why", p.FastPath)
 	} else {
@@ -251,7 +271,7 @@ func (e *Engine) loop(ctx context.Context, r *run) {
 	case ctx.Err() != nil && cause == errSuperseded:
 		res.Phase, res.Message = Superseded, "superseded by a newer revision; nodes back on the last good version"
 	case ctx.Err() != nil && cause == errAborted:
-		res.Phase, res.Reason, res.Message = Aborted, "Aborted", "aborted by an operator; nodes back on the last good version"
+		res.Phase, res.Reason, res.Message = Aborted, status.ReasonAborted, "aborted by an operator; nodes back on the last good version"
 	default:
 		res.Phase, res.Message = Failed, err.Error()
 		if f, ok := err.(*failure); ok {

@@ -66,7 +66,7 @@ func (s *stageRun) observe(i int, stage string) (pending []string, err error) {
 			continue
 		}
 		if why, ok := n.Rejected[s.r.plan.Target.Hash()]; ok && err == nil {
-			err = &failure{reason: "NACK", msg: fmt.Sprintf("stage %s: node %s rejected the revision: %s", stage, n.ID, why)}
+			err = &failure{reason: status.ReasonNACK, msg: fmt.Sprintf("stage %s: node %s rejected the revision: %s", stage, n.ID, why)}
 		}
 		inStage := s.stageOf(n) == i
 		if inStage {
@@ -92,7 +92,7 @@ func (s *stageRun) handle(ev Event, i int, stage string) error {
 	switch ev.Kind {
 	case NACK:
 		if s.moved[ev.NodeID] {
-			return &failure{reason: "NACK", msg: fmt.Sprintf("stage %s: node %s rejected %s (version %s): %s",
+			return &failure{reason: status.ReasonNACK, msg: fmt.Sprintf("stage %s: node %s rejected %s (version %s): %s",
 				stage, ev.NodeID, shortType(ev.TypeURL), ev.Version, ev.Error)}
 		}
 		s.log.Warn("rollout: NACK from a node not on the new revision", "node", ev.NodeID, "type", shortType(ev.TypeURL), "error", ev.Error)
@@ -103,13 +103,13 @@ func (s *stageRun) handle(ev Event, i int, stage string) error {
 	return nil
 }
 
-func (s *stageRun) control(action string) {
+func (s *stageRun) control(action Action) {
 	switch action {
-	case "pause":
+	case Pause:
 		s.paused = true
 		s.e.update(s.r, func(st *status.Rollout) { st.Phase = Paused })
 		s.log.Info("rollout: paused")
-	case "resume":
+	case Resume:
 		s.paused = false
 		s.e.update(s.r, func(st *status.Rollout) { st.Phase = Progressing })
 		s.log.Info("rollout: resumed")
@@ -122,7 +122,7 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 	now := time.Now().UTC()
 	s.e.update(s.r, func(st *status.Rollout) {
 		st.StageIdx, st.Stage = i, stage.Name
-		st.Stages[i].Phase = Progressing
+		st.Stages[i].Phase = status.StageProgressing
 		st.Stages[i].StartedAt = &now
 	})
 	s.move(i)
@@ -154,7 +154,7 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 			s.control(a)
 		case <-tick.C:
 		case <-ackTimeout.C:
-			return s.fail(i, &failure{reason: "AckTimeout", msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
+			return s.fail(i, &failure{reason: status.ReasonAckTimeout, msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
 				stage.Name, nodeList(pending), pol.AckTimeout)})
 		}
 		// And observe at most every minObserve: the ACKs of 1,000 nodes
@@ -192,7 +192,7 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 			s.control(a)
 		}
 	}
-	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = "Passed" })
+	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = status.StagePassed })
 	s.log.Info("rollout: stage passed", "stage", stage.Name)
 	return nil
 }
@@ -212,7 +212,7 @@ func (s *stageRun) bake(ctx context.Context, i int, stage Stage) error {
 		// watch (the first revision is often served before any node connects).
 		return nil
 	}
-	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = "Baking" })
+	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = status.StageBaking })
 	var stageNodes []string
 	for id := range s.moved {
 		stageNodes = append(stageNodes, id)
@@ -236,21 +236,21 @@ func (s *stageRun) bake(ctx context.Context, i int, stage Stage) error {
 		if s.querier == nil {
 			q, err := s.e.opts.NewQuerier(pol.Prometheus)
 			if err != nil {
-				return &failure{reason: "QueryError", msg: fmt.Sprintf("stage %s: prometheus %s: %v", stage.Name, pol.Prometheus, err)}
+				return &failure{reason: status.ReasonQueryError, msg: fmt.Sprintf("stage %s: prometheus %s: %v", stage.Name, pol.Prometheus, err)}
 			}
 			s.querier = q
 		}
 		vals, failed, qerr := evalGates(ctx, s.querier, pol, data)
 		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Gates = vals })
 		if failed != nil {
-			return &failure{reason: "MetricGate", msg: fmt.Sprintf("stage %s: metric %s = %g is out of bounds (%s) on %s",
+			return &failure{reason: status.ReasonMetricGate, msg: fmt.Sprintf("stage %s: metric %s = %g is out of bounds (%s) on %s",
 				stage.Name, failed.Name, *failed.Value, bounds(*failed), nodeList(stageNodes))}
 		}
 		if qerr != nil {
 			queryErrs++
 			s.log.Warn("rollout: metric query failed", "stage", stage.Name, "error", qerr, "inARow", queryErrs)
 			if queryErrs >= pol.FailureLimit {
-				return &failure{reason: "QueryError", msg: fmt.Sprintf("stage %s: %d metric queries in a row failed, last: %v", stage.Name, queryErrs, qerr)}
+				return &failure{reason: status.ReasonQueryError, msg: fmt.Sprintf("stage %s: %d metric queries in a row failed, last: %v", stage.Name, queryErrs, qerr)}
 			}
 			return nil
 		}
@@ -279,7 +279,7 @@ func (s *stageRun) bake(ctx context.Context, i int, stage Stage) error {
 
 func (s *stageRun) fail(i int, err error) error {
 	if ctxErr, ok := err.(*failure); ok {
-		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = Failed })
+		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = status.StageFailed })
 		return ctxErr
 	}
 	return err

@@ -22,11 +22,11 @@ const (
 	ReasonRenderFailed       = fluxmeta.BuildFailedReason
 	ReasonObjectsRejected    = "ObjectsRejected"    // some objects were rejected; the rest serves
 	ReasonTranslateFailed    = "TranslateFailed"    // the model could not be turned into valid xDS
+	ReasonModelFailed        = "ModelFailed"        // the model broke an invariant of the IR (a gitxds bug: report it)
 	ReasonVerificationFailed = "VerificationFailed" // the head commit is unsigned or not signed by a trusted key
 	ReasonRolloutFailed      = "RolloutFailed"      // NACK, ACK timeout or failed metric gate
 	ReasonRollingOut         = fluxmeta.ProgressingReason
 	ReasonSucceeded          = fluxmeta.ReconciliationSucceededReason
-	ReasonNoChange           = "NoServedChange"       // the commit changes nothing served
 	ReasonRestoredLastGood   = "RestoredLastGood"     // started from the persisted last good snapshot
 	ReasonBuildTimedOut      = "BuildTimedOut"        // the build exceeded its deadline and was abandoned
 	ReasonBuildCrashed       = "BuildCrashed"         // the process died while building the revision
@@ -79,23 +79,23 @@ type Source struct {
 
 // Rollout is the state of a progressive rollout.
 type Rollout struct {
-	Revision  string    `json:"revision"`
-	Hash      string    `json:"hash"`
-	Phase     string    `json:"phase"` // Progressing, Paused, Succeeded, Failed, Superseded, Aborted
-	Stage     string    `json:"stage,omitempty"`
-	StageIdx  int       `json:"stageIndex"`
-	Stages    []Stage   `json:"stages,omitempty"`
-	StartedAt time.Time `json:"startedAt"`
-	Message   string    `json:"message,omitempty"`
+	Revision  string       `json:"revision"`
+	Hash      string       `json:"hash"`
+	Phase     RolloutPhase `json:"phase"`
+	Stage     string       `json:"stage,omitempty"`
+	StageIdx  int          `json:"stageIndex"`
+	Stages    []Stage      `json:"stages,omitempty"`
+	StartedAt time.Time    `json:"startedAt"`
+	Message   string       `json:"message,omitempty"`
 	// FastPath is set when the revision went to every node at once, and why.
 	FastPath string `json:"fastPath,omitempty"`
 }
 
 // Stage of a rollout.
 type Stage struct {
-	Name  string   `json:"name"`
-	Phase string   `json:"phase"` // Pending, Progressing, Baking, Passed, Failed
-	Nodes []string `json:"nodes,omitempty"`
+	Name  string     `json:"name"`
+	Phase StagePhase `json:"phase"`
+	Nodes []string   `json:"nodes,omitempty"`
 	// Acked is how many of this stage's Nodes have ACKed the revision.
 	Acked     int         `json:"acked"`
 	Gates     []GateValue `json:"gates,omitempty"`
