@@ -15,19 +15,31 @@ const KindBackendAddressPolicy = "BackendAddressPolicy"
 type BackendAddressPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              BackendAddressPolicySpec `json:"spec"`
+	// Spec lists the allow and deny rules.
+	Spec BackendAddressPolicySpec `json:"spec"`
 }
 
 // BackendAddressPolicySpec lists the rules.
 type BackendAddressPolicySpec struct {
+	// Allow lists addresses Backends may use. An allow rule matters only
+	// where it is more specific than a deny rule (built in or of a policy).
 	Allow *AddressRules `json:"allow,omitempty"`
-	Deny  *AddressRules `json:"deny,omitempty"`
+	// Deny lists addresses no Backend may use.
+	Deny *AddressRules `json:"deny,omitempty"`
 }
 
 // AddressRules match Backend endpoints: ip endpoints by CIDR, fqdn
 // endpoints by hostname glob ("*" matches any characters, dots included:
 // "kubernetes.default.svc*").
 type AddressRules struct {
+	// CIDRs match ip endpoints, and fqdn endpoints whose hostname is an IP
+	// address; a bare address is a /32 or /128. IPv4-mapped IPv6 addresses
+	// are checked as IPv4.
+	// Validation: each a CIDR or an IP address.
 	CIDRs []string `json:"cidrs,omitempty"`
+	// FQDNs are hostname globs matched against fqdn endpoints, case
+	// insensitively; "localhost" is also checked as the loopback
+	// addresses.
+	// Validation: each a glob without "/".
 	FQDNs []string `json:"fqdns,omitempty"`
 }

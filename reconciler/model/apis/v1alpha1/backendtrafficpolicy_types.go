@@ -9,35 +9,61 @@ import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 type BackendTrafficPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              BackendTrafficPolicySpec `json:"spec"`
+	// Spec is the targets and the settings.
+	Spec BackendTrafficPolicySpec `json:"spec"`
 }
 
 // BackendTrafficPolicySpec is Envoy Gateway's shape, a subset.
 type BackendTrafficPolicySpec struct {
-	TargetRefs       []PolicyTargetReference `json:"targetRefs"`
-	Retry            *Retry                  `json:"retry,omitempty"`
-	Timeout          *Timeout                `json:"timeout,omitempty"`
-	CircuitBreaker   *CircuitBreaker         `json:"circuitBreaker,omitempty"`
-	RateLimit        *RateLimit              `json:"rateLimit,omitempty"`
-	HealthCheck      *HealthCheck            `json:"healthCheck,omitempty"`
-	OutlierDetection *OutlierDetection       `json:"outlierDetection,omitempty"`
+	// TargetRefs are the routes, route rules and Backends the policy
+	// applies to, in its own namespace. A target taken by another policy
+	// goes to the first by name; this one is then Conflicted.
+	// Validation: at least one.
+	TargetRefs []PolicyTargetReference `json:"targetRefs"`
+	// Retry of requests. A route rule's own retry beats it.
+	Retry *Retry `json:"retry,omitempty"`
+	// Timeout of requests and connections; timeout.tcp and
+	// timeout.http.connectionIdleTimeout only on Backend targets.
+	Timeout *Timeout `json:"timeout,omitempty"`
+	// CircuitBreaker limits of the upstream cluster; only on Backend
+	// targets.
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+	// RateLimit of the requests of a route or rule, per proxy.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// HealthCheck of the upstream's endpoints; only on Backend targets.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// OutlierDetection of the upstream's endpoints; only on Backend
+	// targets.
+	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
 }
 
 // PolicyTargetReference names an object of the policy's namespace (there is
 // no namespace field: a policy cannot reach another team's objects).
 type PolicyTargetReference struct {
+	// Group of the target: gateway.networking.k8s.io for routes, gitxds.dev
+	// for a Backend.
 	Group string `json:"group"`
-	Kind  string `json:"kind"`
-	Name  string `json:"name"`
+	// Kind of the target.
+	// Validation: HTTPRoute, GRPCRoute or Backend.
+	Kind string `json:"kind"`
+	// Name of the target, in the policy's namespace.
+	Name string `json:"name"`
 	// SectionName is a rule name (rules[].name) of the targeted route.
+	// Validation: routes only; the rule must exist.
 	SectionName *string `json:"sectionName,omitempty"`
 }
 
 // Retry of a request to the backend.
 type Retry struct {
-	NumRetries *int32    `json:"numRetries,omitempty"`
-	RetryOn    *RetryOn  `json:"retryOn,omitempty"`
-	PerRetry   *PerRetry `json:"perRetry,omitempty"`
+	// NumRetries is how many times a request is retried.
+	// Default: 2.
+	// Validation: 0..100.
+	NumRetries *int32 `json:"numRetries,omitempty"`
+	// RetryOn says what is retried.
+	// Default: connect-failure, refused-stream, unavailable, cancelled and HTTP 503.
+	RetryOn *RetryOn `json:"retryOn,omitempty"`
+	// PerRetry sets the timeout and back-off of each attempt.
+	PerRetry *PerRetry `json:"perRetry,omitempty"`
 }
 
 // RetryOn lists what is retried. Triggers are Envoy Gateway's: 5xx,
@@ -45,45 +71,86 @@ type Retry struct {
 // retriable-status-codes, cancelled, deadline-exceeded, internal,
 // resource-exhausted, unavailable.
 type RetryOn struct {
-	Triggers        []string `json:"triggers,omitempty"`
-	HTTPStatusCodes []int32  `json:"httpStatusCodes,omitempty"`
+	// Triggers are Envoy Gateway's retry triggers.
+	// Validation: each one of 5xx, gateway-error, reset, connect-failure,
+	// retriable-4xx, refused-stream, retriable-status-codes, cancelled,
+	// deadline-exceeded, internal, resource-exhausted, unavailable;
+	// triggers or httpStatusCodes, or both.
+	Triggers []string `json:"triggers,omitempty"`
+	// HTTPStatusCodes retried (adds the retriable-status-codes trigger).
+	// Validation: each 100..599.
+	HTTPStatusCodes []int32 `json:"httpStatusCodes,omitempty"`
 }
 
 // PerRetry settings.
 type PerRetry struct {
+	// Timeout of each attempt.
+	// Default: the route rule's timeouts.backendRequest, else none (the
+	// request timeout bounds all attempts).
+	// Validation: positive.
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
-	BackOff *BackOff         `json:"backOff,omitempty"`
+	// BackOff between attempts.
+	BackOff *BackOff `json:"backOff,omitempty"`
 }
 
 // BackOff between retries.
 type BackOff struct {
+	// BaseInterval of the exponential back-off.
+	// Default: Envoy's, 25ms.
+	// Validation: positive.
 	BaseInterval *metav1.Duration `json:"baseInterval,omitempty"`
-	MaxInterval  *metav1.Duration `json:"maxInterval,omitempty"`
+	// MaxInterval caps the back-off.
+	// Default: Envoy's, 10 times baseInterval.
+	// Validation: positive; not shorter than baseInterval.
+	MaxInterval *metav1.Duration `json:"maxInterval,omitempty"`
 }
 
 // Timeout settings.
 type Timeout struct {
+	// HTTP timeouts.
 	HTTP *HTTPTimeout `json:"http,omitempty"`
-	TCP  *TCPTimeout  `json:"tcp,omitempty"`
+	// TCP timeouts; only on Backend targets.
+	TCP *TCPTimeout `json:"tcp,omitempty"`
 }
 
 // HTTPTimeout settings.
 type HTTPTimeout struct {
-	RequestTimeout        *metav1.Duration `json:"requestTimeout,omitempty"`
+	// RequestTimeout is the whole request's timeout, retries included. A
+	// route rule's timeouts.request beats it.
+	// Validation: positive.
+	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
+	// ConnectionIdleTimeout closes upstream connections idle this long;
+	// only on Backend targets.
+	// Validation: positive.
 	ConnectionIdleTimeout *metav1.Duration `json:"connectionIdleTimeout,omitempty"`
 }
 
 // TCPTimeout settings.
 type TCPTimeout struct {
+	// ConnectTimeout of a new upstream connection.
+	// Default: 5s.
+	// Validation: positive.
 	ConnectTimeout *metav1.Duration `json:"connectTimeout,omitempty"`
 }
 
 // CircuitBreaker thresholds of the upstream.
 type CircuitBreaker struct {
-	MaxConnections      *int64 `json:"maxConnections,omitempty"`
-	MaxPendingRequests  *int64 `json:"maxPendingRequests,omitempty"`
+	// MaxConnections to the upstream, per proxy.
+	// Default: Envoy's, 1024.
+	// Validation: 1..4294967295.
+	MaxConnections *int64 `json:"maxConnections,omitempty"`
+	// MaxPendingRequests waiting for a connection, per proxy.
+	// Default: Envoy's, 1024.
+	// Validation: 1..4294967295.
+	MaxPendingRequests *int64 `json:"maxPendingRequests,omitempty"`
+	// MaxParallelRequests in flight to the upstream, per proxy.
+	// Default: Envoy's, 1024.
+	// Validation: 1..4294967295.
 	MaxParallelRequests *int64 `json:"maxParallelRequests,omitempty"`
-	MaxParallelRetries  *int64 `json:"maxParallelRetries,omitempty"`
+	// MaxParallelRetries in flight to the upstream, per proxy.
+	// Default: Envoy's, 3.
+	// Validation: 1..4294967295.
+	MaxParallelRetries *int64 `json:"maxParallelRetries,omitempty"`
 }
 
 // RateLimitType is the kind of rate limit; only Local is supported.
@@ -94,18 +161,25 @@ const LocalRateLimit RateLimitType = "Local"
 
 // RateLimit of a route.
 type RateLimit struct {
-	Type  RateLimitType       `json:"type"`
+	// Type of the limit.
+	Type RateLimitType `json:"type"`
+	// Local is the per-proxy limit.
+	// Validation: required (type Local).
 	Local *LocalRateLimitSpec `json:"local,omitempty"`
 }
 
 // LocalRateLimitSpec has one rule (Envoy Gateway allows several with client
 // selectors; gitxds supports one rule without selectors).
 type LocalRateLimitSpec struct {
+	// Rules of the limit.
+	// Validation: exactly one.
 	Rules []RateLimitRule `json:"rules"`
 }
 
 // RateLimitRule is a limit.
 type RateLimitRule struct {
+	// Limit is the number of requests allowed per unit of time; requests
+	// over it get HTTP 429.
 	Limit RateLimitValue `json:"limit"`
 }
 
@@ -122,12 +196,17 @@ const (
 
 // RateLimitValue is requests per unit.
 type RateLimitValue struct {
-	Requests uint32        `json:"requests"`
-	Unit     RateLimitUnit `json:"unit"`
+	// Requests per unit.
+	// Validation: at least 1.
+	Requests uint32 `json:"requests"`
+	// Unit of time.
+	Unit RateLimitUnit `json:"unit"`
 }
 
 // HealthCheck of the upstream.
 type HealthCheck struct {
+	// Active health checks: the proxy probes every endpoint.
+	// Validation: required (only active health checks are supported).
 	Active *ActiveHealthCheck `json:"active,omitempty"`
 }
 
@@ -140,24 +219,58 @@ const HTTPHealthCheck ActiveHealthCheckType = "HTTP"
 
 // ActiveHealthCheck probes every endpoint.
 type ActiveHealthCheck struct {
-	Type               ActiveHealthCheckType  `json:"type"`
-	HTTP               *HTTPActiveHealthCheck `json:"http,omitempty"`
-	Interval           *metav1.Duration       `json:"interval,omitempty"`
-	Timeout            *metav1.Duration       `json:"timeout,omitempty"`
-	UnhealthyThreshold *uint32                `json:"unhealthyThreshold,omitempty"`
-	HealthyThreshold   *uint32                `json:"healthyThreshold,omitempty"`
+	// Type of the probe.
+	Type ActiveHealthCheckType `json:"type"`
+	// HTTP is the probe's request.
+	// Validation: required (type HTTP).
+	HTTP *HTTPActiveHealthCheck `json:"http,omitempty"`
+	// Interval between probes of an endpoint.
+	// Default: 3s.
+	// Validation: positive.
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Timeout of a probe.
+	// Default: 1s.
+	// Validation: positive.
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// UnhealthyThreshold is how many failed probes in a row mark an
+	// endpoint unhealthy.
+	// Default: 3.
+	// Validation: at least 1.
+	UnhealthyThreshold *uint32 `json:"unhealthyThreshold,omitempty"`
+	// HealthyThreshold is how many passed probes in a row mark it healthy
+	// again.
+	// Default: 1.
+	// Validation: at least 1.
+	HealthyThreshold *uint32 `json:"healthyThreshold,omitempty"`
 }
 
 // HTTPActiveHealthCheck is the request of an HTTP health check.
 type HTTPActiveHealthCheck struct {
-	Path             string  `json:"path"`
+	// Path requested.
+	// Validation: an absolute path.
+	Path string `json:"path"`
+	// ExpectedStatuses that pass.
+	// Default: [200].
+	// Validation: each 100..599.
 	ExpectedStatuses []int32 `json:"expectedStatuses,omitempty"`
 }
 
 // OutlierDetection ejects failing endpoints.
 type OutlierDetection struct {
-	Consecutive5xxErrors *uint32          `json:"consecutive5XxErrors,omitempty"`
-	Interval             *metav1.Duration `json:"interval,omitempty"`
-	BaseEjectionTime     *metav1.Duration `json:"baseEjectionTime,omitempty"`
-	MaxEjectionPercent   *int32           `json:"maxEjectionPercent,omitempty"`
+	// Consecutive5xxErrors from an endpoint that eject it.
+	// Default: 5.
+	Consecutive5xxErrors *uint32 `json:"consecutive5XxErrors,omitempty"`
+	// Interval between two ejection sweeps.
+	// Default: 3s.
+	// Validation: positive.
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// BaseEjectionTime is how long an endpoint is ejected the first time
+	// (longer each time after).
+	// Default: 30s.
+	// Validation: positive.
+	BaseEjectionTime *metav1.Duration `json:"baseEjectionTime,omitempty"`
+	// MaxEjectionPercent of the endpoints that may be ejected at once.
+	// Default: 10.
+	// Validation: 0..100.
+	MaxEjectionPercent *int32 `json:"maxEjectionPercent,omitempty"`
 }
