@@ -22,6 +22,8 @@ type stageRun struct {
 	moved  map[string]bool
 	log    *slog.Logger
 	paused bool
+	// dirty says fleet events arrived since waitACKs last observed.
+	dirty bool
 
 	querier Querier
 }
@@ -116,9 +118,11 @@ func (s *stageRun) control(action Action) {
 	}
 }
 
-// run runs stage i: move its nodes, wait for their ACKs, bake with the gates.
+// run runs stage i as a list of steps: move its nodes, wait for their
+// ACKs, bake with the gates, hold while paused, pass. A step that fails
+// marks the stage Failed and ends the rollout.
 func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
-	pol, stage := s.r.plan.Policy, stages[i]
+	stage := stages[i]
 	now := time.Now().UTC()
 	s.e.update(s.r, func(st *status.Rollout) {
 		st.StageIdx, st.Stage = i, stage.Name
@@ -126,75 +130,96 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 		st.Stages[i].StartedAt = &now
 	})
 	s.move(i)
-
-	tick := time.NewTicker(recheck)
-	defer tick.Stop()
-	ackTimeout := time.NewTimer(pol.AckTimeout)
-	defer ackTimeout.Stop()
-	for {
-		pending, err := s.observe(i, stage.Name)
-		if err != nil {
+	for _, step := range []func(context.Context, int, Stage) error{s.waitACKs, s.bake, s.holdWhilePaused} {
+		if err := step(ctx, i, stage); err != nil {
 			return s.fail(i, err)
-		}
-		if len(pending) == 0 {
-			break
-		}
-		observed := time.Now()
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case ev := <-s.events:
-			// Handle the whole burst before looking at the fleet again:
-			// observe reads every node, and a stage of 1,000 nodes brings
-			// thousands of ACK events.
-			if err := s.handleBurst(ev, i, stage.Name); err != nil {
-				return s.fail(i, err)
-			}
-		case a := <-s.r.control:
-			s.control(a)
-		case <-tick.C:
-		case <-ackTimeout.C:
-			return s.fail(i, &failure{reason: status.ReasonAckTimeout, msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
-				stage.Name, nodeList(pending), pol.AckTimeout)})
-		}
-		// And observe at most every minObserve: the ACKs of 1,000 nodes
-		// come in many small bursts. A NACK still fails the stage at once.
-		for wait := time.Until(observed.Add(minObserve)); wait > 0; wait = time.Until(observed.Add(minObserve)) {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return context.Cause(ctx)
-			case ev := <-s.events:
-				t.Stop()
-				if err := s.handleBurst(ev, i, stage.Name); err != nil {
-					return s.fail(i, err)
-				}
-			case <-t.C:
-			}
-		}
-	}
-	s.log.Info("rollout: stage acknowledged", "stage", stage.Name, "nodes", len(s.moved))
-
-	if err := s.bake(ctx, i, stage); err != nil {
-		return s.fail(i, err)
-	}
-	// Paused: hold here, still watching for NACKs, until resumed.
-	for s.paused {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case ev := <-s.events:
-			if err := s.handle(ev, i, stage.Name); err != nil {
-				return s.fail(i, err)
-			}
-		case a := <-s.r.control:
-			s.control(a)
 		}
 	}
 	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = status.StagePassed })
 	s.log.Info("rollout: stage passed", "stage", stage.Name)
 	return nil
+}
+
+// wakeup is what a step waits on besides what every step handles the same
+// way (cancellation, fleet events, operator actions): a ticker, a deadline,
+// and a condition that ends the wait. Any may be nil.
+type wakeup struct {
+	tick       <-chan time.Time
+	onTick     func() (done bool, err error)
+	deadline   <-chan time.Time
+	onDeadline func() error
+	// done is checked before each wait; true ends it.
+	done func() bool
+}
+
+// wait is the one loop of a stage. A NACK from a moved node fails the
+// stage at once, whatever the step; a node that connects gets what its
+// stage has reached; pause and resume take effect at once. Events are
+// handled in bursts (a stage of 1,000 nodes brings thousands of ACKs), and
+// s.dirty says some arrived since the step last looked at the fleet.
+func (s *stageRun) wait(ctx context.Context, i int, stage string, w wakeup) error {
+	for w.done == nil || !w.done() {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case ev := <-s.events:
+			if err := s.handleBurst(ev, i, stage); err != nil {
+				return err
+			}
+		case a := <-s.r.control:
+			s.control(a)
+		case <-w.tick:
+			if done, err := w.onTick(); err != nil || done {
+				return err
+			}
+		case <-w.deadline:
+			return w.onDeadline()
+		}
+	}
+	return nil
+}
+
+// waitACKs waits until every moved node ACKs the target, looking at the
+// fleet at most every minObserve (and at least every recheck, in case an
+// event was dropped); it fails when a node rejected the target or the
+// stage's nodes do not ACK within the policy's ackTimeout.
+func (s *stageRun) waitACKs(ctx context.Context, i int, stage Stage) error {
+	pol := s.r.plan.Policy
+	pending, err := s.observe(i, stage.Name)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	tick := time.NewTicker(minObserve)
+	defer tick.Stop()
+	ackTimeout := time.NewTimer(pol.AckTimeout)
+	defer ackTimeout.Stop()
+	last := time.Now()
+	err = s.wait(ctx, i, stage.Name, wakeup{
+		tick: tick.C,
+		onTick: func() (bool, error) {
+			if !s.dirty && time.Since(last) < recheck {
+				return false, nil
+			}
+			s.dirty, last = false, time.Now()
+			pending, err = s.observe(i, stage.Name)
+			return len(pending) == 0, err
+		},
+		deadline: ackTimeout.C,
+		onDeadline: func() error {
+			return &failure{reason: status.ReasonAckTimeout, msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
+				stage.Name, nodeList(pending), pol.AckTimeout)}
+		},
+	})
+	if err == nil {
+		s.log.Info("rollout: stage acknowledged", "stage", stage.Name, "nodes", len(s.moved))
+	}
+	return err
+}
+
+// holdWhilePaused holds after the stage's bake until resumed, still
+// watching for NACKs.
+func (s *stageRun) holdWhilePaused(ctx context.Context, i int, stage Stage) error {
+	return s.wait(ctx, i, stage.Name, wakeup{done: func() bool { return !s.paused }})
 }
 
 // bake keeps stage i's nodes on the target for stage.Bake, evaluating the
@@ -257,24 +282,12 @@ func (s *stageRun) bake(ctx context.Context, i int, stage Stage) error {
 		queryErrs = 0
 		return nil
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case ev := <-s.events:
-			if err := s.handle(ev, i, stage.Name); err != nil {
-				return err
-			}
-		case a := <-s.r.control:
-			s.control(a)
-		case <-interval:
-			if err := gate(); err != nil {
-				return err
-			}
-		case <-end.C:
-			return gate()
-		}
-	}
+	return s.wait(ctx, i, stage.Name, wakeup{
+		tick:       interval,
+		onTick:     func() (bool, error) { return false, gate() },
+		deadline:   end.C,
+		onDeadline: gate,
+	})
 }
 
 func (s *stageRun) fail(i int, err error) error {
@@ -302,6 +315,7 @@ func shortType(typeURL string) string {
 
 // handleBurst handles ev and every event already queued behind it.
 func (s *stageRun) handleBurst(ev Event, i int, stage string) error {
+	s.dirty = true
 	for {
 		if err := s.handle(ev, i, stage); err != nil {
 			return err
