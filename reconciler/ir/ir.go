@@ -135,6 +135,8 @@ type Route struct {
 	Timeouts
 	Retry     *Retry
 	RateLimit *RateLimit
+	// Security is the SecurityPolicy of the route (Envoy nodes only).
+	Security *Security `json:",omitempty" yaml:",omitempty"`
 }
 
 // PathMatchType is how a route matches the request path.
@@ -363,6 +365,11 @@ func (x *IR) Validate() error {
 					for _, m := range r.Filters.Mirrors {
 						if !clusters[m.Cluster] {
 							errs = append(errs, fmt.Errorf("route %s mirror -> %s: %w", r.Name, m.Cluster, ErrUnknownCluster))
+						}
+					}
+					for _, c := range r.Security.Clusters() {
+						if !clusters[c] {
+							errs = append(errs, fmt.Errorf("route %s security policy %s -> %s: %w", r.Name, r.Security.Name, c, ErrUnknownCluster))
 						}
 					}
 				}

@@ -119,6 +119,14 @@ func (b *builder) assemble() {
 						used[wb.Cluster] = true
 						http2[wb.Cluster] = http2[wb.Cluster] || p.r.grpc
 					}
+					if sec := p.m.ir.Security; sec != nil {
+						for _, c := range sec.Clusters() {
+							used[c] = true
+						}
+						if sec.ExtAuth != nil && sec.ExtAuth.GRPC {
+							http2[sec.ExtAuth.Cluster] = true
+						}
+					}
 					for _, mi := range p.m.ir.Filters.Mirrors {
 						used[mi.Cluster] = true
 						http2[mi.Cluster] = http2[mi.Cluster] || p.r.grpc

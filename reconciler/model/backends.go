@@ -43,17 +43,24 @@ func (b *builder) resolveBackend(r *route, where string, ref gwv1.BackendObjectR
 		r.refProblem(gwv1.RouteReasonBackendNotFound, "%s: Backend %s does not exist or is not accepted", where, key)
 		return "", "", false
 	}
+	if ref.Port != nil && !validPort(*ref.Port) {
+		r.refProblem(gwv1.RouteReasonUnsupportedValue, "%s: port %d must be 1..65535", where, *ref.Port)
+		return "", "", false
+	}
+	name := b.backendCluster(be, key, (*int32)(ref.Port))
+	return name, key, true
+}
+
+// backendCluster is the cluster of Backend key (at port, when set),
+// created on first use.
+func (b *builder) backendCluster(be *backend, key string, port *int32) string {
 	name := key
 	eps := be.endpoints
-	if ref.Port != nil {
-		if !validPort(*ref.Port) {
-			r.refProblem(gwv1.RouteReasonUnsupportedValue, "%s: port %d must be 1..65535", where, *ref.Port)
-			return "", "", false
-		}
-		name = fmt.Sprintf("%s:%d", key, *ref.Port)
+	if port != nil {
+		name = fmt.Sprintf("%s:%d", key, *port)
 		eps = make([]ir.Endpoint, len(be.endpoints))
 		for i, e := range be.endpoints {
-			eps[i] = ir.Endpoint{Address: e.Address, Port: uint32(*ref.Port)}
+			eps[i] = ir.Endpoint{Address: e.Address, Port: uint32(*port)}
 		}
 		sortEndpoints(eps)
 		eps = dedupEndpoints(eps)
@@ -61,7 +68,7 @@ func (b *builder) resolveBackend(r *route, where string, ref gwv1.BackendObjectR
 	if _, ok := b.clusters[name]; !ok {
 		b.clusters[name] = &ir.Cluster{Name: name, Owner: be.obj.ref(), Endpoints: eps, DNS: be.dns}
 	}
-	return name, key, true
+	return name
 }
 
 func dedupEndpoints(eps []ir.Endpoint) []ir.Endpoint {

@@ -35,6 +35,7 @@ var kinds = map[string]func() any{
 	"v1 Namespace":                                func() any { return &Namespace{} },
 	v1alpha1.APIVersion + " Backend":              func() any { return &v1alpha1.Backend{} },
 	v1alpha1.APIVersion + " BackendTrafficPolicy": func() any { return &v1alpha1.BackendTrafficPolicy{} },
+	v1alpha1.APIVersion + " SecurityPolicy":       func() any { return &v1alpha1.SecurityPolicy{} },
 	v1alpha1.APIVersion + " RolloutPolicy":        func() any { return &v1alpha1.RolloutPolicy{} },
 	v1alpha1.APIVersion + " BackendAddressPolicy": func() any { return &v1alpha1.BackendAddressPolicy{} },
 }
@@ -71,7 +72,7 @@ func (b *builder) decode() {
 func supportedKinds() string {
 	return "gateway.networking.k8s.io/v1 Gateway, HTTPRoute, GRPCRoute; " +
 		"gateway.networking.k8s.io/v1beta1 ReferenceGrant; v1 Namespace; " +
-		"gitxds.dev/v1alpha1 Backend, BackendAddressPolicy, BackendTrafficPolicy, RolloutPolicy"
+		"gitxds.dev/v1alpha1 Backend, BackendAddressPolicy, BackendTrafficPolicy, RolloutPolicy, SecurityPolicy"
 }
 
 // cleanDecodeError makes a decoding error read like a sentence for a user.

@@ -46,8 +46,8 @@ const listenerPortHeader = "x-gitxds-listener-port"
 // defaults follow Envoy's "configuring Envoy as an edge proxy" guide: the
 // client address is the peer's, paths are normalized and merged so that
 // path-based routes cannot be bypassed.
-func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog) (*anypb.Any, error) {
-	filters, err := envoyHTTPFilters()
+func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog, pols []*ir.Security) (*anypb.Any, error) {
+	filters, err := envoyHTTPFilters(pols)
 	if err != nil {
 		return nil, err
 	}
@@ -135,8 +135,10 @@ func scopeRoutes(hcm *hcmv3.HttpConnectionManager, name string, port uint32) err
 }
 
 // envoyHTTPFilters: CORS, local rate limit (both no-ops unless a route
-// configures them), router last.
-func envoyHTTPFilters() ([]*hcmv3.HttpFilter, error) {
+// configures them), the filters of the SecurityPolicies of the chain's
+// routes (disabled unless a route enables them), router last, in the
+// order of filterorder.go.
+func envoyHTTPFilters(pols []*ir.Security) ([]*hcmv3.HttpFilter, error) {
 	cors, err := pack(&corsv3.Cors{})
 	if err != nil {
 		return nil, err
@@ -149,11 +151,15 @@ func envoyHTTPFilters() ([]*hcmv3.HttpFilter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*hcmv3.HttpFilter{
-		{Name: filterCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cors}},
-		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rl}},
-		router,
-	}, nil
+	sec, err := securityFilters(pols)
+	if err != nil {
+		return nil, err
+	}
+	return orderFilters(append(sec,
+		slottedFilter{slotCORS, &hcmv3.HttpFilter{Name: filterCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cors}}},
+		slottedFilter{slotLocalRateLimit, &hcmv3.HttpFilter{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rl}}},
+		slottedFilter{slotRouter, router},
+	)), nil
 }
 
 func routerFilter() (*hcmv3.HttpFilter, error) {

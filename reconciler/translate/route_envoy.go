@@ -69,6 +69,14 @@ func (t *translation) envoyRoute(r *ir.Route) (*routev3.Route, error) {
 		}
 		out.TypedPerFilterConfig[filterLocalRateLimit] = cfg
 	}
+	if r.Security != nil {
+		if out.TypedPerFilterConfig == nil {
+			out.TypedPerFilterConfig = map[string]*anypb.Any{}
+		}
+		if err := securityPerRoute(r.Security, out.TypedPerFilterConfig); err != nil {
+			return nil, fmt.Errorf("SecurityPolicy %s: %w", r.Security.Name, err)
+		}
+	}
 	if err := out.ValidateAll(); err != nil {
 		return nil, err
 	}

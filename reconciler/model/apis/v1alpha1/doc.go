@@ -25,4 +25,5 @@ const (
 	KindBackend              = "Backend"
 	KindBackendTrafficPolicy = "BackendTrafficPolicy"
 	KindRolloutPolicy        = "RolloutPolicy"
+	KindSecurityPolicy       = "SecurityPolicy"
 )
