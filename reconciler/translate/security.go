@@ -11,7 +11,6 @@ import (
 	mutationrulesv3 "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	basicauthv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/basic_auth/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	headermutationv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
@@ -291,11 +290,9 @@ func securityPerRoute(s *ir.Security, out map[string]*anypb.Any) error {
 		out[name] = a
 		return nil
 	}
-	// FilterConfig with an empty config enables a filter whose own
-	// configuration is the policy's (PerFilterConfigs: "If the field
-	// config is configured but is empty, we treat the filter is enabled
-	// explicitly").
-	enable := &routev3.FilterConfig{Config: &anypb.Any{}}
+	// A filter of the policy's own (basic_auth, ext_authz) is enabled by
+	// its per-route type, which repeats or keeps its configuration: any
+	// entry enables a disabled filter (disabledFilter).
 	if len(s.StripHeaders) > 0 {
 		m := &headermutationv3.Mutations{}
 		for _, h := range s.StripHeaders {
@@ -306,7 +303,8 @@ func securityPerRoute(s *ir.Security, out map[string]*anypb.Any) error {
 		}
 	}
 	if s.BasicAuth != nil {
-		if err := set(filterBasicAuthPrefix+s.Name, enable); err != nil {
+		users := basicAuth(s.BasicAuth).GetUsers()
+		if err := set(filterBasicAuthPrefix+s.Name, &basicauthv3.BasicAuthPerRoute{Users: users}); err != nil {
 			return err
 		}
 	}
@@ -316,7 +314,8 @@ func securityPerRoute(s *ir.Security, out map[string]*anypb.Any) error {
 		}
 	}
 	if s.ExtAuth != nil {
-		if err := set(filterExtAuthzPrefix+s.Name, enable); err != nil {
+		keep := &extauthzv3.ExtAuthzPerRoute{Override: &extauthzv3.ExtAuthzPerRoute_CheckSettings{CheckSettings: &extauthzv3.CheckSettings{}}}
+		if err := set(filterExtAuthzPrefix+s.Name, keep); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,7 @@ func (t *translation) checkSemantics(class snapshot.Class, res *snapshot.Resourc
 	checkListenerAddresses(res.Listeners, func(name string, err error) {
 		t.failResource(class, kindListener, name, err)
 	})
+	t.checkPerRouteFilters(class, res)
 }
 
 // CheckResource applies the rules that concern one resource alone to a
@@ -315,6 +316,9 @@ func checkListener(l *listenerv3.Listener) []error {
 			hcm := &hcmv3.HttpConnectionManager{}
 			if f.GetTypedConfig().UnmarshalTo(hcm) != nil {
 				continue
+			}
+			for _, err := range checkHTTPFilters(hcm) {
+				out = append(out, fmt.Errorf("filter chain %q: %w", fc.GetName(), err))
 			}
 			for _, ext := range hcm.GetEarlyHeaderMutationExtensions() {
 				hm := &earlyheadersv3.HeaderMutation{}
