@@ -132,6 +132,18 @@
 // targets. Two policies on the same target: the first by name wins, the
 // other is Accepted=False reason Conflicted.
 //
+// # SecurityPolicy
+//
+// Targets are HTTPRoute/GRPCRoute (optionally one rule) of the policy's
+// own namespace, or a Gateway, which only platform/ may target. The most
+// specific policy is a route's whole security (rule, route, then the
+// first Gateway by name the route is attached to); two on one target: the
+// first by name wins. A valid policy becomes one shared *ir.Security set
+// on the IR routes it reaches; its JWKS hosts and authorization service
+// are Backends (a ReferenceGrant from SecurityPolicies opens another
+// namespace's). apiKeyAuth, https JWKS URIs and private keys in localJWKS
+// are refused (docs/security.md).
+//
 // # Golden tests
 //
 // testdata/<case>.in.yaml is a YAML stream of objects, each document led by
