@@ -13,6 +13,9 @@ import (
 type filterResult struct {
 	filters  ir.Filters
 	redirect *ir.Redirect
+	// extAuth is the rule's ExternalAuth filter (experimental channel),
+	// served like a SecurityPolicy's extAuth.
+	extAuth *ir.ExtAuth
 }
 
 // httpFilters validates the filters of a rule (HTTPRoute, or GRPCRoute
@@ -48,8 +51,10 @@ func (b *builder) httpFilters(r *route, filters []gwv1.HTTPRouteFilter, where st
 			}
 		case gwv1.HTTPRouteFilterCORS:
 			out.filters.CORS, msg = cors(f.CORS)
+		case gwv1.HTTPRouteFilterExternalAuth:
+			out.extAuth, msg = b.externalAuth(r, f.ExternalAuth, at)
 		default:
-			msg = fmt.Sprintf("filter type %q is not supported by gitxds (supported: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror, CORS)", f.Type)
+			msg = fmt.Sprintf("filter type %q is not supported by gitxds (supported: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror, CORS, ExternalAuth)", f.Type)
 		}
 		if msg != "" {
 			return out, at + ": " + msg
@@ -58,6 +63,63 @@ func (b *builder) httpFilters(r *route, filters []gwv1.HTTPRouteFilter, where st
 	if out.redirect != nil && out.filters.Rewrite != nil {
 		return out, where + ": RequestRedirect and URLRewrite cannot be used together (IncompatibleFilters)"
 	}
+	return out, ""
+}
+
+// externalAuth maps Gateway API's ExternalAuth filter to the extAuth of a
+// SecurityPolicy: the service is a Backend the route may use; a rule whose
+// service cannot be resolved is invalid (it is never served without its
+// authorization).
+func (b *builder) externalAuth(r *route, f *gwv1.HTTPExternalAuthFilter, at string) (*ir.ExtAuth, string) {
+	out := &ir.ExtAuth{Timeout: defaultExtAuthTimeout}
+	var allowed []string
+	switch f.ExternalAuthProtocol {
+	case gwv1.HTTPRouteExternalAuthGRPCProtocol:
+		out.GRPC = true
+		if f.HTTPAuthConfig != nil {
+			return nil, "protocol GRPC takes grpc settings, not http"
+		}
+		if f.GRPCAuthConfig != nil {
+			allowed = f.GRPCAuthConfig.AllowedRequestHeaders
+		}
+	case gwv1.HTTPRouteExternalAuthHTTPProtocol:
+		if f.GRPCAuthConfig != nil {
+			return nil, "protocol HTTP takes http settings, not grpc"
+		}
+		if h := f.HTTPAuthConfig; h != nil {
+			if h.Path != "" {
+				if msg := validPath(h.Path); msg != "" {
+					return nil, "http.path " + msg
+				}
+				out.PathPrefix = strings.TrimSuffix(h.Path, "/")
+			}
+			allowed = h.AllowedRequestHeaders
+			for i, n := range h.AllowedResponseHeaders {
+				name := strings.ToLower(n)
+				if msg := validHeaderName(name); msg != "" {
+					return nil, fmt.Sprintf("http.allowedResponseHeaders[%d]: %s", i, msg)
+				}
+				out.HeadersToBackend = append(out.HeadersToBackend, name)
+			}
+		}
+	default:
+		return nil, fmt.Sprintf("protocol %q is not GRPC or HTTP", f.ExternalAuthProtocol)
+	}
+	if f.ForwardBody != nil {
+		return nil, "forwardBody is not supported; remove it"
+	}
+	for i, n := range allowed {
+		name := strings.ToLower(n)
+		if msg := validHeaderName(name); msg != "" {
+			return nil, fmt.Sprintf("allowedHeaders[%d]: %s", i, msg)
+		}
+		out.HeadersToExtAuth = append(out.HeadersToExtAuth, name)
+	}
+	c, _, ok := b.resolveBackend(r, at+".backendRef", f.BackendRef)
+	if !ok {
+		return nil, "backendRef: " + r.refProblems[len(r.refProblems)-1].msg + " (the rule is not served without its authorization service)"
+	}
+	out.Cluster = c
 	return out, ""
 }
 

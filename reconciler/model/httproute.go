@@ -91,6 +91,14 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 		return msg
 	}
 	tmpl.Filters = fs.filters
+	if fs.extAuth != nil {
+		tmpl.Security = &ir.Security{
+			Name:         "HTTPRoute/" + r.nsName + "/rule/" + strconv.Itoa(i),
+			Owner:        r.obj.ref(),
+			ExtAuth:      fs.extAuth,
+			StripHeaders: sortedUnique(fs.extAuth.HeadersToBackend),
+		}
+	}
 	timeouts, msg := httpTimeouts(rule.Timeouts)
 	if msg != "" {
 		return where + ".timeouts: " + msg

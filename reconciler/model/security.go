@@ -102,12 +102,11 @@ func (b *builder) securityPolicies() {
 			p.obj.set(CondAccepted, metav1.ConditionTrue, string(gwv1.PolicyReasonAccepted), "accepted"+note)
 		}
 	}
-	if len(byTarget) == 0 {
-		return
-	}
+	merged := map[*ir.Security]*ir.Security{} // a rule's ExternalAuth filter -> with the policy
 	for _, r := range b.rts {
 		rkey := r.obj.src.Kind + " " + r.key()
 		gw := b.gatewayPolicy(r, byTarget)
+		noted := map[int]bool{}
 		for _, m := range r.matches {
 			var p *secPolicy
 			if n := r.ruleNames[m.rule]; n != "" {
@@ -119,11 +118,52 @@ func (b *builder) securityPolicies() {
 			if p == nil {
 				p = gw
 			}
-			if p != nil {
+			switch filter := m.ir.Security; {
+			case p == nil:
+			case filter == nil:
 				m.ir.Security = p.ir
+			case p.ir.ExtAuth != nil:
+				// The policy's authorization service wins: a team's
+				// filter cannot replace the one a policy (perhaps the
+				// platform's) requires.
+				m.ir.Security = p.ir
+				if !noted[m.rule] {
+					noted[m.rule] = true
+					acceptedNote(r.obj, fmt.Sprintf("rules[%d]: the ExternalAuth filter is not applied: SecurityPolicy %s sets extAuth for this rule", m.rule, p.ir.Name))
+				}
+			default:
+				if merged[filter] == nil {
+					s := *p.ir
+					s.Name, s.ExtAuth = filter.Name, filter.ExtAuth
+					s.StripHeaders = sortedUnique(append(append([]string(nil), p.ir.StripHeaders...), filter.StripHeaders...))
+					merged[filter] = &s
+				}
+				m.ir.Security = merged[filter]
 			}
 		}
 	}
+}
+
+// acceptedNote adds note to the Accepted=True message of o (routes set it
+// before policies are applied).
+func acceptedNote(o *object, note string) {
+	for i := range o.conds {
+		if c := &o.conds[i]; c.Type == CondAccepted && c.Status == metav1.ConditionTrue {
+			c.Message += "; " + note
+		}
+	}
+}
+
+// sortedUnique is in sorted, without repeats.
+func sortedUnique(in []string) []string {
+	m := map[string]bool{}
+	for _, s := range in {
+		m[s] = true
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return sortedKeys(m)
 }
 
 // securityGatewayTarget resolves a Gateway target: platform's policies
