@@ -93,6 +93,10 @@ func (t *translation) checkPerRouteFilters(class snapshot.Class, res *snapshot.R
 	for _, rc := range res.Routes {
 		rcs[rc.GetName()] = rc
 	}
+	clusters := map[string]bool{}
+	for _, c := range res.Clusters {
+		clusters[c.GetName()] = true
+	}
 	scoped := map[string][]string{} // scoped routes name -> route configurations
 	for _, sc := range res.ScopedRoutes {
 		set := scopeSet(sc.GetName())
@@ -106,6 +110,11 @@ func (t *translation) checkPerRouteFilters(class snapshot.Class, res *snapshot.R
 		for _, hcm := range hcms {
 			filters := map[string]bool{}
 			requirements := map[string]bool{}
+			for _, c := range filterClusters(hcm) {
+				if !clusters[c] {
+					t.failResource(class, kindListener, l.GetName(), fmt.Errorf("HTTP filter cluster %q does not exist", c))
+				}
+			}
 			for _, f := range hcm.GetHttpFilters() {
 				filters[f.GetName()] = true
 				jwt := &jwtauthnv3.JwtAuthentication{}
@@ -127,6 +136,35 @@ func (t *translation) checkPerRouteFilters(class snapshot.Class, res *snapshot.R
 			}
 		}
 	}
+}
+
+// filterClusters are the clusters the HTTP filters of hcm call: JWKS
+// hosts and authorization services. Envoy accepts a missing one (ext_authz
+// creates its gRPC client with skip_cluster_check, ExtAuthzFilterConfig in
+// source/extensions/filters/http/ext_authz/config.cc; a JWKS fetch finds
+// no cluster at run time) and then fails every request of the routes
+// that use it, so gitxds refuses it.
+func filterClusters(hcm *hcmv3.HttpConnectionManager) []string {
+	var out []string
+	for _, f := range hcm.GetHttpFilters() {
+		jwt, authz := &jwtauthnv3.JwtAuthentication{}, &extauthzv3.ExtAuthz{}
+		switch {
+		case f.GetTypedConfig().MessageIs(jwt) && f.GetTypedConfig().UnmarshalTo(jwt) == nil:
+			for _, k := range sortedNames(jwt.GetProviders()) {
+				if c := jwt.GetProviders()[k].GetRemoteJwks().GetHttpUri().GetCluster(); c != "" {
+					out = append(out, c)
+				}
+			}
+		case f.GetTypedConfig().MessageIs(authz) && f.GetTypedConfig().UnmarshalTo(authz) == nil:
+			if c := authz.GetGrpcService().GetEnvoyGrpc().GetClusterName(); c != "" {
+				out = append(out, c)
+			}
+			if c := authz.GetHttpService().GetServerUri().GetCluster(); c != "" {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 func perRouteViolations(rc *routev3.RouteConfiguration, filters, requirements map[string]bool) []violation {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -258,4 +259,24 @@ func (m msg) any(t *testing.T) *anypb.Any {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestSecurityClustersExist: a policy whose authorization service's
+// cluster is not served fails the listener (Envoy would fail every request
+// of the route instead).
+func TestSecurityClustersExist(t *testing.T) {
+	sec := &ir.Security{Name: "team-a/p", ExtAuth: &ir.ExtAuth{GRPC: true, Cluster: "team-a/api", Timeout: time.Second}}
+	x := fidelityIR(ir.Route{Name: "team-a/api/rule/0/match/0", Security: sec})
+	if _, err := Translate(x, testRevision); err != nil {
+		t.Fatalf("served cluster: %v", err)
+	}
+	hcm := &hcmv3.HttpConnectionManager{HttpFilters: []*hcmv3.HttpFilter{}}
+	fs, err := envoyHTTPFilters([]*ir.Security{{Name: "team-a/p", ExtAuth: &ir.ExtAuth{GRPC: true, Cluster: "nowhere", Timeout: time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcm.HttpFilters = fs
+	if got := filterClusters(hcm); len(got) != 1 || got[0] != "nowhere" {
+		t.Fatalf("filter clusters %v, want [nowhere]", got)
+	}
 }
