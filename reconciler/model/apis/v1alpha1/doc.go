@@ -1,9 +1,9 @@
 // Package v1alpha1 holds the Go types of gitxds's own kinds, group
 // gitxds.dev, version v1alpha1: Backend, BackendTrafficPolicy,
-// RolloutPolicy and BackendAddressPolicy.
+// RolloutPolicy, BackendAddressPolicy and SecurityPolicy.
 //
-// Backend and BackendTrafficPolicy follow the shape of Envoy Gateway's kinds
-// of the same names (a subset of their fields); RolloutPolicy is described in
+// Backend, BackendTrafficPolicy and SecurityPolicy follow the shape of
+// Envoy Gateway's kinds of the same names (a subset of their fields); RolloutPolicy is described in
 // docs/architecture.md §4. The model stage decodes them strictly: a field not declared here
 // is an error.
 //
