@@ -158,10 +158,13 @@ func securityFilters(pols []*ir.Security) ([]slottedFilter, error) {
 
 func basicAuth(b *ir.BasicAuth) *basicauthv3.BasicAuth {
 	// BasicAuth's users is a DataSource: Envoy reads the file when it
-	// loads the filter (FactoryCreator in
-	// source/extensions/filters/http/basic_auth/config.cc reads it with
-	// Config::DataSource::read), so a changed file takes effect with the
-	// next listener update.
+	// loads the filter and the route (BasicAuthFilterFactory::
+	// createFilterFactoryFromProtoTyped in
+	// source/extensions/filters/http/basic_auth/config.cc, with
+	// Config::DataSource::read, then readHtpasswd). A missing or malformed
+	// file makes Envoy reject the listener: the file must be on every
+	// proxy host before the policy is merged (docs/security.md). A changed
+	// file takes effect with the next update of the listener.
 	return &basicauthv3.BasicAuth{
 		Users:                 &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: b.UsersFile}},
 		ForwardUsernameHeader: b.ForwardUsernameHeader,
