@@ -68,7 +68,6 @@ func (b *builder) securityPolicies() {
 		t := p.obj.typed.(*v1alpha1.SecurityPolicy)
 		ns := p.obj.src.Namespace
 		var missing, conflicts []string
-		grpcTarget := false
 		for i, ref := range t.Spec.TargetRefs {
 			var key, msg string
 			if ref.Group == gatewayGroup && ref.Kind == "Gateway" {
@@ -82,17 +81,16 @@ func (b *builder) securityPolicies() {
 				missing = append(missing, fmt.Sprintf("targetRefs[%d]: %s", i, msg))
 				continue
 			}
-			grpcTarget = grpcTarget || ref.Kind == "GRPCRoute"
 			if w, ok := byTarget[key]; ok && w != p {
 				conflicts = append(conflicts, fmt.Sprintf("targetRefs[%d]: %s is already targeted by SecurityPolicy %s, which wins (first by name)", i, key, w.obj.src.Name))
 				continue
 			}
 			byTarget[key] = p
 		}
-		note := ""
-		if grpcTarget {
-			note = "; it applies on Envoy nodes only: proxyless gRPC clients (xds:/// targets) get the GRPCRoute without it"
-		}
+		// Proxyless gRPC clients are served the same routes (HTTPRoutes
+		// too) as API listeners, and call the backends themselves: no
+		// filter of the policy runs for them.
+		note := "; it applies on Envoy nodes only: proxyless gRPC clients (xds:/// targets) get the targeted routes without it"
 		switch {
 		case len(conflicts) > 0:
 			p.obj.set(CondAccepted, metav1.ConditionFalse, string(gwv1.PolicyReasonConflicted), p.obj.msg("%s", strings.Join(append(conflicts, missing...), "; ")))

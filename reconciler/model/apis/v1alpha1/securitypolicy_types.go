@@ -9,7 +9,7 @@ import (
 // platform/, of every route attached to a Gateway. It is Envoy Gateway's
 // SecurityPolicy, a subset, with the same field names. It applies on Envoy
 // nodes; proxyless gRPC clients have no such filters, and the policy's
-// status says so when it targets a GRPCRoute. docs/security.md explains
+// status says so. docs/security.md explains
 // each field and token separation.
 type SecurityPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
