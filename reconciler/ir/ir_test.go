@@ -32,6 +32,12 @@ func TestValidate(t *testing.T) {
 			x.Gateways[0].Listeners[0].VirtualHosts[0].Routes[0].Filters.Mirrors = []Mirror{{Cluster: "nope"}}
 		}, ErrUnknownCluster},
 		"cluster no hosts": {func(x *IR) { x.Clusters[0].Endpoints = nil }, ErrClusterNoEndpoints},
+		"auth service unknown": {func(x *IR) {
+			x.Gateways[0].Listeners[0].VirtualHosts[0].Routes[0].Security = &Security{Name: "a/p", ExtAuth: &ExtAuth{Cluster: "nope"}}
+		}, ErrUnknownCluster},
+		"JWKS host unknown": {func(x *IR) {
+			x.Gateways[0].Listeners[0].VirtualHosts[0].Routes[0].Security = &Security{Name: "a/p", JWT: &JWT{Providers: []JWTProvider{{Name: "p", RemoteJWKS: &RemoteJWKS{Cluster: "nope"}}}}}
+		}, ErrUnknownCluster},
 	} {
 		x := valid()
 		tc.breakIt(x)
