@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacconfigv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	extauthzv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_authz/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
@@ -278,5 +281,90 @@ func TestSecurityClustersExist(t *testing.T) {
 	hcm.HttpFilters = fs
 	if got := filterClusters(hcm); len(got) != 1 || got[0] != "nowhere" {
 		t.Fatalf("filter clusters %v, want [nowhere]", got)
+	}
+}
+
+// evalPrincipal evaluates the principals authorizationRules builds (and,
+// or, not, remote_ip, any) for a client address.
+func evalPrincipal(t *testing.T, p *rbacconfigv3.Principal, ip netip.Addr) bool {
+	t.Helper()
+	switch {
+	case p.GetAny():
+		return true
+	case p.GetAndIds() != nil:
+		for _, q := range p.GetAndIds().GetIds() {
+			if !evalPrincipal(t, q, ip) {
+				return false
+			}
+		}
+		return true
+	case p.GetOrIds() != nil:
+		for _, q := range p.GetOrIds().GetIds() {
+			if evalPrincipal(t, q, ip) {
+				return true
+			}
+		}
+		return false
+	case p.GetNotId() != nil:
+		return !evalPrincipal(t, p.GetNotId(), ip)
+	case p.GetRemoteIp() != nil:
+		r := p.GetRemoteIp()
+		pfx, err := netip.ParsePrefix(fmt.Sprintf("%s/%d", r.GetAddressPrefix(), r.GetPrefixLen().GetValue()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pfx.Contains(ip)
+	}
+	t.Fatalf("principal %v not evaluated", p)
+	return false
+}
+
+// TestAuthorizationEquivalence: for every order of Allow and Deny rules
+// over nested CIDRs and both default actions, the ALLOW policy set allows
+// exactly the addresses whose first matching rule (or the default) is
+// Allow.
+func TestAuthorizationEquivalence(t *testing.T) {
+	cidrs := []string{"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.0.2.0/24"}
+	ips := []netip.Addr{netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("10.1.9.9"), netip.MustParseAddr("10.9.9.9"),
+		netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("203.0.113.1")}
+	cases := 0
+	// Each of the four rules is absent, Allow or Deny, in a fixed order.
+	for mask := 0; mask < 81; mask++ {
+		for _, def := range []ir.AuthzAction{ir.AuthzAllow, ir.AuthzDeny} {
+			a := &ir.Authorization{DefaultAction: def}
+			m := mask
+			for i, c := range cidrs {
+				switch m % 3 {
+				case 1:
+					a.Rules = append(a.Rules, ir.AuthzRule{Name: fmt.Sprint(i), Action: ir.AuthzAllow, ClientCIDRs: []string{c}})
+				case 2:
+					a.Rules = append(a.Rules, ir.AuthzRule{Name: fmt.Sprint(i), Action: ir.AuthzDeny, ClientCIDRs: []string{c}})
+				}
+				m /= 3
+			}
+			rb := authorizationRules(&ir.Security{Name: "a/p", Authorization: a})
+			for _, ip := range ips {
+				want := def == ir.AuthzAllow
+				for _, r := range a.Rules {
+					if netip.MustParsePrefix(r.ClientCIDRs[0]).Contains(ip) {
+						want = r.Action == ir.AuthzAllow
+						break
+					}
+				}
+				got := false
+				for _, pol := range rb.GetPolicies() {
+					for _, pr := range pol.GetPrincipals() {
+						got = got || evalPrincipal(t, pr, ip)
+					}
+				}
+				if got != want {
+					t.Fatalf("rules %+v default %s, client %s: allowed=%v, want %v", a.Rules, def, ip, got, want)
+				}
+				cases++
+			}
+		}
+	}
+	if cases != 81*2*len(ips) {
+		t.Fatalf("%d cases", cases)
 	}
 }
