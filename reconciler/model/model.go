@@ -175,19 +175,19 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 	b.decoded = dc
 	b.last, b.since = last, since
 	for _, step := range []func(*builder){
-		(*builder).decode,           // Accepted=False Invalid/UnsupportedKind
-		(*builder).ownership,        // Accepted=False InvalidNamespace/NotOwner
-		(*builder).duplicates,       // Accepted=False Duplicate
-		(*builder).index,            // namespaces, hostname owners, address policy, backends, grants
-		(*builder).gateways,         // Gateway Accepted, listeners
-		(*builder).routes,           // route Accepted/ResolvedRefs, IR routes, owned hostnames
-		(*builder).seniority,        // the order of routes in conflicts: oldest first
-		(*builder).conflicts,        // HTTPRoute/GRPCRoute hostname conflicts
-		(*builder).policies,         // BackendTrafficPolicy Accepted/Conflicted
-		(*builder).securityPolicies, // SecurityPolicy Accepted/Conflicted
-		(*builder).assemble,         // virtual hosts in precedence, clusters
-		(*builder).shadows,          // Overlapped=True on shadowed routes
-		(*builder).finishState,      // default conditions
+		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind
+		(*builder).ownership,   // Accepted=False InvalidNamespace/NotOwner
+		(*builder).duplicates,  // Accepted=False Duplicate
+		(*builder).index,       // namespaces, hostname owners, address policy, backends, grants
+		(*builder).gateways,    // Gateway Accepted, listeners
+		(*builder).routes,      // route Accepted/ResolvedRefs, IR routes, owned hostnames
+		(*builder).seniority,   // the order of routes in conflicts: oldest first
+		(*builder).conflicts,   // HTTPRoute/GRPCRoute hostname conflicts
+		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
+		(*builder).secPolicies, // SecurityPolicy Accepted/Conflicted, IR route security
+		(*builder).assemble,    // virtual hosts in precedence, clusters
+		(*builder).shadows,     // Overlapped=True on shadowed routes
+		(*builder).finishState, // default conditions
 	} {
 		step(b)
 	}

@@ -30,7 +30,7 @@ type secPolicy struct {
 	ir  *ir.Security
 }
 
-// securityPolicies validates the SecurityPolicies and gives their routes
+// secPolicies validates the SecurityPolicies and gives their routes
 // their policy: a policy on a rule (targetRef sectionName) beats one on
 // the route, which beats one on a Gateway the route is attached to (the
 // first Gateway by name whose policy applies). Policies do not merge: the
@@ -40,7 +40,7 @@ type secPolicy struct {
 //
 // Sets on policies: Accepted (Accepted, Invalid, TargetNotFound,
 // Conflicted).
-func (b *builder) securityPolicies() {
+func (b *builder) secPolicies() {
 	var pols []*secPolicy
 	for _, o := range b.live() {
 		t, ok := o.typed.(*v1alpha1.SecurityPolicy)
