@@ -99,7 +99,7 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.DurationVar(&f.scopeDrain, "scope-drain", xds.DefaultScopeDrain, "how long Envoy nodes keep a removed hostname's scope and routes, for connections still draining (Envoy's --drain-time-s); negative: none")
 	fl.StringVar(&f.xdsAddr, "xds-address", "127.0.0.1:18000", "address of the xDS (ADS) gRPC server")
 	fl.StringVar(&f.adminAddr, "admin-address", "127.0.0.1:9400", "address of the admin HTTP API")
-	fl.StringVar(&f.stateDir, "state-dir", "gitxds-state", "directory for the last good snapshot and the rollout state")
+	fl.StringVar(&f.stateDir, "state-dir", "", stateDirUsage)
 	fl.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file with a bearer token required by mutating admin endpoints")
 	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
@@ -174,6 +174,13 @@ func serve(ctx context.Context, f serveFlags) error {
 // daemonConfig reads the secret files and builds the daemon's
 // configuration. Errors name files, never their content.
 func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
+	if f.stateDir == "" {
+		d, err := defaultStateDir(func(name string) string { return lookupEnvIn(f.environ, name) }, os.UserCacheDir)
+		if err != nil {
+			return daemon.Config{}, &exitError{code: exitUsage, err: err}
+		}
+		f.stateDir = d
+	}
 	cfg := daemon.Config{
 		Repo: f.repo, Ref: f.ref, Path: f.path, Interval: f.interval, ScopeDrain: f.scopeDrain,
 		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir,
