@@ -53,15 +53,24 @@ func newRoot() *cobra.Command {
 
 func main() {
 	err := newRoot().Execute()
-	if err == nil {
-		os.Exit(exitOK)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gitxds:", err)
 	}
-	fmt.Fprintln(os.Stderr, "gitxds:", err)
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the exit code for what a command returned: an error that
+// carries none is cobra's (an unknown command, a missing required flag,
+// arguments where none are taken), a usage error.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+		return ee.code
 	}
-	os.Exit(exitUsage)
+	return exitUsage
 }
 
 func newVersion() *cobra.Command {

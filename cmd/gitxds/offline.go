@@ -83,9 +83,22 @@ func (f *repoFlags) buildAfter(ctx context.Context, ref string, last *model.Memo
 	}
 	b, err := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}).Run(fsys, f.path, rev, last)
 	if err != nil {
+		if ue := f.noOverlay(err); ue != nil {
+			return nil, ue
+		}
 		return nil, &exitError{code: exitInvalid, err: err}
 	}
 	return b, nil
+}
+
+// noOverlay is a usage error (exit 2) when err says --path names no
+// overlay of the repository, else nil.
+func (f *repoFlags) noOverlay(err error) error {
+	var re *render.Error
+	if !errors.Is(err, render.ErrNoOverlay) || !errors.As(err, &re) {
+		return nil
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("--path %s: %w", f.path, re.Err)}
 }
 
 // renderLimits are the render's limits for the flags: files may be as large

@@ -165,6 +165,11 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 		return nil, ioErr(err)
 	}
 	b, h := sides[0], sides[1]
+	// An overlay in neither revision: --path is wrong. (One the head
+	// removes is the head's problem.)
+	if ue := f.noOverlay(b.err); ue != nil && f.noOverlay(h.err) != nil {
+		return nil, ue
+	}
 	p := &diff.Preview{
 		BaseRef:  diff.PreviewSide{Ref: b.ref, Revision: b.rev, Error: errString(b.err)},
 		HeadRef:  diff.PreviewSide{Ref: h.ref, Revision: h.rev, Error: errString(h.err)},

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -123,13 +122,8 @@ func runGitxds(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	err := root.ExecuteContext(context.Background())
 	if err != nil {
 		fmt.Fprintln(&errb, "gitxds:", err)
-		code = exitUsage
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
 	}
-	return out.String(), errb.String(), code
+	return out.String(), errb.String(), exitCode(err)
 }
 
 // archive is a parsed txtar file.

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -225,7 +226,7 @@ func (w *walker) findKustomizationFile(dir, from, field string) (string, error) 
 	switch len(found) {
 	case 0:
 		if from == "" {
-			return "", refuse(dir, ErrNotFound, "no kustomization file (kustomization.yaml) in the overlay directory")
+			return "", w.noOverlay(dir)
 		}
 		return "", refuse(from, ErrNotFound, "%s %q: directory %s has no kustomization file", field, dir, dir)
 	case 1:
@@ -233,6 +234,47 @@ func (w *walker) findKustomizationFile(dir, from, field string) (string, error) 
 	default:
 		return "", refuse(dir, ErrMalformed, "more than one kustomization file: %s", strings.Join(found, ", "))
 	}
+}
+
+// noOverlay is the error for an overlay directory dir that is missing or
+// has no kustomization file, naming the overlays next to it.
+func (w *walker) noOverlay(dir string) error {
+	what := "no kustomization file (kustomization.yaml) in the overlay directory"
+	if !w.src.IsDir(abs(dir)) {
+		what = "no such directory in the repository"
+	}
+	var near []string
+	if infos, err := w.src.ReadDir(abs(path.Dir(dir))); err == nil {
+		for _, name := range infos {
+			d := path.Join(path.Dir(dir), name)
+			if d == dir || !w.src.IsDir(abs(d)) {
+				continue
+			}
+			for _, n := range konfig.RecognizedKustomizationFileNames() {
+				if w.isFile(path.Join(d, n)) {
+					near = append(near, d)
+					break
+				}
+			}
+		}
+	}
+	if len(near) > 0 {
+		slices.Sort(near)
+		what += fmt.Sprintf(" (overlays next to it: %s)", namesList(near, maxListed))
+	}
+	return refuse(dir, ErrNoOverlay, "%s", what)
+}
+
+// maxListed is how many names a message lists at most.
+const maxListed = 8
+
+// namesList is names (sorted by the caller) joined by ", ", the first
+// max of them and how many more.
+func namesList(names []string, max int) string {
+	if len(names) <= max {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
 
 // fields checks every field of k that names a file or directory, or runs

@@ -59,6 +59,11 @@ var (
 	// kustomization naming a path outside teams/<team>/, the platform's one
 	// outside platform/, or a directory other than an overlay naming either.
 	ErrConfinement = errors.New("path leaves its directory")
+	// ErrNoOverlay: the overlay directory asked for is not in the
+	// repository, or holds no kustomization file: the caller named the
+	// wrong directory (a command-line tool's usage error). It matches
+	// ErrNotFound too.
+	ErrNoOverlay = errors.New("no such overlay")
 	// ErrTooManyObjects: the render produced more than Options.MaxObjects.
 	ErrTooManyObjects = errors.New("too many objects")
 )
@@ -69,8 +74,10 @@ type refusal struct {
 	msg  string
 }
 
-func (r *refusal) Error() string        { return r.msg }
-func (r *refusal) Is(target error) bool { return target == r.kind }
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Is(target error) bool {
+	return target == r.kind || r.kind == ErrNoOverlay && target == ErrNotFound
+}
 
 func refuse(file string, kind error, format string, args ...any) *Error {
 	return &Error{File: file, Err: &refusal{kind: kind, msg: fmt.Sprintf(format, args...)}}
