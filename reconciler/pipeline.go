@@ -9,6 +9,7 @@ package reconciler
 
 import (
 	"fmt"
+	"path"
 	"slices"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -93,7 +94,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	if err != nil {
 		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
 	}
-	in := model.Input{Revision: revision, Decoded: &p.decoded}
+	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys)}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
 	}
@@ -113,4 +114,17 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 		return nil, &BuildError{Step: StepTranslate, Revision: revision, Err: err}
 	}
 	return &Build{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
+}
+
+// repoFile reads a file of the repository held by fsys (rooted at "/"),
+// to find the line of a field that does not decode. The render has read
+// the file already, within its limits.
+func repoFile(fsys filesys.FileSystem) model.SourceFunc {
+	return func(file string) ([]byte, error) {
+		p := path.Join("/", file)
+		if fsys.IsDir(p) {
+			return nil, fmt.Errorf("%s is a directory", file)
+		}
+		return fsys.ReadFile(p)
+	}
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -57,6 +58,13 @@ func (b *builder) decode() {
 		}
 		typed, err := b.decoded.decode(kind, mk, o.src.YAML)
 		if err != nil {
+			var de *decodeError
+			if errors.As(err, &de) && de.field != nil {
+				// The field, and its line in the file when it can be found.
+				o.line = fieldLine(b.source, o.src, de.field.Path)
+				o.reject(ReasonInvalid, "%s", de.field)
+				continue
+			}
 			o.reject(ReasonInvalid, "%s", cleanDecodeError(err))
 			continue
 		}

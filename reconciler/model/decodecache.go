@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"sync"
 
 	"sigs.k8s.io/yaml"
@@ -101,20 +102,27 @@ func (c *DecodeCache) putLocked(kind string, y []byte, d *decoded) {
 }
 
 // unmarshalStrict is sigs.k8s.io/yaml.UnmarshalStrict (duplicate keys and
-// unknown fields are errors, with the same messages).
+// unknown fields are errors, with the same messages). When it fails, the
+// error says which field, where and why when diagnose can tell
+// (decodeError.field).
 func unmarshalStrict(y []byte, into any) error {
 	j, err := yaml.YAMLToJSONStrict(y)
 	if err != nil {
-		return &decodeError{"error converting YAML to JSON: " + err.Error()}
+		return &decodeError{msg: "error converting YAML to JSON: " + err.Error(), field: diagnose(reflect.TypeOf(into), y)}
 	}
 	d := json.NewDecoder(bytes.NewReader(j))
 	d.DisallowUnknownFields()
 	if err := d.Decode(into); err != nil {
-		return &decodeError{"error unmarshaling JSON: while decoding JSON: " + err.Error()}
+		return &decodeError{msg: "error unmarshaling JSON: while decoding JSON: " + err.Error(), field: diagnose(reflect.TypeOf(into), y)}
 	}
 	return nil
 }
 
-type decodeError struct{ msg string }
+// decodeError is a decoding failure: the decoder's message, and the field
+// it is about when diagnose found it.
+type decodeError struct {
+	msg   string
+	field *FieldError
+}
 
 func (e *decodeError) Error() string { return e.msg }

@@ -81,6 +81,16 @@ func readCase(t *testing.T, path string) Input {
 		t.Fatal(err)
 	}
 	var in Input
+	// The files of the case: each the documents that name it, in order
+	// (Input.Source; a rejected field's line is counted in them).
+	files := map[string][]string{}
+	in.Source = func(file string) ([]byte, error) {
+		docs, ok := files[file]
+		if !ok {
+			return nil, os.ErrNotExist
+		}
+		return []byte(strings.Join(docs, "---\n")), nil
+	}
 	for i, doc := range splitDocs(string(data)) {
 		opts := map[string]string{}
 		body := false
@@ -120,6 +130,7 @@ func readCase(t *testing.T, path string) Input {
 			continue
 		}
 		in.Objects = append(in.Objects, obj)
+		files[obj.File] = append(files[obj.File], string(obj.YAML))
 	}
 	return in
 }
@@ -200,6 +211,7 @@ type goldenCondition struct {
 type goldenStatus struct {
 	Object              string            `json:"object"`
 	File                string            `json:"file"`
+	Line                int               `json:"line,omitempty"`
 	Conditions          []goldenCondition `json:"conditions"`
 	ServingLastAccepted string            `json:"servingLastAccepted,omitempty"`
 	Served              string            `json:"served,omitempty"`
@@ -218,7 +230,7 @@ func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
 		IR       any            `json:"ir"`
 	}
 	for _, s := range out.Status {
-		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, ServingLastAccepted: s.ServingLastAccepted, Served: string(s.Served)}
+		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, Line: s.Line, ServingLastAccepted: s.ServingLastAccepted, Served: string(s.Served)}
 		for _, c := range s.Conditions {
 			gs.Conditions = append(gs.Conditions, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
 		}

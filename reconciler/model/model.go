@@ -26,6 +26,10 @@ type Input struct {
 	Revision string
 	// Decoded, when set, caches the decoding of objects across revisions.
 	Decoded *DecodeCache
+	// Source, when set, reads the repository's files: an object that does
+	// not decode is reported with the line of the field at fault in its
+	// file (status.Object.Line), when it can be found there.
+	Source SourceFunc
 }
 
 // Output of the model stage.
@@ -65,7 +69,7 @@ func Build(in Input) *Output {
 	if dc == nil {
 		dc = &DecodeCache{} // still shared by the passes of this call
 	}
-	build := func(objs []render.Object) *result { return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted) }
+	build := func(objs []render.Object) *result { return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source) }
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
 	for i, o := range first.objects {
@@ -170,9 +174,9 @@ func freshRollout(r *result) *v1alpha1.RolloutPolicy {
 }
 
 // buildPass runs the steps of the model over one set of objects.
-func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since) *result {
+func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc) *result {
 	b := newBuilder(objs)
-	b.decoded = dc
+	b.decoded, b.source = dc, source
 	b.last, b.since = last, since
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind

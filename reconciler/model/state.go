@@ -53,6 +53,8 @@ type object struct {
 	// holds the claim; if it has a last accepted version, that one serves.
 	lostClaim bool
 	conds     []metav1.Condition
+	// line in src.File of the field a rejection is about; 0 if unknown.
+	line int
 }
 
 func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
@@ -89,15 +91,16 @@ func (o *object) reject(reason, format string, args ...any) {
 	o.set(CondAccepted, metav1.ConditionFalse, reason, o.msg(format, args...))
 }
 
-// msg prefixes a message with the object's file and id.
+// msg prefixes a message with the object's file (and line, when a
+// rejection found it) and id.
 func (o *object) msg(format string, args ...any) string {
-	return fmt.Sprintf("%s: %s: %s", o.src.File, o.src.ID(), fmt.Sprintf(format, args...))
+	return fmt.Sprintf("%s: %s: %s", status.FileLine(o.src.File, o.line), o.src.ID(), fmt.Sprintf(format, args...))
 }
 
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	st := status.Object{ObjectRef: o.ref(), Conditions: conds}
+	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds}
 	if status.Problem(st) != nil {
 		st.Served = status.ServedPart
 		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {
@@ -113,6 +116,7 @@ func (o *object) status() status.Object {
 type builder struct {
 	objects []*object
 	decoded *DecodeCache // decoding of objects, shared across passes and revisions
+	source  SourceFunc   // Input.Source
 	// last and since are Input.LastAccepted and Input.FirstAccepted.
 	last  map[string]render.Object
 	since map[string]Since

@@ -13,6 +13,9 @@ import (
 // Object is the status of one object of the repository.
 type Object struct {
 	ir.ObjectRef `json:",inline"`
+	// Line in File of the field the object's problem is about (a field
+	// that does not decode), when it is known; 0 otherwise.
+	Line int `json:"line,omitempty"`
 	// Conditions with Gateway API types and reasons (Accepted, ResolvedRefs,
 	// PartiallyInvalid, Conflicted, ...). ObservedGeneration is unused.
 	Conditions []metav1.Condition `json:"conditions"`

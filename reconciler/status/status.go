@@ -153,12 +153,22 @@ func Line(o Object) string {
 		return fmt.Sprintf("%s: %s: Accepted", o.File, o.ObjectRef)
 	}
 	// Messages may already start with the file and the object; say them once.
-	msg := strings.TrimPrefix(c.Message, fmt.Sprintf("%s: %s: ", o.File, o.ObjectRef))
-	line := fmt.Sprintf("%s: %s: %s: %s", o.File, o.ObjectRef, c.Reason, msg)
+	file := FileLine(o.File, o.Line)
+	msg := strings.TrimPrefix(c.Message, fmt.Sprintf("%s: %s: ", file, o.ObjectRef))
+	line := fmt.Sprintf("%s: %s: %s: %s", file, o.ObjectRef, c.Reason, msg)
 	if o.ServingLastAccepted != "" {
 		line += " (its last accepted version keeps serving)"
 	}
 	return line
+}
+
+// FileLine is "file:line", or file when the line is not known (0), the
+// way compilers name a place in a file.
+func FileLine(file string, line int) string {
+	if line <= 0 {
+		return file
+	}
+	return fmt.Sprintf("%s:%d", file, line)
 }
 
 // RejectedMessage summarises rejected objects for a Ready=False message.
