@@ -69,7 +69,9 @@ func Build(in Input) *Output {
 	if dc == nil {
 		dc = &DecodeCache{} // still shared by the passes of this call
 	}
-	build := func(objs []render.Object) *result { return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source) }
+	build := func(objs []render.Object) *result {
+		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source)
+	}
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
 	for i, o := range first.objects {
