@@ -40,7 +40,7 @@ func (b *builder) resolveBackend(r *route, where string, ref gwv1.BackendObjectR
 		return "", "", false
 	}
 	if !found {
-		r.refProblem(gwv1.RouteReasonBackendNotFound, "%s: Backend %s does not exist or is not accepted", where, key)
+		r.refProblem(gwv1.RouteReasonBackendNotFound, "%s: %s", where, b.noBackend(ns, string(ref.Name)))
 		return "", "", false
 	}
 	if ref.Port != nil && !validPort(*ref.Port) {

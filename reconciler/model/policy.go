@@ -118,7 +118,14 @@ func (b *builder) policyTarget(ns string, ref v1alpha1.PolicyTargetReference, ro
 	case ref.Group == gatewayGroup && (ref.Kind == "HTTPRoute" || ref.Kind == "GRPCRoute"):
 		r, ok := routes[ref.Kind+" "+ns+"/"+ref.Name]
 		if !ok {
-			return "", fmt.Sprintf("%s %s/%s does not exist or is not accepted", ref.Kind, ns, ref.Name)
+			var names []string
+			for key := range routes {
+				if n, ok := strings.CutPrefix(key, ref.Kind+" "+ns+"/"); ok {
+					names = append(names, n)
+				}
+			}
+			return "", fmt.Sprintf("%s %s/%s does not exist or is not accepted%s", ref.Kind, ns, ref.Name,
+				validList(names, fmt.Sprintf("namespace %s has no accepted %s", ns, ref.Kind)))
 		}
 		key := ref.Kind + " " + ns + "/" + ref.Name
 		if ref.SectionName != nil {
@@ -127,7 +134,14 @@ func (b *builder) policyTarget(ns string, ref v1alpha1.PolicyTargetReference, ro
 				found = found || n == *ref.SectionName
 			}
 			if !found {
-				return "", fmt.Sprintf("%s %s/%s has no rule named %q", ref.Kind, ns, ref.Name, *ref.SectionName)
+				var names []string
+				for _, n := range r.ruleNames {
+					if n != "" {
+						names = append(names, n)
+					}
+				}
+				return "", fmt.Sprintf("%s %s/%s has no rule named %q%s", ref.Kind, ns, ref.Name, *ref.SectionName,
+					validList(names, "its rules have no names"))
 			}
 			key += "#" + *ref.SectionName
 		}
@@ -137,7 +151,7 @@ func (b *builder) policyTarget(ns string, ref v1alpha1.PolicyTargetReference, ro
 			return "", "sectionName is not supported on a Backend target"
 		}
 		if _, ok := b.backends[ns+"/"+ref.Name]; !ok {
-			return "", fmt.Sprintf("Backend %s/%s does not exist or is not accepted", ns, ref.Name)
+			return "", b.noBackend(ns, ref.Name)
 		}
 		return "Backend " + ns + "/" + ref.Name, ""
 	default:

@@ -272,7 +272,7 @@ func (b *builder) alsCluster(g *gateway, name string) string {
 	key := g.gw.Namespace + "/" + name
 	be, ok := b.backends[key]
 	if !ok {
-		msg := g.obj.msg("annotation %s: Backend %s does not exist or is not accepted; access logs are not sent over gRPC", AnnotationAccessLogGRPC, key)
+		msg := g.obj.msg("annotation %s: %s; access logs are not sent over gRPC", AnnotationAccessLogGRPC, b.noBackend(g.gw.Namespace, name))
 		g.obj.set(CondPartiallyInvalid, metav1.ConditionTrue, string(gwv1.RouteReasonBackendNotFound), msg)
 		return ""
 	}

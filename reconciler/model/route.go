@@ -184,11 +184,12 @@ func (b *builder) attachParent(r *route, p gwv1.ParentReference) ([]attachment, 
 		}
 	}
 	if gw == nil {
-		hint := ""
+		var hint []string
 		if p.Namespace == nil && ns != PlatformNamespace {
-			hint = fmt.Sprintf(" (Gateways live in namespace %q: set parentRefs[].namespace)", PlatformNamespace)
+			hint = append(hint, fmt.Sprintf("Gateways live in namespace %q: set parentRefs[].namespace", PlatformNamespace))
 		}
-		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s/%s does not exist or is not accepted%s", ns, p.Name, hint)
+		hint = append(hint, validPhrase(b.gatewayNames(ns), "no Gateway is accepted"))
+		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s/%s does not exist or is not accepted (%s)", ns, p.Name, strings.Join(hint, "; "))
 	}
 	var cands []*listener
 	for _, l := range gw.listeners {
@@ -201,7 +202,7 @@ func (b *builder) attachParent(r *route, p gwv1.ParentReference) ([]attachment, 
 		cands = append(cands, l)
 	}
 	if len(cands) == 0 {
-		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s/%s has no valid listener%s", ns, p.Name, sectionDesc(p))
+		return nil, string(gwv1.RouteReasonNoMatchingParent), fmt.Sprintf("Gateway %s/%s has no valid listener%s%s", ns, p.Name, sectionDesc(p), validListeners(gw, p))
 	}
 	var atts []attachment
 	reason, msg := "", ""
@@ -242,6 +243,24 @@ func sectionDesc(p gwv1.ParentReference) string {
 		return ""
 	}
 	return " " + strings.Join(parts, " ")
+}
+
+// validListeners lists the valid listeners of gw for a parentRef that
+// matched none: by name when it names one (with their ports when it gives
+// a port too), else by port.
+func validListeners(gw *gateway, p gwv1.ParentReference) string {
+	var names []string
+	for _, l := range gw.listeners {
+		switch {
+		case p.SectionName != nil && p.Port != nil:
+			names = append(names, fmt.Sprintf("%s on port %d", l.ir.Name, l.ir.Port))
+		case p.SectionName != nil:
+			names = append(names, l.ir.Name)
+		default:
+			names = append(names, fmt.Sprintf("port %d", l.ir.Port))
+		}
+	}
+	return validList(names, "")
 }
 
 // allows returns "" if the listener accepts a route of kind from namespace
