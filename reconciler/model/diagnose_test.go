@@ -35,7 +35,7 @@ func TestDiagnose(t *testing.T) {
 		{route, "metadata: {creationTimestamp: yesterday}", `metadata.creationTimestamp: parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"`},
 		{backend, "spec: {endpoints: [{ip: {address: 10.0.0.1, port: 80}}]}", ""},
 		{backend, "spec: {endpoints: [{ip: {address: 10.0.0.1, port: 80.0}}]}", ""}, // 80 in JSON
-		{backend, "spec: {Endpoints: []}", ""},                                       // encoding/json matches names ignoring case
+		{backend, "spec: {Endpoints: []}", ""}, // encoding/json matches names ignoring case
 		{backend, "spec: {endpoints: [{ip: {address: 10.0.0.1, port: ~}}]}", ""},
 		{rollout, "spec: {stages: [{name: a, percent: '10'}]}", `spec.stages[0].percent: expected integer, got string "10"`},
 	} {
