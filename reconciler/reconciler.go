@@ -198,6 +198,7 @@ func (r *Reconciler) Status() status.Status {
 	st := r.st
 	st.Conditions = append([]metav1.Condition(nil), r.st.Conditions...)
 	st.Objects = append([]status.Object(nil), r.st.Objects...)
+	st.Warnings = append([]string(nil), r.st.Warnings...)
 	st.FailedRevisions = append([]status.FailedRevision(nil), r.st.FailedRevisions...)
 	r.mu.Unlock()
 	if ro, ok := r.engine.Status(); ok {
@@ -466,6 +467,10 @@ func (r *Reconciler) reconcileRollout(b *Build) {
 	go r.describeChanges(b, r.state.LastGood)
 	rejected := b.Rejected()
 	r.st.Objects = b.Model.Status
+	r.st.Warnings = b.Rendered.Warnings
+	for _, w := range b.Rendered.Warnings {
+		r.log.Warn("render warning", "revision", b.Revision, "warning", w)
+	}
 	r.opts.Metrics.RejectedObjects.Set(float64(len(rejected)))
 	pol, polErr := rollout.Compile(b.Model.Rollout)
 	if polErr != nil {

@@ -94,3 +94,20 @@ func commands(root *cobra.Command) []*cobra.Command {
 	}
 	return out
 }
+
+// validate warns of a team directory the overlay does not deploy, on
+// stderr and in -o json, and still exits 0: nothing is invalid.
+func TestValidateWarnsOfAnUndeployedTeam(t *testing.T) {
+	files := stack.EchoRepo("127.0.0.1:7001", "127.0.0.1:7002")
+	files["teams/new/kustomization.yaml"] = "namespace: new\nresources: []\n"
+	dir := echoRepo(t, files).WorkDir()
+	const warning = "teams/new/ is not deployed by overlays/dev"
+	stdout, stderr, code := runGitxds(t, "validate", "--repo", dir, "--path", "overlays/dev")
+	if code != exitOK || !strings.Contains(stderr, "warning: "+warning) || strings.Contains(stdout, warning) {
+		t.Errorf("validate: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	stdout, _, code = runGitxds(t, "validate", "--repo", dir, "--path", "overlays/dev", "-o", "json")
+	if code != exitOK || !strings.Contains(stdout, `"warnings": [`+"\n    \""+warning) {
+		t.Errorf("validate -o json: exit %d\n%s", code, stdout)
+	}
+}

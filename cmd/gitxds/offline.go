@@ -118,6 +118,14 @@ func sourceErr(err error) error {
 	return ioErr(err)
 }
 
+// printWarnings prints the render's warnings of b on stderr, one a line:
+// nothing is refused for them.
+func printWarnings(c *cobra.Command, b *reconciler.Build) {
+	for _, w := range b.Rendered.Warnings {
+		fmt.Fprintf(c.ErrOrStderr(), "warning: %s\n", w)
+	}
+}
+
 // printRejected lists the objects of b that are not fully accepted, each
 // led by what of it is served: "rejected", "served in part" or "rejected;
 // keeps serving its last accepted version".

@@ -36,6 +36,7 @@ out of what is served, as in the server.`,
 			if err != nil {
 				return err
 			}
+			printWarnings(c, b)
 			printRejected(c, b)
 			out := c.OutOrStdout()
 			switch output {
@@ -72,7 +73,9 @@ func newValidate() *cobra.Command {
 (nothing of the object is served) or "served in part" (accepted with a problem: a reference
 unresolved, a hostname or listener lost, a match shadowed; the rest is served). It exits 0
 when every object is accepted, 1 when any is not (rejected or served in part) or the
-overlay cannot be rendered, 2 on usage or I/O errors.`,
+overlay cannot be rendered, 2 on usage or I/O errors (a --path that names no overlay).
+Warnings go to stderr and do not change the exit code: "warning: <dir>/ is not deployed by
+<overlay>" for a team directory of the layout the overlay does not include.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -94,14 +97,16 @@ overlay cannot be rendered, 2 on usage or I/O errors.`,
 					Revision string          `json:"revision"`
 					Objects  int             `json:"objects"`
 					Problems []diff.Problem  `json:"problems"`
+					Warnings []string        `json:"warnings"`
 					Status   []status.Object `json:"status"`
-				}{b.Revision, len(b.Model.Status), append([]diff.Problem{}, probs...), b.Model.Status}
+				}{b.Revision, len(b.Model.Status), append([]diff.Problem{}, probs...), append([]string{}, b.Rendered.Warnings...), b.Model.Status}
 				enc := json.NewEncoder(c.OutOrStdout())
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(out); err != nil {
 					return ioErr(err)
 				}
 			default:
+				printWarnings(c, b)
 				for _, p := range probs {
 					fmt.Fprintf(c.OutOrStdout(), "%s: %s\n", p.Label(), p.Line)
 				}

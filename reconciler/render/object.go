@@ -36,7 +36,8 @@ type Result struct {
 	// Objects in kustomize's output order.
 	Objects []Object
 	// Warnings about the kustomizations, e.g. deprecated fields, each
-	// prefixed with its file.
+	// prefixed with its file; and of each team directory the overlay does
+	// not deploy.
 	Warnings []string
 	// Shards is the number of shards the overlay was built as (shard.go),
 	// ShardsCached how many of them came from the cache; 0 when it was
@@ -46,4 +47,8 @@ type Result struct {
 	// Failed are the team directories that could not be rendered and were
 	// left out; everything else was rendered.
 	Failed []TeamFailure
+
+	// teams and platforms are the team and platform directories the
+	// overlay reaches (undeployedTeams).
+	teams, platforms map[string]bool
 }

@@ -78,6 +78,7 @@ func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, err
 		}
 		if len(more) == 0 {
 			res.Failed = failed
+			res.Warnings = append(res.Warnings, undeployedTeams(fsys, dir, res.teams, res.platforms, failed)...)
 			return res, nil
 		}
 		// Render again without the failed entries. Each round removes at
@@ -112,6 +113,9 @@ func renderView(fsys filesys.FileSystem, dir string, opts Options) (*Result, []s
 	if !opts.Whole {
 		var res *Result
 		if res, failed, err, reason = renderShards(fsys, w, dir, opts); reason == "" {
+			if res != nil {
+				res.teams, res.platforms = deployedAreas(w)
+			}
 			return res, entries, failed, err
 		}
 	}
@@ -135,7 +139,9 @@ func renderView(fsys filesys.FileSystem, dir string, opts Options) (*Result, []s
 	if err != nil {
 		return nil, entries, nil, err
 	}
-	return &Result{Objects: objs, Warnings: w.warnings, WholeReason: reason}, entries, nil, nil
+	res := &Result{Objects: objs, Warnings: w.warnings, WholeReason: reason}
+	res.teams, res.platforms = deployedAreas(w)
+	return res, entries, nil, nil
 }
 
 // YAML is the rendered objects as a YAML stream, byte for byte as

@@ -62,6 +62,10 @@ type Status struct {
 	// Objects of the last attempted revision that rendered, with their
 	// Gateway API conditions.
 	Objects []Object `json:"objects,omitempty"`
+	// Warnings of the render of that revision: nothing is refused for
+	// them, but something may not be what was meant (a team directory the
+	// overlay does not deploy, a deprecated kustomization field).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Source is the state of the Git source.
