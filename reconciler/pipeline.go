@@ -94,6 +94,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	if err != nil {
 		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
 	}
+	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
 	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys)}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted

@@ -36,8 +36,7 @@ type Result struct {
 	// Objects in kustomize's output order.
 	Objects []Object
 	// Warnings about the kustomizations, e.g. deprecated fields, each
-	// prefixed with its file; and of each team directory the overlay does
-	// not deploy.
+	// prefixed with its file.
 	Warnings []string
 	// Shards is the number of shards the overlay was built as (shard.go),
 	// ShardsCached how many of them came from the cache; 0 when it was
@@ -49,6 +48,6 @@ type Result struct {
 	Failed []TeamFailure
 
 	// teams and platforms are the team and platform directories the
-	// overlay reaches (undeployedTeams).
+	// overlay reaches (UndeployedTeams).
 	teams, platforms map[string]bool
 }

@@ -78,7 +78,6 @@ func Render(fsys filesys.FileSystem, overlay string, opts Options) (*Result, err
 		}
 		if len(more) == 0 {
 			res.Failed = failed
-			res.Warnings = append(res.Warnings, undeployedTeams(fsys, dir, res.teams, res.platforms, failed)...)
 			return res, nil
 		}
 		// Render again without the failed entries. Each round removes at

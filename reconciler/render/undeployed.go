@@ -31,23 +31,32 @@ func deployedAreas(w *walker) (teams, platforms map[string]bool) {
 	return teams, platforms
 }
 
-// undeployedTeams warns of each team directory of the layout the overlay
-// deploys from that the overlay does not include: "teams/search/ is not
+// UndeployedTeams warns of each team directory of the layout that the
+// overlay rendered as res does not include: "teams/search/ is not
 // deployed by overlays/dev". A team whose directory was added but not
 // listed in the overlay is otherwise silently not served. The layout's
 // teams/ directories are the top-level one and those next to a team or
 // platform directory the overlay reaches (repo-layout/teams/ for
 // repo-layout/platform/), so fixtures elsewhere in the repository are not
-// taken for teams. failed are team directories that were included but
-// left out for a failure (reported as such).
-func undeployedTeams(fsys filesys.FileSystem, overlay string, teams, platforms map[string]bool, failed []TeamFailure) []string {
+// taken for teams. A team that was included but left out for a failure
+// (res.Failed) is reported as such, not here.
+//
+// It lists directories outside what the overlay reaches, so Render does
+// not call it (the render reads nothing but what the overlay names);
+// callers do, after the render.
+func UndeployedTeams(fsys filesys.FileSystem, overlay string, res *Result) []string {
+	overlay, err := overlayDir(overlay)
+	if err != nil || res == nil {
+		return nil
+	}
 	deployed := map[string]bool{}
-	for t := range teams {
+	for t := range res.teams {
 		deployed[t] = true
 	}
-	for _, f := range failed {
+	for _, f := range res.Failed {
 		deployed[f.Team.Root] = true
 	}
+	platforms := res.platforms
 	roots := map[string]bool{"teams": true}
 	for t := range deployed {
 		roots[path.Dir(t)] = true
