@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"sigs.k8s.io/yaml"
+
+	"gitxds.dev/gitxds/reconciler/yamlfield"
 )
 
 // DecodeCache remembers decoded objects by their kind and YAML. Decoding (YAML to JSON with yaml.v2's parser, then JSON
@@ -103,26 +105,26 @@ func (c *DecodeCache) putLocked(kind string, y []byte, d *decoded) {
 
 // unmarshalStrict is sigs.k8s.io/yaml.UnmarshalStrict (duplicate keys and
 // unknown fields are errors, with the same messages). When it fails, the
-// error says which field, where and why when diagnose can tell
+// error says which field, where and why when yamlfield.Diagnose can tell
 // (decodeError.field).
 func unmarshalStrict(y []byte, into any) error {
 	j, err := yaml.YAMLToJSONStrict(y)
 	if err != nil {
-		return &decodeError{msg: "error converting YAML to JSON: " + err.Error(), field: diagnose(reflect.TypeOf(into), y)}
+		return &decodeError{msg: "error converting YAML to JSON: " + err.Error(), field: yamlfield.Diagnose(reflect.TypeOf(into), y)}
 	}
 	d := json.NewDecoder(bytes.NewReader(j))
 	d.DisallowUnknownFields()
 	if err := d.Decode(into); err != nil {
-		return &decodeError{msg: "error unmarshaling JSON: while decoding JSON: " + err.Error(), field: diagnose(reflect.TypeOf(into), y)}
+		return &decodeError{msg: "error unmarshaling JSON: while decoding JSON: " + err.Error(), field: yamlfield.Diagnose(reflect.TypeOf(into), y)}
 	}
 	return nil
 }
 
 // decodeError is a decoding failure: the decoder's message, and the field
-// it is about when diagnose found it.
+// it is about when yamlfield.Diagnose found it.
 type decodeError struct {
 	msg   string
-	field *FieldError
+	field *yamlfield.Error
 }
 
 func (e *decodeError) Error() string { return e.msg }

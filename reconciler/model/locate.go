@@ -8,6 +8,7 @@ import (
 	yaml3 "go.yaml.in/yaml/v3"
 
 	"gitxds.dev/gitxds/reconciler/render"
+	"gitxds.dev/gitxds/reconciler/yamlfield"
 )
 
 // SourceFunc reads a file of the repository (a path relative to its root,
@@ -21,7 +22,7 @@ type SourceFunc func(file string) ([]byte, error)
 // namespace, if it says one), and its line is given only when what
 // surrounds the field there (the mapping or list that holds it) is what
 // was rendered. An object an overlay changed has no line.
-func fieldLine(read SourceFunc, o render.Object, path FieldPath) int {
+func fieldLine(read SourceFunc, o render.Object, path yamlfield.Path) int {
 	if read == nil || len(path) == 0 || o.Overlay != "" || o.File == "" {
 		return 0
 	}
@@ -34,9 +35,9 @@ func fieldLine(read SourceFunc, o render.Object, path FieldPath) int {
 	if doc == nil || rendered == nil {
 		return 0
 	}
-	parent, at := lookupPath(doc, path)
-	rparent, _ := lookupPath(rendered, path)
-	if at == nil || rparent == nil || !sameNode(parent, rparent) {
+	parent, at := yamlfield.Lookup(doc, path)
+	rparent, _ := yamlfield.Lookup(rendered, path)
+	if at == nil || rparent == nil || !yamlfield.Same(parent, rparent) {
 		return 0
 	}
 	return at.Line
@@ -91,14 +92,14 @@ func docRoot(d *yaml3.Node) *yaml3.Node {
 // child is the value of key in mapping n (the last one, as a decoder
 // keeps), or nil.
 func child(n *yaml3.Node, key string) *yaml3.Node {
-	n = unalias(n)
+	n = yamlfield.Unalias(n)
 	if n.Kind != yaml3.MappingNode {
 		return nil
 	}
 	var v *yaml3.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			v = unalias(n.Content[i+1])
+			v = yamlfield.Unalias(n.Content[i+1])
 		}
 	}
 	return v
@@ -109,80 +110,4 @@ func scalarAt(n *yaml3.Node, key string) string {
 		return v.Value
 	}
 	return ""
-}
-
-func unalias(n *yaml3.Node) *yaml3.Node {
-	if n.Kind == yaml3.AliasNode && n.Alias != nil {
-		return n.Alias
-	}
-	return n
-}
-
-// lookupPath walks path from root: the node holding its last step (a
-// mapping or a list), and the node the step names there (for a key, the
-// key itself: its line is the field's; for a duplicate key, the last one,
-// which the decoder complains of).
-func lookupPath(root *yaml3.Node, path FieldPath) (parent, at *yaml3.Node) {
-	n := root
-	for i, s := range path {
-		n = unalias(n)
-		var next, mark *yaml3.Node
-		switch {
-		case s.Key != "" && n.Kind == yaml3.MappingNode:
-			for j := 0; j+1 < len(n.Content); j += 2 {
-				if n.Content[j].Value == s.Key {
-					mark, next = n.Content[j], n.Content[j+1]
-				}
-			}
-		case s.Key == "" && n.Kind == yaml3.SequenceNode && s.Index < len(n.Content):
-			next = n.Content[s.Index]
-			mark = next
-		}
-		if next == nil {
-			return nil, nil
-		}
-		if i == len(path)-1 {
-			return n, mark
-		}
-		n = next
-	}
-	return nil, nil
-}
-
-// sameNode reports whether two nodes hold the same data, whatever their
-// style (flow or block, quoted or not): mappings with the same keys and
-// values in any order, lists in order.
-func sameNode(a, b *yaml3.Node) bool {
-	a, b = unalias(a), unalias(b)
-	if a.Kind != b.Kind || len(a.Content) != len(b.Content) {
-		return false
-	}
-	switch a.Kind {
-	case yaml3.ScalarNode:
-		ca, va := scalarClass(a)
-		cb, vb := scalarClass(b)
-		return ca == cb && va == vb
-	case yaml3.SequenceNode:
-		for i := range a.Content {
-			if !sameNode(a.Content[i], b.Content[i]) {
-				return false
-			}
-		}
-		return true
-	case yaml3.MappingNode:
-		for i := 0; i+1 < len(a.Content); i += 2 {
-			found := false
-			for j := 0; j+1 < len(b.Content); j += 2 {
-				if a.Content[i].Value == b.Content[j].Value && sameNode(a.Content[i+1], b.Content[j+1]) {
-					found = true
-					break
-				}
-			}
-			if !found {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }

@@ -2,25 +2,10 @@ package model
 
 import (
 	"fmt"
-	"slices"
 	"strings"
+
+	"gitxds.dev/gitxds/reconciler/yamlfield"
 )
-
-// maxListed is how many names a message lists at most ("valid: a, b, c
-// and 4 more"): enough to spot a typo, short enough for a status line.
-const maxListed = 8
-
-// listNames is names sorted, without duplicates, joined by ", ": the first
-// maxListed of them and how many more. names is not modified.
-func listNames(names []string) string {
-	s := slices.Clone(names)
-	slices.Sort(s)
-	s = slices.Compact(s)
-	if len(s) <= maxListed {
-		return strings.Join(s, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(s[:maxListed], ", "), len(s)-maxListed)
-}
 
 // validList is " (valid: a, b, c)" after a name that was not found, or
 // none (e.g. " (namespace shop has no accepted Backend)") when there is no
@@ -37,7 +22,7 @@ func validPhrase(names []string, none string) string {
 	if len(names) == 0 {
 		return none
 	}
-	return "valid: " + listNames(names)
+	return "valid: " + yamlfield.ListNames(names)
 }
 
 // backendNames are the names of the accepted Backends of namespace ns.

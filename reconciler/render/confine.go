@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 
 	"gitxds.dev/gitxds/reconciler/layout"
+	"gitxds.dev/gitxds/reconciler/yamlfield"
 	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -157,6 +159,8 @@ type parsedKustomization struct {
 var kustomizationMemo = newLRU[[32]byte, *parsedKustomization](1 << 14)
 
 // parseKustomization checks and parses kustomization file kf.
+var kustomizationType = reflect.TypeFor[types.Kustomization]()
+
 func parseKustomization(kf string, data []byte, lim Limits) (*parsedKustomization, error) {
 	if _, err := lim.parseYAML(kf, data); err != nil {
 		return nil, err
@@ -166,6 +170,13 @@ func parseKustomization(kf string, data []byte, lim Limits) (*parsedKustomizatio
 	}
 	k := &types.Kustomization{}
 	if err := k.Unmarshal(data); err != nil {
+		// The field, its line and the closest valid name. (kustomize allows
+		// duplicate keys: a duplicate is not what failed.)
+		if fe := yamlfield.Diagnose(kustomizationType, data); fe != nil && fe.Msg != yamlfield.MsgDuplicate {
+			e := refuse(kf, ErrMalformed, "invalid Kustomization: %s", fe)
+			e.Line = yamlfield.Line(data, fe.Path)
+			return nil, e
+		}
 		return nil, refuse(kf, ErrMalformed, "%v", err)
 	}
 	pk := &parsedKustomization{k: k}
@@ -259,22 +270,9 @@ func (w *walker) noOverlay(dir string) error {
 		}
 	}
 	if len(near) > 0 {
-		slices.Sort(near)
-		what += fmt.Sprintf(" (overlays next to it: %s)", namesList(near, maxListed))
+		what += fmt.Sprintf(" (overlays next to it: %s)", yamlfield.ListNames(near))
 	}
 	return refuse(dir, ErrNoOverlay, "%s", what)
-}
-
-// maxListed is how many names a message lists at most.
-const maxListed = 8
-
-// namesList is names (sorted by the caller) joined by ", ", the first
-// max of them and how many more.
-func namesList(names []string, max int) string {
-	if len(names) <= max {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:max], ", "), len(names)-max)
 }
 
 // fields checks every field of k that names a file or directory, or runs

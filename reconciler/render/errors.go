@@ -16,6 +16,8 @@ type Error struct {
 	// File relative to the repository root, e.g.
 	// "teams/payments/kustomization.yaml".
 	File string
+	// Line in File the error is about, when it is known; 0 otherwise.
+	Line int
 	// Object is "Kind namespace/name" (or "Kind name"), or empty.
 	Object string
 	Err    error
@@ -25,6 +27,9 @@ func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
 		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
 		b.WriteString(": ")
 	}
 	if e.Object != "" {

@@ -1,4 +1,10 @@
-package model
+// Package yamlfield says which field of a YAML document does not decode
+// into a Go type, and where: the field's path (spec.rules[0].backendRef),
+// what is wrong (an unknown field, with the closest valid name; a wrong
+// type), and its line. It reads YAML as Kubernetes does (sigs.k8s.io/yaml:
+// YAML 1.1 scalars, then encoding/json with unknown fields disallowed), and
+// is generic over the Go types, so every kind gets the same messages.
+package yamlfield
 
 import (
 	"encoding/json"
@@ -16,28 +22,31 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// FieldError is why an object does not decode, said of one field: its
+// Error is why an object does not decode, said of one field: its
 // path in the object (spec.rules[0].backendRef) and what is wrong there
 // ("unknown field (did you mean "backendRefs"?)", "expected integer, got
 // string").
-type FieldError struct {
-	Path FieldPath
+type Error struct {
+	Path Path
 	Msg  string
 }
 
-func (e *FieldError) Error() string {
+func (e *Error) Error() string {
 	if len(e.Path) == 0 {
 		return e.Msg
 	}
 	return e.Path.String() + ": " + e.Msg
 }
 
-// FieldPath is the path of a field from the object's root: map keys and
-// list indexes.
-type FieldPath []PathStep
+// MsgDuplicate is the Msg of a key given twice in a mapping.
+const MsgDuplicate = "duplicate field"
 
-// PathStep is a key of a mapping, or (Key empty) an index of a list.
-type PathStep struct {
+// Path is the path of a field from the document's root: map keys and
+// list indexes.
+type Path []Step
+
+// Step is a key of a mapping, or (Key empty) an index of a list.
+type Step struct {
 	Key   string
 	Index int
 }
@@ -45,7 +54,7 @@ type PathStep struct {
 // String is the path as Gateway API's validation messages write one:
 // spec.rules[0].backendRefs[1].port, with a key that is not a plain name
 // quoted (metadata.labels["app.kubernetes.io/name"]).
-func (p FieldPath) String() string {
+func (p Path) String() string {
 	var b strings.Builder
 	for i, s := range p {
 		switch {
@@ -72,18 +81,17 @@ func plainKey(k string) bool {
 	return k != ""
 }
 
-func (p FieldPath) key(k string) FieldPath { return append(slices.Clip(p), PathStep{Key: k}) }
-func (p FieldPath) index(i int) FieldPath  { return append(slices.Clip(p), PathStep{Index: i}) }
+func (p Path) key(k string) Path { return append(slices.Clip(p), Step{Key: k}) }
+func (p Path) index(i int) Path  { return append(slices.Clip(p), Step{Index: i}) }
 
-// diagnose finds the first field of the YAML object y, in document order,
-// that does not decode strictly into a value of type t, the way
-// unmarshalStrict decodes (YAML 1.1 scalars as sigs.k8s.io/yaml reads them,
-// then encoding/json with unknown fields disallowed). nil when it finds
-// none: the caller keeps the decoder's own message.
+// Diagnose finds the first field of the YAML document y, in document
+// order, that does not decode strictly into a value of type t the way
+// sigs.k8s.io/yaml.UnmarshalStrict decodes (YAML 1.1 scalars, then
+// encoding/json with unknown fields disallowed). nil when it finds none:
+// the caller keeps the decoder's own message.
 //
-// It runs only on objects that failed to decode, so it may be slow; it is
-// generic over the Go types, so every kind gets the same messages.
-func diagnose(t reflect.Type, y []byte) *FieldError {
+// Meant for documents that failed to decode: it is not fast.
+func Diagnose(t reflect.Type, y []byte) *Error {
 	var doc yaml3.Node
 	if err := yaml3.Unmarshal(y, &doc); err != nil || doc.Kind != yaml3.DocumentNode || len(doc.Content) == 0 {
 		return nil
@@ -93,7 +101,7 @@ func diagnose(t reflect.Type, y []byte) *FieldError {
 
 var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 
-func walkType(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
+func walkType(n *yaml3.Node, t reflect.Type, path Path) *Error {
 	if n.Kind == yaml3.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -122,12 +130,12 @@ func walkType(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
 			k, v := n.Content[i], n.Content[i+1]
 			p := path.key(k.Value)
 			if seen[k.Value] {
-				return &FieldError{Path: p, Msg: "duplicate field"}
+				return &Error{Path: p, Msg: MsgDuplicate}
 			}
 			seen[k.Value] = true
 			ft, ok := fields.lookup(k.Value)
 			if !ok {
-				return &FieldError{Path: p, Msg: "unknown field" + fields.suggest(k.Value)}
+				return &Error{Path: p, Msg: "unknown field" + fields.suggest(k.Value)}
 			}
 			if e := walkType(v, ft, p); e != nil {
 				return e
@@ -142,7 +150,7 @@ func walkType(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
 			k, v := n.Content[i], n.Content[i+1]
 			p := path.key(k.Value)
 			if seen[k.Value] {
-				return &FieldError{Path: p, Msg: "duplicate key"}
+				return &Error{Path: p, Msg: MsgDuplicate}
 			}
 			seen[k.Value] = true
 			if e := walkType(v, t.Elem(), p); e != nil {
@@ -168,7 +176,7 @@ func walkType(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
 }
 
 // scalarOf checks a scalar field of kind t.Kind().
-func scalarOf(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
+func scalarOf(n *yaml3.Node, t reflect.Type, path Path) *Error {
 	want := kindName(t)
 	if n.Kind != yaml3.ScalarNode {
 		return mismatch(n, want, path)
@@ -202,13 +210,13 @@ func scalarOf(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
 	return e
 }
 
-func mismatch(n *yaml3.Node, want string, path FieldPath) *FieldError {
-	return &FieldError{Path: path, Msg: fmt.Sprintf("expected %s, got %s", want, nodeName(n))}
+func mismatch(n *yaml3.Node, want string, path Path) *Error {
+	return &Error{Path: path, Msg: fmt.Sprintf("expected %s, got %s", want, nodeName(n))}
 }
 
 // unmarshalerError is the error of a type that decodes itself, given the
 // node as JSON.
-func unmarshalerError(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError {
+func unmarshalerError(n *yaml3.Node, t reflect.Type, path Path) *Error {
 	y, err := yaml3.Marshal(n)
 	if err != nil {
 		return nil
@@ -223,7 +231,7 @@ func unmarshalerError(n *yaml3.Node, t reflect.Type, path FieldPath) *FieldError
 		if errors.As(err, &te) {
 			msg = fmt.Sprintf("expected %s, got %s", kindName(t), nodeName(n))
 		}
-		return &FieldError{Path: path, Msg: msg}
+		return &Error{Path: path, Msg: msg}
 	}
 	return nil
 }
@@ -399,20 +407,20 @@ func (f *jsonFields) lookup(key string) (reflect.Type, bool) {
 // unknown key when it is close (a typo: an edit or two), else the valid
 // names, or "" when there are none.
 func (f *jsonFields) suggest(key string) string {
-	if best, ok := closest(key, f.names); ok {
+	if best, ok := Closest(key, f.names); ok {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	if len(f.names) == 0 {
 		return ""
 	}
-	return " (valid: " + listNames(f.names) + ")"
+	return " (valid: " + ListNames(f.names) + ")"
 }
 
-// closest is the name nearest to s by edit distance (optimal string
+// Closest is the name nearest to s by edit distance (optimal string
 // alignment: insertions, deletions, substitutions and transpositions,
 // ignoring case), when the distance is at most 1, or a quarter of s's
 // length; ties go to the first name in sorted order.
-func closest(s string, names []string) (string, bool) {
+func Closest(s string, names []string) (string, bool) {
 	best, bestD := "", -1
 	for _, n := range names {
 		d := editDistance(strings.ToLower(s), strings.ToLower(n))
@@ -449,4 +457,20 @@ func editDistance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
+}
+
+// MaxListed is how many names a message lists at most ("valid: a, b, c
+// and 4 more"): enough to spot a typo, short enough for a status line.
+const MaxListed = 8
+
+// ListNames is names sorted, without duplicates, joined by ", ": the first
+// MaxListed of them and how many more. names is not modified.
+func ListNames(names []string) string {
+	s := slices.Clone(names)
+	slices.Sort(s)
+	s = slices.Compact(s)
+	if len(s) <= MaxListed {
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:MaxListed], ", "), len(s)-MaxListed)
 }

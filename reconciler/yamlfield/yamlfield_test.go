@@ -1,4 +1,4 @@
-package model
+package yamlfield
 
 import (
 	"reflect"
@@ -9,7 +9,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
 )
 
-// diagnose names the first field in document order that does not decode,
+// Diagnose names the first field in document order that does not decode,
 // the way the strict decoder reads YAML (1.1 scalars, case-insensitive
 // field names), for Gateway API and gitxds kinds alike; nil where the
 // decoder would accept the object.
@@ -40,7 +40,7 @@ func TestDiagnose(t *testing.T) {
 		{rollout, "spec: {stages: [{name: a, percent: '10'}]}", `spec.stages[0].percent: expected integer, got string "10"`},
 	} {
 		got := ""
-		if e := diagnose(c.typ, []byte(c.y)); e != nil {
+		if e := Diagnose(c.typ, []byte(c.y)); e != nil {
 			got = e.Error()
 		}
 		if got != c.want {
@@ -61,9 +61,9 @@ func TestClosest(t *testing.T) {
 		{"retry", ""},
 		{"x", ""},
 	} {
-		got, _ := closest(c.s, names)
+		got, _ := Closest(c.s, names)
 		if got != c.want {
-			t.Errorf("closest(%q) = %q, want %q", c.s, got, c.want)
+			t.Errorf("Closest(%q) = %q, want %q", c.s, got, c.want)
 		}
 	}
 }
