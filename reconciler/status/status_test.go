@@ -50,6 +50,12 @@ func TestLineAndRejectedMessage(t *testing.T) {
 	if got := Line(a); got != want {
 		t.Errorf("Line:\n got %s\nwant %s", got, want)
 	}
+	// With the line of the field at fault: file:line, said once.
+	at := Object{ObjectRef: ref, Line: 14, Conditions: []metav1.Condition{cond("Accepted", "False", "Invalid",
+		"teams/shop/routes.yaml:14: HTTPRoute shop/web: spec.rules[0].backendRef: unknown field")}}
+	if got, want := Line(at), "teams/shop/routes.yaml:14: HTTPRoute shop/web: Invalid: spec.rules[0].backendRef: unknown field"; got != want {
+		t.Errorf("Line with a line:\n got %s\nwant %s", got, want)
+	}
 	ok := Object{ObjectRef: ir.ObjectRef{Kind: "Backend", Namespace: "shop", Name: "b", File: "teams/shop/b.yaml"},
 		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "")}}
 	rej := Rejected([]Object{ok, a})
