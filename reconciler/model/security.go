@@ -175,7 +175,14 @@ func securityGatewayTarget(o *object, ref v1alpha1.PolicyTargetReference, gws ma
 	}
 	key := o.src.Namespace + "/" + ref.Name
 	if !gws[key] {
-		return "", fmt.Sprintf("Gateway %s does not exist or is not accepted", key)
+		var names []string
+		for k := range gws {
+			if n, ok := strings.CutPrefix(k, o.src.Namespace+"/"); ok {
+				names = append(names, n)
+			}
+		}
+		return "", fmt.Sprintf("Gateway %s does not exist or is not accepted%s", key,
+			validList(names, fmt.Sprintf("namespace %s has no accepted Gateway", o.src.Namespace)))
 	}
 	return "Gateway " + key, ""
 }
@@ -531,7 +538,7 @@ func (b *builder) policyCluster(o *object, where string, refs []v1alpha1.Backend
 		if why, refused := b.refused[key]; refused {
 			return "", fmt.Sprintf("%s.backendRefs[0]: Backend %s is refused by the backend address policy: %s", where, key, why)
 		}
-		return "", fmt.Sprintf("%s.backendRefs[0]: Backend %s does not exist or is not accepted", where, key)
+		return "", fmt.Sprintf("%s.backendRefs[0]: %s", where, b.noBackend(ns, ref.Name))
 	}
 	if ref.Port != nil && !validPort(*ref.Port) {
 		return "", fmt.Sprintf("%s.backendRefs[0].port %d must be 1..65535", where, *ref.Port)
