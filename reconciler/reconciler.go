@@ -467,9 +467,12 @@ func (r *Reconciler) reconcileRollout(b *Build) {
 	go r.describeChanges(b, r.state.LastGood)
 	rejected := b.Rejected()
 	r.st.Objects = b.Model.Status
-	r.st.Warnings = b.Rendered.Warnings
-	for _, w := range b.Rendered.Warnings {
-		r.log.Warn("render warning", "revision", b.Revision, "warning", w)
+	r.st.Warnings = nil
+	if b.Rendered != nil { // nil from builders other than the Pipeline
+		r.st.Warnings = b.Rendered.Warnings
+		for _, w := range b.Rendered.Warnings {
+			r.log.Warn("render warning", "revision", b.Revision, "warning", w)
+		}
 	}
 	r.opts.Metrics.RejectedObjects.Set(float64(len(rejected)))
 	pol, polErr := rollout.Compile(b.Model.Rollout)
