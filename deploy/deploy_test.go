@@ -16,15 +16,28 @@ import (
 
 type object = map[string]any
 
+// build renders deploy/; everything is in namespace gitxds-system.
 func build(t *testing.T) map[string]object {
+	t.Helper()
+	objs := buildDir(t, ".")
+	for key, o := range objs {
+		if ns := str(o, "metadata", "namespace"); ns != "" && ns != "gitxds-system" {
+			t.Errorf("%s in namespace %s", key, ns)
+		}
+	}
+	return objs
+}
+
+// buildDir renders the kustomization in dir (of deploy/), by kind/name.
+func buildDir(t *testing.T, dir string) map[string]object {
 	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Skip("kubectl not on PATH")
 	}
-	out, err := exec.Command(kubectl, "kustomize", ".").CombinedOutput()
+	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("kubectl kustomize deploy/: %v\n%s", err, out)
+		t.Fatalf("kubectl kustomize deploy/%s: %v\n%s", dir, err, out)
 	}
 	objs := map[string]object{}
 	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
@@ -32,11 +45,7 @@ func build(t *testing.T) map[string]object {
 		if err := yaml.Unmarshal(doc, &o); err != nil {
 			t.Fatalf("%v\n%s", err, doc)
 		}
-		key := str(o, "kind") + "/" + str(o, "metadata", "name")
-		if ns := str(o, "metadata", "namespace"); ns != "" && ns != "gitxds-system" {
-			t.Errorf("%s in namespace %s", key, ns)
-		}
-		objs[key] = o
+		objs[str(o, "kind")+"/"+str(o, "metadata", "name")] = o
 	}
 	return objs
 }
