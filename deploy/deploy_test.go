@@ -8,26 +8,36 @@ import (
 	"strings"
 	"testing"
 
-	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 )
 
 type object = map[string]any
 
+// build renders deploy/; everything is in namespace gitxds-system.
 func build(t *testing.T) map[string]object {
+	t.Helper()
+	objs := buildDir(t, ".")
+	for key, o := range objs {
+		if ns := str(o, "metadata", "namespace"); ns != "" && ns != "gitxds-system" {
+			t.Errorf("%s in namespace %s", key, ns)
+		}
+	}
+	return objs
+}
+
+// buildDir renders the kustomization in dir (of deploy/), by kind/name.
+func buildDir(t *testing.T, dir string) map[string]object {
 	t.Helper()
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		t.Skip("kubectl not on PATH")
 	}
-	out, err := exec.Command(kubectl, "kustomize", ".").CombinedOutput()
+	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("kubectl kustomize deploy/: %v\n%s", err, out)
+		t.Fatalf("kubectl kustomize deploy/%s: %v\n%s", dir, err, out)
 	}
 	objs := map[string]object{}
 	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
@@ -35,11 +45,7 @@ func build(t *testing.T) map[string]object {
 		if err := yaml.Unmarshal(doc, &o); err != nil {
 			t.Fatalf("%v\n%s", err, doc)
 		}
-		key := str(o, "kind") + "/" + str(o, "metadata", "name")
-		if ns := str(o, "metadata", "namespace"); ns != "" && ns != "gitxds-system" {
-			t.Errorf("%s in namespace %s", key, ns)
-		}
-		objs[key] = o
+		objs[str(o, "kind")+"/"+str(o, "metadata", "name")] = o
 	}
 	return objs
 }
@@ -75,7 +81,8 @@ func TestKustomizeBuild(t *testing.T) {
 		"RoleBinding/gitxds-leader-election", "ConfigMap/gitxds-config", "Secret/gitxds-git-credentials",
 		"Secret/gitxds-webhook", "Secret/gitxds-admin", "PersistentVolumeClaim/gitxds-state",
 		"Deployment/gitxds", "Service/gitxds", "Service/gitxds-admin",
-		"ConfigMap/envoy-bootstrap", "Deployment/envoy-edge", "Service/envoy-edge",
+		"ConfigMap/envoy-bootstrap", "Deployment/envoy-edge-canary", "Deployment/envoy-edge-stable",
+		"Service/envoy-edge", "Service/envoy-edge-internal",
 	} {
 		if objs[want] == nil {
 			t.Errorf("missing %s", want)
@@ -153,18 +160,7 @@ func TestKustomizeBuild(t *testing.T) {
 // Service over ADS.
 func TestEnvoyBootstrap(t *testing.T) {
 	objs := build(t)
-	raw := str(objs["ConfigMap/envoy-bootstrap"], "data", "bootstrap.yaml")
-	js, err := yaml.YAMLToJSON([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bootstrapv3.Bootstrap
-	if err := protojson.Unmarshal(js, &b); err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-	if err := b.ValidateAll(); err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
+	b := bootstrap(t, objs)
 	ads := b.GetDynamicResources().GetAdsConfig()
 	if ads.GetApiType().String() != "GRPC" || ads.GetGrpcServices()[0].GetEnvoyGrpc().GetClusterName() != "gitxds" {
 		t.Fatalf("ADS config: %v", ads)
@@ -185,25 +181,41 @@ func TestEnvoyBootstrap(t *testing.T) {
 	if sa.GetAddress() != wantHost || float64(sa.GetPortValue()) != port {
 		t.Fatalf("bootstrap points at %s:%d, the Service is %s:%v", sa.GetAddress(), sa.GetPortValue(), wantHost, port)
 	}
-	pod := at(objs["Deployment/envoy-edge"], "spec", "template", "spec")
-	if str(pod, "volumes", 0, "configMap", "name") != "envoy-bootstrap" {
-		t.Error("Envoy does not mount its bootstrap")
+	for _, d := range envoyDeployments(objs) {
+		pod := at(d, "spec", "template", "spec")
+		if str(pod, "volumes", 0, "configMap", "name") != "envoy-bootstrap" {
+			t.Errorf("%s does not mount its bootstrap", str(d, "metadata", "name"))
+		}
 	}
 	// Envoy's admin API is on a Unix socket, never on a TCP port; the
-	// only static listener serves GET /stats/prometheus from it.
+	// static listeners forward to it only the read-only GET
+	// /stats/prometheus and GET /ready (the stats listener), and POST
+	// /drain_listeners from loopback (the drain listener).
 	if b.GetAdmin().GetAddress().GetPipe().GetPath() == "" || b.GetAdmin().GetAddress().GetSocketAddress() != nil {
 		t.Errorf("Envoy admin address %v; want a Unix socket", b.GetAdmin().GetAddress())
 	}
+	allowed := map[string]map[string]string{ // listener -> path -> method
+		statsListener: {"/stats/prometheus": "GET", "/ready": "GET"},
+		drainListener: {"/drain_listeners": "POST"},
+	}
 	for _, l := range b.GetStaticResources().GetListeners() {
-		var hcm hcmv3.HttpConnectionManager
-		if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
-			t.Fatal(err)
+		paths, ok := allowed[l.GetName()]
+		if !ok {
+			t.Errorf("unexpected static listener %s", l.GetName())
+			continue
 		}
-		for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
-			for _, r := range vh.GetRoutes() {
-				if r.GetMatch().GetPath() != "/stats/prometheus" {
-					t.Errorf("static listener %s routes %v to %s", l.GetName(), r.GetMatch(), r.GetRoute().GetCluster())
+		if l.GetName() == drainListener && l.GetAddress().GetSocketAddress().GetAddress() != "127.0.0.1" {
+			t.Errorf("the drain listener is on %v, not loopback", l.GetAddress())
+		}
+		for _, r := range staticRoutes(t, l) {
+			method := ""
+			for _, h := range r.GetMatch().GetHeaders() {
+				if h.GetName() == ":method" {
+					method = h.GetStringMatch().GetExact()
 				}
+			}
+			if want, ok := paths[r.GetMatch().GetPath()]; !ok || method != want {
+				t.Errorf("static listener %s routes %s %v to %s", l.GetName(), method, r.GetMatch(), r.GetRoute().GetCluster())
 			}
 		}
 	}

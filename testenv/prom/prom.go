@@ -39,6 +39,9 @@ type Options struct {
 	ScrapeInterval time.Duration
 	// StartTimeout bounds the wait for /-/ready (default 30s).
 	StartTimeout time.Duration
+	// Config, when set, is the whole prometheus.yml (Targets and
+	// ScrapeInterval are then unused).
+	Config string
 	// Log receives Prometheus' own output (default: kept in memory and
 	// returned by Output).
 	Log io.Writer
@@ -128,7 +131,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config(opts.Targets, opts.ScrapeInterval)
+	cfg := opts.Config
+	if cfg == "" {
+		cfg = Config(opts.Targets, opts.ScrapeInterval)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
