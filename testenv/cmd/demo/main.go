@@ -43,7 +43,7 @@ const (
 	shopFile         = "repo-layout/teams/shop/shop.yaml"
 	// The RolloutPolicy of the demo: the canary bakes for bake while its
 	// error ratio stays at most maxErrorRatio.
-	bake          = 6 * time.Second
+	bake          = 8 * time.Second
 	maxErrorRatio = 0.1
 	// payments-v3 fails failCalls of every ofCalls calls.
 	failCalls, ofCalls = 2, 5
@@ -331,8 +331,10 @@ func (d *demo) gateRollback(ctx context.Context) error {
 		return err
 	}
 	d.calls.Reset()
-	st, err := d.follow(ctx, bad, bake+20*time.Second, "the rollout's end", func(st status.Status) bool {
-		return st.Rollout != nil && st.Rollout.Revision == bad && st.Rollout.Phase != "Progressing"
+	st, err := d.follow(ctx, bad, bake+20*time.Second, "the rollout's outcome", func(st status.Status) bool {
+		c := st.Get(status.Ready)
+		failed := st.LastAttemptedRevision == bad && c != nil && c.Reason == status.ReasonRolloutFailed
+		return failed || st.LastAppliedRevision == bad
 	})
 	if err != nil {
 		return err

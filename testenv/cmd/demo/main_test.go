@@ -88,7 +88,9 @@ func runDemo(t *testing.T, gate, want string) {
 
 	// 1. The canary first: while it bakes, only the canary node is moved.
 	s1 := section(t, text, "1. ", "2. ")
-	has(t, "step 1", s1, "Succeeded: stage canary Passed (1/1 ACKed: canary-1), error-ratio=0 (max 0.1) | stage all Passed (2/2 ACKed: stable-1, stable-2)")
+	if !regexp.MustCompile(`(?m)status: rollout \S+ Succeeded: stage canary Passed \(1/1 ACKed: canary-1\), error-ratio=[0-9.e-]+ \(max 0\.1\) \| stage all Passed \(2/2 ACKed: stable-1, stable-2\)$`).MatchString(s1) {
+		t.Errorf("step 1: no status line with the rollout succeeded, the canary's gate within bounds and both stable nodes ACKed")
+	}
 	if !regexp.MustCompile(`(?m)status: rollout \S+ Progressing: stage canary Baking \(1/1 ACKed: canary-1\).* \| stage all Pending$`).MatchString(s1) {
 		t.Errorf("step 1: no status line with the canary stage baking and the stable nodes' stage pending")
 	}
