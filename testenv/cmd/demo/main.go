@@ -276,7 +276,7 @@ func (d *demo) canaryPush(ctx context.Context) (string, error) {
 	}
 	d.say("git push -> %s", short(rev))
 	if _, err := d.follow(ctx, rev, 20*time.Second, "the canary stage baking", func(st status.Status) bool {
-		return st.Rollout != nil && st.Rollout.Revision == rev && len(st.Rollout.Stages) > 1 && st.Rollout.Stages[0].Phase == "Baking"
+		return st.Rollout != nil && st.Rollout.Revision == rev && len(st.Rollout.Stages) > 1 && st.Rollout.Stages[0].Phase == status.StageBaking
 	}); err != nil {
 		return "", err
 	}
@@ -284,13 +284,13 @@ func (d *demo) canaryPush(ctx context.Context) (string, error) {
 	d.calls.Reset()
 	since := time.Now()
 	st, err := d.follow(ctx, rev, 20*time.Second, "two seconds of the canary's bake", func(st status.Status) bool {
-		return time.Since(since) >= 2*time.Second || st.Rollout.Stages[0].Phase != "Baking"
+		return time.Since(since) >= 2*time.Second || st.Rollout.Stages[0].Phase != status.StageBaking
 	})
 	if err != nil {
 		return "", err
 	}
 	d.traffic("while the canary bakes")
-	if st.Rollout.Stages[0].Phase != "Baking" {
+	if st.Rollout.Stages[0].Phase != status.StageBaking {
 		return "", fmt.Errorf("the canary stage ended before the demo could watch it: %s", rolloutLine(st.Rollout, true))
 	}
 	if st, err = d.applied(ctx, rev); err != nil {
@@ -326,7 +326,7 @@ func (d *demo) gateRollback(ctx context.Context) error {
 	}
 	d.say("git push -> %s", short(bad))
 	if _, err := d.follow(ctx, bad, 20*time.Second, "the canary stage baking", func(st status.Status) bool {
-		return st.Rollout != nil && st.Rollout.Revision == bad && st.Rollout.Stages[0].Phase == "Baking"
+		return st.Rollout != nil && st.Rollout.Revision == bad && st.Rollout.Stages[0].Phase == status.StageBaking
 	}); err != nil {
 		return err
 	}
