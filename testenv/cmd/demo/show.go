@@ -194,9 +194,18 @@ func counts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// window resets the traffic counts, lets the nodes call for d, and prints
+// settle lets the calls in flight when the nodes last switched finish
+// before a window starts counting.
+const settle = 250 * time.Millisecond
+
+// window resets the traffic counts, lets the nodes call for dur, and prints
 // who answered.
 func (d *demo) window(ctx context.Context, dur time.Duration, when string) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(settle):
+	}
 	d.calls.Reset()
 	select {
 	case <-ctx.Done():
