@@ -8,6 +8,9 @@
 // A call that succeeds counts as 2xx; a call that fails, whatever its gRPC
 // code, as 5xx. Both series of a node exist from Register on (at 0), so
 // rate() sees the first error at the next scrape.
+//
+// Without a Prometheus, the same endpoint answers the query API for one
+// query, the error ratio of a set of nodes (query.go).
 package dataplane
 
 import (
@@ -33,6 +36,9 @@ type Metrics struct {
 	rq  *prometheus.CounterVec
 	lis net.Listener
 	srv *http.Server
+
+	obsMu sync.Mutex
+	obs   []observation // for the query API (query.go)
 }
 
 // StartMetrics serves /metrics on addr ("127.0.0.1:0" for any port).
@@ -49,6 +55,7 @@ func StartMetrics(addr string) (*Metrics, error) {
 	m.reg.MustRegister(m.rq)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/api/v1/query", m.queryAPI)
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go m.srv.Serve(lis) //nolint:errcheck // ErrServerClosed after Close
 	return m, nil
@@ -70,6 +77,7 @@ func (m *Metrics) Observe(node string, err error) {
 		class = "5xx"
 	}
 	m.rq.WithLabelValues(node, class).Inc()
+	m.record(node, err != nil)
 }
 
 // Close stops the endpoint.

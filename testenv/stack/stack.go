@@ -36,6 +36,9 @@ type Options struct {
 	Root string
 	// Files, when set, are the repository's content instead of the example.
 	Files map[string]string
+	// Extra files are written over the repository's content (the example
+	// or Files) before its first commit, e.g. an overlay of the demo.
+	Extra map[string]string
 	// Overlay served (default overlays/dev).
 	Overlay string
 	// Upstreams to start: name -> address ("127.0.0.1:0" for any port).
@@ -101,6 +104,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		err = s.Repo.WriteFiles(o.Files)
 	} else {
 		err = s.copyExample()
+	}
+	if err == nil && o.Extra != nil {
+		err = s.Repo.WriteFiles(o.Extra)
 	}
 	if err != nil {
 		return nil, err

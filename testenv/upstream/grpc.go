@@ -52,8 +52,12 @@ type Server struct {
 	mu       sync.Mutex
 	failCode codes.Code
 	failLeft int // > 0: that many more calls fail; < 0: all fail; 0: none
-	delay    time.Duration
-	recorded []metadata.MD // newest last, at most maxRecorded
+	// shareFail of every shareOf calls fail (SetFailureShare); shareN
+	// counts the calls since.
+	shareCode                  codes.Code
+	shareFail, shareOf, shareN int
+	delay                      time.Duration
+	recorded                   []metadata.MD // newest last, at most maxRecorded
 
 	closeOnce sync.Once
 }
@@ -111,6 +115,19 @@ func (s *Server) SetFailure(code codes.Code, n int) {
 		n = 0
 	}
 	s.failCode, s.failLeft = code, n
+}
+
+// SetFailureShare makes fail of every `of` calls fail with code, until
+// changed: of each run of `of` calls, the first `fail` fail (e.g. 2, 5: the
+// 1st and 2nd of every 5). fail <= 0 or code == codes.OK turns it off. A
+// failure set by SetFailure comes first.
+func (s *Server) SetFailureShare(code codes.Code, fail, of int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if code == codes.OK || fail <= 0 || of <= 0 {
+		fail, of = 0, 0
+	}
+	s.shareCode, s.shareFail, s.shareOf, s.shareN = code, min(fail, of), of, 0
 }
 
 // SetDelay makes every call wait d before answering (or failing). A call whose
@@ -206,6 +223,11 @@ func (s *Server) begin(ctx context.Context) (time.Duration, error) {
 			s.failLeft--
 		}
 		err = status.Errorf(s.failCode, "upstream %s: injected failure", s.name)
+	} else if s.shareOf > 0 {
+		if s.shareN%s.shareOf < s.shareFail {
+			err = status.Errorf(s.shareCode, "upstream %s: injected failure (%d of every %d calls)", s.name, s.shareFail, s.shareOf)
+		}
+		s.shareN++
 	}
 	return s.delay, err
 }

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -106,6 +107,21 @@ func TestGRPCServerFailureAndDelay(t *testing.T) {
 	}
 	if s.Calls() != 7 || s.Failures() != 5 {
 		t.Fatalf("calls=%d failures=%d", s.Calls(), s.Failures())
+	}
+
+	// A share: 2 of every 5 calls fail, the first two of each run of five.
+	s.SetFailureShare(codes.Internal, 2, 5)
+	var share []codes.Code
+	for range 10 {
+		share = append(share, call())
+	}
+	want := []codes.Code{codes.Internal, codes.Internal, codes.OK, codes.OK, codes.OK, codes.Internal, codes.Internal, codes.OK, codes.OK, codes.OK}
+	if fmt.Sprint(share) != fmt.Sprint(want) {
+		t.Fatalf("2 of every 5: codes = %v, want %v", share, want)
+	}
+	s.SetFailureShare(codes.OK, 2, 5)
+	if c := call(); c != codes.OK {
+		t.Fatalf("code after clearing the share = %v", c)
 	}
 
 	s.SetDelay(200 * time.Millisecond)
