@@ -144,6 +144,15 @@
 // namespace's). apiKeyAuth, https JWKS URIs and private keys in localJWKS
 // are refused (docs/security.md).
 //
+// # Gateway API status
+//
+// Besides the summary conditions of every object, routes get Gateway API's
+// status.parents (one entry per parentRef, controllerName
+// status.ControllerName, that parent's Accepted and the route's
+// ResolvedRefs, PartiallyInvalid, Overlapped) and Gateways get
+// status.listeners (supportedKinds, attachedRoutes, Accepted, Programmed,
+// ResolvedRefs, Conflicted) and a Programmed condition (gwstatus.go).
+//
 // # Golden tests
 //
 // testdata/<case>.in.yaml is a YAML stream of objects, each document led by

@@ -43,6 +43,7 @@ type gateway struct {
 	obj       *object
 	gw        *gwv1.Gateway
 	listeners []*listener // valid ones, in the Gateway's order
+	all       []*listener // every listener of the spec, in its order
 }
 
 type listener struct {
@@ -52,19 +53,26 @@ type listener struct {
 	from     gwv1.FromNamespaces
 	selector labels.Selector
 	kinds    map[string]bool
-	problem  string // why the listener is invalid; "" if valid
+	// supported are the valid kinds of allowedRoutes.kinds, for
+	// status.listeners[].supportedKinds.
+	supported []gwv1.RouteGroupKind
+	problem   string // why the listener is invalid; "" if valid
+	// reason is Gateway API's reason for problem; its type says which
+	// listener condition it sets (listenerStatus).
+	reason gwv1.ListenerConditionReason
 }
 
-var routeKinds = []string{"GRPCRoute", "HTTPRoute"}
+var routeKinds = []string{"HTTPRoute", "GRPCRoute"}
 
 // gateways validates the Gateways and their listeners. An invalid listener
 // is left out; a Gateway with no valid listener is rejected. Listeners of
 // all Gateways share the proxies' ports, so two listeners on one port must
 // agree on the protocol and have distinct hostnames.
 //
-// Sets on Gateways: Accepted (Accepted, ListenersNotValid, UnsupportedValue)
-// and PartiallyInvalid=True reason ListenersNotValid when only some
-// listeners are valid.
+// Sets on Gateways: Accepted (Accepted, ListenersNotValid, UnsupportedValue),
+// PartiallyInvalid=True reason ListenersNotValid when only some listeners
+// are valid, and Programmed (Programmed, Invalid) once its listeners are
+// checked.
 func (b *builder) gateways() {
 	var gws []*gateway
 	for _, o := range b.live() {
@@ -87,11 +95,14 @@ func (b *builder) gateways() {
 			l := b.listener(g, &g.gw.Spec.Listeners[i])
 			if names[g.gw.Spec.Listeners[i].Name] > 1 {
 				l.problem = fmt.Sprintf("listener name %q is used more than once", l.ir.Name)
+				l.reason = gwv1.ListenerReasonUnsupportedValue
 			}
 			all = append(all, l)
+			g.all = append(g.all, l)
 		}
 	}
 	listenerConflicts(all)
+	b.allGws = gws
 	for _, g := range gws {
 		if g.obj.dropped {
 			continue
@@ -118,7 +129,14 @@ func (b *builder) gateways() {
 			g.obj.set(CondPartiallyInvalid, metav1.ConditionTrue, string(gwv1.GatewayReasonListenersNotValid), msg)
 		}
 		if len(g.listeners) > 0 {
+			if g.obj.get(CondAccepted) == nil {
+				g.obj.set(CondAccepted, metav1.ConditionTrue, string(gwv1.GatewayReasonAccepted), "accepted")
+			}
+			g.obj.set(CondProgrammed, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed),
+				"the valid listeners are part of the configuration gitxds serves (the rollout on /status says which nodes have it)")
 			b.gws = append(b.gws, g)
+		} else {
+			g.obj.set(CondProgrammed, metav1.ConditionFalse, string(gwv1.GatewayReasonInvalid), "no listener is served")
 		}
 	}
 }
@@ -155,39 +173,40 @@ func (b *builder) listener(g *gateway, spec *gwv1.Listener) *listener {
 		l.ir.Hostname = string(*spec.Hostname)
 	}
 	l.whereStr = fmt.Sprintf("Gateway %s/%s listener %s", g.gw.Namespace, g.gw.Name, l.ir.Name)
-	l.problem = b.validateListener(g, spec, l)
+	l.reason, l.problem = b.validateListener(g, spec, l)
+	l.setKinds(spec)
 	return l
 }
 
-func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener) string {
+// validateListener returns why the listener is invalid and Gateway API's
+// reason for it, or "", "".
+func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener) (gwv1.ListenerConditionReason, string) {
+	const unsupported = gwv1.ListenerReasonUnsupportedValue
 	if !validPort(spec.Port) {
-		return fmt.Sprintf("port %d must be 1..65535", spec.Port)
+		return unsupported, fmt.Sprintf("port %d must be 1..65535", spec.Port)
 	}
 	if l.ir.Hostname != "" {
 		if msg := validHostname(l.ir.Hostname); msg != "" {
-			return "hostname " + msg
+			return unsupported, "hostname " + msg
 		}
 	}
 	switch spec.Protocol {
 	case gwv1.HTTPProtocolType:
 		if spec.TLS != nil {
-			return "an HTTP listener must not have tls; use protocol HTTPS"
+			return unsupported, "an HTTP listener must not have tls; use protocol HTTPS"
 		}
 	case gwv1.HTTPSProtocolType:
-		tls, msg := b.listenerTLS(g, spec)
+		tls, reason, msg := b.listenerTLS(g, spec)
 		if msg != "" {
-			return msg
+			return reason, msg
 		}
 		l.ir.TLS = tls
 	default:
-		return fmt.Sprintf("protocol %q is not supported (UnsupportedProtocol); use HTTP or HTTPS", spec.Protocol)
+		return gwv1.ListenerReasonUnsupportedProtocol, fmt.Sprintf("protocol %q is not supported (UnsupportedProtocol); use HTTP or HTTPS", spec.Protocol)
 	}
 	if ar := spec.AllowedRoutes; ar != nil {
-		for _, k := range ar.Kinds {
-			if (k.Group != nil && string(*k.Group) != gatewayGroup) || (k.Kind != "HTTPRoute" && k.Kind != "GRPCRoute") {
-				return fmt.Sprintf("allowedRoutes.kinds: %s is not supported (InvalidRouteKinds); use HTTPRoute or GRPCRoute", groupKind(k.Group, k.Kind))
-			}
-			l.kinds[string(k.Kind)] = true
+		if bad := l.setKinds(spec); bad != "" {
+			return gwv1.ListenerReasonInvalidRouteKinds, bad
 		}
 		if ns := ar.Namespaces; ns != nil && ns.From != nil {
 			l.from = *ns.From
@@ -195,22 +214,52 @@ func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener)
 			case gwv1.NamespacesFromSame, gwv1.NamespacesFromAll, gwv1.NamespacesFromNone:
 			case gwv1.NamespacesFromSelector:
 				if ns.Selector == nil {
-					return "allowedRoutes.namespaces.from is Selector but no selector is set"
+					return unsupported, "allowedRoutes.namespaces.from is Selector but no selector is set"
 				}
 				sel, err := metav1.LabelSelectorAsSelector(ns.Selector)
 				if err != nil {
-					return fmt.Sprintf("allowedRoutes.namespaces.selector is invalid: %v", err)
+					return unsupported, fmt.Sprintf("allowedRoutes.namespaces.selector is invalid: %v", err)
 				}
 				l.selector = sel
 			default:
-				return fmt.Sprintf("allowedRoutes.namespaces.from %q is not one of Same, All, Selector, None", l.from)
+				return unsupported, fmt.Sprintf("allowedRoutes.namespaces.from %q is not one of Same, All, Selector, None", l.from)
 			}
 		}
 	}
-	if len(l.kinds) == 0 {
-		for _, k := range routeKinds {
-			l.kinds[k] = true
+	l.setKinds(spec)
+	return "", ""
+}
+
+// setKinds sets the kinds of routes the listener allows and returns why one
+// of allowedRoutes.kinds is not supported, or "". An HTTP or HTTPS listener
+// that is invalid for another reason still gets its kinds, for
+// status.listeners[].supportedKinds.
+func (l *listener) setKinds(spec *gwv1.Listener) string {
+	if l.supported != nil || (spec.Protocol != gwv1.HTTPProtocolType && spec.Protocol != gwv1.HTTPSProtocolType) {
+		return ""
+	}
+	l.supported = []gwv1.RouteGroupKind{}
+	bad := ""
+	if ar := spec.AllowedRoutes; ar != nil {
+		for _, k := range ar.Kinds {
+			if (k.Group != nil && string(*k.Group) != gatewayGroup) || (k.Kind != "HTTPRoute" && k.Kind != "GRPCRoute") {
+				if bad == "" {
+					bad = fmt.Sprintf("allowedRoutes.kinds: %s is not supported (InvalidRouteKinds); use HTTPRoute or GRPCRoute", groupKind(k.Group, k.Kind))
+				}
+				continue
+			}
+			if !l.kinds[string(k.Kind)] {
+				l.supported = append(l.supported, routeGroupKind(string(k.Kind)))
+			}
+			l.kinds[string(k.Kind)] = true
 		}
+		if len(ar.Kinds) > 0 {
+			return bad
+		}
+	}
+	for _, k := range routeKinds {
+		l.kinds[k] = true
+		l.supported = append(l.supported, routeGroupKind(k))
 	}
 	return ""
 }
@@ -224,16 +273,16 @@ func groupKind(g *gwv1.Group, k gwv1.Kind) string {
 
 // listenerTLS resolves the certificates of an HTTPS listener to files on the
 // proxy host (see the package documentation).
-func (b *builder) listenerTLS(g *gateway, spec *gwv1.Listener) (*ir.TLS, string) {
+func (b *builder) listenerTLS(g *gateway, spec *gwv1.Listener) (*ir.TLS, gwv1.ListenerConditionReason, string) {
 	t := spec.TLS
 	if t != nil && t.Mode != nil && *t.Mode != gwv1.TLSModeTerminate {
-		return nil, fmt.Sprintf("tls.mode %q is not supported; gitxds terminates TLS (mode Terminate)", *t.Mode)
+		return nil, gwv1.ListenerReasonUnsupportedValue, fmt.Sprintf("tls.mode %q is not supported; gitxds terminates TLS (mode Terminate)", *t.Mode)
 	}
 	if t == nil || len(t.CertificateRefs) == 0 {
-		return nil, "an HTTPS listener needs tls.certificateRefs"
+		return nil, gwv1.ListenerReasonInvalidCertificateRef, "an HTTPS listener needs tls.certificateRefs"
 	}
 	if len(t.Options) > 0 {
-		return nil, "tls.options are not supported; remove them"
+		return nil, gwv1.ListenerReasonUnsupportedValue, "tls.options are not supported; remove them"
 	}
 	dir := DefaultCertsDir
 	if d, ok := g.gw.Annotations[AnnotationCertsDir]; ok {
@@ -242,17 +291,17 @@ func (b *builder) listenerTLS(g *gateway, spec *gwv1.Listener) (*ir.TLS, string)
 	out := &ir.TLS{}
 	for i, ref := range t.CertificateRefs {
 		if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
-			return nil, fmt.Sprintf("tls.certificateRefs[%d]: %s is not supported (InvalidCertificateRef); refer to a Secret by name", i, groupKind(ref.Group, derefKind(ref.Kind, "Secret")))
+			return nil, gwv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("tls.certificateRefs[%d]: %s is not supported (InvalidCertificateRef); refer to a Secret by name", i, groupKind(ref.Group, derefKind(ref.Kind, "Secret")))
 		}
 		ns := g.gw.Namespace
 		if ref.Namespace != nil {
 			ns = string(*ref.Namespace)
 		}
 		if !b.permitted(gatewayGroup, "Gateway", g.gw.Namespace, "", "Secret", ns, string(ref.Name)) {
-			return nil, fmt.Sprintf("tls.certificateRefs[%d]: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows it (RefNotPermitted)", i, ns, ref.Name, ns)
+			return nil, gwv1.ListenerReasonRefNotPermitted, fmt.Sprintf("tls.certificateRefs[%d]: Secret %s/%s is in another namespace and no ReferenceGrant in %s allows it (RefNotPermitted)", i, ns, ref.Name, ns)
 		}
 		if msg := validName(string(ref.Name)); msg != "" {
-			return nil, fmt.Sprintf("tls.certificateRefs[%d]: name %s", i, msg)
+			return nil, gwv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("tls.certificateRefs[%d]: name %s", i, msg)
 		}
 		base := path.Join(dir, ns, string(ref.Name))
 		out.CertificateRefs = append(out.CertificateRefs, ir.TLSCertificate{
@@ -261,7 +310,7 @@ func (b *builder) listenerTLS(g *gateway, spec *gwv1.Listener) (*ir.TLS, string)
 			KeyFile:  path.Join(base, "tls.key"),
 		})
 	}
-	return out, ""
+	return out, "", ""
 }
 
 func derefKind(k *gwv1.Kind, def string) gwv1.Kind {
@@ -286,9 +335,9 @@ func listenerConflicts(all []*listener) {
 		for i, a := range ls {
 			for _, c := range ls[:i] {
 				if a.ir.Protocol != c.ir.Protocol {
-					mark(a, c, fmt.Sprintf("port %d is used with protocol %s by %s and %s by %s (ProtocolConflict)", a.ir.Port, c.ir.Protocol, c.where(), a.ir.Protocol, a.where()))
+					mark(a, c, gwv1.ListenerReasonProtocolConflict, fmt.Sprintf("port %d is used with protocol %s by %s and %s by %s (ProtocolConflict)", a.ir.Port, c.ir.Protocol, c.where(), a.ir.Protocol, a.where()))
 				} else if a.ir.Hostname == c.ir.Hostname {
-					mark(a, c, fmt.Sprintf("port %d and hostname %q are used by both %s and %s (HostnameConflict)", a.ir.Port, a.ir.Hostname, c.where(), a.where()))
+					mark(a, c, gwv1.ListenerReasonHostnameConflict, fmt.Sprintf("port %d and hostname %q are used by both %s and %s (HostnameConflict)", a.ir.Port, a.ir.Hostname, c.where(), a.where()))
 				}
 			}
 		}
@@ -296,12 +345,12 @@ func listenerConflicts(all []*listener) {
 }
 
 // mark records a conflict between a later listener a and an earlier one c.
-func mark(a, c *listener, msg string) {
+func mark(a, c *listener, reason gwv1.ListenerConditionReason, msg string) {
 	if a.problem == "" {
-		a.problem = msg
+		a.problem, a.reason = msg, reason
 	}
 	if a.gw == c.gw && c.problem == "" {
-		c.problem = msg
+		c.problem, c.reason = msg, reason
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler/render"
@@ -215,6 +217,67 @@ type goldenStatus struct {
 	Conditions          []goldenCondition `json:"conditions"`
 	ServingLastAccepted string            `json:"servingLastAccepted,omitempty"`
 	Served              string            `json:"served,omitempty"`
+	Parents             []goldenParent    `json:"parents,omitempty"`
+	Listeners           []goldenListener  `json:"listeners,omitempty"`
+}
+
+// goldenParent is one status.parents entry; parentRef is printed as
+// "group/Kind namespace/name", then " section S" and " port P" when set.
+type goldenParent struct {
+	ParentRef      string            `json:"parentRef"`
+	ControllerName string            `json:"controllerName"`
+	Conditions     []goldenCondition `json:"conditions"`
+}
+
+type goldenListener struct {
+	Name           string            `json:"name"`
+	SupportedKinds []string          `json:"supportedKinds"`
+	AttachedRoutes int32             `json:"attachedRoutes"`
+	Conditions     []goldenCondition `json:"conditions"`
+}
+
+func goldenConditions(cs []metav1.Condition) []goldenCondition {
+	var out []goldenCondition
+	for _, c := range cs {
+		out = append(out, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
+	}
+	return out
+}
+
+func goldenParents(ps []gwv1.RouteParentStatus) []goldenParent {
+	var out []goldenParent
+	for _, p := range ps {
+		r := p.ParentRef
+		ref := fmt.Sprintf("%s/%s %s/%s", gderef(r.Group), gderef(r.Kind), gderef(r.Namespace), r.Name)
+		if r.SectionName != nil {
+			ref += " section " + string(*r.SectionName)
+		}
+		if r.Port != nil {
+			ref += fmt.Sprintf(" port %d", *r.Port)
+		}
+		out = append(out, goldenParent{ref, string(p.ControllerName), goldenConditions(p.Conditions)})
+	}
+	return out
+}
+
+func goldenListeners(ls []gwv1.ListenerStatus) []goldenListener {
+	var out []goldenListener
+	for _, l := range ls {
+		kinds := []string{}
+		for _, k := range l.SupportedKinds {
+			kinds = append(kinds, gderef(k.Group)+"/"+string(k.Kind))
+		}
+		out = append(out, goldenListener{string(l.Name), kinds, l.AttachedRoutes, goldenConditions(l.Conditions)})
+	}
+	return out
+}
+
+// gderef prints a pointer to a Gateway API string type, "<nil>" for nil.
+func gderef[T ~string](p *T) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return string(*p)
 }
 
 func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
@@ -231,9 +294,8 @@ func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
 	}
 	for _, s := range out.Status {
 		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, Line: s.Line, ServingLastAccepted: s.ServingLastAccepted, Served: string(s.Served)}
-		for _, c := range s.Conditions {
-			gs.Conditions = append(gs.Conditions, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
-		}
+		gs.Conditions = goldenConditions(s.Conditions)
+		gs.Parents, gs.Listeners = goldenParents(s.Parents), goldenListeners(s.Listeners)
 		g.Status = append(g.Status, gs)
 	}
 	for k := range out.Accepted {

@@ -193,6 +193,7 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 		(*builder).secPolicies, // SecurityPolicy Accepted/Conflicted, IR route security
 		(*builder).assemble,    // virtual hosts in precedence, clusters
 		(*builder).shadows,     // Overlapped=True on shadowed routes
+		(*builder).gatewayAPI,  // route status.parents, Gateway status.listeners
 		(*builder).finishState, // default conditions
 	} {
 		step(b)

@@ -227,6 +227,10 @@ func (b *builder) conflicts() {
 				}
 			}
 			if winner != nil {
+				if r.lost == nil {
+					r.lost = map[*listener]string{}
+				}
+				r.lost[a.l] = fmt.Sprintf("%s %s (%s) holds an intersecting hostname there (%s), and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", winner.obj.src.Kind, winner.key(), winner.obj.src.File, b.why(winner, r))
 				lost = append(lost, fmt.Sprintf("%s: %s %s (%s) holds an intersecting hostname there (%s), and an HTTPRoute and a GRPCRoute cannot share a hostname on a listener", a.l.where(), winner.obj.src.Kind, winner.key(), winner.obj.src.File, b.why(winner, r)))
 				continue
 			}
@@ -240,9 +244,9 @@ func (b *builder) conflicts() {
 		r.obj.lostClaim = true
 		r.attached = keep
 		if len(keep) == 0 {
-			r.obj.reject("HostnameConflict", "%s", strings.Join(lost, "; "))
+			r.obj.reject(ReasonHostnameConflict, "%s", strings.Join(lost, "; "))
 		} else {
-			r.obj.set(CondAccepted, metav1.ConditionFalse, "HostnameConflict", r.obj.msg("%s", strings.Join(lost, "; ")))
+			r.obj.set(CondAccepted, metav1.ConditionFalse, ReasonHostnameConflict, r.obj.msg("%s", strings.Join(lost, "; ")))
 		}
 	}
 	var live []*route

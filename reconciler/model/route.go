@@ -37,6 +37,20 @@ type route struct {
 	// notes are added to the Accepted message: what is served differently
 	// to some clients.
 	notes []string
+	// byParent is what attach found for each parentRef, by index
+	// (status.parents, gwstatus.go).
+	byParent []parentResult
+	// lost are the listeners the route lost to a hostname conflict, with
+	// the message that says so (conflicts).
+	lost map[*listener]string
+}
+
+// parentResult is what attach found for one parentRef: the listeners it
+// attached to, or the reason and message why it attached to none.
+type parentResult struct {
+	atts   []attachment
+	reason string
+	msg    string
 }
 
 func (r *route) notesText() string {
@@ -91,6 +105,9 @@ func (b *builder) routes() {
 		default:
 			continue
 		}
+		if r != nil {
+			b.routeOf[o] = r
+		}
 		if msg != "" {
 			reason := gwv1.RouteReasonUnsupportedValue
 			if strings.Contains(msg, incompatibleFilters) {
@@ -143,8 +160,10 @@ func (b *builder) attach(r *route) (string, string) {
 	var reason string
 	var problems []string
 	seen := map[*listener]bool{}
+	r.byParent = make([]parentResult, len(r.parents))
 	for i, p := range r.parents {
 		atts, why, msg := b.attachParent(r, p)
+		r.byParent[i] = parentResult{atts: atts, reason: why, msg: msg}
 		if len(atts) == 0 {
 			if reason == "" {
 				reason = why

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
@@ -17,6 +18,8 @@ const (
 	CondAccepted         = "Accepted"
 	CondResolvedRefs     = "ResolvedRefs"
 	CondPartiallyInvalid = "PartiallyInvalid"
+	CondProgrammed       = "Programmed"
+	CondConflicted       = "Conflicted"
 	// CondOverlapped is True on a route one of whose matches can never be
 	// selected because a route of higher precedence has the same match on
 	// the same hostname.
@@ -36,6 +39,9 @@ const (
 	ReasonDuplicate = "Duplicate"
 	// ReasonShadowed: a match is shadowed by a route of higher precedence.
 	ReasonShadowed = "Shadowed"
+	// ReasonHostnameConflict: an HTTPRoute and a GRPCRoute claim
+	// intersecting hostnames on one listener; the older one holds it.
+	ReasonHostnameConflict = "HostnameConflict"
 	// ReasonNoOverlap: no match is shadowed.
 	ReasonNoOverlap = "NoOverlap"
 )
@@ -55,6 +61,10 @@ type object struct {
 	conds     []metav1.Condition
 	// line in src.File of the field a rejection is about; 0 if unknown.
 	line int
+	// parents and listeners are Gateway API's status.parents of a route
+	// and status.listeners of a Gateway (gwstatus.go).
+	parents   []gwv1.RouteParentStatus
+	listeners []gwv1.ListenerStatus
 }
 
 func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
@@ -100,7 +110,7 @@ func (o *object) msg(format string, args ...any) string {
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds}
+	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners}
 	if status.Problem(st) != nil {
 		st.Served = status.ServedPart
 		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {
@@ -132,9 +142,13 @@ type builder struct {
 	addrPolicy *addressPolicy
 	grants     []*grant
 	gws        []*gateway
-	rts        []*route
-	pols       *policyIndex
-	clusters   map[string]*ir.Cluster
+	// allGws are every Gateway decoded, accepted or not, by namespace/name.
+	allGws []*gateway
+	rts    []*route
+	// routeOf is the route built for each route object (dropped or not).
+	routeOf  map[*object]*route
+	pols     *policyIndex
+	clusters map[string]*ir.Cluster
 	// owners of hostnames, most specific pattern first (hostowners.go).
 	owners []hostOwner
 	// hostnames: validHostname of the hostnames checked so far.
@@ -151,6 +165,7 @@ func newBuilder(objs []render.Object) *builder {
 		addrPolicy: newAddressPolicy(),
 		clusters:   map[string]*ir.Cluster{},
 		hostnames:  map[string]string{},
+		routeOf:    map[*object]*route{},
 	}
 	for _, o := range objs {
 		b.objects = append(b.objects, &object{src: o})

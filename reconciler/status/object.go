@@ -6,9 +6,16 @@ import (
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 )
+
+// ControllerName is the controllerName gitxds writes in the status of the
+// routes it attaches (status.parents[].controllerName), as a Gateway API
+// controller does; a GatewayClass served by gitxds names it in
+// spec.controllerName.
+const ControllerName gwv1.GatewayController = "gitxds.dev/gateway-controller"
 
 // Object is the status of one object of the repository.
 type Object struct {
@@ -18,7 +25,21 @@ type Object struct {
 	Line int `json:"line,omitempty"`
 	// Conditions with Gateway API types and reasons (Accepted, ResolvedRefs,
 	// PartiallyInvalid, Conflicted, ...). ObservedGeneration is unused.
+	// For a route they summarise Parents: Accepted is True only when every
+	// parentRef attached, otherwise False with the first failing parent's
+	// reason; ResolvedRefs, PartiallyInvalid and Overlapped concern the
+	// whole route and appear in every parent too. Problem and Line read
+	// these.
 	Conditions []metav1.Condition `json:"conditions"`
+	// Parents is, for an HTTPRoute or GRPCRoute, Gateway API's
+	// status.parents: one entry per parentRef (group, kind and namespace
+	// filled in), with ControllerName and the conditions of that parent.
+	Parents []gwv1.RouteParentStatus `json:"parents,omitempty"`
+	// Listeners is, for a Gateway, Gateway API's status.listeners: one
+	// entry per listener of the spec, in its order, with supportedKinds,
+	// attachedRoutes and the conditions Accepted, Programmed, ResolvedRefs
+	// and Conflicted.
+	Listeners []gwv1.ListenerStatus `json:"listeners,omitempty"`
 	// ServingLastAccepted is set when this revision's version of the object
 	// was rejected and its last accepted version keeps serving.
 	ServingLastAccepted string `json:"servingLastAccepted,omitempty"`
