@@ -137,6 +137,9 @@ type Route struct {
 	RateLimit *RateLimit
 	// Security is the SecurityPolicy of the route (Envoy nodes only).
 	Security *Security `json:",omitempty" yaml:",omitempty"`
+	// Hash is the hash policy of a consistent-hash cluster of Backends:
+	// the first backend's whose cluster has one.
+	Hash *HashPolicy `json:",omitempty" yaml:",omitempty"`
 }
 
 // PathMatchType is how a route matches the request path.
@@ -294,7 +297,51 @@ type Cluster struct {
 	OutlierDetection *OutlierDetection
 	// HTTP2 is set when the upstream speaks HTTP/2 (gRPC backends).
 	HTTP2 bool
+	// LoadBalancer of the endpoints; nil is round robin.
+	LoadBalancer *LoadBalancer `json:",omitempty" yaml:",omitempty"`
 }
+
+// LBType is the load balancing of a cluster.
+type LBType string
+
+const (
+	LBRoundRobin     LBType = "RoundRobin"
+	LBLeastRequest   LBType = "LeastRequest"
+	LBRandom         LBType = "Random"
+	LBConsistentHash LBType = "ConsistentHash"
+)
+
+// LoadBalancer of a cluster.
+type LoadBalancer struct {
+	Type LBType
+	// Hash is set for LBConsistentHash: routes to the cluster hash
+	// requests with it (Route.Hash).
+	Hash *HashPolicy
+	// TableSize of the Maglev table; 0 is the proxy's default.
+	TableSize uint64
+	// SlowStartWindow: traffic to a new endpoint ramps up over it
+	// (RoundRobin and LeastRequest only).
+	SlowStartWindow time.Duration
+}
+
+// HashPolicy is what a consistent hash is computed from: exactly one of
+// Header, Cookie, SourceIP.
+type HashPolicy struct {
+	Header   string
+	Cookie   *HashCookie
+	SourceIP bool
+}
+
+// HashCookie is a cookie hashed on; Envoy generates it when TTL is set and
+// the request has none.
+type HashCookie struct {
+	Name       string
+	TTL        time.Duration
+	Attributes []CookieAttribute // sorted by name
+}
+
+// CookieAttribute is one attribute of a generated cookie.
+type CookieAttribute struct{ Name, Value string }
 
 // Endpoint is one address of a Cluster.
 type Endpoint struct {

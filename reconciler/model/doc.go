@@ -128,7 +128,7 @@
 // and rules[].timeouts beat any policy, including retry.attempts: 0 (no
 // retries) and timeouts.request: 0s (no request timeout). Connection settings (timeout.tcp,
 // timeout.http.connectionIdleTimeout, circuitBreaker, healthCheck,
-// outlierDetection) apply to clusters and are only accepted on Backend
+// outlierDetection, loadBalancer) apply to clusters and are only accepted on Backend
 // targets. Two policies on the same target: the first by name wins, the
 // other is Accepted=False reason Conflicted.
 //

@@ -345,7 +345,7 @@ func TestDeterministic(t *testing.T) {
 // durationKeys are the IR fields of type time.Duration, printed as "10s".
 var durationKeys = map[string]bool{
 	"Request": true, "BackendRequest": true, "Idle": true, "ConnectTimeout": true,
-	"IdleTimeout": true, "PerTryTimeout": true, "BackoffBase": true, "BackoffMax": true,
+	"IdleTimeout": true, "PerTryTimeout": true, "TTL": true, "SlowStartWindow": true, "BackoffBase": true, "BackoffMax": true,
 	"Interval": true, "Timeout": true, "BaseEjectionTime": true, "MaxAge": true, "Per": true,
 }
 

@@ -29,6 +29,8 @@ type policy struct {
 	rateLimit *ir.RateLimit
 	// Backend-level settings.
 	cluster clusterSettings
+	// grpcNote says what gRPC nodes get differently; added to Accepted.
+	grpcNote string
 }
 
 type clusterSettings struct {
@@ -36,10 +38,11 @@ type clusterSettings struct {
 	cb            *ir.CircuitBreaker
 	hc            *ir.HealthCheck
 	od            *ir.OutlierDetection
+	lb            *ir.LoadBalancer
 }
 
 func (c clusterSettings) empty() bool {
-	return c.connect == 0 && c.idle == 0 && c.cb == nil && c.hc == nil && c.od == nil
+	return c.connect == 0 && c.idle == 0 && c.cb == nil && c.hc == nil && c.od == nil && c.lb == nil
 }
 
 // policies validates the BackendTrafficPolicies and applies them: to IR
@@ -83,7 +86,7 @@ func (b *builder) policies() {
 				continue
 			}
 			if (ref.Kind != v1alpha1.KindBackend) && !p.cluster.empty() {
-				p.obj.reject(string(gwv1.PolicyReasonInvalid), "targetRefs[%d]: timeout.tcp, timeout.http.connectionIdleTimeout, circuitBreaker, healthCheck and outlierDetection apply to Backends; put them in a policy that targets the Backend", i)
+				p.obj.reject(string(gwv1.PolicyReasonInvalid), "targetRefs[%d]: timeout.tcp, timeout.http.connectionIdleTimeout, circuitBreaker, healthCheck, outlierDetection and loadBalancer apply to Backends; put them in a policy that targets the Backend", i)
 				break
 			}
 			if w, ok := idx.byTarget[key]; ok && w != p {
@@ -106,7 +109,11 @@ func (b *builder) policies() {
 		case len(missing) > 0:
 			p.obj.set(CondAccepted, metav1.ConditionFalse, string(gwv1.PolicyReasonTargetNotFound), p.obj.msg("%s", strings.Join(missing, "; ")))
 		default:
-			p.obj.set(CondAccepted, metav1.ConditionTrue, string(gwv1.PolicyReasonAccepted), "accepted")
+			msg := "accepted"
+			if p.grpcNote != "" {
+				msg += "; " + p.grpcNote
+			}
+			p.obj.set(CondAccepted, metav1.ConditionTrue, string(gwv1.PolicyReasonAccepted), msg)
 		}
 	}
 	b.applyPolicies()
@@ -217,7 +224,16 @@ func (b *builder) applyPolicies() {
 			v := *s.od
 			c.OutlierDetection = &v
 		}
+		if s.lb != nil {
+			v := *s.lb
+			if s.lb.Hash != nil {
+				h := *s.lb.Hash
+				v.Hash = &h
+			}
+			c.LoadBalancer = &v
+		}
 	}
+	b.routeHashes()
 }
 
 // backendPolicy is the policy every Backend of a rule shares, or nil.
@@ -343,6 +359,12 @@ func newPolicy(o *object, t *v1alpha1.BackendTrafficPolicy) (*policy, string) {
 			*f.dst = uint32(*f.v)
 		}
 		p.cluster.cb = out
+	}
+	if lb := s.LoadBalancer; lb != nil {
+		var msg string
+		if p.cluster.lb, p.grpcNote, msg = loadBalancer(lb); msg != "" {
+			return nil, msg
+		}
 	}
 	if rl := s.RateLimit; rl != nil {
 		if rl.Type != v1alpha1.LocalRateLimit || rl.Local == nil {

@@ -83,6 +83,7 @@ func envoyCluster(c *ir.Cluster) (*clusterv3.Cluster, error) {
 		out.HealthChecks = []*corev3.HealthCheck{healthCheck(c, hc)}
 	}
 	out.OutlierDetection = outlierDetection(c.OutlierDetection, true)
+	envoyLB(out, c.LoadBalancer)
 	if c.HTTP2 || c.IdleTimeout > 0 {
 		opts, err := httpProtocolOptions(c)
 		if err != nil {
@@ -116,6 +117,7 @@ func grpcCluster(c *ir.Cluster) (*clusterv3.Cluster, error) {
 		}}}
 	}
 	out.OutlierDetection = outlierDetection(c.OutlierDetection, false)
+	grpcLB(out, c.LoadBalancer)
 	if err := out.ValidateAll(); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -403,6 +404,17 @@ func TestSemanticRules(t *testing.T) {
 		{"same filter chain match", snapshot.Envoy, &listenerv3.Listener{Name: "l", FilterChains: []*listenerv3.FilterChain{
 			{Name: "a", FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{"a"}}},
 			{Name: "b", FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{"a"}}}}}, "same match"},
+		{"maglev prime", snapshot.Envoy, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_MAGLEV,
+			LbConfig: &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(65537)}}}, ""},
+		{"maglev not prime", snapshot.Envoy, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_MAGLEV,
+			LbConfig: &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(65536)}}}, "not a prime number"},
+		{"grpc maglev", snapshot.GRPC, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_MAGLEV}, "not supported by gRPC"},
+		{"grpc random", snapshot.GRPC, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_RANDOM}, "not supported by gRPC"},
+		{"grpc ring hash", snapshot.GRPC, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_RING_HASH}, ""},
+		{"grpc ring hash murmur", snapshot.GRPC, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_RING_HASH,
+			LbConfig: &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{HashFunction: clusterv3.Cluster_RingHashLbConfig_MURMUR_HASH_2}}}, "only XX_HASH"},
+		{"grpc least request choice 1", snapshot.GRPC, &clusterv3.Cluster{Name: "c", LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
+			LbConfig: &clusterv3.Cluster_LeastRequestLbConfig_{LeastRequestLbConfig: &clusterv3.Cluster_LeastRequestLbConfig{ChoiceCount: wrapperspb.UInt32(1)}}}, "at least 2"},
 		{"distinct filter chain matches", snapshot.Envoy, &listenerv3.Listener{Name: "l", FilterChains: []*listenerv3.FilterChain{
 			{Name: "a", FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{"a"}}}, {Name: "b"}}}, ""},
 	} {
@@ -411,6 +423,8 @@ func TestSemanticRules(t *testing.T) {
 		case *routev3.RouteConfiguration:
 			errs = CheckResource(tc.class, r)
 		case *listenerv3.Listener:
+			errs = CheckResource(tc.class, r)
+		case *clusterv3.Cluster:
 			errs = CheckResource(tc.class, r)
 		}
 		got := ""

@@ -27,7 +27,8 @@ import (
 // from a go-control-plane ADS server to gRPC-Go's real xDS client, which
 // NACKs what it does not accept, and makes RPCs through it: to an EDS
 // cluster (both through listener "H" and "H:P"), to a LOGICAL_DNS cluster,
-// through a PathPrefix turned into path + prefix, into a direct response,
+// through a PathPrefix turned into path + prefix (to a RING_HASH cluster
+// with a header hash policy), into a direct response,
 // a redirect and the invalid backend share, all of which gRPC must fail
 // with UNAVAILABLE.
 func TestGRPCClientAcceptsResources(t *testing.T) {
@@ -78,6 +79,7 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 							Backends: []ir.WeightedBackend{{Cluster: "team-a/health", Weight: 1}},
 							Timeouts: ir.Timeouts{Request: 10 * time.Second},
 							Retry:    &ir.Retry{Attempts: 2, RetryOn: []string{"unavailable", "5xx"}},
+							Hash:     &ir.HashPolicy{Header: "x-user"},
 						},
 					},
 				}},
@@ -90,6 +92,8 @@ func TestGRPCClientAcceptsResources(t *testing.T) {
 				HTTP2:            true,
 				CircuitBreaker:   &ir.CircuitBreaker{MaxParallelRequests: 100},
 				OutlierDetection: &ir.OutlierDetection{Consecutive5xx: 5, Interval: 10 * time.Second, BaseEjectionTime: 30 * time.Second, MaxEjectionPercent: 50},
+				// Consistent hashing by header: RING_HASH (gRFC A42).
+				LoadBalancer: &ir.LoadBalancer{Type: ir.LBConsistentHash, Hash: &ir.HashPolicy{Header: "x-user"}},
 			},
 			{
 				Name: "team-a/health-dns", Owner: ir.ObjectRef{Kind: "Backend", Namespace: "team-a", Name: "health-dns"},

@@ -88,6 +88,7 @@ func (t *translation) envoyRoute(r *ir.Route) (*routev3.Route, error) {
 func (t *translation) envoyRouteAction(r *ir.Route) (*routev3.RouteAction, error) {
 	a := &routev3.RouteAction{}
 	setClusters(a, r.Backends, r.InvalidWeight)
+	a.HashPolicy = envoyHashPolicy(r.Hash)
 	if r.InvalidWeight > 0 {
 		a.ClusterNotFoundResponseCode = routev3.RouteAction_INTERNAL_SERVER_ERROR
 	}

@@ -124,6 +124,7 @@ func grpcAction(route *routev3.Route, r *ir.Route, available map[string]bool) er
 	}
 	a := &routev3.RouteAction{}
 	setClusters(a, r.Backends, r.InvalidWeight)
+	a.HashPolicy = grpcHashPolicy(r.Hash)
 	// gRFC A31: max_stream_duration bounds the call (the smaller of it and
 	// the caller's deadline); absent, the caller's deadline alone applies,
 	// which is what a disabled or unset request timeout means here.

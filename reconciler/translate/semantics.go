@@ -6,6 +6,7 @@ import (
 	"regexp/syntax"
 	"strings"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -53,6 +54,11 @@ func (t *translation) checkSemantics(class snapshot.Class, res *snapshot.Resourc
 			}
 		}
 	}
+	for _, c := range res.Clusters {
+		for _, err := range checkCluster(class, c) {
+			t.fail(t.clusterOwner(c.GetName()), "cluster "+c.GetName(), class, err)
+		}
+	}
 	checkListenerAddresses(res.Listeners, func(name string, err error) {
 		t.failResource(class, kindListener, name, err)
 	})
@@ -60,12 +66,15 @@ func (t *translation) checkSemantics(class snapshot.Class, res *snapshot.Resourc
 }
 
 // CheckResource applies the rules that concern one resource alone to a
-// listener or route configuration of class; other resources have none.
+// listener, route configuration or cluster of class; other resources have
+// none.
 func CheckResource(class snapshot.Class, m proto.Message) []error {
 	var out []error
 	switch r := m.(type) {
 	case *listenerv3.Listener:
 		out = append(out, checkListener(r)...)
+	case *clusterv3.Cluster:
+		out = append(out, checkCluster(class, r)...)
 	case *routev3.RouteConfiguration:
 		for _, v := range checkRouteConfig(class, r) {
 			err := v.err
@@ -406,4 +415,52 @@ func EachChild(m protoreflect.Message, fn func(protoreflect.Message)) {
 		}
 		return true
 	})
+}
+
+// checkCluster: the load balancing rules of a cluster.
+//
+// Envoy: a Maglev table size must be prime (PGV only bounds it to
+// 5000011); Envoy throws "The table size of maglev must be prime number"
+// when it creates the load balancer
+// (source/extensions/load_balancing_policies/maglev/maglev_lb.cc,
+// MaglevLoadBalancer's constructor).
+//
+// gRPC: gRPC-Go takes lb_policy ROUND_ROBIN, RING_HASH with hash function
+// XX_HASH, and LEAST_REQUEST with choice_count at least 2, and NACKs any
+// other (grpc-go internal/xds/xdsclient/xdsresource/unmarshal_cds.go,
+// validateClusterAndConstructClusterUpdate; gRFC A42, A48).
+func checkCluster(class snapshot.Class, c *clusterv3.Cluster) []error {
+	var out []error
+	if class.IsEnvoy() {
+		if m := c.GetMaglevLbConfig(); m != nil && m.GetTableSize() != nil && !isPrime(m.GetTableSize().GetValue()) {
+			out = append(out, fmt.Errorf("maglev_lb_config.table_size %d is not a prime number; Envoy refuses the cluster", m.GetTableSize().GetValue()))
+		}
+		return out
+	}
+	switch c.GetLbPolicy() {
+	case clusterv3.Cluster_ROUND_ROBIN:
+	case clusterv3.Cluster_RING_HASH:
+		if f := c.GetRingHashLbConfig().GetHashFunction(); f != clusterv3.Cluster_RingHashLbConfig_XX_HASH {
+			out = append(out, fmt.Errorf("ring_hash_lb_config.hash_function %v: gRPC supports only XX_HASH", f))
+		}
+	case clusterv3.Cluster_LEAST_REQUEST:
+		if cc := c.GetLeastRequestLbConfig().GetChoiceCount(); cc != nil && cc.GetValue() < 2 {
+			out = append(out, fmt.Errorf("least_request_lb_config.choice_count %d: gRPC requires at least 2", cc.GetValue()))
+		}
+	default:
+		out = append(out, fmt.Errorf("lb_policy %v is not supported by gRPC (ROUND_ROBIN, RING_HASH, LEAST_REQUEST)", c.GetLbPolicy()))
+	}
+	return out
+}
+
+func isPrime(n uint64) bool {
+	if n < 2 {
+		return false
+	}
+	for d := uint64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
 }

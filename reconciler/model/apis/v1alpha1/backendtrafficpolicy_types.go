@@ -35,6 +35,96 @@ type BackendTrafficPolicySpec struct {
 	// OutlierDetection of the upstream's endpoints; only on Backend
 	// targets.
 	OutlierDetection *OutlierDetection `json:"outlierDetection,omitempty"`
+	// LoadBalancer chooses how requests are spread over the endpoints of
+	// the upstream; only on Backend targets. Default: RoundRobin.
+	LoadBalancer *LoadBalancer `json:"loadBalancer,omitempty"`
+}
+
+// LoadBalancer is the load balancing of a Backend's endpoints, in Envoy
+// Gateway's shape. Envoy nodes get the cluster's lb_policy (ROUND_ROBIN,
+// LEAST_REQUEST, RANDOM, or MAGLEV for ConsistentHash, as Envoy Gateway
+// does) and, for ConsistentHash, a hash policy on every route to the
+// Backend. gRPC nodes get ROUND_ROBIN, LEAST_REQUEST (gRFC A48) or, for a
+// ConsistentHash by header, RING_HASH (gRFC A42); gRPC has no Random, no
+// hashing by cookie or source IP and no slow start: those nodes get round
+// robin instead, and the policy's status says so.
+type LoadBalancer struct {
+	// Type of load balancing.
+	// Validation: RoundRobin, LeastRequest, Random or ConsistentHash.
+	Type LoadBalancerType `json:"type"`
+	// ConsistentHash is what requests are hashed on.
+	// Validation: set exactly when type is ConsistentHash.
+	ConsistentHash *ConsistentHash `json:"consistentHash,omitempty"`
+	// SlowStart ramps up the traffic to endpoints newly added.
+	// Validation: only with RoundRobin and LeastRequest.
+	SlowStart *SlowStart `json:"slowStart,omitempty"`
+}
+
+// LoadBalancerType is the kind of load balancing.
+type LoadBalancerType string
+
+// Load balancer types.
+const (
+	RoundRobinLoadBalancer     LoadBalancerType = "RoundRobin"
+	LeastRequestLoadBalancer   LoadBalancerType = "LeastRequest"
+	RandomLoadBalancer         LoadBalancerType = "Random"
+	ConsistentHashLoadBalancer LoadBalancerType = "ConsistentHash"
+)
+
+// ConsistentHash sends requests with the same hash key to the same
+// endpoint while the endpoints do not change.
+type ConsistentHash struct {
+	// Type is what is hashed.
+	// Validation: SourceIP, Header or Cookie.
+	Type ConsistentHashType `json:"type"`
+	// Header hashed when type is Header.
+	// Validation: set exactly when type is Header.
+	Header *HashHeader `json:"header,omitempty"`
+	// Cookie hashed when type is Cookie.
+	// Validation: set exactly when type is Cookie.
+	Cookie *HashCookie `json:"cookie,omitempty"`
+	// TableSize of the Maglev lookup table on Envoy nodes.
+	// Default: 65537.
+	// Validation: a prime number, 2..5000011 (Envoy refuses a table size
+	// that is not prime).
+	TableSize *uint64 `json:"tableSize,omitempty"`
+}
+
+// ConsistentHashType is what a consistent hash is computed from.
+type ConsistentHashType string
+
+// Consistent hash types.
+const (
+	SourceIPHash ConsistentHashType = "SourceIP"
+	HeaderHash   ConsistentHashType = "Header"
+	CookieHash   ConsistentHashType = "Cookie"
+)
+
+// HashHeader names the request header a consistent hash is computed from.
+type HashHeader struct {
+	// Name of the header.
+	// Validation: an HTTP header name.
+	Name string `json:"name"`
+}
+
+// HashCookie names the cookie a consistent hash is computed from. When a
+// request has no such cookie, Envoy generates one and sets it on the
+// response when TTL is set.
+type HashCookie struct {
+	// Name of the cookie.
+	// Validation: a cookie name (an HTTP token).
+	Name string `json:"name"`
+	// TTL is the Max-Age of a generated cookie.
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+	// Attributes added to a generated cookie (e.g. SameSite: Strict).
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// SlowStart ramps the traffic of a new endpoint up over a window.
+type SlowStart struct {
+	// Window during which traffic to a new endpoint grows linearly.
+	// Validation: positive.
+	Window *metav1.Duration `json:"window"`
 }
 
 // PolicyTargetReference names an object of the policy's namespace (there is
