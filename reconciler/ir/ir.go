@@ -140,6 +140,26 @@ type Route struct {
 	// Hash is the hash policy of a consistent-hash cluster of Backends:
 	// the first backend's whose cluster has one.
 	Hash *HashPolicy `json:",omitempty" yaml:",omitempty"`
+	// Session keeps the requests of a session on one endpoint (Gateway API
+	// sessionPersistence; Envoy nodes only).
+	Session *SessionPersistence `json:",omitempty" yaml:",omitempty"`
+}
+
+// SessionPersistence of a route: exactly one of Cookie and Header. The
+// proxy records the endpoint that served the session in the cookie or
+// header of the response, and sends later requests that carry it there.
+type SessionPersistence struct {
+	Cookie *SessionCookie
+	// Header is the name of the header (lower case).
+	Header string
+}
+
+// SessionCookie is the cookie of a cookie-based session.
+type SessionCookie struct {
+	Name string
+	Path string
+	// TTL is the cookie's Max-Age (whole seconds); 0 is a session cookie.
+	TTL time.Duration
 }
 
 // PathMatchType is how a route matches the request path.

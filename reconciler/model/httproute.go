@@ -109,8 +109,17 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 		return where + ".retry: " + msg
 	}
 	tmpl.Retry = retry
-	if rule.SessionPersistence != nil {
-		return where + ".sessionPersistence is not supported; remove it"
+	if sp := rule.SessionPersistence; sp != nil {
+		session, msg := sessionPersistence(sp, r, i)
+		if msg != "" {
+			return where + ".sessionPersistence: " + msg
+		}
+		tmpl.Session = session
+		// gRPC-Go has no stateful session affinity (gRFC A55): gRPC nodes
+		// get the rule without it.
+		if note := "proxyless gRPC clients do not keep sessions (sessionPersistence): their calls are balanced as usual"; !slices.Contains(r.notes, note) {
+			r.notes = append(r.notes, note)
+		}
 	}
 
 	var keys []string

@@ -44,6 +44,11 @@ const (
 	slotLocalRateLimit
 	// The global rate limit's slot goes here.
 
+	// slotStatefulSession sends a request of a session (Gateway API
+	// sessionPersistence) to the endpoint that served it, once the request
+	// is let through.
+	slotStatefulSession
+
 	// slotRouter is last: the router is the terminal filter.
 	slotRouter
 )

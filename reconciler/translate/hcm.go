@@ -46,8 +46,8 @@ const listenerPortHeader = "x-gitxds-listener-port"
 // defaults follow Envoy's "configuring Envoy as an edge proxy" guide: the
 // client address is the peer's, paths are normalized and merged so that
 // path-based routes cannot be bypassed.
-func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog, pols []*ir.Security) (*anypb.Any, error) {
-	filters, err := envoyHTTPFilters(pols)
+func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog, pols []*ir.Security, sessions bool) (*anypb.Any, error) {
+	filters, err := envoyHTTPFilters(pols, sessions)
 	if err != nil {
 		return nil, err
 	}
@@ -136,9 +136,10 @@ func scopeRoutes(hcm *hcmv3.HttpConnectionManager, name string, port uint32) err
 
 // envoyHTTPFilters: CORS, local rate limit (both no-ops unless a route
 // configures them), the filters of the SecurityPolicies of the chain's
-// routes (disabled unless a route enables them), router last, in the
+// routes (disabled unless a route enables them), the stateful session
+// filter when a route has session persistence, router last, in the
 // order of filterorder.go.
-func envoyHTTPFilters(pols []*ir.Security) ([]*hcmv3.HttpFilter, error) {
+func envoyHTTPFilters(pols []*ir.Security, sessions bool) ([]*hcmv3.HttpFilter, error) {
 	cors, err := pack(&corsv3.Cors{})
 	if err != nil {
 		return nil, err
@@ -154,6 +155,13 @@ func envoyHTTPFilters(pols []*ir.Security) ([]*hcmv3.HttpFilter, error) {
 	sec, err := securityFilters(pols)
 	if err != nil {
 		return nil, err
+	}
+	if sessions {
+		f, err := statefulSessionFilter()
+		if err != nil {
+			return nil, err
+		}
+		sec = append(sec, f)
 	}
 	return orderFilters(append(sec,
 		slottedFilter{slotCORS, &hcmv3.HttpFilter{Name: filterCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cors}}},

@@ -387,7 +387,7 @@ func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls, scoped 
 	if !tls && scoped {
 		scopedPort = p.port
 	}
-	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs, securityPolicies(&c.vhosts))
+	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs, securityPolicies(&c.vhosts), usesSessions(&c.vhosts))
 	if err != nil {
 		return nil, err
 	}

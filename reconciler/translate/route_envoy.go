@@ -77,6 +77,16 @@ func (t *translation) envoyRoute(r *ir.Route) (*routev3.Route, error) {
 			return nil, fmt.Errorf("SecurityPolicy %s: %w", r.Security.Name, err)
 		}
 	}
+	if r.Session != nil {
+		cfg, err := statefulSessionPerRoute(r.Session)
+		if err != nil {
+			return nil, fmt.Errorf("session persistence: %w", err)
+		}
+		if out.TypedPerFilterConfig == nil {
+			out.TypedPerFilterConfig = map[string]*anypb.Any{}
+		}
+		out.TypedPerFilterConfig[filterStatefulSession] = cfg
+	}
 	if err := out.ValidateAll(); err != nil {
 		return nil, err
 	}

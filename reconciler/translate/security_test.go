@@ -130,7 +130,7 @@ func TestSecurityFilterOrderDeterministic(t *testing.T) {
 	a := &ir.Security{Name: "a/p", ExtAuth: &ir.ExtAuth{Cluster: "c"}, Authorization: &ir.Authorization{DefaultAction: ir.AuthzAllow}}
 	b := &ir.Security{Name: "b/p", ExtAuth: &ir.ExtAuth{Cluster: "c"}, StripHeaders: []string{"x"}}
 	names := func(pols []*ir.Security) string {
-		fs, err := envoyHTTPFilters(pols)
+		fs, err := envoyHTTPFilters(pols, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +274,7 @@ func TestSecurityClustersExist(t *testing.T) {
 		t.Fatalf("served cluster: %v", err)
 	}
 	hcm := &hcmv3.HttpConnectionManager{HttpFilters: []*hcmv3.HttpFilter{}}
-	fs, err := envoyHTTPFilters([]*ir.Security{{Name: "team-a/p", ExtAuth: &ir.ExtAuth{GRPC: true, Cluster: "nowhere", Timeout: time.Second}}})
+	fs, err := envoyHTTPFilters([]*ir.Security{{Name: "team-a/p", ExtAuth: &ir.ExtAuth{GRPC: true, Cluster: "nowhere", Timeout: time.Second}}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
