@@ -319,6 +319,27 @@ type Cluster struct {
 	HTTP2 bool
 	// LoadBalancer of the endpoints; nil is round robin.
 	LoadBalancer *LoadBalancer `json:",omitempty" yaml:",omitempty"`
+	// UpstreamTLS: the proxy connects to the endpoints over TLS (Gateway
+	// API BackendTLSPolicy).
+	UpstreamTLS *UpstreamTLS `json:",omitempty" yaml:",omitempty"`
+}
+
+// UpstreamTLS is TLS from the proxy to a cluster's endpoints.
+type UpstreamTLS struct {
+	// SNI sent in the ClientHello.
+	SNI string
+	// TrustedCAFile is a PEM bundle on the proxy host the server's
+	// certificate must chain to.
+	TrustedCAFile string
+	// SubjectAltNames the certificate must have one of; empty: SNI as a
+	// DNS name.
+	SubjectAltNames []SubjectAltName
+}
+
+// SubjectAltName is a DNS name or a URI, matched exactly.
+type SubjectAltName struct {
+	URI   bool `json:",omitempty" yaml:",omitempty"`
+	Value string
 }
 
 // LBType is the load balancing of a cluster.

@@ -31,6 +31,7 @@ var kinds = map[string]func() any{
 	gatewayGroup + "/v1 Gateway":                  func() any { return &gwv1.Gateway{} },
 	gatewayGroup + "/v1 HTTPRoute":                func() any { return &gwv1.HTTPRoute{} },
 	gatewayGroup + "/v1 GRPCRoute":                func() any { return &gwv1.GRPCRoute{} },
+	gatewayGroup + "/v1 BackendTLSPolicy":         func() any { return &gwv1.BackendTLSPolicy{} },
 	gatewayGroup + "/v1beta1 ReferenceGrant":      func() any { return &gwv1b1.ReferenceGrant{} },
 	gatewayGroup + "/v1 ReferenceGrant":           func() any { return &gwv1b1.ReferenceGrant{} },
 	"v1 Namespace":                                func() any { return &Namespace{} },

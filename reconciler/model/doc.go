@@ -144,6 +144,15 @@
 // namespace's). apiKeyAuth, https JWKS URIs and private keys in localJWKS
 // are refused (docs/security.md).
 //
+// # BackendTLSPolicy
+//
+// Gateway API v1 BackendTLSPolicies of a team target its Backends
+// (backendtls.go): the Backend's clusters get TLS with the SNI hostname,
+// a CA bundle from a file on the proxy host (<certs dir>/<ns>/<name>/ca.crt
+// for caCertificateRefs, DefaultSystemCAFile for wellKnownCACertificates:
+// System) and the subject alt names to match. gRPC nodes get no cluster
+// for such a Backend (gRFC A29 certificate providers are not managed).
+//
 // # Gateway API status
 //
 // Besides the summary conditions of every object, routes get Gateway API's

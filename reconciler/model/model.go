@@ -190,6 +190,7 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 		(*builder).seniority,   // the order of routes in conflicts: oldest first
 		(*builder).conflicts,   // HTTPRoute/GRPCRoute hostname conflicts
 		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
+		(*builder).backendTLS,  // BackendTLSPolicy Accepted/ResolvedRefs, cluster TLS
 		(*builder).secPolicies, // SecurityPolicy Accepted/Conflicted, IR route security
 		(*builder).assemble,    // virtual hosts in precedence, clusters
 		(*builder).shadows,     // Overlapped=True on shadowed routes

@@ -84,6 +84,9 @@ func envoyCluster(c *ir.Cluster) (*clusterv3.Cluster, error) {
 	}
 	out.OutlierDetection = outlierDetection(c.OutlierDetection, true)
 	envoyLB(out, c.LoadBalancer)
+	if err := setUpstreamTLS(out, c.UpstreamTLS); err != nil {
+		return nil, err
+	}
 	if c.HTTP2 || c.IdleTimeout > 0 {
 		opts, err := httpProtocolOptions(c)
 		if err != nil {
@@ -106,6 +109,12 @@ func envoyCluster(c *ir.Cluster) (*clusterv3.Cluster, error) {
 // fail (see grpcRoutes).
 func grpcCluster(c *ir.Cluster) (*clusterv3.Cluster, error) {
 	if c.DNS && len(uniqueEndpoints(c.Endpoints)) != 1 {
+		return nil, nil
+	}
+	// TLS to backends needs certificate provider instances in the gRPC
+	// client's bootstrap (gRFC A29), which gitxds does not manage: such a
+	// cluster is left out rather than served in plaintext.
+	if c.UpstreamTLS != nil {
 		return nil, nil
 	}
 	out := &clusterv3.Cluster{Name: c.Name}
