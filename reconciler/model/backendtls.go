@@ -11,6 +11,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
+	"gitxds.dev/gitxds/reconciler/status"
 )
 
 // DefaultSystemCAFile is the CA bundle a BackendTLSPolicy with
@@ -43,6 +44,7 @@ func (b *builder) backendTLS() {
 	sort.Slice(pols, func(i, j int) bool { return pols[i].src.Name < pols[j].src.Name })
 	byTarget := map[string]*ir.UpstreamTLS{}
 	owner := map[string]string{}
+	gateways := b.gatewaysOfBackends()
 	for _, o := range pols {
 		t := o.typed.(*gwv1.BackendTLSPolicy)
 		tls, reason, msg := b.upstreamTLS(o, t)
@@ -57,11 +59,15 @@ func (b *builder) backendTLS() {
 			continue
 		}
 		var missing, conflicts []string
+		ancestors := map[*gateway]bool{}
 		for i, ref := range t.Spec.TargetRefs {
 			key, msg := b.tlsTarget(o.src.Namespace, ref)
 			if msg != "" {
 				missing = append(missing, fmt.Sprintf("targetRefs[%d]: %s", i, msg))
 				continue
+			}
+			for g := range gateways[key] {
+				ancestors[g] = true
 			}
 			if w, ok := owner[key]; ok && w != o.src.Name {
 				conflicts = append(conflicts, fmt.Sprintf("targetRefs[%d]: %s is already targeted by BackendTLSPolicy %s, which wins (first by name)", i, key, w))
@@ -79,6 +85,7 @@ func (b *builder) backendTLS() {
 				"accepted; gRPC nodes cannot be given TLS to backends (certificate providers, gRFC A29): they get no cluster for these Backends and their calls fail with UNAVAILABLE")
 		}
 		o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.BackendTLSPolicyReasonResolvedRefs), "all references resolved")
+		o.ancestors = policyAncestors(o, ancestors)
 	}
 	for _, c := range b.clusters {
 		if tls := byTarget["Backend "+c.Owner.Namespace+"/"+c.Owner.Name]; tls != nil {
@@ -168,4 +175,46 @@ func (b *builder) upstreamTLS(o *object, t *gwv1.BackendTLSPolicy) (*ir.Upstream
 		}
 	}
 	return out, "", ""
+}
+
+// gatewaysOfBackends maps "Backend ns/name" to the Gateways whose
+// listeners have a route to it: the ancestors of a policy on the Backend.
+func (b *builder) gatewaysOfBackends() map[string]map[*gateway]bool {
+	out := map[string]map[*gateway]bool{}
+	for _, r := range b.rts {
+		for _, keys := range r.ruleBackends {
+			for _, k := range keys {
+				k = "Backend " + k
+				for _, a := range r.attached {
+					if out[k] == nil {
+						out[k] = map[*gateway]bool{}
+					}
+					out[k][a.l.gw] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// policyAncestors is status.ancestors of a policy: each Gateway, by
+// namespace/name, with the policy's Accepted and ResolvedRefs.
+func policyAncestors(o *object, gws map[*gateway]bool) []gwv1.PolicyAncestorStatus {
+	sorted := make([]*gateway, 0, len(gws))
+	for g := range gws {
+		sorted = append(sorted, g)
+	}
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].obj.src.ID() < sorted[j].obj.src.ID() })
+	out := make([]gwv1.PolicyAncestorStatus, 0, len(sorted))
+	for _, g := range sorted {
+		var conds []metav1.Condition
+		for _, typ := range []string{CondAccepted, CondResolvedRefs} {
+			if c := o.get(typ); c != nil {
+				conds = append(conds, *c)
+			}
+		}
+		ref := defaultParentRef(gwv1.ParentReference{Name: gwv1.ObjectName(g.gw.Name)}, g.gw.Namespace)
+		out = append(out, gwv1.PolicyAncestorStatus{AncestorRef: ref, ControllerName: status.ControllerName, Conditions: conds})
+	}
+	return out
 }

@@ -219,6 +219,7 @@ type goldenStatus struct {
 	Served              string            `json:"served,omitempty"`
 	Parents             []goldenParent    `json:"parents,omitempty"`
 	Listeners           []goldenListener  `json:"listeners,omitempty"`
+	Ancestors           []goldenParent    `json:"ancestors,omitempty"`
 }
 
 // goldenParent is one status.parents entry; parentRef is printed as
@@ -296,6 +297,9 @@ func goldenOutput(t *testing.T, out *Output, ages bool) []byte {
 		gs := goldenStatus{Object: s.ObjectRef.String(), File: s.File, Line: s.Line, ServingLastAccepted: s.ServingLastAccepted, Served: string(s.Served)}
 		gs.Conditions = goldenConditions(s.Conditions)
 		gs.Parents, gs.Listeners = goldenParents(s.Parents), goldenListeners(s.Listeners)
+		for _, a := range s.Ancestors {
+			gs.Ancestors = append(gs.Ancestors, goldenParents([]gwv1.RouteParentStatus{{ParentRef: a.AncestorRef, ControllerName: a.ControllerName, Conditions: a.Conditions}})...)
+		}
 		g.Status = append(g.Status, gs)
 	}
 	for k := range out.Accepted {

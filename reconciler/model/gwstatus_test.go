@@ -81,3 +81,31 @@ func TestGatewayAPIStatus(t *testing.T) {
 		t.Errorf("listener bad-kind: supportedKinds %+v, want HTTPRoute only", k)
 	}
 }
+
+// A BackendTLSPolicy's status.ancestors: the Gateways routing to its
+// targets, each with the policy's Accepted and ResolvedRefs; a policy whose
+// CA reference is of the wrong kind has ResolvedRefs=False InvalidKind.
+func TestBackendTLSPolicyAncestors(t *testing.T) {
+	out := Build(readCase(t, "testdata/backend-tls.in.yaml"))
+	byID := map[string]status.Object{}
+	for _, o := range out.Status {
+		byID[o.ObjectRef.String()] = o
+	}
+	for name, want := range map[string]string{"BackendTLSPolicy a/api": "Accepted", "BackendTLSPolicy a/api-again": "Conflicted"} {
+		as := byID[name].Ancestors
+		if len(as) != 1 || as[0].AncestorRef.Name != "web" || as[0].ControllerName != status.ControllerName {
+			t.Fatalf("%s: ancestors %+v, want Gateway platform/web", name, as)
+		}
+		if c := apimeta.FindStatusCondition(as[0].Conditions, "Accepted"); c == nil || c.Reason != want {
+			t.Errorf("%s: ancestor Accepted %+v, want reason %s", name, c, want)
+		}
+	}
+	if c := apimeta.FindStatusCondition(byID["BackendTLSPolicy a/wrong-kind"].Conditions, "ResolvedRefs"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != "InvalidKind" {
+		t.Errorf("wrong-kind: ResolvedRefs %+v, want False InvalidKind", c)
+	}
+	for _, c := range out.IR.Clusters {
+		if c.Name == "a/api" && (c.UpstreamTLS == nil || c.UpstreamTLS.TrustedCAFile != "/etc/gitxds/certs/a/api-ca/ca.crt" || c.UpstreamTLS.SNI != "api.internal") {
+			t.Errorf("cluster a/api: UpstreamTLS %+v", c.UpstreamTLS)
+		}
+	}
+}

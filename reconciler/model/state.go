@@ -65,6 +65,7 @@ type object struct {
 	// and status.listeners of a Gateway (gwstatus.go).
 	parents   []gwv1.RouteParentStatus
 	listeners []gwv1.ListenerStatus
+	ancestors []gwv1.PolicyAncestorStatus
 }
 
 func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
@@ -110,7 +111,7 @@ func (o *object) msg(format string, args ...any) string {
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners}
+	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners, Ancestors: o.ancestors}
 	if status.Problem(st) != nil {
 		st.Served = status.ServedPart
 		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {

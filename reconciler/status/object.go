@@ -40,6 +40,11 @@ type Object struct {
 	// attachedRoutes and the conditions Accepted, Programmed, ResolvedRefs
 	// and Conflicted.
 	Listeners []gwv1.ListenerStatus `json:"listeners,omitempty"`
+	// Ancestors is, for a BackendTLSPolicy, Gateway API's
+	// status.ancestors: one entry per Gateway that routes to a target of
+	// the policy, with ControllerName and the policy's Accepted and
+	// ResolvedRefs.
+	Ancestors []gwv1.PolicyAncestorStatus `json:"ancestors,omitempty"`
 	// ServingLastAccepted is set when this revision's version of the object
 	// was rejected and its last accepted version keeps serving.
 	ServingLastAccepted string `json:"servingLastAccepted,omitempty"`
