@@ -30,6 +30,8 @@ type TranslateFunc func(x *ir.IR, revision string) (*snapshot.Set, error)
 type Pipeline struct {
 	Render    render.Options
 	Translate TranslateFunc
+	// SystemCAFile is model.Input.SystemCAFile.
+	SystemCAFile string
 
 	// decoded caches object decoding across the revisions this pipeline
 	// builds (most objects of a new commit are unchanged).
@@ -95,7 +97,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
 	}
 	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
-	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys)}
+	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
 	}

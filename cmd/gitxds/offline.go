@@ -22,6 +22,7 @@ type repoFlags struct {
 	repo, ref, path          string
 	maxFileSize, maxRepoSize int64
 	maxObjectsPerTeam        int
+	systemCAFile             string
 }
 
 func (f *repoFlags) register(c *cobra.Command) {
@@ -31,6 +32,7 @@ func (f *repoFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
 	c.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
 	c.Flags().IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list (default 500)")
+	c.Flags().StringVar(&f.systemCAFile, "system-ca-file", "", "CA bundle on the proxy hosts that BackendTLSPolicy wellKnownCACertificates: System trusts (default "+model.DefaultSystemCAFile+")")
 	_ = c.MarkFlagRequired("path")
 }
 
@@ -81,7 +83,9 @@ func (f *repoFlags) buildAfter(ctx context.Context, ref string, last *model.Memo
 	if err != nil {
 		return nil, err
 	}
-	b, err := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}).Run(fsys, f.path, rev, last)
+	pipe := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
+	pipe.SystemCAFile = f.systemCAFile
+	b, err := pipe.Run(fsys, f.path, rev, last)
 	if err != nil {
 		if ue := f.noOverlay(err); ue != nil {
 			return nil, ue

@@ -88,6 +88,7 @@ is rejected (each problem is listed with file, object and reason) or an xDS clie
 func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts preview.Options) (*diff.Preview, error) {
 	opts.Path = f.path
 	opts.Render = render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}
+	opts.SystemCAFile = f.systemCAFile
 	p, err := preview.Run(ctx, f.load, baseRef, headRef, opts)
 	if ue := f.noOverlay(err); ue != nil {
 		return nil, ue

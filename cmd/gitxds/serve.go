@@ -22,6 +22,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/xds"
@@ -37,6 +38,7 @@ type serveFlags struct {
 	adminTokenFile           string
 	maxFileSize, maxRepoSize int64
 	maxObjectsPerTeam        int
+	systemCAFile             string
 	buildTimeout             time.Duration
 	buildMemoryBudget        int64
 
@@ -104,6 +106,7 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file with a bearer token required by mutating admin endpoints")
 	fl.Int64Var(&f.maxFileSize, "max-file-size", 0, "largest file read from the repository in bytes (default 1 MiB)")
 	fl.Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
+	fl.StringVar(&f.systemCAFile, "system-ca-file", "", "CA bundle on the proxy hosts that BackendTLSPolicy wellKnownCACertificates: System trusts (default "+model.DefaultSystemCAFile+")")
 	fl.IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list; a team over it keeps its last accepted objects (default 500)")
 	fl.DurationVar(&f.buildTimeout, "build-timeout", reconciler.DefaultBuildTimeout, "deadline of one build (render, model, translate); a revision over it fails and is not built again until a new commit")
 	fl.Int64Var(&f.buildMemoryBudget, "build-memory-budget", 0, "bytes the live heap may grow by during a build; over it the revision fails and the process restarts once (default: half of GOMEMLIMIT when set, else none; -1: none)")
@@ -186,6 +189,7 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		XDSAddress: f.xdsAddr, AdminAddress: f.adminAddr, StateDir: f.stateDir,
 		Limits: source.Limits{MaxFileSize: f.maxFileSize, MaxRepoSize: f.maxRepoSize}, Log: log,
 		RenderLimits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam),
+		SystemCAFile: f.systemCAFile,
 		Build:        reconciler.BuildLimits{Timeout: f.buildTimeout, MemoryBudget: f.buildMemoryBudget},
 	}
 	if f.adminTokenFile != "" {

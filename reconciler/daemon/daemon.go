@@ -47,6 +47,8 @@ type Config struct {
 	Limits     source.Limits
 	// RenderLimits bound every file a render reads (render.Limits).
 	RenderLimits render.Limits
+	// SystemCAFile is the proxy hosts' CA bundle (model.Input.SystemCAFile).
+	SystemCAFile string
 	// Build bounds each build (deadline, memory budget).
 	Build reconciler.BuildLimits
 	Log   *slog.Logger
@@ -149,6 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	xsrv := xds.New(xopts)
 	fleet := reconciler.NewFleet(xsrv, m)
 	pipe := reconciler.NewPipeline(render.Options{Limits: cfg.RenderLimits})
+	pipe.SystemCAFile = cfg.SystemCAFile
 	if cfg.Translate != nil {
 		pipe.Translate = cfg.Translate
 	}

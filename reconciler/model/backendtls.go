@@ -15,9 +15,10 @@ import (
 )
 
 // DefaultSystemCAFile is the CA bundle a BackendTLSPolicy with
-// wellKnownCACertificates: System trusts: the system roots of the proxy
-// host, the path of the Debian and Alpine bundle (Envoy reads it as any
-// trusted_ca file).
+// wellKnownCACertificates: System trusts unless Input.SystemCAFile (flag
+// --system-ca-file) names another: the system roots of the proxy host, the
+// path of the Debian and Alpine bundle (Envoy reads it as any trusted_ca
+// file).
 const DefaultSystemCAFile = "/etc/ssl/certs/ca-certificates.crt"
 
 // backendTLS applies the BackendTLSPolicies (Gateway API v1) to the
@@ -137,6 +138,9 @@ func (b *builder) upstreamTLS(o *object, t *gwv1.BackendTLSPolicy) (*ir.Upstream
 			return nil, invalid, fmt.Sprintf("validation.wellKnownCACertificates %q is not System", *v.WellKnownCACertificates)
 		}
 		out.TrustedCAFile = DefaultSystemCAFile
+		if b.systemCA != "" {
+			out.TrustedCAFile = b.systemCA
+		}
 	case len(v.CACertificateRefs) == 1:
 		ref := v.CACertificateRefs[0]
 		if ref.Group != "" || (ref.Kind != "ConfigMap" && ref.Kind != "Secret") {

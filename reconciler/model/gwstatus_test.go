@@ -109,3 +109,25 @@ func TestBackendTLSPolicyAncestors(t *testing.T) {
 		}
 	}
 }
+
+// wellKnownCACertificates: System trusts Input.SystemCAFile when set
+// (serve --system-ca-file), DefaultSystemCAFile otherwise.
+func TestBackendTLSSystemCAFile(t *testing.T) {
+	in := readCase(t, "testdata/backend-tls.in.yaml")
+	for _, tc := range []struct{ flag, want string }{{"", DefaultSystemCAFile}, {"/etc/pki/tls/certs/ca-bundle.crt", "/etc/pki/tls/certs/ca-bundle.crt"}} {
+		in.SystemCAFile = tc.flag
+		out := Build(in)
+		found := false
+		for _, c := range out.IR.Clusters {
+			if c.Name == "a/partner" {
+				found = true
+				if c.UpstreamTLS == nil || c.UpstreamTLS.TrustedCAFile != tc.want {
+					t.Errorf("SystemCAFile %q: cluster a/partner UpstreamTLS %+v, want trusted CA %s", tc.flag, c.UpstreamTLS, tc.want)
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no cluster a/partner")
+		}
+	}
+}

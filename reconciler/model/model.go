@@ -30,6 +30,10 @@ type Input struct {
 	// not decode is reported with the line of the field at fault in its
 	// file (status.Object.Line), when it can be found there.
 	Source SourceFunc
+	// SystemCAFile is the CA bundle of the proxy hosts a BackendTLSPolicy
+	// with wellKnownCACertificates: System trusts; empty is
+	// DefaultSystemCAFile.
+	SystemCAFile string
 }
 
 // Output of the model stage.
@@ -70,7 +74,7 @@ func Build(in Input) *Output {
 		dc = &DecodeCache{} // still shared by the passes of this call
 	}
 	build := func(objs []render.Object) *result {
-		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source)
+		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile)
 	}
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
@@ -176,9 +180,9 @@ func freshRollout(r *result) *v1alpha1.RolloutPolicy {
 }
 
 // buildPass runs the steps of the model over one set of objects.
-func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc) *result {
+func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string) *result {
 	b := newBuilder(objs)
-	b.decoded, b.source = dc, source
+	b.decoded, b.source, b.systemCA = dc, source, systemCA
 	b.last, b.since = last, since
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind

@@ -146,6 +146,8 @@ type builder struct {
 	// allGws are every Gateway decoded, accepted or not, by namespace/name.
 	allGws []*gateway
 	rts    []*route
+	// systemCA is Input.SystemCAFile.
+	systemCA string
 	// routeOf is the route built for each route object (dropped or not).
 	routeOf  map[*object]*route
 	pols     *policyIndex

@@ -37,6 +37,8 @@ type Options struct {
 	Path string
 	// Render options of the pipeline (limits).
 	Render render.Options
+	// SystemCAFile is the pipeline's SystemCAFile (--system-ca-file).
+	SystemCAFile string
 	// XDSTimeout bounds the xDS clients' ACK of the head
 	// (accept.DefaultTimeout when zero).
 	XDSTimeout time.Duration
@@ -104,6 +106,7 @@ func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options
 	// One pipeline for both sides: the unchanged teams' shards and objects
 	// are rendered and decoded once.
 	pipe := reconciler.NewPipeline(opts.Render)
+	pipe.SystemCAFile = opts.SystemCAFile
 	// The head is built as serve would build it after the base: an object
 	// rejected in the head keeps its accepted version of the base, and
 	// conflicts go to the objects of the base. So the base comes first.
