@@ -191,6 +191,7 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 		(*builder).conflicts,   // HTTPRoute/GRPCRoute hostname conflicts
 		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
 		(*builder).secPolicies, // SecurityPolicy Accepted/Conflicted, IR route security
+		(*builder).extPolicies, // EnvoyExtensionPolicy Accepted/TargetNotFound
 		(*builder).assemble,    // virtual hosts in precedence, clusters
 		(*builder).shadows,     // Overlapped=True on shadowed routes
 		(*builder).finishState, // default conditions

@@ -38,6 +38,9 @@ const (
 	ReasonShadowed = "Shadowed"
 	// ReasonNoOverlap: no match is shadowed.
 	ReasonNoOverlap = "NoOverlap"
+	// ReasonPatchFailed: an EnvoyPatchPolicy does not apply, or its result
+	// is not valid Envoy configuration; it is left out.
+	ReasonPatchFailed = "PatchFailed"
 )
 
 // object is one input object and what the model found out about it.

@@ -77,6 +77,14 @@ func (t *translation) envoyRoute(r *ir.Route) (*routev3.Route, error) {
 			return nil, fmt.Errorf("SecurityPolicy %s: %w", r.Security.Name, err)
 		}
 	}
+	if r.GlobalRateLimit != nil || len(r.Extensions) > 0 {
+		if out.TypedPerFilterConfig == nil {
+			out.TypedPerFilterConfig = map[string]*anypb.Any{}
+		}
+		if err := routeFilterConfigs(r, out.TypedPerFilterConfig); err != nil {
+			return nil, err
+		}
+	}
 	if err := out.ValidateAll(); err != nil {
 		return nil, err
 	}
