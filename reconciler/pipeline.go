@@ -8,6 +8,7 @@
 package reconciler
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -116,6 +117,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	if err != nil {
 		return nil, &BuildError{Step: StepTranslate, Revision: revision, Err: err}
 	}
+	set = applyPatches(out, set)
 	return &Build{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
 }
 
@@ -130,4 +132,20 @@ func repoFile(fsys filesys.FileSystem) model.SourceFunc {
 		}
 		return fsys.ReadFile(p)
 	}
+}
+
+// applyPatches applies the EnvoyPatchPolicies of the build last
+// (translate.ApplyPatches); a policy that fails to apply, or whose result
+// Envoy would refuse, is left out and its status says why (the rest
+// serves).
+func applyPatches(out *model.Output, set *snapshot.Set) *snapshot.Set {
+	patched, errs := translate.ApplyPatches(out.IR, set)
+	for _, err := range errs {
+		var e *translate.Error
+		if !errors.As(err, &e) {
+			continue
+		}
+		out.RejectAfterTranslate(e.Owner, model.ReasonPatchFailed, fmt.Sprintf("not applied, the generated resources serve unpatched: %v", e.Err))
+	}
+	return patched
 }

@@ -12,25 +12,28 @@ import (
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/reconciler/translate"
 )
 
 func newRender() *cobra.Command {
 	var f repoFlags
 	var output string
 	c := &cobra.Command{
-		Use:   "render --repo URL|PATH [--ref REF] --path OVERLAY [-o json|yaml|resources]",
+		Use:   "render --repo URL|PATH [--ref REF] --path OVERLAY [-o json|yaml|resources|ratelimit]",
 		Short: "Print the xDS resources an overlay serves (or the rendered objects)",
 		Long: `render builds an overlay as the server would and prints the xDS resources as one object
 {revision, listeners, routes, clusters, endpoints}, each an array of Envoy v3 resources in
 protojson form, deterministic byte for byte. -o resources prints the rendered objects as a
-YAML stream, as kustomize build would. Rejected objects are reported on stderr; they are left
-out of what is served, as in the server.`,
+YAML stream, as kustomize build would. -o ratelimit prints the configuration file of the rate
+limit service that counts the overlay's global rate limits (the format of Envoy's reference
+rate limit service; docs/operations.md, "Global rate limits"). Rejected objects are reported on
+stderr; they are left out of what is served, as in the server.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			switch output {
-			case "json", "yaml", "resources":
+			case "json", "yaml", "resources", "ratelimit":
 			default:
-				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: want json, yaml or resources", output)}
+				return &exitError{code: exitUsage, err: fmt.Errorf("-o %q: want json, yaml, resources or ratelimit", output)}
 			}
 			b, err := f.build(c.Context(), f.ref)
 			if err != nil {
@@ -42,6 +45,13 @@ out of what is served, as in the server.`,
 			switch output {
 			case "resources":
 				_, err = out.Write(b.Rendered.YAML())
+				return err
+			case "ratelimit":
+				rl, err := translate.RateLimitServiceConfig(b.Model.IR)
+				if err != nil {
+					return err
+				}
+				_, err = out.Write(rl)
 				return err
 			}
 			js, err := snapshot.RenderJSON(b.Set)
@@ -58,7 +68,7 @@ out of what is served, as in the server.`,
 		},
 	}
 	f.register(c)
-	c.Flags().StringVarP(&output, "output", "o", "json", "json, yaml or resources")
+	c.Flags().StringVarP(&output, "output", "o", "json", "json, yaml, resources or ratelimit")
 	return c
 }
 

@@ -19,6 +19,9 @@ type IR struct {
 	Gateways []Gateway
 	// Clusters sorted by Name; every cluster referenced by a route is here.
 	Clusters []Cluster
+	// Patches are the EnvoyPatchPolicies of platform/, by namespace/name,
+	// applied to the Envoy resources after everything else.
+	Patches []PatchPolicy `json:",omitempty" yaml:",omitempty"`
 }
 
 // ObjectRef names the Git object an IR element came from, for status and
@@ -57,6 +60,9 @@ type Gateway struct {
 	// nodes, not scoped routes (one per hostname), on every port of this
 	// Gateway.
 	PortRouteConfigs bool `json:",omitempty" yaml:",omitempty"`
+	// RateLimit is the rate limit service of the Gateway's listeners
+	// (annotation gitxds.dev/rate-limit-grpc); nil when none.
+	RateLimit *RateLimitService `json:",omitempty" yaml:",omitempty"`
 	// ScopedRoutes asks for scoped routes on every Envoy node, whatever
 	// its version, on every port of this Gateway (PortRouteConfigs of any
 	// Gateway of a port wins).
@@ -143,6 +149,12 @@ type Route struct {
 	// Session keeps the requests of a session on one endpoint (Gateway API
 	// sessionPersistence; Envoy nodes only).
 	Session *SessionPersistence `json:",omitempty" yaml:",omitempty"`
+	// GlobalRateLimit is checked against the rate limit service of the
+	// route's Gateway (Gateway.RateLimit); nil when none applies.
+	GlobalRateLimit *GlobalRateLimit `json:",omitempty" yaml:",omitempty"`
+	// Extensions are the EnvoyExtensionPolicies that target the route, by
+	// policy namespace/name.
+	Extensions []Extension `json:",omitempty" yaml:",omitempty"`
 }
 
 // SessionPersistence of a route: exactly one of Cookie and Header. The
@@ -436,6 +448,9 @@ func (x *IR) Validate() error {
 		}
 	}
 	for _, g := range x.Gateways {
+		if g.RateLimit != nil && !clusters[g.RateLimit.Cluster] {
+			errs = append(errs, fmt.Errorf("gateway %s/%s rate limit service -> %s: %w", g.Namespace, g.Name, g.RateLimit.Cluster, ErrUnknownCluster))
+		}
 		for _, l := range g.Listeners {
 			if l.Port == 0 || l.Port > 65535 {
 				errs = append(errs, fmt.Errorf("gateway %s/%s listener %s: %w", g.Namespace, g.Name, l.Name, ErrListenerPortInvalid))
@@ -458,6 +473,13 @@ func (x *IR) Validate() error {
 					for _, c := range r.Security.Clusters() {
 						if !clusters[c] {
 							errs = append(errs, fmt.Errorf("route %s security policy %s -> %s: %w", r.Name, r.Security.Name, c, ErrUnknownCluster))
+						}
+					}
+					for _, x := range r.Extensions {
+						for _, c := range x.Clusters() {
+							if !clusters[c] {
+								errs = append(errs, fmt.Errorf("route %s extension policy %s -> %s: %w", r.Name, x.Policy, c, ErrUnknownCluster))
+							}
 						}
 					}
 				}

@@ -38,6 +38,15 @@ func TestValidate(t *testing.T) {
 		"JWKS host unknown": {func(x *IR) {
 			x.Gateways[0].Listeners[0].VirtualHosts[0].Routes[0].Security = &Security{Name: "a/p", JWT: &JWT{Providers: []JWTProvider{{Name: "p", RemoteJWKS: &RemoteJWKS{Cluster: "nope"}}}}}
 		}, ErrUnknownCluster},
+		"ext_proc unknown": {func(x *IR) {
+			x.Gateways[0].Listeners[0].VirtualHosts[0].Routes[0].Extensions = []Extension{{ExtProc: []ExtProc{{Cluster: "nope"}}}}
+		}, ErrUnknownCluster},
+		"wasm host unknown": {func(x *IR) {
+			x.Gateways[0].Listeners[0].VirtualHosts[0].Routes[0].Extensions = []Extension{{Wasm: []Wasm{{Name: "w", URL: "http://h/w.wasm", Cluster: "nope"}}}}
+		}, ErrUnknownCluster},
+		"rate limit service unknown": {func(x *IR) {
+			x.Gateways[0].RateLimit = &RateLimitService{Cluster: "nope"}
+		}, ErrUnknownCluster},
 	} {
 		x := valid()
 		tc.breakIt(x)

@@ -131,6 +131,16 @@ func (b *builder) assemble() {
 						used[mi.Cluster] = true
 						http2[mi.Cluster] = http2[mi.Cluster] || p.r.grpc
 					}
+					for _, x := range p.m.ir.Extensions {
+						for _, e := range x.ExtProc {
+							used[e.Cluster], http2[e.Cluster] = true, true
+						}
+						for _, w := range x.Wasm {
+							if w.Cluster != "" {
+								used[w.Cluster] = true
+							}
+						}
+					}
 				}
 			}
 		}
@@ -154,6 +164,10 @@ func (b *builder) assemble() {
 				used[c], http2[c] = true, true
 			}
 		}
+		if rl := b.rateLimitService(g); rl != nil {
+			irg.RateLimit = rl
+			used[rl.Cluster], http2[rl.Cluster] = true, true
+		}
 		for _, l := range g.listeners {
 			hg := byListener[l]
 			k := chainOf(l)
@@ -174,6 +188,7 @@ func (b *builder) assemble() {
 		}
 		out.Gateways = append(out.Gateways, irg)
 	}
+	out.Patches = b.patchPolicies()
 	for _, name := range sortedKeys(b.clusters) {
 		if used[name] {
 			c := *b.clusters[name]

@@ -40,6 +40,8 @@ var kinds = map[string]func() any{
 	v1alpha1.APIVersion + " SecurityPolicy":       func() any { return &v1alpha1.SecurityPolicy{} },
 	v1alpha1.APIVersion + " RolloutPolicy":        func() any { return &v1alpha1.RolloutPolicy{} },
 	v1alpha1.APIVersion + " BackendAddressPolicy": func() any { return &v1alpha1.BackendAddressPolicy{} },
+	v1alpha1.APIVersion + " EnvoyExtensionPolicy": func() any { return &v1alpha1.EnvoyExtensionPolicy{} },
+	v1alpha1.APIVersion + " EnvoyPatchPolicy":     func() any { return &v1alpha1.EnvoyPatchPolicy{} },
 }
 
 // decode decodes every object strictly into its Go type: unknown or
@@ -81,7 +83,7 @@ func (b *builder) decode() {
 func supportedKinds() string {
 	return "gateway.networking.k8s.io/v1 Gateway, HTTPRoute, GRPCRoute; " +
 		"gateway.networking.k8s.io/v1beta1 ReferenceGrant; v1 Namespace; " +
-		"gitxds.dev/v1alpha1 Backend, BackendAddressPolicy, BackendTrafficPolicy, RolloutPolicy, SecurityPolicy"
+		"gitxds.dev/v1alpha1 Backend, BackendAddressPolicy, BackendTrafficPolicy, EnvoyExtensionPolicy, EnvoyPatchPolicy, RolloutPolicy, SecurityPolicy"
 }
 
 // cleanDecodeError makes a decoding error read like a sentence for a user.

@@ -196,6 +196,7 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
 		(*builder).backendTLS,  // BackendTLSPolicy Accepted/ResolvedRefs, cluster TLS
 		(*builder).secPolicies, // SecurityPolicy Accepted/Conflicted, IR route security
+		(*builder).extPolicies, // EnvoyExtensionPolicy Accepted/TargetNotFound
 		(*builder).assemble,    // virtual hosts in precedence, clusters
 		(*builder).shadows,     // Overlapped=True on shadowed routes
 		(*builder).gatewayAPI,  // route status.parents, Gateway status.listeners

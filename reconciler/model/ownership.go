@@ -12,7 +12,8 @@ import (
 const PlatformNamespace = "platform"
 
 // platformOnly kinds may be defined only in platform/.
-var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true, "BackendAddressPolicy": true}
+var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true, "BackendAddressPolicy": true,
+	"EnvoyExtensionPolicy": true, "EnvoyPatchPolicy": true}
 
 // clusterScoped kinds have no namespace.
 var clusterScoped = map[string]bool{"Namespace": true}
@@ -35,8 +36,8 @@ func ownerOf(file string) (team string, ok bool) {
 
 // ownership enforces the directory identity of docs/architecture.md §1: an object's team
 // is the teams/<team>/ directory of its source file and its namespace must
-// be <team>; only platform/ defines Gateway, Namespace, RolloutPolicy and
-// BackendAddressPolicy.
+// be <team>; only platform/ defines Gateway, Namespace, RolloutPolicy,
+// BackendAddressPolicy, EnvoyExtensionPolicy and EnvoyPatchPolicy.
 //
 // Sets Accepted=False with reason NotOwner (wrong directory for the kind, or
 // a file outside platform/ and teams/) or InvalidNamespace.

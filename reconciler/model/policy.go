@@ -27,6 +27,10 @@ type policy struct {
 	retry     *ir.Retry
 	request   time.Duration
 	rateLimit *ir.RateLimit
+	global    *ir.GlobalRateLimit
+	// notes are added to an accepted policy's message: where a setting
+	// does not apply.
+	notes []string
 	// Backend-level settings.
 	cluster clusterSettings
 	// grpcNote says what gRPC nodes get differently; added to Accepted.
@@ -117,6 +121,22 @@ func (b *builder) policies() {
 		}
 	}
 	b.applyPolicies()
+	for _, p := range pols {
+		if c := p.obj.get(CondAccepted); c != nil && c.Status == metav1.ConditionTrue && len(p.notes) > 0 {
+			sort.Strings(p.notes)
+			c.Message += "; " + strings.Join(dedupStrings(p.notes), "; ")
+		}
+	}
+}
+
+func dedupStrings(in []string) []string {
+	var out []string
+	for i, s := range in {
+		if i == 0 || s != in[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // policyTarget resolves a targetRef to its index key, or says why not.
@@ -200,6 +220,17 @@ func (b *builder) applyPolicies() {
 			if p.rateLimit != nil {
 				rl := *p.rateLimit
 				m.ir.RateLimit = &rl
+			}
+			if p.global != nil {
+				if r.grpc {
+					p.notes = append(p.notes, fmt.Sprintf("the global rate limit "+envoyOnlyNote, "GRPCRoute "+r.key()))
+				}
+				if missing := b.withoutRateLimit(r); len(missing) > 0 {
+					p.notes = append(p.notes, fmt.Sprintf("%s %s is attached to %s without a rate limit service (annotation %s): its global limit is off", r.obj.src.Kind, r.key(), strings.Join(missing, ", "), AnnotationRateLimitGRPC))
+				} else {
+					g := *p.global
+					m.ir.GlobalRateLimit = &g
+				}
 			}
 		}
 	}
@@ -367,24 +398,32 @@ func newPolicy(o *object, t *v1alpha1.BackendTrafficPolicy) (*policy, string) {
 		}
 	}
 	if rl := s.RateLimit; rl != nil {
-		if rl.Type != v1alpha1.LocalRateLimit || rl.Local == nil {
-			return nil, "rateLimit: only type Local with rateLimit.local is supported"
+		switch {
+		case rl.Type == v1alpha1.LocalRateLimit && rl.Local != nil && rl.Global == nil:
+			if len(rl.Local.Rules) != 1 {
+				return nil, "rateLimit.local.rules must have exactly one rule"
+			}
+			lim := rl.Local.Rules[0].Limit
+			per := map[v1alpha1.RateLimitUnit]time.Duration{
+				v1alpha1.RateLimitSecond: time.Second, v1alpha1.RateLimitMinute: time.Minute,
+				v1alpha1.RateLimitHour: time.Hour, v1alpha1.RateLimitDay: 24 * time.Hour,
+			}[lim.Unit]
+			if per == 0 {
+				return nil, fmt.Sprintf("rateLimit.local.rules[0].limit.unit %q is not one of Second, Minute, Hour, Day", lim.Unit)
+			}
+			if lim.Requests == 0 {
+				return nil, "rateLimit.local.rules[0].limit.requests must be at least 1"
+			}
+			p.rateLimit = &ir.RateLimit{Requests: lim.Requests, Per: per}
+		case rl.Type == v1alpha1.GlobalRateLimit && rl.Global != nil && rl.Local == nil:
+			g, msg := newGlobalRateLimit(o, rl.Global)
+			if msg != "" {
+				return nil, msg
+			}
+			p.global = g
+		default:
+			return nil, "rateLimit: set type Local with rateLimit.local, or type Global with rateLimit.global"
 		}
-		if len(rl.Local.Rules) != 1 {
-			return nil, "rateLimit.local.rules must have exactly one rule"
-		}
-		lim := rl.Local.Rules[0].Limit
-		per := map[v1alpha1.RateLimitUnit]time.Duration{
-			v1alpha1.RateLimitSecond: time.Second, v1alpha1.RateLimitMinute: time.Minute,
-			v1alpha1.RateLimitHour: time.Hour, v1alpha1.RateLimitDay: 24 * time.Hour,
-		}[lim.Unit]
-		if per == 0 {
-			return nil, fmt.Sprintf("rateLimit.local.rules[0].limit.unit %q is not one of Second, Minute, Hour, Day", lim.Unit)
-		}
-		if lim.Requests == 0 {
-			return nil, "rateLimit.local.rules[0].limit.requests must be at least 1"
-		}
-		p.rateLimit = &ir.RateLimit{Requests: lim.Requests, Per: per}
 	}
 	if hc := s.HealthCheck; hc != nil {
 		a := hc.Active

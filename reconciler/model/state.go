@@ -44,6 +44,9 @@ const (
 	ReasonHostnameConflict = "HostnameConflict"
 	// ReasonNoOverlap: no match is shadowed.
 	ReasonNoOverlap = "NoOverlap"
+	// ReasonPatchFailed: an EnvoyPatchPolicy does not apply, or its result
+	// is not valid Envoy configuration; it is left out.
+	ReasonPatchFailed = "PatchFailed"
 )
 
 // object is one input object and what the model found out about it.

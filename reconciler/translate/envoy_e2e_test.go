@@ -26,7 +26,7 @@ func TestEnvoyAcceptsResources(t *testing.T) {
 	bin := envoy.Require(t)
 	// Cases whose certificate files would not exist on this host are left
 	// out; ports are moved above 1024 so that Envoy can bind them.
-	for i, name := range []string{"http-basic", "merge-ports", "matches", "actions", "policies", "clusters", "grpc-hosts", "access-logs"} {
+	for i, name := range []string{"http-basic", "merge-ports", "matches", "actions", "policies", "clusters", "grpc-hosts", "access-logs", "global-ratelimit"} {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", name+".in.yaml"))
 			if err != nil {
@@ -98,27 +98,28 @@ func envoyGet(t *testing.T, port uint32, host, path, portHeader string) int {
 
 // runEnvoy serves set's Envoy class to a real Envoy through gitxds's own
 // xDS server and waits until Envoy has ACKed every type it asked for
-// (WaitACK fails at once on a NACK, with Envoy's message).
+// (WaitACK fails at once on a NACK, with Envoy's message). Envoy and the
+// server keep running until the test ends, so that it can send requests.
 func runEnvoy(t *testing.T, bin string, set *snapshot.Set) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	srv := xds.New(xds.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv.SetDefault(set)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sctx, stop := context.WithCancel(ctx)
+	sctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, lis) }()
-	defer func() { stop(); <-served }()
+	t.Cleanup(func() { stop(); <-served })
 
 	const nodeID = "envoy-e2e"
 	p, err := envoy.Start(bin, envoy.Options{XDSAddr: lis.Addr().String(), NodeID: nodeID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(p.Close)
 	for {
 		if _, ok := srv.Node(nodeID); ok {
 			break

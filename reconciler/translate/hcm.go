@@ -9,8 +9,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	filev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/file/v3"
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
-	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
-	localratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/local_ratelimit/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	earlyheadersv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
@@ -26,6 +24,10 @@ import (
 const (
 	filterCORS           = wellknown.CORS
 	filterLocalRateLimit = "envoy.filters.http.local_ratelimit"
+	filterRateLimit      = "envoy.filters.http.ratelimit"
+	filterExtProc        = "envoy.filters.http.ext_proc"
+	filterWasm           = "envoy.filters.http.wasm"
+	filterLua            = "envoy.filters.http.lua"
 	filterRouter         = wellknown.Router
 
 	// localRateLimitStatPrefix is the stat prefix of the local rate limit
@@ -46,11 +48,7 @@ const listenerPortHeader = "x-gitxds-listener-port"
 // defaults follow Envoy's "configuring Envoy as an edge proxy" guide: the
 // client address is the peer's, paths are normalized and merged so that
 // path-based routes cannot be bypassed.
-func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog, pols []*ir.Security, sessions bool) (*anypb.Any, error) {
-	filters, err := envoyHTTPFilters(pols, sessions)
-	if err != nil {
-		return nil, err
-	}
+func envoyHCM(statPrefix, rcName string, scopedPort uint32, logs []*accesslogv3.AccessLog, filters []*hcmv3.HttpFilter) (*anypb.Any, error) {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
@@ -132,42 +130,6 @@ func scopeRoutes(hcm *hcmv3.HttpConnectionManager, name string, port uint32) err
 		ConfigSpecifier: &hcmv3.ScopedRoutes_ScopedRds{ScopedRds: &hcmv3.ScopedRds{ScopedRdsConfigSource: adsSource()}},
 	}}
 	return nil
-}
-
-// envoyHTTPFilters: CORS, local rate limit (both no-ops unless a route
-// configures them), the filters of the SecurityPolicies of the chain's
-// routes (disabled unless a route enables them), the stateful session
-// filter when a route has session persistence, router last, in the
-// order of filterorder.go.
-func envoyHTTPFilters(pols []*ir.Security, sessions bool) ([]*hcmv3.HttpFilter, error) {
-	cors, err := pack(&corsv3.Cors{})
-	if err != nil {
-		return nil, err
-	}
-	rl, err := pack(&localratelimitv3.LocalRateLimit{StatPrefix: localRateLimitStatPrefix})
-	if err != nil {
-		return nil, err
-	}
-	router, err := routerFilter()
-	if err != nil {
-		return nil, err
-	}
-	sec, err := securityFilters(pols)
-	if err != nil {
-		return nil, err
-	}
-	if sessions {
-		f, err := statefulSessionFilter()
-		if err != nil {
-			return nil, err
-		}
-		sec = append(sec, f)
-	}
-	return orderFilters(append(sec,
-		slottedFilter{slotCORS, &hcmv3.HttpFilter{Name: filterCORS, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cors}}},
-		slottedFilter{slotLocalRateLimit, &hcmv3.HttpFilter{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rl}}},
-		slottedFilter{slotRouter, router},
-	)), nil
 }
 
 func routerFilter() (*hcmv3.HttpFilter, error) {

@@ -81,6 +81,9 @@ type envoyPort struct {
 	http       *envoyChain
 	https      map[string]*envoyChain // by SNI hostname, "" for none
 	accessLogs []ir.AccessLog
+	// rateLimit is the rate limit service of the first Gateway of the port
+	// that has one.
+	rateLimit *ir.RateLimitService
 	// portRouteConfigs: a Gateway of the port asks for one route
 	// configuration per port (ir.Gateway.PortRouteConfigs).
 	portRouteConfigs bool
@@ -177,6 +180,9 @@ func (t *translation) envoyPorts() []*envoyPort {
 			p.scopedRoutes = p.scopedRoutes || g.ScopedRoutes
 			if !containsRef(p.gateways, ref) {
 				p.gateways = append(p.gateways, ref)
+				if p.rateLimit == nil && g.RateLimit != nil {
+					p.rateLimit = g.RateLimit
+				}
 				for _, al := range g.AccessLogs {
 					if !containsLog(p.accessLogs, al) {
 						p.accessLogs = append(p.accessLogs, al)
@@ -387,7 +393,11 @@ func (t *translation) envoyFilterChain(p *envoyPort, c *envoyChain, tls, scoped 
 	if !tls && scoped {
 		scopedPort = p.port
 	}
-	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs, securityPolicies(&c.vhosts), usesSessions(&c.vhosts))
+	filters, err := t.httpFilters(p.rateLimit, &c.vhosts)
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := envoyHCM(statPrefix, rcName, scopedPort, logs, filters)
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,14 @@ func (t *translation) envoyRoute(r *ir.Route) (*routev3.Route, error) {
 		}
 		out.TypedPerFilterConfig[filterStatefulSession] = cfg
 	}
+	if r.GlobalRateLimit != nil || len(r.Extensions) > 0 {
+		if out.TypedPerFilterConfig == nil {
+			out.TypedPerFilterConfig = map[string]*anypb.Any{}
+		}
+		if err := routeFilterConfigs(r, out.TypedPerFilterConfig); err != nil {
+			return nil, err
+		}
+	}
 	if err := out.ValidateAll(); err != nil {
 		return nil, err
 	}

@@ -93,7 +93,7 @@ func disabledFilter(slot filterSlot, name string, cfg proto.Message) (slottedFil
 	if err != nil {
 		return slottedFilter{}, err
 	}
-	return slottedFilter{slot, &hcmv3.HttpFilter{Name: name, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}}, nil
+	return slottedFilter{slot: slot, filter: &hcmv3.HttpFilter{Name: name, Disabled: true, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: a}}}, nil
 }
 
 // securityFilters are the SecurityPolicy filters of a chain whose routes

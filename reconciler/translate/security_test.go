@@ -130,7 +130,7 @@ func TestSecurityFilterOrderDeterministic(t *testing.T) {
 	a := &ir.Security{Name: "a/p", ExtAuth: &ir.ExtAuth{Cluster: "c"}, Authorization: &ir.Authorization{DefaultAction: ir.AuthzAllow}}
 	b := &ir.Security{Name: "b/p", ExtAuth: &ir.ExtAuth{Cluster: "c"}, StripHeaders: []string{"x"}}
 	names := func(pols []*ir.Security) string {
-		fs, err := envoyHTTPFilters(pols, false)
+		fs, err := envoyHTTPFilters(pols)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,8 +183,13 @@ func TestAuthorizationFirstMatch(t *testing.T) {
 // each failing on the configuration Envoy rejects and passing the fixed
 // one; and a route naming a filter its listener lacks fails Translate.
 func TestSecuritySemanticRules(t *testing.T) {
+	// The router ends the chain, as Envoy requires (checkFilterChain).
+	router, err := routerFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
 	listener := func(f proto2any) *listenerv3.Listener {
-		hcm, err := anypb.New(&hcmv3.HttpConnectionManager{StatPrefix: "s", HttpFilters: []*hcmv3.HttpFilter{{Name: "f", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: f.any(t)}}}})
+		hcm, err := anypb.New(&hcmv3.HttpConnectionManager{StatPrefix: "s", HttpFilters: []*hcmv3.HttpFilter{{Name: "f", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: f.any(t)}}, router}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +279,7 @@ func TestSecurityClustersExist(t *testing.T) {
 		t.Fatalf("served cluster: %v", err)
 	}
 	hcm := &hcmv3.HttpConnectionManager{HttpFilters: []*hcmv3.HttpFilter{}}
-	fs, err := envoyHTTPFilters([]*ir.Security{{Name: "team-a/p", ExtAuth: &ir.ExtAuth{GRPC: true, Cluster: "nowhere", Timeout: time.Second}}}, false)
+	fs, err := envoyHTTPFilters([]*ir.Security{{Name: "team-a/p", ExtAuth: &ir.ExtAuth{GRPC: true, Cluster: "nowhere", Timeout: time.Second}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,4 +372,16 @@ func TestAuthorizationEquivalence(t *testing.T) {
 	if cases != 81*2*len(ips) {
 		t.Fatalf("%d cases", cases)
 	}
+}
+
+// envoyHTTPFilters is the chain of a listener whose routes carry pols
+// (one route each), as httpFilters builds it.
+func envoyHTTPFilters(pols []*ir.Security) ([]*hcmv3.HttpFilter, error) {
+	v := &vhostSet{}
+	var rs []ir.Route
+	for i, p := range pols {
+		rs = append(rs, ir.Route{Name: fmt.Sprintf("r%d", i), Security: p})
+	}
+	v.add("x.example.com", rs)
+	return newTranslation(&ir.IR{}).httpFilters(nil, v)
 }

@@ -112,6 +112,7 @@ func checkRouteConfig(class snapshot.Class, rc *routev3.RouteConfiguration) []vi
 	}
 	for _, vh := range rc.GetVirtualHosts() {
 		if class.IsEnvoy() {
+			add("", checkPerFilterConfigs(vh.GetTypedPerFilterConfig())...)
 			add("", checkHeaderMutations(vh.GetRequestHeadersToAdd(), vh.GetRequestHeadersToRemove())...)
 			add("", checkHeaderMutations(vh.GetResponseHeadersToAdd(), vh.GetResponseHeadersToRemove())...)
 		}
@@ -144,6 +145,7 @@ func checkRoute(class snapshot.Class, r *routev3.Route) []error {
 			out = append(out, fmt.Errorf("gRFC A28: a proxyless gRPC client rejects a route whose action is not route (got %s)", actionName(r)))
 		}
 	} else {
+		out = append(out, checkPerFilterConfigs(r.GetTypedPerFilterConfig())...)
 		out = append(out, checkHeaderMutations(r.GetRequestHeadersToAdd(), r.GetRequestHeadersToRemove())...)
 		out = append(out, checkHeaderMutations(r.GetResponseHeadersToAdd(), r.GetResponseHeadersToRemove())...)
 	}
@@ -327,6 +329,9 @@ func checkListener(l *listenerv3.Listener) []error {
 				continue
 			}
 			for _, err := range checkHTTPFilters(hcm) {
+				out = append(out, fmt.Errorf("filter chain %q: %w", fc.GetName(), err))
+			}
+			for _, err := range checkFilterChain(hcm) {
 				out = append(out, fmt.Errorf("filter chain %q: %w", fc.GetName(), err))
 			}
 			for _, ext := range hcm.GetEarlyHeaderMutationExtensions() {

@@ -42,7 +42,7 @@ func statefulSessionFilter() (slottedFilter, error) {
 	if err != nil {
 		return slottedFilter{}, err
 	}
-	return slottedFilter{slotStatefulSession, &hcmv3.HttpFilter{Name: filterStatefulSession, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cfg}}}, nil
+	return slottedFilter{slot: slotStatefulSession, filter: &hcmv3.HttpFilter{Name: filterStatefulSession, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: cfg}}}, nil
 }
 
 // statefulSessionPerRoute is a route's session state: a cookie (name,

@@ -53,8 +53,32 @@ func translateCase(t *testing.T, name string) (*snapshot.Set, error) {
 	if err != nil {
 		t.Fatalf("decode %s: %v", name, err)
 	}
-	return Translate(x, testRevision)
+	set, err := Translate(x, testRevision)
+	if err != nil {
+		return nil, err
+	}
+	rl, err := RateLimitServiceConfig(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rl) != "domain: gitxds\n" {
+		rateLimitConfigs[name] = rl
+	}
+	patched, perrs := ApplyPatches(x, set)
+	if len(perrs) > 0 {
+		patchErrors[name] = perrs
+	}
+	return patched, nil
 }
+
+// patchErrors holds, per case, the policies ApplyPatches rejected; the
+// golden lists them under patch_errors.
+var patchErrors = map[string][]error{}
+
+// rateLimitConfigs holds, per case with global rate limits, the rate
+// limit service's configuration; the golden shows it under
+// rate_limit_service_config.
+var rateLimitConfigs = map[string][]byte{}
 
 // TestGolden translates every testdata/<case>.in.yaml and compares the
 // result, per class and type in protojson form, or the error, with
@@ -65,6 +89,28 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			set, err := translateCase(t, name)
 			got, merr := render(set, err)
+			if rl := rateLimitConfigs[name]; merr == nil && rl != nil {
+				var v any
+				if err := yaml.Unmarshal(rl, &v); err != nil {
+					t.Fatal(err)
+				}
+				extra, err := yaml.Marshal(map[string]any{"rate_limit_service_config": v})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, extra...)
+			}
+			if perrs := patchErrors[name]; merr == nil && len(perrs) > 0 {
+				var lines []string
+				for _, e := range perrs {
+					lines = append(lines, strings.Split(e.Error(), "\n")...)
+				}
+				extra, err := yaml.Marshal(map[string]any{"patch_errors": lines})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, extra...)
+			}
 			if merr != nil {
 				t.Fatal(merr)
 			}
@@ -207,6 +253,9 @@ func validateDeep(m proto.Message) error {
 	var errs []error
 	var walk func(protoreflect.Message)
 	walk = func(pm protoreflect.Message) {
+		if EnablesOnly(pm.Interface()) {
+			return
+		}
 		if a, ok := pm.Interface().(*anypb.Any); ok {
 			inner, err := a.UnmarshalNew()
 			if err != nil {

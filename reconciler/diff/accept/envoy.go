@@ -266,6 +266,11 @@ func validateDeep(m proto.Message) error {
 			errs = append(errs, err)
 		}
 	}
+	if translate.EnablesOnly(m) {
+		// Its config is an empty Any, which enables a filter; Envoy does
+		// not unpack it (translate.enableFilter).
+		return errors.Join(errs...)
+	}
 	walkAnys(m.ProtoReflect(), func(a *anypb.Any) {
 		inner, err := a.UnmarshalNew()
 		if err != nil {

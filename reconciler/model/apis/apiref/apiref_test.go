@@ -107,7 +107,7 @@ func TestKnownKinds(t *testing.T) {
 	}
 	check("Backend", "spec.endpoints[].ip.address", Field{Type: "string", Required: true})
 	check("BackendTrafficPolicy", "spec.retry.perRetry.backOff.baseInterval", Field{Type: "duration", Default: "Envoy's, 25ms", Validation: "positive"})
-	check("BackendTrafficPolicy", "spec.rateLimit.type", Field{Type: "string", Required: true, Validation: "one of `Local`"})
+	check("BackendTrafficPolicy", "spec.rateLimit.type", Field{Type: "string", Required: true, Validation: "one of `Local`, `Global`"})
 	check("RolloutPolicy", "spec.stages[].nodeSelector", Field{Type: "label selector (`matchLabels`, `matchExpressions`)", Validation: "nodeSelector or percent, or both"})
 	check("RolloutPolicy", "spec.ackTimeout", Field{Type: "duration", Default: "10s", Validation: "positive"})
 }

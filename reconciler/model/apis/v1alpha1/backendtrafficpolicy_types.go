@@ -243,11 +243,16 @@ type CircuitBreaker struct {
 	MaxParallelRetries *int64 `json:"maxParallelRetries,omitempty"`
 }
 
-// RateLimitType is the kind of rate limit; only Local is supported.
+// RateLimitType is the kind of rate limit: Local or Global.
 type RateLimitType string
 
-// LocalRateLimit is a per-proxy token bucket.
-const LocalRateLimit RateLimitType = "Local"
+const (
+	// LocalRateLimit is a per-proxy token bucket.
+	LocalRateLimit RateLimitType = "Local"
+	// GlobalRateLimit is counted by the rate limit service of the
+	// Gateway (annotation gitxds.dev/rate-limit-grpc) across proxies.
+	GlobalRateLimit RateLimitType = "Global"
+)
 
 // RateLimit of a route.
 type RateLimit struct {
@@ -256,6 +261,111 @@ type RateLimit struct {
 	// Local is the per-proxy limit.
 	// Validation: required (type Local).
 	Local *LocalRateLimitSpec `json:"local,omitempty"`
+	// Global is counted across proxies by the rate limit service of the
+	// route's Gateways (annotation gitxds.dev/rate-limit-grpc).
+	// Validation: required (type Global).
+	Global *GlobalRateLimitSpec `json:"global,omitempty"`
+}
+
+// GlobalRateLimitSpec is Envoy Gateway's: rules, each a limit on the
+// requests its client selectors match.
+type GlobalRateLimitSpec struct {
+	// Rules of the limit; each is counted apart, and a request over any
+	// rule's limit gets HTTP 429.
+	// Validation: at least one.
+	Rules []GlobalRateLimitRule `json:"rules"`
+}
+
+// GlobalRateLimitRule is one limit.
+type GlobalRateLimitRule struct {
+	// ClientSelectors select the requests the rule counts; without them it
+	// counts every request of the route.
+	// Validation: at most one selector; a request must match all of its conditions.
+	ClientSelectors []RateLimitSelectCondition `json:"clientSelectors,omitempty"`
+	// Limit is the number of requests allowed per unit of time.
+	Limit RateLimitValue `json:"limit"`
+}
+
+// RateLimitSelectCondition selects requests: every header, the path and the
+// source CIDR given must match.
+type RateLimitSelectCondition struct {
+	// Headers the request must match.
+	// Validation: header names (not pseudo-headers).
+	Headers []HeaderMatch `json:"headers,omitempty"`
+	// Path the request must match.
+	Path *PathMatch `json:"path,omitempty"`
+	// SourceCIDR the client address must be in.
+	SourceCIDR *SourceMatch `json:"sourceCIDR,omitempty"`
+}
+
+// HeaderMatchType is how a header selects requests.
+type HeaderMatchType string
+
+// Header match types.
+const (
+	HeaderMatchExact             HeaderMatchType = "Exact"
+	HeaderMatchRegularExpression HeaderMatchType = "RegularExpression"
+	// HeaderMatchDistinct counts each value of the header apart.
+	HeaderMatchDistinct HeaderMatchType = "Distinct"
+)
+
+// HeaderMatch selects requests by a header.
+type HeaderMatch struct {
+	// Type of match: Exact, RegularExpression (RE2), or Distinct (every
+	// value counted apart; a request without the header is not counted).
+	// Default: Exact.
+	Type *HeaderMatchType `json:"type,omitempty"`
+	// Name of the header.
+	Name string `json:"name"`
+	// Value to match.
+	// Validation: required for Exact and RegularExpression; not allowed for Distinct.
+	Value *string `json:"value,omitempty"`
+	// Invert selects the requests whose header does not match (absent included).
+	// Default: false.
+	// Validation: not allowed for Distinct.
+	Invert *bool `json:"invert,omitempty"`
+}
+
+// PathMatchType is how a path selects requests.
+type PathMatchType string
+
+// Path match types.
+const (
+	PathMatchExact             PathMatchType = "Exact"
+	PathMatchPrefix            PathMatchType = "PathPrefix"
+	PathMatchRegularExpression PathMatchType = "RegularExpression"
+)
+
+// PathMatch selects requests by path (with its query string).
+type PathMatch struct {
+	// Type of match: Exact, PathPrefix (a string prefix), RegularExpression (RE2).
+	// Default: PathPrefix.
+	Type *PathMatchType `json:"type,omitempty"`
+	// Value to match.
+	// Validation: starts with / (Exact, PathPrefix).
+	Value string `json:"value"`
+}
+
+// SourceMatchType is how a client address selects requests.
+type SourceMatchType string
+
+// Source match types.
+const (
+	// SourceMatchExact counts every address of the CIDR together.
+	SourceMatchExact SourceMatchType = "Exact"
+	// SourceMatchDistinct counts each address of the CIDR apart.
+	SourceMatchDistinct SourceMatchType = "Distinct"
+)
+
+// SourceMatch selects requests by client address.
+type SourceMatch struct {
+	// Type of match: Exact (the CIDR's addresses counted together) or
+	// Distinct (each address apart).
+	// Default: Exact.
+	Type *SourceMatchType `json:"type,omitempty"`
+	// Value is the CIDR.
+	// Validation: a CIDR with its host bits zero, such as 10.0.0.0/8.
+	Value string `json:"value"`
 }
 
 // LocalRateLimitSpec has one rule (Envoy Gateway allows several with client

@@ -1,6 +1,7 @@
 // Package v1alpha1 holds the Go types of gitxds's own kinds, group
-// gitxds.dev, version v1alpha1: Backend, BackendTrafficPolicy,
-// RolloutPolicy, BackendAddressPolicy and SecurityPolicy.
+// gitxds.dev, version v1alpha1: Backend, BackendAddressPolicy,
+// BackendTrafficPolicy, EnvoyExtensionPolicy, EnvoyPatchPolicy,
+// RolloutPolicy and SecurityPolicy.
 //
 // Backend, BackendTrafficPolicy and SecurityPolicy follow the shape of
 // Envoy Gateway's kinds of the same names (a subset of their fields); RolloutPolicy is described in
@@ -26,4 +27,6 @@ const (
 	KindBackendTrafficPolicy = "BackendTrafficPolicy"
 	KindRolloutPolicy        = "RolloutPolicy"
 	KindSecurityPolicy       = "SecurityPolicy"
+	KindEnvoyExtensionPolicy = "EnvoyExtensionPolicy"
+	KindEnvoyPatchPolicy     = "EnvoyPatchPolicy"
 )

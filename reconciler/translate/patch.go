@@ -1,0 +1,216 @@
+package translate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/snapshot"
+)
+
+// ApplyPatches applies the EnvoyPatchPolicies of x (x.Patches) to the Envoy
+// classes of set, after everything else, and returns the patched set and
+// one *Error per policy that could not be applied; the set of a policy
+// that fails is left as it was before that policy (the rest serves).
+//
+// A policy is all or none: its patches are applied in order, each to the
+// protojson form (proto field names) of the resource of its type and name,
+// which is then decoded strictly (an unknown field fails); afterwards every
+// resource of the class must pass ValidateAll, the references between them
+// and the Envoy-semantics check, as translated resources do. A patch
+// applies to each Envoy class that has its resource (a RouteConfiguration
+// may exist in one class only: per-port and per-hostname route
+// configurations, see the package comment) and must find it in one.
+// Patches cannot create or delete resources. Proxyless gRPC nodes are
+// never patched.
+func ApplyPatches(x *ir.IR, set *snapshot.Set) (*snapshot.Set, []error) {
+	if len(x.Patches) == 0 {
+		return set, nil
+	}
+	classes := map[snapshot.Class]*snapshot.Resources{}
+	for c, r := range set.Classes {
+		classes[c] = r
+	}
+	perPort := classes[snapshot.Envoy]
+	scoped := classes[snapshot.EnvoyScoped]
+	shared := scoped == nil || scoped == perPort
+	var errs []error
+	for _, p := range x.Patches {
+		nextPort, err := patchClass(x, snapshot.Envoy, perPort, p)
+		var nextScoped *snapshot.Resources
+		if err == nil && !shared {
+			nextScoped, err = patchClass(x, snapshot.EnvoyScoped, scoped, p)
+		}
+		if err == nil {
+			err = patchTargetsFound(p, perPort, scoped)
+		}
+		if err != nil {
+			errs = append(errs, &Error{Owner: p.Policy, Element: "patch", Err: err})
+			continue
+		}
+		perPort = nextPort
+		if shared {
+			scoped = nextPort
+		} else {
+			scoped = nextScoped
+		}
+	}
+	classes[snapshot.Envoy] = perPort
+	if _, ok := classes[snapshot.EnvoyScoped]; ok {
+		classes[snapshot.EnvoyScoped] = scoped
+	}
+	return snapshot.New(set.Revision, classes), errs
+}
+
+// patchTargetsFound checks that every patch of p names a resource of one
+// Envoy class at least.
+func patchTargetsFound(p ir.PatchPolicy, classes ...*snapshot.Resources) error {
+	for i, jp := range p.Patches {
+		found := false
+		for _, res := range classes {
+			if res != nil && findResource(res, jp.Type, jp.Name) >= 0 {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("patches[%d]: no %s named %q is generated", i, jp.Type, jp.Name)
+		}
+	}
+	return nil
+}
+
+// patchClass applies p to a copy of res and checks the result.
+func patchClass(x *ir.IR, class snapshot.Class, res *snapshot.Resources, p ir.PatchPolicy) (*snapshot.Resources, error) {
+	out := &snapshot.Resources{
+		Listeners:    append(res.Listeners[:0:0], res.Listeners...),
+		Routes:       append(res.Routes[:0:0], res.Routes...),
+		Clusters:     append(res.Clusters[:0:0], res.Clusters...),
+		Endpoints:    append(res.Endpoints[:0:0], res.Endpoints...),
+		ScopedRoutes: res.ScopedRoutes,
+		Secrets:      append(res.Secrets[:0:0], res.Secrets...),
+	}
+	for i, jp := range p.Patches {
+		idx := findResource(out, jp.Type, jp.Name)
+		if idx < 0 {
+			continue // checked in patchTargetsFound
+		}
+		m := resourceAt(out, jp.Type, idx)
+		patched, err := patchMessage(m, jp.Operation)
+		if err != nil {
+			return nil, fmt.Errorf("patches[%d] (%s %q): %w", i, jp.Type, jp.Name, err)
+		}
+		setResourceAt(out, idx, patched)
+	}
+	t := newTranslation(x)
+	t.validateAll(class, out)
+	t.checkConsistency(class, out)
+	t.checkSemantics(class, out)
+	if len(t.errs) > 0 {
+		// The resources' owners are not known here; the element says
+		// which resource broke.
+		var errs []error
+		for _, err := range dedupe(t.errs) {
+			var e *Error
+			if errors.As(err, &e) {
+				err = fmt.Errorf("%s: %w", e.Element, e.Err)
+			}
+			errs = append(errs, err)
+		}
+		return nil, fmt.Errorf("the patched resources are invalid (%s nodes): %w", class, errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// patchMessage applies one RFC 6902 operation to the protojson form of m
+// and decodes the result strictly into a new message of m's type.
+func patchMessage(m proto.Message, op string) (proto.Message, error) {
+	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	// protojson varies its whitespace from build to build on purpose;
+	// compacted, the document (and the offsets in errors) are stable.
+	var doc bytes.Buffer
+	if err := json.Compact(&doc, raw); err != nil {
+		return nil, err
+	}
+	patch, err := jsonpatch.DecodePatch([]byte("[" + op + "]"))
+	if err != nil {
+		return nil, fmt.Errorf("not a JSON patch operation: %w", err)
+	}
+	patched, err := patch.Apply(doc.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	out := m.ProtoReflect().New().Interface()
+	if err := (protojson.UnmarshalOptions{}).Unmarshal(patched, out); err != nil {
+		// protojson's messages vary their spaces on purpose, too.
+		return nil, fmt.Errorf("the patched resource does not decode: %s", strings.ReplaceAll(err.Error(), "\u00a0", " "))
+	}
+	return out, nil
+}
+
+func findResource(res *snapshot.Resources, typ ir.PatchTarget, name string) int {
+	var n int
+	var nameAt func(int) string
+	switch typ {
+	case ir.PatchListener:
+		n, nameAt = len(res.Listeners), func(i int) string { return res.Listeners[i].GetName() }
+	case ir.PatchRouteConfiguration:
+		n, nameAt = len(res.Routes), func(i int) string { return res.Routes[i].GetName() }
+	case ir.PatchCluster:
+		n, nameAt = len(res.Clusters), func(i int) string { return res.Clusters[i].GetName() }
+	case ir.PatchClusterLoadAssignment:
+		n, nameAt = len(res.Endpoints), func(i int) string { return res.Endpoints[i].GetClusterName() }
+	case ir.PatchSecret:
+		n, nameAt = len(res.Secrets), func(i int) string { return res.Secrets[i].GetName() }
+	}
+	for i := 0; i < n; i++ {
+		if nameAt(i) == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func resourceAt(res *snapshot.Resources, typ ir.PatchTarget, i int) proto.Message {
+	switch typ {
+	case ir.PatchListener:
+		return res.Listeners[i]
+	case ir.PatchRouteConfiguration:
+		return res.Routes[i]
+	case ir.PatchCluster:
+		return res.Clusters[i]
+	case ir.PatchClusterLoadAssignment:
+		return res.Endpoints[i]
+	default:
+		return res.Secrets[i]
+	}
+}
+
+func setResourceAt(res *snapshot.Resources, i int, m proto.Message) {
+	switch v := m.(type) {
+	case *listenerv3.Listener:
+		res.Listeners[i] = v
+	case *routev3.RouteConfiguration:
+		res.Routes[i] = v
+	case *clusterv3.Cluster:
+		res.Clusters[i] = v
+	case *endpointv3.ClusterLoadAssignment:
+		res.Endpoints[i] = v
+	case *tlsv3.Secret:
+		res.Secrets[i] = v
+	}
+}
