@@ -404,6 +404,12 @@ func (b *builder) newExtAuth(o *object, e *v1alpha1.ExtAuth, strip map[string]bo
 			out.PathPrefix = strings.TrimSuffix(*p, "/")
 		}
 	}
+	if len(e.HeadersToBackend) > 0 {
+		if len(toBackend) > 0 {
+			return nil, "extAuth: set headersToBackend once, on extAuth or on its grpc or http service"
+		}
+		toBackend = e.HeadersToBackend
+	}
 	c, msg := b.policyCluster(o, "extAuth", refs)
 	if msg != "" {
 		return nil, msg

@@ -175,6 +175,13 @@ type ExtAuth struct {
 	// HeadersToExtAuth are the request headers sent to the service.
 	// Default: all of them.
 	HeadersToExtAuth []string `json:"headersToExtAuth,omitempty"`
+	// HeadersToBackend are the headers of the service's answer that reach
+	// the upstream service, for a gRPC or an HTTP service alike (the same
+	// as grpc.headersToBackend or http.headersToBackend, Envoy Gateway's
+	// places for it).
+	// Default: all of them.
+	// Validation: not with grpc.headersToBackend or http.headersToBackend.
+	HeadersToBackend []string `json:"headersToBackend,omitempty"`
 	// FailOpen lets requests through when the service cannot be reached.
 	// Default: false.
 	FailOpen *bool `json:"failOpen,omitempty"`
