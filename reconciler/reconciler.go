@@ -91,6 +91,19 @@ type Reconciler struct {
 	// timeout, a dropped connection): the next poll tries it again even
 	// though it is the last attempted one.
 	refetch string
+
+	// What the steps of the reconcile record for the summary (summary.go).
+	// sourceProblem is why the last poll or fetch failed (the source step's
+	// Ready=False SourceFailed); nil when it succeeded.
+	sourceProblem *problem
+	// refused is why the last attempted revision cannot be served (the
+	// build step's Stalled=True); nil when it could be built.
+	refused *problem
+	// inBuild is the revision being built (Reconciling=True).
+	inBuild string
+	// built: this process has built a revision (or refused one), so the
+	// objects' status is known.
+	built bool
 }
 
 // ancestry is what the reconciler asks a source that can tell whether a
@@ -154,14 +167,10 @@ func (r *Reconciler) Restore() error {
 		r.opts.Fleet.SetDefault(p.LastGood)
 		r.st.LastAppliedRevision = p.LastGoodRevision
 		r.st.LastAppliedHash = p.LastGood.Hash()
-		r.st.Set(status.Ready, metav1.ConditionUnknown, status.ReasonRestoredLastGood,
-			fmt.Sprintf("serving the last good snapshot of %s from the state directory; waiting for the source", p.LastGoodRevision))
 		r.opts.Metrics.SetRevision("applied", p.LastGoodRevision)
 		r.log.Info("restored last good snapshot", "revision", p.LastGoodRevision, "hash", p.LastGood.Hash())
-	} else {
-		r.st.Set(status.Ready, metav1.ConditionUnknown, status.ReasonRollingOut, "waiting for the first revision")
 	}
-	r.touch()
+	r.summarize()
 	return nil
 }
 
@@ -229,83 +238,122 @@ func (r *Reconciler) LastGood() *snapshot.Set {
 // Rollout controls the rollout in progress: pause, resume or abort.
 func (r *Reconciler) Rollout(action rollout.Action) error { return r.engine.Control(action) }
 
-// ReconcileOnce runs one reconcile: poll, build, and start a rollout when
-// the served config changes. It returns the error of the step that failed.
+// pass is what the steps of one reconcile hand to each other.
+type pass struct {
+	rev   source.Revision // the new revision (source step)
+	build *Build          // its build (build step)
+}
+
+// step is one step of a reconcile. It records its outcome on the
+// Reconciler (never setting conditions itself) and says whether the next
+// step runs.
+type step func(ctx context.Context, p *pass) (next bool, err error)
+
+// ReconcileOnce runs one reconcile as a list of steps: the source (which
+// owns Ready=False SourceFailed), the build (which owns Stalled=True when
+// the revision cannot be built) and the rollout decision (the rollout's
+// failures come back through onRolloutDone). After each step the summary
+// computes Ready, Reconciling and Stalled from what the steps recorded
+// (summary.go). It returns the error of the step that failed.
 func (r *Reconciler) ReconcileOnce(ctx context.Context, why string) error {
 	r.recovered.Do(r.recoverBuild)
-	rev, err := r.reconcileSource(ctx)
-	if err != nil || rev.IsZero() {
-		return err
+	p := &pass{}
+	for _, s := range []step{r.reconcileSource, r.reconcileBuild, r.reconcileRollout} {
+		next, err := s(ctx, p)
+		r.mu.Lock()
+		r.summarize()
+		r.mu.Unlock()
+		if err != nil || !next {
+			return err
+		}
 	}
-	r.checkHistory(ctx, rev)
-	b, err := r.reconcileBuild(ctx, rev)
-	if err != nil || b == nil {
-		return err
-	}
-	r.reconcileRollout(b)
 	return nil
 }
 
-// reconcileSource polls the source. On failure it sets Ready=False with
-// reason SourceFailed (keeping every other field), and nothing served
-// changes. It returns a zero revision when there is nothing new to build.
-func (r *Reconciler) reconcileSource(ctx context.Context) (source.Revision, error) {
+// reconcileSource polls the source and records a failure to poll (Ready=
+// False, reason SourceFailed; nothing served changes). The build step runs
+// when there is a new revision to build, which it records in p.rev.
+func (r *Reconciler) reconcileSource(ctx context.Context, p *pass) (bool, error) {
 	start := time.Now()
 	rev, _, err := r.opts.Source.Poll(ctx)
 	r.opts.Metrics.StageDuration.WithLabelValues("source").Observe(time.Since(start).Seconds())
+	if next, err := r.recordPoll(rev, err); !next || err != nil {
+		return false, err
+	}
+	r.checkHistory(ctx, rev)
+	p.rev = rev
+	return true, nil
+}
+
+// recordPoll records the result of a poll; it says whether rev is a new
+// revision to build.
+func (r *Reconciler) recordPoll(rev source.Revision, err error) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.touch()
 	r.st.Source.LastPoll = time.Now().UTC()
 	if errors.Is(err, source.ErrTooLarge) && !rev.IsZero() {
 		// The source is fine; the revision is refused while it was
 		// fetched, and stays refused until a new commit arrives.
-		r.st.Source.LastError = ""
+		r.st.Source.LastError, r.sourceProblem = "", nil
 		if rev.String() != r.st.LastAttemptedRevision {
-			r.st.LastAttemptedRevision = rev.String()
-			r.opts.Metrics.SetRevision("attempted", rev.String())
+			r.attempt(rev)
 			r.refuseLocked(rev, status.ReasonRenderFailed, err)
 		}
-		return source.Revision{}, nil
+		return false, nil
 	}
 	if err != nil {
 		r.st.Source.LastError = err.Error()
-		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
-			fmt.Sprintf("cannot poll %s: %v; still serving %s", r.opts.URL, err, orNone(r.st.LastAppliedRevision)))
+		r.sourceProblem = &problem{reason: status.ReasonSourceFailed,
+			message: fmt.Sprintf("cannot poll %s: %v", r.opts.URL, err)}
 		r.opts.Metrics.Failures.WithLabelValues(status.ReasonSourceFailed).Inc()
 		r.log.Warn("source poll failed", "error", err)
-		return source.Revision{}, err
+		return false, err
 	}
-	wasFailing := r.st.Source.LastError != ""
-	r.st.Source.LastError = ""
+	r.st.Source.LastError, r.sourceProblem = "", nil
 	if rev.String() == r.st.LastAttemptedRevision && rev.String() != r.refetch {
-		if wasFailing {
-			r.summarize()
-		}
 		r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
-		return source.Revision{}, nil
+		return false, nil
 	}
 	r.refetch = ""
-	r.st.LastAttemptedRevision = rev.String()
-	r.opts.Metrics.SetRevision("attempted", rev.String())
+	r.attempt(rev)
 	for _, f := range r.state.Failed {
 		if f.Revision == rev.String() {
 			// Its rollout failed before (perhaps before a restart): it is not
 			// retried until a new commit arrives.
-			r.summarize()
-			return source.Revision{}, nil
+			return false, nil
 		}
 	}
-	r.st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, "building "+rev.String())
+	r.inBuild = rev.String()
 	r.log.Info("new revision", "revision", rev.String())
-	return rev, nil
+	return true, nil
 }
 
-// reconcileBuild renders, models and translates the revision. A revision
-// that cannot be built sets Ready=False and Stalled=True (reason
-// BuildFailed or TranslateFailed) and changes nothing served; a rollout in
-// progress goes on.
-func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*Build, error) {
+// attempt records rev as the last attempted revision: what the previous
+// one was refused for no longer applies. Caller holds r.mu.
+func (r *Reconciler) attempt(rev source.Revision) {
+	r.st.LastAttemptedRevision = rev.String()
+	r.opts.Metrics.SetRevision("attempted", rev.String())
+	r.refused = nil
+}
+
+// reconcileBuild renders, models and translates the revision into p.build.
+// A revision that cannot be built is refused (Stalled=True, with the reason
+// of the step that failed) and changes nothing served; a rollout in
+// progress goes on. A tree the source failed to give is the source step's
+// problem, retried on the next poll.
+func (r *Reconciler) reconcileBuild(ctx context.Context, p *pass) (bool, error) {
+	b, err := r.build(ctx, p.rev)
+	if b == nil || err != nil {
+		r.mu.Lock()
+		r.inBuild = ""
+		r.mu.Unlock()
+		return false, err
+	}
+	p.build = b // in build until the rollout step decides
+	return true, nil
+}
+
+func (r *Reconciler) build(ctx context.Context, rev source.Revision) (*Build, error) {
 	start := time.Now()
 	fsys, err := r.opts.Source.FS(ctx, rev)
 	if err != nil && !errors.Is(err, source.ErrTooLarge) && !errors.Is(err, source.ErrUnverified) {
@@ -313,12 +361,10 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, rev source.Revision) (*
 		// and the next poll (or POST /reconcile) tries it again.
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		defer r.touch()
 		r.refetch = rev.String()
 		r.st.Source.LastError = err.Error()
-		r.st.Set(status.Ready, metav1.ConditionFalse, status.ReasonSourceFailed,
-			fmt.Sprintf("cannot fetch %s: %v; retried on the next poll; still serving %s", rev, err, orNone(r.st.LastAppliedRevision)))
-		r.st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSourceFailed, "retried on the next poll")
+		r.sourceProblem = &problem{reason: status.ReasonSourceFailed,
+			message: fmt.Sprintf("cannot fetch %s: %v; retried on the next poll", rev, err)}
 		r.opts.Metrics.Failures.WithLabelValues(status.ReasonSourceFailed).Inc()
 		r.log.Warn("fetching the revision failed; retried on the next poll", "revision", rev.String(), "error", err)
 		return nil, err
@@ -379,15 +425,15 @@ func (r *Reconciler) recoverBuild() {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.touch()
+	// It is the last attempted revision: the summary says it failed, and
+	// the source step does not build it again.
+	r.st.LastAttemptedRevision = m.Revision
 	known := false
 	for _, f := range r.state.Failed {
 		known = known || f.Revision == m.Revision
 	}
 	if !known { // a build abandoned at its deadline is recorded already
 		r.recordFailedLocked(status.FailedRevision{Revision: m.Revision, Reason: reason, Message: msg, At: time.Now().UTC()})
-		r.st.Set(status.Ready, metav1.ConditionFalse, reason,
-			fmt.Sprintf("build of %s failed: %s; serving %s; waiting for a new commit", m.Revision, msg, orNone(r.st.LastAppliedRevision)))
 		r.log.Error("the previous process died while building a revision; it is recorded failed and not built again until a new commit arrives",
 			"revision", m.Revision, "reason", reason, "message", msg)
 	}
@@ -409,15 +455,12 @@ func (r *Reconciler) recordFailedLocked(fr status.FailedRevision) {
 	}
 }
 
-// refuseLocked records that rev cannot be served: Ready=False and
-// Stalled=True with reason, nothing served changes, and rev is not built
-// again until a new commit arrives. Caller holds r.mu.
+// refuseLocked records that rev cannot be served (Stalled=True with
+// reason): nothing served changes, and rev is not built again until a new
+// commit arrives. Caller holds r.mu.
 func (r *Reconciler) refuseLocked(rev source.Revision, reason string, err error) {
-	defer r.touch()
-	msg := fmt.Sprintf("revision %s cannot be served: %v; still serving %s", rev, err, orNone(r.st.LastAppliedRevision))
-	r.st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
-	r.st.Set(status.Stalled, metav1.ConditionTrue, reason, msg)
-	r.st.Set(status.Reconciling, metav1.ConditionFalse, reason, "waiting for a new commit")
+	r.refused = &problem{reason: reason, message: fmt.Sprintf("revision %s cannot be served: %v", rev, err)}
+	r.built = true
 	r.opts.Metrics.Failures.WithLabelValues(reason).Inc()
 	r.opts.Metrics.Reconciles.WithLabelValues("failed").Inc()
 	r.log.Error("revision refused", "revision", rev.String(), "reason", reason, "error", err)
@@ -448,22 +491,28 @@ func (r *Reconciler) checkHistory(ctx context.Context, rev source.Revision) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.touch()
 	if descends {
 		r.st.Source.ForcePush = ""
 		return
 	}
 	msg := fmt.Sprintf("%s moved from %s to %s, which does not descend from it (a force-push or a move backwards); applied like any new commit", rev.Ref, prev.Short(), rev.Short())
 	r.st.Source.ForcePush = msg
-	r.st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, "building "+rev.String()+": "+msg)
 	r.log.Warn("the branch was force-pushed: the new revision does not descend from the applied one", "revision", rev.String(), "applied", applied)
 }
 
 // reconcileRollout decides how the build reaches the fleet: not at all when
 // nothing served changes, at once when it equals a version that completed a
-// rollout (a revert), otherwise through the RolloutPolicy.
-func (r *Reconciler) reconcileRollout(b *Build) {
+// rollout (a revert), otherwise through the RolloutPolicy. It records the
+// rollout in progress (r.building); how the rollout ends comes back through
+// onRolloutDone.
+func (r *Reconciler) reconcileRollout(_ context.Context, p *pass) (bool, error) {
+	r.startRollout(p.build)
+	return false, nil
+}
+
+func (r *Reconciler) startRollout(b *Build) {
 	r.mu.Lock()
+	r.inBuild, r.built = "", true
 	go r.describeChanges(b, r.state.LastGood)
 	rejected := b.Rejected()
 	r.st.Objects = b.Model.Status
@@ -498,7 +547,6 @@ func (r *Reconciler) reconcileRollout(b *Build) {
 	case active && hash == activeHash:
 		// Same content as the rollout in progress: let it go on.
 		r.building = b
-		r.summarize()
 		r.mu.Unlock()
 		return
 	}
@@ -507,11 +555,11 @@ func (r *Reconciler) reconcileRollout(b *Build) {
 		fast = fmt.Sprintf("served config equals %s, which completed a rollout", rev)
 	}
 	r.building = b
-	r.summarize()
 	r.mu.Unlock()
 
 	if lastGood != nil && hash == lastGood.Hash() {
-		// Back to last good while a rollout is in progress: stop it.
+		// Back to last good while a rollout is in progress: stop it. Stop
+		// waits for the rollout's goroutine, whose callbacks take r.mu.
 		r.engine.Stop()
 		r.mu.Lock()
 		r.markApplied(b, "reverted to the last good version while a rollout was in progress")
@@ -535,7 +583,6 @@ func (r *Reconciler) markApplied(b *Build, why string) {
 	r.appliedNote = why
 	r.opts.Metrics.Reconciles.WithLabelValues("unchanged").Inc()
 	r.log.Info("revision applied at once", "revision", b.Revision, "why", why)
-	r.summarize()
 }
 
 func (r *Reconciler) onRolloutChange(ro status.Rollout) {
@@ -548,7 +595,8 @@ func (r *Reconciler) onRolloutChange(ro status.Rollout) {
 		r.rolloutSaved = time.Now()
 	}
 	if ro.Stage != r.rolloutStage && r.building != nil && ro.Hash == r.building.Set.Hash() {
-		// The Ready message names the stage in progress.
+		// The rollout reached a new stage: the conditions and the event
+		// name it.
 		r.rolloutStage = ro.Stage
 		r.summarize()
 	}
@@ -568,7 +616,6 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer r.touch()
 	b := r.building
 	if b == nil || b.Set.Hash() != res.Plan.Target.Hash() {
 		b = nil
@@ -608,61 +655,6 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 		r.log.Error("persist state", "error", err)
 	}
 	r.summarize()
-}
-
-// summarize computes Ready, Reconciling and Stalled once from the state, the
-// way Flux's summarize helpers do. Caller holds r.mu.
-func (r *Reconciler) summarize() {
-	defer r.touch()
-	st := &r.st
-	if r.building != nil {
-		msg := fmt.Sprintf("rolling out %s", r.building.Revision)
-		if ro, ok := r.engine.Status(); ok && ro.Stage != "" && ro.Hash == r.building.Set.Hash() {
-			msg += " (stage " + ro.Stage + ")"
-		}
-		st.Set(status.Reconciling, metav1.ConditionTrue, status.ReasonRollingOut, msg)
-		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonRollingOut, msg+"; serving "+orNone(st.LastAppliedRevision))
-		st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonRollingOut, msg)
-		return
-	}
-	if f, ok := failedAttempt(st); ok {
-		reason := status.ReasonRolloutFailed
-		msg := fmt.Sprintf("rollout of %s failed and was rolled back: %s; serving %s; waiting for a new commit",
-			f.Revision, f.Message, orNone(st.LastAppliedRevision))
-		if status.IsBuildFailure(f.Reason) {
-			reason = f.Reason
-			msg = fmt.Sprintf("build of %s failed: %s; serving %s; waiting for a new commit", f.Revision, f.Message, orNone(st.LastAppliedRevision))
-		}
-		st.Set(status.Ready, metav1.ConditionFalse, reason, msg)
-		st.Set(status.Stalled, metav1.ConditionTrue, reason, msg)
-		st.Set(status.Reconciling, metav1.ConditionFalse, reason, "waiting for a new commit")
-		return
-	}
-	if st.LastAppliedRevision != st.LastAttemptedRevision {
-		return // a build failure already set the conditions
-	}
-	applied := "applied " + st.LastAppliedRevision
-	if r.appliedNote != "" {
-		applied += " (" + r.appliedNote + ")"
-	}
-	st.Set(status.Stalled, metav1.ConditionFalse, status.ReasonSucceeded, "")
-	st.Set(status.Reconciling, metav1.ConditionFalse, status.ReasonSucceeded, applied)
-	if rej := status.Rejected(st.Objects); len(rej) > 0 {
-		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonObjectsRejected,
-			fmt.Sprintf("%s; %s", applied, status.RejectedMessage(rej)))
-		return
-	}
-	st.Set(status.Ready, metav1.ConditionTrue, status.ReasonSucceeded, applied)
-}
-
-// failedAttempt is the failed revision that is the last attempted one.
-func failedAttempt(st *status.Status) (status.FailedRevision, bool) {
-	for i := len(st.FailedRevisions) - 1; i >= 0; i-- {
-		if f := st.FailedRevisions[i]; f.Revision == st.LastAttemptedRevision {
-			return f, true
-		}
-	}
-	return status.FailedRevision{}, false
 }
 
 // touch marks the status as changed. Caller holds r.mu.
