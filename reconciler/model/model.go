@@ -34,6 +34,9 @@ type Input struct {
 	// with wellKnownCACertificates: System trusts; empty is
 	// DefaultSystemCAFile.
 	SystemCAFile string
+	// Services says how Kubernetes Service backendRefs resolve
+	// (services.go): by DNS unless Kubernetes is set.
+	Services Services
 }
 
 // Output of the model stage.
@@ -73,8 +76,9 @@ func Build(in Input) *Output {
 	if dc == nil {
 		dc = &DecodeCache{} // still shared by the passes of this call
 	}
+	svc := in.Services.withDefaults()
 	build := func(objs []render.Object) *result {
-		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile)
+		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile, svc)
 	}
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
@@ -180,9 +184,9 @@ func freshRollout(r *result) *v1alpha1.RolloutPolicy {
 }
 
 // buildPass runs the steps of the model over one set of objects.
-func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string) *result {
+func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string, svc Services) *result {
 	b := newBuilder(objs)
-	b.decoded, b.source, b.systemCA = dc, source, systemCA
+	b.decoded, b.source, b.systemCA, b.services = dc, source, systemCA, svc
 	b.last, b.since = last, since
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind
