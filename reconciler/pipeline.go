@@ -33,6 +33,8 @@ type Pipeline struct {
 	Translate TranslateFunc
 	// SystemCAFile is model.Input.SystemCAFile.
 	SystemCAFile string
+	// Services says how Kubernetes Service backendRefs resolve.
+	Services model.Services
 
 	// decoded caches object decoding across the revisions this pipeline
 	// builds (most objects of a new commit are unchanged).
@@ -98,7 +100,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
 	}
 	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
-	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile}
+	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile, Services: p.Services}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
 	}

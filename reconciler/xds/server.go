@@ -44,6 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -88,6 +89,12 @@ type Options struct {
 	// NodeIdentity, when set, binds node ids and labels to client
 	// certificates or a platform map (identity.go). It must Validate.
 	NodeIdentity *NodeIdentity
+	// ServiceClusters, when set, is told the names of the EDS clusters of
+	// Kubernetes Services (ir.ServiceClusterName) in every Set a node may
+	// be served, each time they change, so that their endpoints are
+	// discovered and given to SetEndpoints (endpoints.go). It is called
+	// with the Server's lock held and must not call the Server.
+	ServiceClusters func(names []string)
 }
 
 // Server is the xDS server. Create it with New.
@@ -110,8 +117,12 @@ type Server struct {
 	anys         anyCache
 	nextWatch    int64
 	plans        planCache
-	drainSnaps   map[drainKey]*cache.Snapshot // drain.go
-	changed      chan struct{}                // closed and replaced on every state change
+	drainSnaps   map[drainKey]*cache.Snapshot                 // drain.go
+	eps          map[string]*endpointv3.ClusterLoadAssignment // discovered (endpoints.go)
+	epsSnaps     map[*cache.Snapshot]*cache.Snapshot
+	svcClusters  map[*snapshot.Set][]string
+	svcReported  []string
+	changed      chan struct{} // closed and replaced on every state change
 	subs         map[*subscriber]struct{}
 
 	dropped atomic.Uint64
@@ -150,6 +161,8 @@ func New(opts Options) *Server {
 		sotwWatches:  map[string]map[int64]*sotwWatch{},
 		plans:        planCache{m: map[planKey][]*cache.Snapshot{}},
 		drainSnaps:   map[drainKey]*cache.Snapshot{},
+		epsSnaps:     map[*cache.Snapshot]*cache.Snapshot{},
+		svcClusters:  map[*snapshot.Set][]string{},
 		changed:      make(chan struct{}),
 		subs:         map[*subscriber]struct{}{},
 	}
