@@ -1,6 +1,7 @@
 package model
 
 import (
+	"net/netip"
 	"sort"
 
 	"gitxds.dev/gitxds/reconciler/ir"
@@ -56,6 +57,11 @@ type Output struct {
 	Rollout *v1alpha1.RolloutPolicy
 	// Namespaces are the labels of the Namespace objects of platform/.
 	Namespaces map[string]map[string]string
+	// CheckIP applies the backend address policy of this revision (the
+	// built-in rules and the BackendAddressPolicies of platform/) to an
+	// address discovered at run time: "" when allowed, else the rule that
+	// denies it.
+	CheckIP func(netip.Addr) string `json:"-"`
 }
 
 // Key is how Input.LastAccepted and Output.Accepted name an object:
@@ -114,6 +120,7 @@ func Build(in Input) *Output {
 		Accepted:   map[string]render.Object{},
 		Rollout:    freshRollout(final),
 		Namespaces: final.namespaces,
+		CheckIP:    final.addrPolicy.checkIP,
 	}
 	out.Accepted = make(map[string]render.Object, len(in.Objects))
 	out.Status = make([]status.Object, 0, len(final.objects))
@@ -166,6 +173,7 @@ type result struct {
 	ir         *ir.IR
 	rollout    *object // the accepted RolloutPolicy, nil if none
 	namespaces map[string]map[string]string
+	addrPolicy *addressPolicy
 }
 
 // freshRollout decodes the accepted RolloutPolicy of r again for
@@ -208,7 +216,7 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 	} {
 		step(b)
 	}
-	return &result{objects: b.objects, ir: b.ir, rollout: b.rolloutObj, namespaces: b.nsLabels}
+	return &result{objects: b.objects, ir: b.ir, rollout: b.rolloutObj, namespaces: b.nsLabels, addrPolicy: b.addrPolicy}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
