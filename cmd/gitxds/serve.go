@@ -358,6 +358,10 @@ func serviceClient(f serveFlags, log *slog.Logger) (kubernetes.Interface, error)
 	if err != nil {
 		return nil, fmt.Errorf("service discovery: %w", err)
 	}
+	// Two lists per Service when discovery starts; client-go's default
+	// (5 a second) would take 40 s for 100 Services. Watches are not
+	// throttled.
+	rc.QPS, rc.Burst = 50, 100
 	return kubernetes.NewForConfig(rc)
 }
 
