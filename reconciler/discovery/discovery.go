@@ -45,15 +45,17 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/xds"
 )
 
 // Options of a Discovery.
 type Options struct {
 	Client kubernetes.Interface
 	Log    *slog.Logger
-	// Publish is given every discovered assignment, by cluster name,
-	// after each change. It is called from one goroutine at a time.
-	Publish func(map[string]*endpointv3.ClusterLoadAssignment)
+	// Publish is given what is discovered of every wanted cluster, by
+	// cluster name, after each change (xds.Server.SetEndpoints). It is
+	// called from one goroutine at a time.
+	Publish func(map[string]xds.Discovered)
 	// Allowed, when set, says whether an endpoint address may be served
 	// ("" when allowed, else the rule that denies it): the backend address
 	// policy. A denied address is left out.
@@ -124,7 +126,7 @@ func (d *Discovery) changed() {
 // at every change, until ctx is done.
 func (d *Discovery) Run(ctx context.Context) {
 	defer d.stopAll()
-	var last map[string]*endpointv3.ClusterLoadAssignment
+	var last map[string]xds.Discovered
 	for {
 		select {
 		case <-ctx.Done():
@@ -197,12 +199,12 @@ func (d *Discovery) stopAll() {
 	}
 }
 
-// assignments computes every wanted cluster's assignment from the
-// informers' stores.
-func (d *Discovery) assignments() map[string]*endpointv3.ClusterLoadAssignment {
+// assignments computes what is discovered of every wanted cluster from
+// the informers' stores.
+func (d *Discovery) assignments() map[string]xds.Discovered {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[string]*endpointv3.ClusterLoadAssignment, len(d.wanted))
+	out := make(map[string]xds.Discovered, len(d.wanted))
 	for name, s := range d.wanted {
 		w := d.watches[svcKey{s.Namespace, s.Name}]
 		var svc *corev1.Service
@@ -219,7 +221,9 @@ func (d *Discovery) assignments() map[string]*endpointv3.ClusterLoadAssignment {
 				}
 			}
 		}
-		out[name] = Assignment(name, s.Port, svc, slices, d.allowed)
+		ap := AppProtocol(s.Port, svc)
+		out[name] = xds.Discovered{Assignment: Assignment(name, s.Port, svc, slices, d.allowed),
+			HTTP2: ap == AppProtocolH2C || ap == AppProtocolGRPC, WebSocket: ap == AppProtocolWS}
 	}
 	return out
 }
@@ -360,13 +364,37 @@ func healthOf(c discoveryv1.EndpointConditions) (corev3.HealthStatus, bool) {
 	return corev3.HealthStatus_UNKNOWN, false
 }
 
-func sameAssignments(a, b map[string]*endpointv3.ClusterLoadAssignment) bool {
+// AppProtocol is the appProtocol of Service port port of svc, "" when
+// unknown.
+func AppProtocol(port uint32, svc *corev1.Service) string {
+	if svc == nil {
+		return ""
+	}
+	for _, p := range svc.Spec.Ports {
+		if uint32(p.Port) == port && p.AppProtocol != nil {
+			return *p.AppProtocol
+		}
+	}
+	return ""
+}
+
+// Service port appProtocols gitxds acts on: kubernetes.io/h2c
+// (Kubernetes' name for prior-knowledge HTTP/2) and grpc (gRPC is HTTP/2)
+// make Envoy speak HTTP/2 to the endpoints; kubernetes.io/ws enables the
+// WebSocket upgrade on the routes to them (xds.Discovered).
+const (
+	AppProtocolH2C  = "kubernetes.io/h2c"
+	AppProtocolGRPC = "grpc"
+	AppProtocolWS   = "kubernetes.io/ws"
+)
+
+func sameAssignments(a, b map[string]xds.Discovered) bool {
 	if a == nil || len(a) != len(b) {
 		return false
 	}
 	for k, x := range a {
 		y, ok := b[k]
-		if !ok || !proto.Equal(x, y) {
+		if !ok || x.HTTP2 != y.HTTP2 || x.WebSocket != y.WebSocket || !proto.Equal(x.Assignment, y.Assignment) {
 			return false
 		}
 	}

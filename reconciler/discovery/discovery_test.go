@@ -99,3 +99,18 @@ func TestAssignmentEmpty(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAppProtocol: the appProtocol of the Service port the cluster is.
+func TestAppProtocol(t *testing.T) {
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Port: 80, AppProtocol: s(AppProtocolWS)}, {Port: 8080, AppProtocol: s(AppProtocolH2C)}, {Port: 9000},
+	}}}
+	for port, want := range map[uint32]string{80: AppProtocolWS, 8080: AppProtocolH2C, 9000: "", 1: ""} {
+		if got := AppProtocol(port, svc); got != want {
+			t.Errorf("port %d: %q, want %q", port, got, want)
+		}
+	}
+	if got := AppProtocol(80, nil); got != "" {
+		t.Errorf("no Service: %q", got)
+	}
+}

@@ -160,7 +160,7 @@ func (s *Server) keptLocked(n *nodeState, typeURL string) *cache.Snapshot {
 	if err != nil || good == nil {
 		return cur
 	}
-	good = s.withEndpointsLocked(good)
+	good = s.withEndpointsLocked(good, n.class)
 	kept := n.typ(typeURL).acked
 	if kept == "" || kept != good.GetVersion(typeURL) || cur.GetVersion(typeURL) == kept {
 		return cur

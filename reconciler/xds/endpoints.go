@@ -7,13 +7,18 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -39,10 +44,25 @@ import (
 // served with discovered endpoints.
 const epsSep = "+eps-"
 
-// SetEndpoints replaces the discovered assignments (by cluster name) and
-// pushes them to every node whose served clusters include one of them.
-// An assignment for a cluster no Set has is kept for when one has it.
-func (s *Server) SetEndpoints(eps map[string]*endpointv3.ClusterLoadAssignment) {
+// Discovered is what discovery knows of one cluster.
+type Discovered struct {
+	// Assignment replaces the cluster's ClusterLoadAssignment.
+	Assignment *endpointv3.ClusterLoadAssignment
+	// HTTP2: the upstream speaks HTTP/2 without TLS (a Service port's
+	// appProtocol kubernetes.io/h2c or grpc). Envoy nodes get the cluster
+	// with HTTP/2 protocol options; gRPC always speaks HTTP/2.
+	HTTP2 bool
+	// WebSocket: the upstream takes WebSocket upgrades (appProtocol
+	// kubernetes.io/ws). Envoy nodes get every route sending to the
+	// cluster (alone or in a weighted split) with the websocket upgrade
+	// enabled; gRPC clients make no upgrades.
+	WebSocket bool
+}
+
+// SetEndpoints replaces what is discovered (by cluster name) and pushes it
+// to every node whose served clusters include one of them. What is known
+// of a cluster no Set has is kept for when one has it.
+func (s *Server) SetEndpoints(eps map[string]Discovered) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.eps = maps.Clone(eps)
@@ -59,7 +79,9 @@ func (s *Server) SetEndpoints(eps map[string]*endpointv3.ClusterLoadAssignment) 
 		if err != nil || snap == nil {
 			continue
 		}
-		if s.withEndpointsLocked(snap).GetVersion(resource.EndpointType) == n.target.GetVersion(resource.EndpointType) {
+		if o := s.withEndpointsLocked(snap, n.class); o.GetVersion(resource.EndpointType) == n.target.GetVersion(resource.EndpointType) &&
+			o.GetVersion(resource.ClusterType) == n.target.GetVersion(resource.ClusterType) &&
+			beforeDrain(o.GetVersion(resource.RouteType)) == beforeDrain(n.target.GetVersion(resource.RouteType)) {
 			continue // none of its clusters changed
 		}
 		s.transitionLocked(n, to)
@@ -67,35 +89,81 @@ func (s *Server) SetEndpoints(eps map[string]*endpointv3.ClusterLoadAssignment) 
 	s.notifyLocked()
 }
 
-// withEndpointsLocked is snap with the discovered assignments of its
+// withEndpointsLocked is snap (of class c) with what is discovered of its
 // clusters, shared by every node moved to it.
-func (s *Server) withEndpointsLocked(snap *cache.Snapshot) *cache.Snapshot {
+func (s *Server) withEndpointsLocked(snap *cache.Snapshot, c snapshot.Class) *cache.Snapshot {
 	if len(s.eps) == 0 || snap == nil {
 		return snap
 	}
-	if out, ok := s.epsSnaps[snap]; ok {
+	k := epsKey{snap, c}
+	if out, ok := s.epsSnaps[k]; ok {
 		return out
 	}
-	eds := resource.EndpointType
+	out := snap
+	cdsTag := sha256.New()
+	var clusters map[string]types.ResourceWithTTL
+	var cdsVM map[string]string
+	if c.IsEnvoy() {
+		base := snap.Resources[types.Cluster]
+		for _, name := range slices.Sorted(maps.Keys(base.Items)) {
+			d, ok := s.eps[name]
+			if !ok || !d.HTTP2 {
+				continue
+			}
+			cl, err := withHTTP2(base.Items[name].Resource)
+			if err != nil || cl == nil {
+				continue
+			}
+			if clusters == nil {
+				clusters = maps.Clone(base.Items)
+				cdsVM = maps.Clone(snap.VersionMap[resource.ClusterType])
+			}
+			clusters[name] = types.ResourceWithTTL{Resource: cl}
+			cdsVM[name] += "/h2"
+			fmt.Fprintf(cdsTag, "%s\n", name)
+		}
+	}
+	cds := snap.VersionMap[resource.ClusterType]
+	if cdsVM != nil {
+		cds = cdsVM
+	}
+	var routes map[string]types.ResourceWithTTL
+	var rdsVM map[string]string
+	if c.IsEnvoy() {
+		routes, rdsVM = s.withWebSocketLocked(snap)
+	}
 	base := snap.Resources[types.Endpoint]
 	var names []string
 	for name := range base.Items {
-		if _, ok := s.eps[name]; ok {
+		if d, ok := s.eps[name]; ok && d.Assignment != nil {
 			names = append(names, name)
 		}
 	}
-	out := snap
+	if len(names) > 0 || clusters != nil || routes != nil {
+		out = cloneSnapshot(snap)
+	}
+	if routes != nil {
+		h := sha256.New()
+		for _, name := range slices.Sorted(maps.Keys(rdsVM)) {
+			fmt.Fprintf(h, "%s=%s\n", name, rdsVM[name])
+		}
+		out.Resources[types.Route] = cache.Resources{Version: snap.Resources[types.Route].Version + epsSep + hex.EncodeToString(h.Sum(nil))[:8], Items: routes}
+		out.VersionMap[resource.RouteType] = rdsVM
+	}
+	if clusters != nil {
+		out.Resources[types.Cluster] = cache.Resources{Version: snap.Resources[types.Cluster].Version + epsSep + hex.EncodeToString(cdsTag.Sum(nil))[:8], Items: clusters}
+		out.VersionMap[resource.ClusterType] = cdsVM
+	}
 	if len(names) > 0 {
 		sort.Strings(names)
 		items := maps.Clone(base.Items)
-		vm := maps.Clone(snap.VersionMap[eds])
+		vm := maps.Clone(snap.VersionMap[resource.EndpointType])
 		if vm == nil {
 			vm = map[string]string{}
 		}
-		cds := snap.VersionMap[resource.ClusterType]
 		all := sha256.New()
 		for _, name := range names {
-			cla := s.eps[name]
+			cla := s.eps[name].Assignment
 			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(cla)
 			if err != nil {
 				continue // generated types always marshal
@@ -104,22 +172,148 @@ func (s *Server) withEndpointsLocked(snap *cache.Snapshot) *cache.Snapshot {
 			// With the cluster's hash, as snapshot.foldClusterHashes does:
 			// a changed cluster gets its assignment again.
 			v := "eps-" + hex.EncodeToString(sum[:8])
-			if c, ok := cds[name]; ok {
-				v += "/" + c
+			if h, ok := cds[name]; ok {
+				v += "/" + h
 			}
 			items[name] = types.ResourceWithTTL{Resource: cla}
 			vm[name] = v
 			fmt.Fprintf(all, "%s=%s\n", name, v)
 		}
-		out = cloneSnapshot(snap)
 		out.Resources[types.Endpoint] = cache.Resources{Version: base.Version + epsSep + hex.EncodeToString(all.Sum(nil))[:8], Items: items}
-		out.VersionMap[eds] = vm
+		out.VersionMap[resource.EndpointType] = vm
 	}
 	if len(s.epsSnaps) >= planCacheMax {
 		clear(s.epsSnaps)
 	}
-	s.epsSnaps[snap] = out
+	s.epsSnaps[k] = out
 	return out
+}
+
+// withWebSocketLocked returns the route configurations of snap with the
+// websocket upgrade enabled on every route to a WebSocket cluster, and
+// their version map; nil, nil when none changes. A route's
+// upgrade_configs enable an upgrade the HttpConnectionManager does not
+// configure (HttpConnectionManagerConfig::createUpgradeFilterChain in
+// source/extensions/filters/network/http_connection_manager/config.cc:
+// "Upgrades explicitly enabled on this route").
+func (s *Server) withWebSocketLocked(snap *cache.Snapshot) (map[string]types.ResourceWithTTL, map[string]string) {
+	ws := map[string]bool{}
+	for name, d := range s.eps {
+		if d.WebSocket {
+			ws[name] = true
+		}
+	}
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	base := snap.Resources[types.Route]
+	var items map[string]types.ResourceWithTTL
+	var vm map[string]string
+	for _, name := range slices.Sorted(maps.Keys(base.Items)) {
+		rc, err := asRouteConfig(base.Items[name].Resource)
+		if err != nil || !enableWebSocket(rc, ws) {
+			continue
+		}
+		if items == nil {
+			items = maps.Clone(base.Items)
+			vm = maps.Clone(snap.VersionMap[resource.RouteType])
+		}
+		items[name] = types.ResourceWithTTL{Resource: rc}
+		vm[name] += "/ws"
+	}
+	return items, vm
+}
+
+func asRouteConfig(r types.Resource) (*routev3.RouteConfiguration, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	rc := &routev3.RouteConfiguration{}
+	return rc, proto.Unmarshal(b, rc)
+}
+
+// enableWebSocket adds the websocket upgrade to the routes of rc that send
+// to a cluster of ws, and reports whether it changed any.
+func enableWebSocket(rc *routev3.RouteConfiguration, ws map[string]bool) bool {
+	changed := false
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			a := r.GetRoute()
+			if a == nil {
+				continue
+			}
+			to := ws[a.GetCluster()]
+			for _, wc := range a.GetWeightedClusters().GetClusters() {
+				to = to || ws[wc.GetName()]
+			}
+			if !to || slices.ContainsFunc(a.GetUpgradeConfigs(), func(u *routev3.RouteAction_UpgradeConfig) bool {
+				return strings.EqualFold(u.GetUpgradeType(), "websocket")
+			}) {
+				continue
+			}
+			a.UpgradeConfigs = append(a.UpgradeConfigs, &routev3.RouteAction_UpgradeConfig{UpgradeType: "websocket"})
+			changed = true
+		}
+	}
+	return changed
+}
+
+// beforeDrain is a version without the part drain.go adds.
+func beforeDrain(v string) string {
+	if i := strings.Index(v, drainSep); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
+type epsKey struct {
+	snap  *cache.Snapshot
+	class snapshot.Class
+}
+
+// httpProtocolOptionsKey names Envoy's upstream HTTP protocol options in a
+// cluster's typed_extension_protocol_options.
+const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+// withHTTP2 is Envoy cluster r speaking HTTP/2 to its upstream: its
+// HttpProtocolOptions with an explicit HTTP/2 config (its other options
+// kept). Envoy reads the upstream protocol from
+// typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.
+// HttpProtocolOptions"] (ProtocolOptionsConfigImpl in
+// source/extensions/upstreams/http/config.cc: explicit_http_config's
+// http2_protocol_options selects HTTP/2 for every connection). nil when
+// it speaks HTTP/2 already.
+func withHTTP2(r types.Resource) (*clusterv3.Cluster, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	cl := &clusterv3.Cluster{}
+	if err := proto.Unmarshal(b, cl); err != nil {
+		return nil, err
+	}
+	opts := &httpv3.HttpProtocolOptions{}
+	if a := cl.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]; a != nil {
+		if err := a.UnmarshalTo(opts); err != nil {
+			return nil, err
+		}
+	}
+	if opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil {
+		return nil, nil
+	}
+	opts.UpstreamProtocolOptions = &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+		ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+	}}
+	a, err := anypb.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if cl.TypedExtensionProtocolOptions == nil {
+		cl.TypedExtensionProtocolOptions = map[string]*anypb.Any{}
+	}
+	cl.TypedExtensionProtocolOptions[httpProtocolOptionsKey] = a
+	return cl, cl.ValidateAll()
 }
 
 // reportServiceClustersLocked tells Options.ServiceClusters the EDS

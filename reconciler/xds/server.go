@@ -44,7 +44,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -117,9 +116,9 @@ type Server struct {
 	anys         anyCache
 	nextWatch    int64
 	plans        planCache
-	drainSnaps   map[drainKey]*cache.Snapshot                 // drain.go
-	eps          map[string]*endpointv3.ClusterLoadAssignment // discovered (endpoints.go)
-	epsSnaps     map[*cache.Snapshot]*cache.Snapshot
+	drainSnaps   map[drainKey]*cache.Snapshot // drain.go
+	eps          map[string]Discovered        // endpoints.go
+	epsSnaps     map[epsKey]*cache.Snapshot
 	svcClusters  map[*snapshot.Set][]string
 	svcReported  []string
 	changed      chan struct{} // closed and replaced on every state change
@@ -161,7 +160,7 @@ func New(opts Options) *Server {
 		sotwWatches:  map[string]map[int64]*sotwWatch{},
 		plans:        planCache{m: map[planKey][]*cache.Snapshot{}},
 		drainSnaps:   map[drainKey]*cache.Snapshot{},
-		epsSnaps:     map[*cache.Snapshot]*cache.Snapshot{},
+		epsSnaps:     map[epsKey]*cache.Snapshot{},
 		svcClusters:  map[*snapshot.Set][]string{},
 		changed:      make(chan struct{}),
 		subs:         map[*subscriber]struct{}{},
