@@ -264,7 +264,8 @@ func TestHAOverlay(t *testing.T) {
 		if err := yaml.Unmarshal(doc, &o); err != nil {
 			t.Fatal(err)
 		}
-		if ns := str(o, "metadata", "namespace"); ns != "gitxds-system" && str(o, "kind") != "Namespace" {
+		clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
+		if ns := str(o, "metadata", "namespace"); ns != "gitxds-system" && !clusterScoped[str(o, "kind")] {
 			t.Errorf("%s/%s in namespace %q", str(o, "kind"), str(o, "metadata", "name"), ns)
 		}
 		objs[str(o, "kind")+"/"+str(o, "metadata", "name")] = o
