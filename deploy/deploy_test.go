@@ -83,6 +83,7 @@ func TestKustomizeBuild(t *testing.T) {
 		"Deployment/gitxds", "Service/gitxds", "Service/gitxds-admin",
 		"ConfigMap/envoy-bootstrap", "Deployment/envoy-edge-canary", "Deployment/envoy-edge-stable",
 		"Service/envoy-edge", "Service/envoy-edge-internal",
+		"ClusterRole/gitxds-service-discovery", "ClusterRoleBinding/gitxds-service-discovery",
 	} {
 		if objs[want] == nil {
 			t.Errorf("missing %s", want)
@@ -96,6 +97,24 @@ func TestKustomizeBuild(t *testing.T) {
 	if len(rules) < 2 || str(rules[1], "apiGroups", 0) != "events.k8s.io" || str(rules[1], "resources", 0) != "events" ||
 		str(rules[1], "verbs", 0) != "create" || str(cfg0(objs), "GITXDS_KUBE_EVENTS") != "true" {
 		t.Errorf("the Role does not let gitxds create events.k8s.io Events, or they are off: %v", rules)
+	}
+
+	// Service discovery reads Services and EndpointSlices everywhere.
+	granted := map[string]string{}
+	for _, r := range list(objs["ClusterRole/gitxds-service-discovery"], "rules") {
+		var verbs []string
+		for _, v := range list(r, "verbs") {
+			verbs = append(verbs, v.(string))
+		}
+		granted[str(r, "apiGroups", 0)+"/"+str(r, "resources", 0)] = strings.Join(verbs, ",")
+	}
+	for _, res := range []string{"/services", "discovery.k8s.io/endpointslices"} {
+		if granted[res] != "get,list,watch" {
+			t.Errorf("ClusterRole gitxds-service-discovery grants %s %q, want get,list,watch", res, granted[res])
+		}
+	}
+	if b := objs["ClusterRoleBinding/gitxds-service-discovery"]; str(b, "subjects", 0, "name") != "gitxds" || str(b, "subjects", 0, "namespace") != "gitxds-system" {
+		t.Errorf("ClusterRoleBinding gitxds-service-discovery does not bind gitxds-system/gitxds: %v", at(b, "subjects"))
 	}
 
 	cfg := at(objs["ConfigMap/gitxds-config"], "data").(map[string]any)
@@ -245,7 +264,8 @@ func TestHAOverlay(t *testing.T) {
 		if err := yaml.Unmarshal(doc, &o); err != nil {
 			t.Fatal(err)
 		}
-		if ns := str(o, "metadata", "namespace"); ns != "gitxds-system" && str(o, "kind") != "Namespace" {
+		clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
+		if ns := str(o, "metadata", "namespace"); ns != "gitxds-system" && !clusterScoped[str(o, "kind")] {
 			t.Errorf("%s/%s in namespace %q", str(o, "kind"), str(o, "metadata", "name"), ns)
 		}
 		objs[str(o, "kind")+"/"+str(o, "metadata", "name")] = o

@@ -10,6 +10,7 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
 
@@ -33,6 +34,11 @@ type Pipeline struct {
 	Translate TranslateFunc
 	// SystemCAFile is model.Input.SystemCAFile.
 	SystemCAFile string
+	// Services says how Kubernetes Service backendRefs resolve.
+	Services model.Services
+	// AddressPolicy, when set, is given the backend address policy of each
+	// revision the model builds, for endpoints discovered at run time.
+	AddressPolicy func(check func(netip.Addr) string)
 
 	// decoded caches object decoding across the revisions this pipeline
 	// builds (most objects of a new commit are unchanged).
@@ -98,7 +104,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
 	}
 	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
-	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile}
+	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile, Services: p.Services}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
 	}
@@ -108,6 +114,9 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	}
 	in.Objects = objs
 	out := model.Build(in)
+	if p.AddressPolicy != nil {
+		p.AddressPolicy(out.CheckIP)
+	}
 	reportFailedTeams(out, rendered.Failed, held)
 	reportOverlaid(out, rendered.Objects)
 	if err := out.IR.Validate(); err != nil {

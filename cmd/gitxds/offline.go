@@ -23,6 +23,7 @@ type repoFlags struct {
 	maxFileSize, maxRepoSize int64
 	maxObjectsPerTeam        int
 	systemCAFile             string
+	clusterDomain            string
 }
 
 func (f *repoFlags) register(c *cobra.Command) {
@@ -33,7 +34,17 @@ func (f *repoFlags) register(c *cobra.Command) {
 	c.Flags().Int64Var(&f.maxRepoSize, "max-repo-size", 0, "largest repository tree in bytes (default 64 MiB)")
 	c.Flags().IntVar(&f.maxObjectsPerTeam, "max-objects-per-team", 0, "most objects one team directory may list (default 500)")
 	c.Flags().StringVar(&f.systemCAFile, "system-ca-file", "", "CA bundle on the proxy hosts that BackendTLSPolicy wellKnownCACertificates: System trusts (default "+model.DefaultSystemCAFile+")")
+	c.Flags().StringVar(&f.clusterDomain, "cluster-domain", model.DefaultClusterDomain, "DNS domain of Kubernetes Services: a Service backendRef is <name>.<namespace>.svc.<domain>, resolved by the proxies")
 	_ = c.MarkFlagRequired("path")
+}
+
+// pipeline is the pipeline of the offline commands: without Kubernetes
+// access, Services resolve by DNS.
+func (f *repoFlags) pipeline() *reconciler.Pipeline {
+	p := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
+	p.SystemCAFile = f.systemCAFile
+	p.Services = model.Services{ClusterDomain: f.clusterDomain}
+	return p
 }
 
 func (f *repoFlags) limits() source.Limits {
@@ -83,9 +94,7 @@ func (f *repoFlags) buildAfter(ctx context.Context, ref string, last *model.Memo
 	if err != nil {
 		return nil, err
 	}
-	pipe := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
-	pipe.SystemCAFile = f.systemCAFile
-	b, err := pipe.Run(fsys, f.path, rev, last)
+	b, err := f.pipeline().Run(fsys, f.path, rev, last)
 	if err != nil {
 		if ue := f.noOverlay(err); ue != nil {
 			return nil, ue

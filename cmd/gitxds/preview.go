@@ -10,6 +10,7 @@ import (
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/diff/accept"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/preview"
 	"gitxds.dev/gitxds/reconciler/render"
 )
@@ -89,6 +90,7 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 	opts.Path = f.path
 	opts.Render = render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}
 	opts.SystemCAFile = f.systemCAFile
+	opts.Services = model.Services{ClusterDomain: f.clusterDomain}
 	p, err := preview.Run(ctx, f.load, baseRef, headRef, opts)
 	if ue := f.noOverlay(err); ue != nil {
 		return nil, ue

@@ -59,6 +59,8 @@ type serveFlags struct {
 	// --leader-elect it is on unless set to false).
 	kubeEvents, kubeEventsSet bool
 	kubeconfig                string
+	discoverServices          bool
+	clusterDomain             string
 
 	// environ is the process environment (tests replace it); unknownEnv
 	// are its GITXDS_ variables that match no flag.
@@ -132,7 +134,9 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.leaderIdentity, "leader-election-identity", "", "this replica's name in the Lease (default: the hostname, i.e. the pod name)")
 	fl.StringVar(&f.advertiseAdmin, "advertise-admin-address", "", "host:port at which the other replicas reach this admin API (default: the --admin-address listener)")
 	fl.BoolVar(&f.kubeEvents, "kube-events", false, "record Kubernetes Events (events.k8s.io) for each revision, rollout stage, rollback and refusal, regarding the Lease of --leader-election-namespace/--leader-election-lease-name; on by default with --leader-elect; in-cluster or --kubeconfig")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for --kube-events outside a pod (default: $KUBECONFIG, else the in-cluster service account)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for Kubernetes access outside a pod: Service discovery and --kube-events (default: $KUBECONFIG, else the pod's service account)")
+	fl.BoolVar(&f.discoverServices, "discover-services", true, "with Kubernetes access, take the endpoints of Service backendRefs from their EndpointSlices and push their changes at once, without a commit; false, or without access: resolve Services by DNS")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", model.DefaultClusterDomain, "DNS domain of Kubernetes Services: <name>.<namespace>.svc.<domain>, when they resolve by DNS, and for the backend address policy")
 	_ = c.MarkFlagRequired("repo")
 	_ = c.MarkFlagRequired("path")
 	return c
@@ -260,6 +264,11 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		}
 		cfg.Leader = lo
 	}
+	kube, err := serviceClient(f, log)
+	if err != nil {
+		return cfg, &exitError{code: exitUsage, err: err}
+	}
+	cfg.Kube, cfg.ClusterDomain = kube, f.clusterDomain
 	switch {
 	case f.kubeEventsSet && !f.kubeEvents:
 		cfg.NoKubeEvents = true
@@ -273,40 +282,52 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 	return cfg, nil
 }
 
-// kubeEventsOptions connects to the cluster for --kube-events without
-// --leader-elect: --kubeconfig or $KUBECONFIG when given, else the pod's
-// service account. The Events regard the Lease gitxds would elect with.
-func kubeEventsOptions(f serveFlags) (*kubeevents.Options, error) {
+// kubeConfig is the one Kubernetes client configuration of serve, for
+// Service discovery and --kube-events: --kubeconfig, else $KUBECONFIG,
+// else the pod's service account. ns is the kubeconfig context's
+// namespace, or the pod's. ok is false when none of them is there (not in
+// a pod, no kubeconfig): err is then why.
+func kubeConfig(f serveFlags) (rc *rest.Config, ns string, ok bool, err error) {
 	path := f.kubeconfig
 	if path == "" {
 		path = lookupEnvIn(f.environ, "KUBECONFIG")
 	}
-	var rc *rest.Config
-	ns := f.leaderNamespace
 	if path != "" {
 		cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 			&clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(path)}, &clientcmd.ConfigOverrides{})
-		var err error
 		if rc, err = cc.ClientConfig(); err != nil {
-			return nil, fmt.Errorf("--kube-events: kubeconfig %s: %w", path, err)
+			return nil, "", true, fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
-		if ns == "" {
-			if ns, _, err = cc.Namespace(); err != nil {
-				return nil, fmt.Errorf("--kube-events: kubeconfig %s: %w", path, err)
-			}
+		if ns, _, err = cc.Namespace(); err != nil {
+			return nil, "", true, fmt.Errorf("kubeconfig %s: %w", path, err)
 		}
-	} else {
-		var err error
-		if rc, err = rest.InClusterConfig(); err != nil {
-			return nil, fmt.Errorf("--kube-events needs to run in a Kubernetes pod, or --kubeconfig: %w", err)
-		}
-		if ns == "" {
-			b, err := os.ReadFile(serviceAccountNamespace)
-			if err != nil {
-				return nil, fmt.Errorf("--leader-election-namespace: %w", err)
-			}
-			ns = strings.TrimSpace(string(b))
-		}
+		return rc, ns, true, nil
+	}
+	if rc, err = rest.InClusterConfig(); err != nil {
+		return nil, "", false, err
+	}
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		ns = strings.TrimSpace(string(b))
+	}
+	return rc, ns, true, nil
+}
+
+// kubeEventsOptions connects to the cluster for --kube-events without
+// --leader-elect (kubeConfig). The Events regard the Lease gitxds would
+// elect with.
+func kubeEventsOptions(f serveFlags) (*kubeevents.Options, error) {
+	rc, ns, ok, err := kubeConfig(f)
+	if !ok {
+		return nil, fmt.Errorf("--kube-events needs to run in a Kubernetes pod, or --kubeconfig: %w", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--kube-events: %w", err)
+	}
+	if f.leaderNamespace != "" {
+		ns = f.leaderNamespace
+	}
+	if ns == "" {
+		return nil, fmt.Errorf("--leader-election-namespace: not set, and no namespace in the kubeconfig or the pod")
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -319,6 +340,29 @@ func kubeEventsOptions(f serveFlags) (*kubeevents.Options, error) {
 		}
 	}
 	return &kubeevents.Options{Client: client, Instance: id, Regarding: kubeevents.LeaseReference(ns, f.leaderLease)}, nil
+}
+
+// serviceClient is the client of Service discovery: with
+// --discover-services (the default) and Kubernetes access (kubeConfig),
+// Service backendRefs get their endpoints from EndpointSlices; without,
+// nil (Services resolve by DNS).
+func serviceClient(f serveFlags, log *slog.Logger) (kubernetes.Interface, error) {
+	if !f.discoverServices {
+		return nil, nil
+	}
+	rc, _, ok, err := kubeConfig(f)
+	if !ok {
+		log.Info("no Kubernetes access (no --kubeconfig, $KUBECONFIG or pod service account): Service backendRefs resolve by DNS", "clusterDomain", f.clusterDomain)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("service discovery: %w", err)
+	}
+	// Two lists per Service when discovery starts; client-go's default
+	// (5 a second) would take 40 s for 100 Services. Watches are not
+	// throttled.
+	rc.QPS, rc.Burst = 50, 100
+	return kubernetes.NewForConfig(rc)
 }
 
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"

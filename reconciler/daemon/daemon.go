@@ -19,13 +19,16 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"google.golang.org/grpc"
 	grpccreds "google.golang.org/grpc/credentials"
+	"k8s.io/client-go/kubernetes"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/discovery"
 	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/metrics"
+	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
@@ -94,6 +97,15 @@ type Config struct {
 	// (DefaultFollowInterval when zero).
 	FollowInterval time.Duration
 
+	// Kube, when set, discovers the endpoints of Kubernetes Service
+	// backendRefs from their EndpointSlices (package discovery) and pushes
+	// them to the fleet as they change, without a revision. Without it,
+	// Services resolve by DNS (model.Services).
+	Kube kubernetes.Interface
+	// ClusterDomain of Service DNS names (model.DefaultClusterDomain when
+	// empty).
+	ClusterDomain string
+
 	// Translate replaces the translator (fault-injection tests only).
 	Translate reconciler.TranslateFunc
 	// NewQuerier replaces the Prometheus client of metric gates (tests only).
@@ -148,10 +160,22 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.XDSTLS != nil {
 		xopts.ServerOptions = append(xopts.ServerOptions, grpc.Creds(grpccreds.NewTLS(cfg.XDSTLS)))
 	}
+	var disc *discovery.Discovery
+	if cfg.Kube != nil {
+		// The first Set comes with Restore, below, once disc exists.
+		xopts.ServiceClusters = func(names []string) { disc.Want(names) }
+	}
 	xsrv := xds.New(xopts)
+	if cfg.Kube != nil {
+		disc = discovery.New(discovery.Options{Client: cfg.Kube, Log: cfg.Log, Publish: xsrv.SetEndpoints})
+	}
 	fleet := reconciler.NewFleet(xsrv, m)
 	pipe := reconciler.NewPipeline(render.Options{Limits: cfg.RenderLimits})
 	pipe.SystemCAFile = cfg.SystemCAFile
+	pipe.Services = model.Services{Kubernetes: cfg.Kube != nil, ClusterDomain: cfg.ClusterDomain}
+	if disc != nil {
+		pipe.AddressPolicy = disc.SetAllowed
+	}
 	if cfg.Translate != nil {
 		pipe.Translate = cfg.Translate
 	}
@@ -223,6 +247,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		d.http.Handler = d.haHandler(d.http.Handler)
 		m.Registry.MustRegister(d.leaderGauge())
 	}
+	if disc != nil {
+		go disc.Run(ctx)
+	}
 	go func() {
 		defer close(d.xdone)
 		if err := xsrv.Serve(ctx, xlis); err != nil && ctx.Err() == nil {
@@ -249,7 +276,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	cfg.Log.Info("gitxds serving", "repo", src.String(), "ref", cfg.Ref, "path", cfg.Path,
 		"xds", d.XDSAddr, "admin", d.AdminAddr, "stateDir", cfg.StateDir,
 		"xdsTLS", tlsMode(cfg.XDSTLS), "webhooks", len(extra) > 0, "verifyCommits", cfg.VerifyCommit != nil, "leaderElection", d.Elector != nil,
-		"kubernetesEvents", kubeEventsOptions(cfg) != nil)
+		"kubernetesEvents", kubeEventsOptions(cfg) != nil, "serviceDiscovery", serviceDiscovery(cfg))
 	return d, nil
 }
 
@@ -279,6 +306,14 @@ func (d *Daemon) Close() {
 	case <-d.xdone:
 	case <-sctx.Done():
 	}
+}
+
+// serviceDiscovery says how Service backendRefs resolve, for the log.
+func serviceDiscovery(cfg Config) string {
+	if cfg.Kube != nil {
+		return "EndpointSlices"
+	}
+	return "DNS"
 }
 
 // kubeEventsOptions is where Kubernetes Events go, if anywhere.

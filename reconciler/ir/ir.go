@@ -10,6 +10,8 @@ package ir
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -315,7 +317,7 @@ type RateLimit struct {
 // Cluster is an upstream: a Backend object, with the policies that target it.
 type Cluster struct {
 	// Name is "<namespace>/<backend>" (plus ":<port>" when the backendRef
-	// overrides the port).
+	// overrides the port), or ServiceClusterName for a Service.
 	Name      string
 	Owner     ObjectRef
 	Endpoints []Endpoint // sorted
@@ -334,6 +336,48 @@ type Cluster struct {
 	// UpstreamTLS: the proxy connects to the endpoints over TLS (Gateway
 	// API BackendTLSPolicy).
 	UpstreamTLS *UpstreamTLS `json:",omitempty" yaml:",omitempty"`
+	// Service is set when the cluster is a Kubernetes Service port. With
+	// DNS set, Endpoints hold its DNS name; otherwise Endpoints are empty and
+	// the endpoints are discovered at run time from the Service's
+	// EndpointSlices, outside any revision (ServiceClusterName).
+	Service *ServiceRef `json:",omitempty" yaml:",omitempty"`
+}
+
+// ServiceRef is one port of a Kubernetes Service.
+type ServiceRef struct {
+	Namespace string
+	Name      string
+	// Port is the Service port (spec.ports[].port), not a target port.
+	Port uint32
+}
+
+// serviceClusterPrefix starts the name of every Service cluster: a Backend
+// cluster starts with a namespace, and no namespace contains ":".
+const serviceClusterPrefix = "service:"
+
+// ServiceClusterName is the cluster name of a Service port:
+// "service:<namespace>/<name>:<port>".
+func ServiceClusterName(s ServiceRef) string {
+	return fmt.Sprintf("%s%s/%s:%d", serviceClusterPrefix, s.Namespace, s.Name, s.Port)
+}
+
+// ParseServiceCluster is the Service port of a cluster name, and whether
+// the name is one of ServiceClusterName's.
+func ParseServiceCluster(name string) (ServiceRef, bool) {
+	rest, ok := strings.CutPrefix(name, serviceClusterPrefix)
+	if !ok {
+		return ServiceRef{}, false
+	}
+	nsName, port, ok := strings.Cut(rest, ":")
+	if !ok {
+		return ServiceRef{}, false
+	}
+	ns, n, ok := strings.Cut(nsName, "/")
+	p, err := strconv.ParseUint(port, 10, 16)
+	if !ok || err != nil || ns == "" || n == "" || p == 0 {
+		return ServiceRef{}, false
+	}
+	return ServiceRef{Namespace: ns, Name: n, Port: uint32(p)}, true
 }
 
 // UpstreamTLS is TLS from the proxy to a cluster's endpoints.
@@ -433,7 +477,7 @@ var (
 	ErrListenerPortInvalid = errors.New("listener port must be 1..65535")
 	ErrRouteNoAction       = errors.New("route has no action")
 	ErrUnknownCluster      = errors.New("route refers to a cluster that is not in the IR")
-	ErrClusterNoEndpoints  = errors.New("cluster has no endpoints")
+	ErrClusterNoEndpoints  = errors.New("cluster has no endpoints") // but a discovered Service's
 )
 
 // Validate checks the invariants translate relies on. The model only builds
@@ -443,7 +487,7 @@ func (x *IR) Validate() error {
 	clusters := make(map[string]bool, len(x.Clusters))
 	for _, c := range x.Clusters {
 		clusters[c.Name] = true
-		if len(c.Endpoints) == 0 {
+		if len(c.Endpoints) == 0 && (c.Service == nil || c.DNS) {
 			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, ErrClusterNoEndpoints))
 		}
 	}

@@ -21,8 +21,11 @@ func (b *builder) resolveBackend(r *route, where string, ref gwv1.BackendObjectR
 	if ref.Kind != nil {
 		kind = string(*ref.Kind)
 	}
+	if group == "" && kind == kindService {
+		return b.resolveService(r, where, ref)
+	}
 	if group != v1alpha1.Group || kind != v1alpha1.KindBackend {
-		r.refProblem(gwv1.RouteReasonInvalidKind, "%s: %s %s is not supported; refer to a Backend with group: gitxds.dev, kind: Backend", where, groupKind(ref.Group, gwv1.Kind(kind)), ref.Name)
+		r.refProblem(gwv1.RouteReasonInvalidKind, "%s: %s %s is not supported; refer to a Service (the default kind) or a Backend with group: gitxds.dev, kind: Backend", where, groupKind(ref.Group, gwv1.Kind(kind)), ref.Name)
 		return "", "", false
 	}
 	ns := r.obj.src.Namespace

@@ -32,7 +32,9 @@ var update = flag.Bool("update", false, "rewrite the golden files testdata/*.out
 //	# firstAccepted: 3 rev-c      Input.FirstAccepted of the object (Seq, revision)
 //
 // A document of comments only (a case description) is skipped, except for
-// its "# revision: REV" line, which sets Input.Revision; with a revision,
+// its "# revision: REV" line, which sets Input.Revision ("# services:
+// kubernetes" sets Input.Services.Kubernetes, "# clusterDomain: D" its
+// ClusterDomain); with a revision,
 // the output lists Output.FirstAccepted too. The expected output is
 // <case>.out.yaml: status, accepted keys and the IR.
 func TestGolden(t *testing.T) {
@@ -106,6 +108,12 @@ func readCase(t *testing.T, path string) Input {
 		if !body {
 			if rev, ok := opts["revision"]; ok {
 				in.Revision = rev
+			}
+			if opts["services"] == "kubernetes" {
+				in.Services.Kubernetes = true
+			}
+			if d, ok := opts["clusterDomain"]; ok {
+				in.Services.ClusterDomain = d
 			}
 			continue
 		}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"net/netip"
 	"sort"
 
 	"gitxds.dev/gitxds/reconciler/ir"
@@ -34,6 +35,9 @@ type Input struct {
 	// with wellKnownCACertificates: System trusts; empty is
 	// DefaultSystemCAFile.
 	SystemCAFile string
+	// Services says how Kubernetes Service backendRefs resolve
+	// (services.go): by DNS unless Kubernetes is set.
+	Services Services
 }
 
 // Output of the model stage.
@@ -53,6 +57,11 @@ type Output struct {
 	Rollout *v1alpha1.RolloutPolicy
 	// Namespaces are the labels of the Namespace objects of platform/.
 	Namespaces map[string]map[string]string
+	// CheckIP applies the backend address policy of this revision (the
+	// built-in rules and the BackendAddressPolicies of platform/) to an
+	// address discovered at run time: "" when allowed, else the rule that
+	// denies it.
+	CheckIP func(netip.Addr) string `json:"-"`
 }
 
 // Key is how Input.LastAccepted and Output.Accepted name an object:
@@ -73,8 +82,9 @@ func Build(in Input) *Output {
 	if dc == nil {
 		dc = &DecodeCache{} // still shared by the passes of this call
 	}
+	svc := in.Services.withDefaults()
 	build := func(objs []render.Object) *result {
-		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile)
+		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile, svc)
 	}
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
@@ -110,6 +120,7 @@ func Build(in Input) *Output {
 		Accepted:   map[string]render.Object{},
 		Rollout:    freshRollout(final),
 		Namespaces: final.namespaces,
+		CheckIP:    final.addrPolicy.checkIP,
 	}
 	out.Accepted = make(map[string]render.Object, len(in.Objects))
 	out.Status = make([]status.Object, 0, len(final.objects))
@@ -162,6 +173,7 @@ type result struct {
 	ir         *ir.IR
 	rollout    *object // the accepted RolloutPolicy, nil if none
 	namespaces map[string]map[string]string
+	addrPolicy *addressPolicy
 }
 
 // freshRollout decodes the accepted RolloutPolicy of r again for
@@ -180,9 +192,9 @@ func freshRollout(r *result) *v1alpha1.RolloutPolicy {
 }
 
 // buildPass runs the steps of the model over one set of objects.
-func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string) *result {
+func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string, svc Services) *result {
 	b := newBuilder(objs)
-	b.decoded, b.source, b.systemCA = dc, source, systemCA
+	b.decoded, b.source, b.systemCA, b.services = dc, source, systemCA, svc
 	b.last, b.since = last, since
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind
@@ -204,7 +216,7 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 	} {
 		step(b)
 	}
-	return &result{objects: b.objects, ir: b.ir, rollout: b.rolloutObj, namespaces: b.nsLabels}
+	return &result{objects: b.objects, ir: b.ir, rollout: b.rolloutObj, namespaces: b.nsLabels, addrPolicy: b.addrPolicy}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -235,6 +235,9 @@ func (b *builder) applyPolicies() {
 		}
 	}
 	for _, c := range b.clusters {
+		if c.Service != nil {
+			continue // policies target Backends, not Services
+		}
 		key := "Backend " + c.Owner.Namespace + "/" + c.Owner.Name
 		p := idx.byTarget[key]
 		if p == nil {

@@ -159,6 +159,8 @@ type builder struct {
 	owners []hostOwner
 	// hostnames: validHostname of the hostnames checked so far.
 	hostnames map[string]string
+	// services is Input.Services, with its defaults.
+	services Services
 
 	ir *ir.IR
 }

@@ -39,6 +39,8 @@ type Options struct {
 	Render render.Options
 	// SystemCAFile is the pipeline's SystemCAFile (--system-ca-file).
 	SystemCAFile string
+	// Services is the pipeline's Services (--cluster-domain).
+	Services model.Services
 	// XDSTimeout bounds the xDS clients' ACK of the head
 	// (accept.DefaultTimeout when zero).
 	XDSTimeout time.Duration
@@ -107,6 +109,7 @@ func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options
 	// are rendered and decoded once.
 	pipe := reconciler.NewPipeline(opts.Render)
 	pipe.SystemCAFile = opts.SystemCAFile
+	pipe.Services = opts.Services
 	// The head is built as serve would build it after the base: an object
 	// rejected in the head keeps its accepted version of the base, and
 	// conflicts go to the objects of the base. So the base comes first.

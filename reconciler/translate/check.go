@@ -307,7 +307,7 @@ func (t *translation) checkIR() {
 			t.fail(c.Owner, "cluster "+c.Name, "", fmt.Errorf("cluster name is not unique"))
 		}
 		seen[c.Name] = true
-		if len(c.Endpoints) == 0 {
+		if len(c.Endpoints) == 0 && (c.Service == nil || c.DNS) {
 			t.fail(c.Owner, "cluster "+c.Name, "", ir.ErrClusterNoEndpoints)
 		}
 	}

@@ -254,7 +254,15 @@ func uniqueEndpoints(in []ir.Endpoint) []ir.Endpoint {
 // hostnameForHealthChecks, which is only health_check_config.hostname
 // (HostDescriptionImplBase, source/common/upstream/upstream_impl.cc), then
 // HttpHealthCheck.host, then the cluster name.
+//
+// A Service discovered from Kubernetes has no endpoints in the IR: its
+// assignment here has no locality, and the xDS server replaces it with the
+// discovered one (package discovery); until then, or when the Service has
+// no ready endpoint, requests to it fail (Envoy 503, gRPC UNAVAILABLE).
 func loadAssignment(c *ir.Cluster, checkHost bool) *endpointv3.ClusterLoadAssignment {
+	if len(c.Endpoints) == 0 {
+		return &endpointv3.ClusterLoadAssignment{ClusterName: c.Name}
+	}
 	loc := &endpointv3.LocalityLbEndpoints{
 		Locality:            &corev3.Locality{},
 		LoadBalancingWeight: wrapperspb.UInt32(1),

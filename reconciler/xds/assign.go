@@ -24,6 +24,7 @@ func (s *Server) SetDefault(set *snapshot.Set) {
 			s.applyLocked(n)
 		}
 	}
+	s.reportServiceClustersLocked()
 	s.notifyLocked()
 }
 
@@ -50,6 +51,7 @@ func (s *Server) Assign(nodeIDs []string, set *snapshot.Set) {
 			s.applyLocked(n)
 		}
 	}
+	s.reportServiceClustersLocked()
 	s.notifyLocked()
 }
 
@@ -64,6 +66,7 @@ func (s *Server) Unassign(nodeIDs []string) {
 			s.applyLocked(n)
 		}
 	}
+	s.reportServiceClustersLocked()
 	s.notifyLocked()
 }
 
@@ -134,7 +137,7 @@ func (s *Server) recordNACK(n *nodeState, typeURL, version, msg string, now time
 	}
 	if n.lastGood != nil {
 		s.log.Info("node reset to its last good set", "node", n.id, "revision", n.lastGood.Revision, "hash", n.lastGood.Hash())
-		n.cur = keptLocked(n, typeURL)
+		n.cur = s.keptLocked(n, typeURL)
 		// The rejected Set's scopes are not kept for draining: the node
 		// may have rejected one of them.
 		n.target = nil
@@ -148,7 +151,7 @@ func (s *Server) recordNACK(n *nodeState, typeURL, version, msg string, now time
 // from the rejected stage, a rejected union of clusters (stage 1 of plan.go)
 // would be sent again inside the reset's own union, NACKed again, and the
 // last good Set recorded as failed.
-func keptLocked(n *nodeState, typeURL string) *cache.Snapshot {
+func (s *Server) keptLocked(n *nodeState, typeURL string) *cache.Snapshot {
 	cur := n.cur
 	if cur == nil || n.lastGood == nil {
 		return cur
@@ -157,6 +160,7 @@ func keptLocked(n *nodeState, typeURL string) *cache.Snapshot {
 	if err != nil || good == nil {
 		return cur
 	}
+	good = s.withEndpointsLocked(good, n.class)
 	kept := n.typ(typeURL).acked
 	if kept == "" || kept != good.GetVersion(typeURL) || cur.GetVersion(typeURL) == kept {
 		return cur

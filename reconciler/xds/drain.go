@@ -62,7 +62,10 @@ func setVersion(v string) string {
 		return v
 	}
 	if i := strings.Index(v, drainSep); i >= 0 {
-		return v[:i]
+		v = v[:i]
+	}
+	if i := strings.Index(v, epsSep); i >= 0 {
+		v = v[:i] // discovered endpoints (endpoints.go)
 	}
 	return v
 }

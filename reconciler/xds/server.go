@@ -88,6 +88,12 @@ type Options struct {
 	// NodeIdentity, when set, binds node ids and labels to client
 	// certificates or a platform map (identity.go). It must Validate.
 	NodeIdentity *NodeIdentity
+	// ServiceClusters, when set, is told the names of the EDS clusters of
+	// Kubernetes Services (ir.ServiceClusterName) in every Set a node may
+	// be served, each time they change, so that their endpoints are
+	// discovered and given to SetEndpoints (endpoints.go). It is called
+	// with the Server's lock held and must not call the Server.
+	ServiceClusters func(names []string)
 }
 
 // Server is the xDS server. Create it with New.
@@ -111,7 +117,11 @@ type Server struct {
 	nextWatch    int64
 	plans        planCache
 	drainSnaps   map[drainKey]*cache.Snapshot // drain.go
-	changed      chan struct{}                // closed and replaced on every state change
+	eps          map[string]Discovered        // endpoints.go
+	epsSnaps     map[epsKey]*cache.Snapshot
+	svcClusters  map[*snapshot.Set][]string
+	svcReported  []string
+	changed      chan struct{} // closed and replaced on every state change
 	subs         map[*subscriber]struct{}
 
 	dropped atomic.Uint64
@@ -150,6 +160,8 @@ func New(opts Options) *Server {
 		sotwWatches:  map[string]map[int64]*sotwWatch{},
 		plans:        planCache{m: map[planKey][]*cache.Snapshot{}},
 		drainSnaps:   map[drainKey]*cache.Snapshot{},
+		epsSnaps:     map[epsKey]*cache.Snapshot{},
+		svcClusters:  map[*snapshot.Set][]string{},
 		changed:      make(chan struct{}),
 		subs:         map[*subscriber]struct{}{},
 	}

@@ -22,6 +22,7 @@ func (s *Server) transitionLocked(n *nodeState, to *snapshot.Set) {
 		s.log.Error("no cache snapshot: node keeps what it has", "node", n.id, "revision", to.Revision, "error", err)
 		return
 	}
+	snap = s.withEndpointsLocked(snap, n.class)
 	snap = s.withDrainingLocked(n, snap, time.Now())
 	n.target = snap
 	s.armDrainTimerLocked(n)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/daemon"
@@ -59,6 +60,9 @@ type Options struct {
 	Notify []notify.Provider
 	// ScopeDrain is the daemon's (daemon.Config.ScopeDrain).
 	ScopeDrain time.Duration
+	// Kube is the daemon's Kubernetes client of Service discovery
+	// (daemon.Config.Kube): nil, Services resolve by DNS.
+	Kube kubernetes.Interface
 }
 
 // Stack is a running environment.
@@ -188,7 +192,7 @@ func (s *Stack) StartDaemonAt(repoURL, xdsAddr string) error {
 		XDSAddress: xdsAddr, AdminAddress: "127.0.0.1:0", StateDir: s.Opts.StateDir,
 		Log: s.Opts.Log, Translate: s.Opts.Translate, NewQuerier: s.Opts.NewQuerier, ScopeDrain: s.Opts.ScopeDrain,
 		Notify: s.Opts.Notify,
-		XDSTLS: s.Opts.XDSTLS, NodeIdentity: s.Opts.NodeIdentity,
+		XDSTLS: s.Opts.XDSTLS, NodeIdentity: s.Opts.NodeIdentity, Kube: s.Opts.Kube,
 	})
 	if err != nil {
 		return err

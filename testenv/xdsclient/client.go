@@ -58,6 +58,9 @@ type Options struct {
 	// CallTimeout bounds calls whose context has no deadline;
 	// DefaultCallTimeout when zero.
 	CallTimeout time.Duration
+	// DialOptions are added to the options of the shared conns (Conn),
+	// e.g. a dialer for upstream addresses.
+	DialOptions []grpc.DialOption
 }
 
 // Bootstrap returns the gRPC xDS bootstrap JSON for opts: one xDS server with
@@ -186,9 +189,9 @@ func (c *Client) Conn(target string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[name]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient("xds:///"+name,
+	cc, err := grpc.NewClient("xds:///"+name, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithResolvers(c.builder))
+		grpc.WithResolvers(c.builder)}, c.opts.DialOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("xdsclient %s: dial %s: %w", c.opts.NodeID, target, err)
 	}
