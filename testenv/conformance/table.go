@@ -1,0 +1,82 @@
+package conformance
+
+import (
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// mapped holds, per conformance test (ShortName), the status checks its Go
+// body makes, restated against gitxds's status. Each entry cites the
+// suite's helper it restates (see checks.go). A test not listed here is
+// not run; the report says so.
+var mapped = map[string][]check{
+	// tests/gateway-invalid-route-kind.go
+	"GatewayInvalidRouteKind": {
+		listeners(nn{infraNS, "gateway-only-invalid-route-kind"}, []gwv1.ListenerStatus{{
+			Name: "http", SupportedKinds: []gwv1.RouteGroupKind{},
+			Conditions: conds(cond(lcResolvedRefs, "False", string(gwv1.ListenerReasonInvalidRouteKinds))),
+		}}),
+		listeners(nn{infraNS, "gateway-supported-and-invalid-route-kind"}, []gwv1.ListenerStatus{{
+			Name: "http", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind},
+			Conditions: conds(cond(lcResolvedRefs, "False", string(gwv1.ListenerReasonInvalidRouteKinds))),
+		}}),
+	},
+	// tests/gateway-invalid-tls-configuration.go
+	"GatewayInvalidTLSConfiguration": invalidTLS(
+		"gateway-certificate-nonexistent-secret", "gateway-certificate-unsupported-group",
+		"gateway-certificate-unsupported-kind", "gateway-certificate-malformed-secret"),
+	// tests/gateway-invalid-listeners-unsupported-protocol.go
+	"GatewayListenerUnsupportedProtocol": {
+		latestConditions(nn{infraNS, "gateway-only-unsupported-protocols"}),
+		gatewayCond(nn{infraNS, "gateway-only-unsupported-protocols"}, cond(gcAccepted, "False", string(gwv1.GatewayReasonListenersNotValid))),
+		listeners(nn{infraNS, "gateway-only-unsupported-protocols"}, []gwv1.ListenerStatus{{
+			Name: "invalid", SupportedKinds: []gwv1.RouteGroupKind{},
+			Conditions: conds(cond(lcAccepted, "False", string(gwv1.ListenerReasonUnsupportedProtocol))),
+		}}),
+		latestConditions(nn{infraNS, "gateway-supported-and-unsupported-protocols"}),
+		gatewayCond(nn{infraNS, "gateway-supported-and-unsupported-protocols"}, cond(gcAccepted, "True", string(gwv1.GatewayReasonListenersNotValid))),
+		listeners(nn{infraNS, "gateway-supported-and-unsupported-protocols"}, []gwv1.ListenerStatus{{
+			Name: "http", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind},
+			Conditions: conds(cond(lcAccepted, "True", string(gwv1.ListenerReasonAccepted))),
+		}, {
+			Name: "invalid", SupportedKinds: []gwv1.RouteGroupKind{},
+			Conditions: conds(cond(lcAccepted, "False", string(gwv1.ListenerReasonUnsupportedProtocol))),
+		}}),
+	},
+	// tests/httproute-invalid-cross-namespace-parent-ref.go
+	"HTTPRouteInvalidCrossNamespaceParentRef": {
+		resolvedRefsTrue(nn{webNS, "invalid-cross-namespace-parent-ref"}, nn{infraNS, "same-namespace"}),
+		routeCond(httpRoute, nn{webNS, "invalid-cross-namespace-parent-ref"}, nn{infraNS, "same-namespace"}, cond(rcAccepted, "False", string(gwv1.RouteReasonNotAllowedByListeners))),
+		noAcceptedParents(nn{webNS, "invalid-cross-namespace-parent-ref"}),
+		zeroRoutes(nn{infraNS, "same-namespace"}),
+	},
+	// tests/httproute-invalid-parentref-not-matching-section-name.go
+	"HTTPRouteInvalidParentRefNotMatchingSectionName": {
+		routeCond(httpRoute, nn{infraNS, "httproute-listener-not-matching-section-name"}, nn{infraNS, "same-namespace"}, cond(rcAccepted, "False", string(gwv1.RouteReasonNoMatchingParent))),
+		noAcceptedParents(nn{infraNS, "httproute-listener-not-matching-section-name"}),
+		zeroRoutes(nn{infraNS, "same-namespace"}),
+	},
+}
+
+// invalidTLS is the check of GatewayInvalidTLSConfiguration for each of
+// its Gateways: listener https with supportedKinds HTTPRoute, ResolvedRefs
+// False InvalidCertificateRef, no routes.
+func invalidTLS(gateways ...string) []check {
+	var out []check
+	for _, g := range gateways {
+		out = append(out, listeners(nn{infraNS, g}, []gwv1.ListenerStatus{{
+			Name: "https", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind},
+			Conditions: conds(cond(lcResolvedRefs, "False", string(gwv1.ListenerReasonInvalidCertificateRef))),
+		}}))
+	}
+	return out
+}
+
+const (
+	httpRoute      = "HTTPRoute"
+	lcAccepted     = string(gwv1.ListenerConditionAccepted)
+	lcResolvedRefs = string(gwv1.ListenerConditionResolvedRefs)
+	gcAccepted     = string(gwv1.GatewayConditionAccepted)
+	rcAccepted     = string(gwv1.RouteConditionAccepted)
+)
+
+var httpRouteKind = gwv1.RouteGroupKind{Kind: httpRoute}
