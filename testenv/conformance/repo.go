@@ -39,6 +39,11 @@ type Repo struct {
 // module at dir) into a config repository in gitxds's layout:
 //
 //   - Namespaces go to platform/ with the label the API server would add;
+//   - the base manifests' Gateways that no route of the test names are left
+//     out: in a cluster each Gateway has an address of its own, in gitxds
+//     every Gateway shares the proxies' addresses, and the base's several
+//     Gateways on port 80 with no hostname would conflict with each other
+//     and with the test's own;
 //   - Gateways go to platform/ in namespace "platform" (gitxds's layout
 //     keeps every Gateway there); a listener that admits routes of its own
 //     namespace (from: Same, the default) admits the Gateway's original
@@ -52,6 +57,7 @@ type Repo struct {
 //     an API server when Service backendRefs are supported).
 func Map(dir string, manifests []string) (*Repo, error) {
 	var objs []obj
+	base := map[int]bool{}
 	for _, m := range append([]string{"base/manifests.yaml"}, manifests...) {
 		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m)))
 		if err != nil {
@@ -67,6 +73,9 @@ func Map(dir string, manifests []string) (*Repo, error) {
 				return nil, fmt.Errorf("%s: %w", m, err)
 			}
 			if o != nil {
+				if m == "base/manifests.yaml" {
+					base[len(objs)] = true
+				}
 				objs = append(objs, obj(o))
 			}
 		}
@@ -78,9 +87,10 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			gwNS[o.namespace()+"/"+o.name()] = true
 		}
 	}
+	used := usedGateways(objs)
 	r := &Repo{FS: filesys.MakeFsInMemory(), Cluster: map[string]int{}}
 	files := map[string][]obj{}
-	for _, o := range objs {
+	for i, o := range objs {
 		group := strings.Split(o.str("apiVersion"), "/")[0]
 		switch kind := o.kind(); {
 		case kind == "Namespace":
@@ -89,6 +99,11 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			labels[metadataName] = o.name()
 			files["platform/namespaces.yaml"] = append(files["platform/namespaces.yaml"], o)
 		case kind == "GatewayClass":
+		case kind == "Gateway" && base[i] && !used[o.namespace()+"/"+o.name()]:
+			// A base Gateway no route of the test names: in a cluster
+			// it has an address of its own; in gitxds every Gateway
+			// shares the proxies' addresses, so the suite's several
+			// port-80 Gateways would conflict with the test's own.
 		case kind == "Gateway":
 			mapGateway(o)
 			files["platform/gateways.yaml"] = append(files["platform/gateways.yaml"], o)
@@ -207,6 +222,29 @@ func mapParentRefs(o obj, gwNS map[string]bool) {
 			pm["namespace"] = model.PlatformNamespace
 		}
 	}
+}
+
+// usedGateways returns the Gateways ("namespace/name") the parentRefs of
+// the routes of objs name.
+func usedGateways(objs []obj) map[string]bool {
+	used := map[string]bool{}
+	for _, o := range objs {
+		spec, _ := o["spec"].(map[string]any)
+		refs, _ := spec["parentRefs"].([]any)
+		for _, p := range refs {
+			pm, _ := p.(map[string]any)
+			if k, _ := pm["kind"].(string); k != "" && k != "Gateway" {
+				continue
+			}
+			ns, _ := pm["namespace"].(string)
+			if ns == "" {
+				ns = o.namespace()
+			}
+			name, _ := pm["name"].(string)
+			used[ns+"/"+name] = true
+		}
+	}
+	return used
 }
 
 // obj is a decoded manifest.

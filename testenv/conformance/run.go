@@ -66,7 +66,7 @@ func runTest(dir string, t Test) Result {
 	}
 	switch {
 	case len(errs) > 0:
-		return Result{Test: t, Outcome: Failed, Reason: fmt.Sprintf("%d of %d checks fail; first: %v", len(errs)+len(stale), len(checks), errs[0])}
+		return Result{Test: t, Outcome: Failed, Reason: fmt.Sprintf("%d of %d checks fail, %d of them on more than observedGeneration; first: %v", len(errs)+len(stale), len(checks), len(errs), errs[0])}
 	case len(stale) > 0:
 		return Result{Test: t, Outcome: Failed, Reason: fmt.Sprintf("only on observedGeneration (%d of %d checks; the rest hold): %v", len(stale), len(checks), stale[0])}
 	}

@@ -42,6 +42,25 @@ var mapped = map[string][]check{
 			Conditions: conds(cond(lcAccepted, "False", string(gwv1.ListenerReasonUnsupportedProtocol))),
 		}}),
 	},
+	// tests/gateway-with-attached-routes.go
+	"GatewayWithAttachedRoutes": {
+		listeners(nn{infraNS, "gateway-with-one-attached-route"}, []gwv1.ListenerStatus{{
+			Name: "http", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind}, AttachedRoutes: 1,
+			Conditions: conds(cond(lcAccepted, "True", anyReason), cond(lcResolvedRefs, "True", anyReason)),
+		}}),
+		listeners(nn{infraNS, "gateway-with-two-attached-routes"}, []gwv1.ListenerStatus{{
+			Name: "http", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind}, AttachedRoutes: 2,
+			Conditions: conds(cond(lcAccepted, "True", anyReason), cond(lcResolvedRefs, "True", anyReason)),
+		}}),
+		routeCond(httpRoute, nn{infraNS, "http-route-not-accepted"}, nn{infraNS, "gateway-with-two-attached-routes"},
+			cond(rcAccepted, "False", string(gwv1.RouteReasonNoMatchingListenerHostname))),
+		listeners(nn{infraNS, "unresolved-gateway-with-one-attached-unresolved-route"}, []gwv1.ListenerStatus{{
+			Name: "tls", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind}, AttachedRoutes: 1,
+			Conditions: conds(cond(lcProgrammed, "False", anyReason), cond(lcResolvedRefs, "False", anyReason)),
+		}}),
+		routeCond(httpRoute, nn{infraNS, "http-route-4"}, nn{infraNS, "unresolved-gateway-with-one-attached-unresolved-route"},
+			cond(rcResolvedRefs, "False", anyReason)),
+	},
 	// tests/httproute-invalid-cross-namespace-parent-ref.go
 	"HTTPRouteInvalidCrossNamespaceParentRef": {
 		resolvedRefsTrue(nn{webNS, "invalid-cross-namespace-parent-ref"}, nn{infraNS, "same-namespace"}),
@@ -75,8 +94,12 @@ const (
 	httpRoute      = "HTTPRoute"
 	lcAccepted     = string(gwv1.ListenerConditionAccepted)
 	lcResolvedRefs = string(gwv1.ListenerConditionResolvedRefs)
-	gcAccepted     = string(gwv1.GatewayConditionAccepted)
-	rcAccepted     = string(gwv1.RouteConditionAccepted)
+	lcProgrammed   = string(gwv1.ListenerConditionProgrammed)
+	rcResolvedRefs = string(gwv1.RouteConditionResolvedRefs)
+	// anyReason matches any reason, as the suite's empty Reason does.
+	anyReason  = ""
+	gcAccepted = string(gwv1.GatewayConditionAccepted)
+	rcAccepted = string(gwv1.RouteConditionAccepted)
 )
 
 var httpRouteKind = gwv1.RouteGroupKind{Kind: httpRoute}
