@@ -266,3 +266,27 @@ func latest(what string, conds []metav1.Condition) error {
 	}
 	return nil
 }
+
+// gatewayAddress is kubernetes.WaitForGatewayAddress, which every traffic
+// test starts with: the Gateway has an address of a type in
+// status.addresses. gitxds writes none: its proxies listen on every
+// address of their hosts, which the control plane does not know.
+func gatewayAddress(gw nn) check {
+	return func(s *Status) error {
+		if s.find("Gateway", gw) == nil {
+			return fmt.Errorf("Gateway %s has no status", gw.name)
+		}
+		return fmt.Errorf("Gateway %s: no status.addresses (gitxds writes none; its proxies listen on their hosts' addresses)", gw.name)
+	}
+}
+
+// routesAccepted is the route half of
+// kubernetes.GatewayAndHTTPRoutesMustBeAccepted (RoutesAndParentMustBeAccepted):
+// each route's parent gw is Accepted, with gitxds's controllerName.
+func routesAccepted(gw nn, routes ...nn) []check {
+	out := []check{gatewayAddress(gw)}
+	for _, r := range routes {
+		out = append(out, routeCond(httpRoute, r, gw, cond(rcAccepted, "True", string(gwv1.RouteReasonAccepted))))
+	}
+	return out
+}

@@ -199,7 +199,10 @@ func mapParentRefs(o obj, gwNS map[string]bool) {
 	if o.kind() == "ReferenceGrant" {
 		from, _ := spec["from"].([]any)
 		for _, f := range from {
-			if fm, ok := f.(map[string]any); ok && fm["kind"] == "Gateway" {
+			// Only a grant to the Gateways' original namespace follows
+			// them; a grant from another namespace, kind or group keeps
+			// allowing nothing.
+			if fm, ok := f.(map[string]any); ok && fm["kind"] == "Gateway" && gwNamespaces(gwNS)[str(fm, "namespace")] {
 				fm["namespace"] = model.PlatformNamespace
 			}
 		}
@@ -224,6 +227,15 @@ func mapParentRefs(o obj, gwNS map[string]bool) {
 	}
 }
 
+// gwNamespaces returns the namespaces of the Gateways of gwNS.
+func gwNamespaces(gwNS map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for k := range gwNS {
+		out[strings.SplitN(k, "/", 2)[0]] = true
+	}
+	return out
+}
+
 // usedGateways returns the Gateways ("namespace/name") the parentRefs of
 // the routes of objs name.
 func usedGateways(objs []obj) map[string]bool {
@@ -246,6 +258,8 @@ func usedGateways(objs []obj) map[string]bool {
 	}
 	return used
 }
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 // obj is a decoded manifest.
 type obj map[string]any

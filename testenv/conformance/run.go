@@ -69,6 +69,9 @@ func runTest(dir string, t Test) Result {
 		return Result{Test: t, Outcome: Failed, Reason: fmt.Sprintf("%d of %d checks fail, %d of them on more than observedGeneration; first: %v", len(errs)+len(stale), len(checks), len(errs), errs[0])}
 	case len(stale) > 0:
 		return Result{Test: t, Outcome: Failed, Reason: fmt.Sprintf("only on observedGeneration (%d of %d checks; the rest hold): %v", len(stale), len(checks), stale[0])}
+	case t.Traffic:
+		// Its status holds, but a pass needs its requests too.
+		return Result{Test: t, Outcome: Skipped, Reason: fmt.Sprintf("its %d status checks hold; its requests are not sent (the runner drives no Envoy yet)", len(checks))}
 	}
 	return Result{Test: t, Outcome: Passed}
 }
@@ -82,6 +85,9 @@ func skipReason(t Test) string {
 		}
 	}
 	sort.Strings(ext)
+	if why, ok := notMapped[t.ShortName]; ok {
+		return why
+	}
 	switch {
 	case t.Provisional:
 		return "provisional test (the suite runs it only on request)"
@@ -91,6 +97,14 @@ func skipReason(t Test) string {
 		return "asserts traffic (requests through the Gateway); the runner drives no Envoy yet, and most of these tests route to Services, which gitxds serves once Service backendRefs land"
 	}
 	return "status-only test whose checks are not restated in testenv/conformance/table.go yet"
+}
+
+// notMapped says why some core status tests have no checks in mapped.
+var notMapped = map[string]string{
+	"GatewayClassObservedGenerationBump": "needs a GatewayClass with status; gitxds has none (every Gateway of the repository is served, gatewayClassName is not read)",
+	"GatewayObservedGenerationBump":      "asserts observedGeneration follows an update of the Gateway; gitxds writes no observedGeneration (objects in Git have no generation)",
+	"HTTPRouteObservedGenerationBump":    "asserts observedGeneration follows an update of the route; gitxds writes no observedGeneration (objects in Git have no generation)",
+	"GatewayModifyListeners":             "updates a Gateway and checks the new status; the runner builds one revision per test, a second one is not written yet",
 }
 
 var coreFeature = map[string]bool{"Gateway": true, "ReferenceGrant": true, "HTTPRoute": true, "GRPCRoute": true}

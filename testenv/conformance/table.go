@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -42,6 +43,16 @@ var mapped = map[string][]check{
 			Conditions: conds(cond(lcAccepted, "False", string(gwv1.ListenerReasonUnsupportedProtocol))),
 		}}),
 	},
+	// tests/gateway-secret-*.go: a certificateRef to a Secret of another
+	// namespace, with or without a ReferenceGrant that allows it.
+	"GatewaySecretInvalidReferenceGrant": secretRef("gateway-secret-invalid-reference-grant",
+		cond(lcResolvedRefs, "False", string(gwv1.ListenerReasonRefNotPermitted))),
+	"GatewaySecretMissingReferenceGrant": secretRef("gateway-secret-missing-reference-grant",
+		cond(lcResolvedRefs, "False", string(gwv1.ListenerReasonRefNotPermitted))),
+	"GatewaySecretReferenceGrantAllInNamespace": secretRef("gateway-secret-reference-grant-all-in-namespace",
+		cond(lcProgrammed, "True", string(gwv1.ListenerReasonProgrammed)), cond(lcResolvedRefs, "True", anyReason)),
+	"GatewaySecretReferenceGrantSpecific": secretRef("gateway-secret-reference-grant-specific",
+		cond(lcProgrammed, "True", string(gwv1.ListenerReasonProgrammed)), cond(lcResolvedRefs, "True", anyReason)),
 	// tests/gateway-with-attached-routes.go
 	"GatewayWithAttachedRoutes": {
 		listeners(nn{infraNS, "gateway-with-one-attached-route"}, []gwv1.ListenerStatus{{
@@ -61,6 +72,12 @@ var mapped = map[string][]check{
 		routeCond(httpRoute, nn{infraNS, "http-route-4"}, nn{infraNS, "unresolved-gateway-with-one-attached-unresolved-route"},
 			cond(rcResolvedRefs, "False", anyReason)),
 	},
+	// tests/httproute-invalid-backendref-unknown-kind.go (its status
+	// checks; the request that expects a 500 is not sent)
+	"HTTPRouteInvalidBackendRefUnknownKind": append(
+		routesAccepted(nn{infraNS, "same-namespace"}, nn{infraNS, "invalid-backend-ref-unknown-kind"}),
+		routeCond(httpRoute, nn{infraNS, "invalid-backend-ref-unknown-kind"}, nn{infraNS, "same-namespace"},
+			cond(rcResolvedRefs, "False", string(gwv1.RouteReasonInvalidKind)))),
 	// tests/httproute-invalid-cross-namespace-parent-ref.go
 	"HTTPRouteInvalidCrossNamespaceParentRef": {
 		resolvedRefsTrue(nn{webNS, "invalid-cross-namespace-parent-ref"}, nn{infraNS, "same-namespace"}),
@@ -88,6 +105,14 @@ func invalidTLS(gateways ...string) []check {
 		}}))
 	}
 	return out
+}
+
+// secretRef is the check of the GatewaySecret* tests: Gateway gw's
+// listener https with supportedKinds HTTPRoute, no route and conditions c.
+func secretRef(gw string, c ...metav1.Condition) []check {
+	return []check{listeners(nn{infraNS, gw}, []gwv1.ListenerStatus{{
+		Name: "https", SupportedKinds: []gwv1.RouteGroupKind{httpRouteKind}, Conditions: c,
+	}})}
 }
 
 const (
