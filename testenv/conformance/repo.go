@@ -1,0 +1,283 @@
+package conformance
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"gitxds.dev/gitxds/reconciler/model"
+)
+
+// Overlay is the overlay of the repository Map writes.
+const Overlay = "overlays/conformance"
+
+// GatewayClassName replaces the suite's {GATEWAY_CLASS_NAME}.
+const GatewayClassName = "gitxds"
+
+// metadataName is the label the Kubernetes API server puts on every
+// Namespace; the mapped Gateways select their original namespace with it.
+const metadataName = "kubernetes.io/metadata.name"
+
+// Repo is the config repository of one test.
+type Repo struct {
+	FS filesys.FileSystem
+	// Cluster holds the objects that belong in a Kubernetes API server,
+	// not in Git (Services, Deployments, Secrets, ...), by kind.
+	Cluster map[string]int
+}
+
+// Map writes the base manifests and the test's manifests (paths in the
+// module at dir) into a config repository in gitxds's layout:
+//
+//   - Namespaces go to platform/ with the label the API server would add;
+//   - the base manifests' Gateways that no route of the test names are left
+//     out: in a cluster each Gateway has an address of its own, in gitxds
+//     every Gateway shares the proxies' addresses, and the base's several
+//     Gateways on port 80 with no hostname would conflict with each other
+//     and with the test's own;
+//   - Gateways go to platform/ in namespace "platform" (gitxds's layout
+//     keeps every Gateway there); a listener that admits routes of its own
+//     namespace (from: Same, the default) admits the Gateway's original
+//     namespace instead, by label, and every parentRef and ReferenceGrant
+//     "from" that names the Gateway's original namespace names "platform";
+//   - GatewayClasses are left out (gitxds serves every Gateway of the
+//     repository; gatewayClassName is not read);
+//   - every other Gateway API object goes to teams/<namespace>/;
+//   - Services, Deployments, Secrets and the other core objects are not
+//     configuration: they are counted in Cluster (the caller loads them into
+//     an API server when Service backendRefs are supported).
+func Map(dir string, manifests []string) (*Repo, error) {
+	var objs []obj
+	base := map[int]bool{}
+	for _, m := range append([]string{"base/manifests.yaml"}, manifests...) {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m)))
+		if err != nil {
+			return nil, err
+		}
+		b = bytes.ReplaceAll(b, []byte("{GATEWAY_CLASS_NAME}"), []byte(GatewayClassName))
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var o map[string]any
+			if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return nil, fmt.Errorf("%s: %w", m, err)
+			}
+			if o != nil {
+				if m == "base/manifests.yaml" {
+					base[len(objs)] = true
+				}
+				objs = append(objs, obj(o))
+			}
+		}
+	}
+	// The Gateways' original namespaces, by name.
+	gwNS := map[string]bool{}
+	for _, o := range objs {
+		if o.kind() == "Gateway" {
+			gwNS[o.namespace()+"/"+o.name()] = true
+		}
+	}
+	used := usedGateways(objs)
+	r := &Repo{FS: filesys.MakeFsInMemory(), Cluster: map[string]int{}}
+	files := map[string][]obj{}
+	for i, o := range objs {
+		group := strings.Split(o.str("apiVersion"), "/")[0]
+		switch kind := o.kind(); {
+		case kind == "Namespace":
+			meta := o.m("metadata")
+			labels := sub(meta, "labels")
+			labels[metadataName] = o.name()
+			files["platform/namespaces.yaml"] = append(files["platform/namespaces.yaml"], o)
+		case kind == "GatewayClass":
+		case kind == "Gateway" && base[i] && !used[o.namespace()+"/"+o.name()]:
+			// A base Gateway no route of the test names: in a cluster
+			// it has an address of its own; in gitxds every Gateway
+			// shares the proxies' addresses, so the suite's several
+			// port-80 Gateways would conflict with the test's own.
+		case kind == "Gateway":
+			mapGateway(o)
+			files["platform/gateways.yaml"] = append(files["platform/gateways.yaml"], o)
+		case group == "gateway.networking.k8s.io":
+			mapParentRefs(o, gwNS)
+			f := "teams/" + o.namespace() + "/objects.yaml"
+			files[f] = append(files[f], o)
+		default:
+			r.Cluster[kind]++
+		}
+	}
+	return r, r.write(files)
+}
+
+func (r *Repo) write(files map[string][]obj) error {
+	dirs := map[string][]string{}
+	for f := range files {
+		dirs[path.Dir(f)] = append(dirs[path.Dir(f)], path.Base(f))
+	}
+	var overlay []string
+	for d, names := range dirs {
+		sort.Strings(names)
+		overlay = append(overlay, "../../"+d)
+		if err := r.put(d+"/kustomization.yaml", kustomization(names)); err != nil {
+			return err
+		}
+	}
+	sort.Strings(overlay)
+	for f, os := range files {
+		var buf bytes.Buffer
+		for i, o := range os {
+			if i > 0 {
+				buf.WriteString("---\n")
+			}
+			b, err := yaml.Marshal(map[string]any(o))
+			if err != nil {
+				return err
+			}
+			buf.Write(b)
+		}
+		if err := r.put(f, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return r.put(Overlay+"/kustomization.yaml", kustomization(overlay))
+}
+
+func kustomization(resources []string) []byte {
+	var b strings.Builder
+	b.WriteString("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n")
+	for _, r := range resources {
+		fmt.Fprintf(&b, "- %s\n", r)
+	}
+	return []byte(b.String())
+}
+
+func (r *Repo) put(file string, b []byte) error {
+	p := "/" + file
+	if err := r.FS.MkdirAll(path.Dir(p)); err != nil {
+		return err
+	}
+	return r.FS.WriteFile(p, b)
+}
+
+// mapGateway moves Gateway o to namespace platform; its listeners that
+// admit routes of the Gateway's namespace admit the original one.
+func mapGateway(o obj) {
+	meta := o.m("metadata")
+	orig := o.namespace()
+	meta["namespace"] = model.PlatformNamespace
+	spec := o.m("spec")
+	ls, _ := spec["listeners"].([]any)
+	for _, l := range ls {
+		lm, ok := l.(map[string]any)
+		if !ok {
+			continue
+		}
+		ns := sub(sub(lm, "allowedRoutes"), "namespaces")
+		if from, _ := ns["from"].(string); from == "" || from == "Same" {
+			ns["from"] = "Selector"
+			ns["selector"] = map[string]any{"matchLabels": map[string]any{metadataName: orig}}
+		}
+	}
+}
+
+// mapParentRefs points the parentRefs of route o (and the "from" of a
+// ReferenceGrant) that name a mapped Gateway at namespace platform.
+func mapParentRefs(o obj, gwNS map[string]bool) {
+	spec, _ := o["spec"].(map[string]any)
+	if spec == nil {
+		return
+	}
+	if o.kind() == "ReferenceGrant" {
+		from, _ := spec["from"].([]any)
+		for _, f := range from {
+			// Only a grant to the Gateways' original namespace follows
+			// them; a grant from another namespace, kind or group keeps
+			// allowing nothing.
+			if fm, ok := f.(map[string]any); ok && fm["kind"] == "Gateway" && gwNamespaces(gwNS)[str(fm, "namespace")] {
+				fm["namespace"] = model.PlatformNamespace
+			}
+		}
+		return
+	}
+	refs, _ := spec["parentRefs"].([]any)
+	for _, p := range refs {
+		pm, ok := p.(map[string]any)
+		if !ok {
+			continue
+		}
+		if k, _ := pm["kind"].(string); k != "" && k != "Gateway" {
+			continue
+		}
+		ns, _ := pm["namespace"].(string)
+		if ns == "" {
+			ns = o.namespace()
+		}
+		if name, _ := pm["name"].(string); gwNS[ns+"/"+name] {
+			pm["namespace"] = model.PlatformNamespace
+		}
+	}
+}
+
+// gwNamespaces returns the namespaces of the Gateways of gwNS.
+func gwNamespaces(gwNS map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	for k := range gwNS {
+		out[strings.SplitN(k, "/", 2)[0]] = true
+	}
+	return out
+}
+
+// usedGateways returns the Gateways ("namespace/name") the parentRefs of
+// the routes of objs name.
+func usedGateways(objs []obj) map[string]bool {
+	used := map[string]bool{}
+	for _, o := range objs {
+		spec, _ := o["spec"].(map[string]any)
+		refs, _ := spec["parentRefs"].([]any)
+		for _, p := range refs {
+			pm, _ := p.(map[string]any)
+			if k, _ := pm["kind"].(string); k != "" && k != "Gateway" {
+				continue
+			}
+			ns, _ := pm["namespace"].(string)
+			if ns == "" {
+				ns = o.namespace()
+			}
+			name, _ := pm["name"].(string)
+			used[ns+"/"+name] = true
+		}
+	}
+	return used
+}
+
+func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+
+// obj is a decoded manifest.
+type obj map[string]any
+
+func (o obj) str(k string) string { s, _ := o[k].(string); return s }
+func (o obj) kind() string        { return o.str("kind") }
+func (o obj) m(k string) map[string]any {
+	return sub(o, k)
+}
+func (o obj) name() string      { s, _ := o.m("metadata")["name"].(string); return s }
+func (o obj) namespace() string { s, _ := o.m("metadata")["namespace"].(string); return s }
+
+// sub returns m[k] as a map, creating it when absent.
+func sub(m map[string]any, k string) map[string]any {
+	s, ok := m[k].(map[string]any)
+	if !ok {
+		s = map[string]any{}
+		m[k] = s
+	}
+	return s
+}
