@@ -218,6 +218,16 @@ func (b *builder) newSecurity(o *object, t *v1alpha1.SecurityPolicy) (*ir.Securi
 	}
 	out := &ir.Security{Name: o.src.Namespace + "/" + o.src.Name, Owner: o.ref()}
 	strip := map[string]bool{}
+	// The credential files (basicAuth, apiKeyAuth) are in the proxies'
+	// credentials directory, or in the one the policy's
+	// gitxds.dev/certs-dir annotation names (as for BackendTLSPolicy).
+	certsDir := DefaultCertsDir
+	if d, ok := t.Annotations[AnnotationCertsDir]; ok {
+		if !path.IsAbs(d) || path.Clean(d) != d {
+			return nil, fmt.Sprintf("annotation %s: %q must be a clean absolute path", AnnotationCertsDir, d)
+		}
+		certsDir = d
+	}
 	if j := s.JWT; j != nil {
 		jwt, msg := b.newJWT(o, j, strip)
 		if msg != "" {
@@ -236,7 +246,7 @@ func (b *builder) newSecurity(o *object, t *v1alpha1.SecurityPolicy) (*ir.Securi
 		if msg := validName(ba.Users.Name); msg != "" {
 			return nil, "basicAuth.users.name " + msg
 		}
-		out.BasicAuth = &ir.BasicAuth{UsersFile: path.Join(DefaultCertsDir, o.src.Namespace, ba.Users.Name, htpasswdFile)}
+		out.BasicAuth = &ir.BasicAuth{UsersFile: path.Join(certsDir, o.src.Namespace, ba.Users.Name, htpasswdFile)}
 		if h := ba.ForwardUsernameHeader; h != nil {
 			name := strings.ToLower(*h)
 			if msg := validHeaderName(name); msg != "" {
@@ -247,7 +257,7 @@ func (b *builder) newSecurity(o *object, t *v1alpha1.SecurityPolicy) (*ir.Securi
 		}
 	}
 	if k := s.APIKeyAuth; k != nil {
-		ak, msg := newAPIKeyAuth(o, k, strip)
+		ak, msg := newAPIKeyAuth(o, k, certsDir, strip)
 		if msg != "" {
 			return nil, msg
 		}
@@ -563,7 +573,7 @@ func (b *builder) policyCluster(o *object, where string, refs []v1alpha1.Backend
 
 // newAPIKeyAuth validates apiKeyAuth: its key files are in the proxies'
 // credentials directory, named like basicAuth's users file.
-func newAPIKeyAuth(o *object, k *v1alpha1.APIKeyAuth, strip map[string]bool) (*ir.APIKeyAuth, string) {
+func newAPIKeyAuth(o *object, k *v1alpha1.APIKeyAuth, certsDir string, strip map[string]bool) (*ir.APIKeyAuth, string) {
 	if len(k.CredentialRefs) == 0 {
 		return nil, "apiKeyAuth.credentialRefs is empty"
 	}
@@ -575,7 +585,7 @@ func newAPIKeyAuth(o *object, k *v1alpha1.APIKeyAuth, strip map[string]bool) (*i
 		if msg := validName(c.Name); msg != "" {
 			return nil, fmt.Sprintf("apiKeyAuth.credentialRefs[%d].name %s", i, msg)
 		}
-		out.KeyFiles = append(out.KeyFiles, path.Join(DefaultCertsDir, o.src.Namespace, c.Name, apiKeysFile))
+		out.KeyFiles = append(out.KeyFiles, path.Join(certsDir, o.src.Namespace, c.Name, apiKeysFile))
 	}
 	for i, e := range k.ExtractFrom {
 		where := fmt.Sprintf("apiKeyAuth.extractFrom[%d]", i)

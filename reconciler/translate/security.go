@@ -28,8 +28,9 @@ import (
 )
 
 // HTTP filter names of SecurityPolicy. A filter of one policy (basic_auth,
-// the Lua filter of apiKeyAuth, ext_authz) is named "<type>/<namespace>/<policy>"; the others are shared
-// by every policy of a chain and configured per route.
+// the Lua filter of apiKeyAuth, ext_authz) is named
+// "<type>/<namespace>/<policy>"; the others are shared by every policy of
+// a chain and configured per route.
 const (
 	filterSecurityHeaders = "envoy.filters.http.header_mutation/security"
 	filterBasicAuthPrefix = "envoy.filters.http.basic_auth/"
