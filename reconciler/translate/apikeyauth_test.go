@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	luav3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
 	lua "github.com/yuin/gopher-lua"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
 // luaEnvoy runs a generated apiKeyAuth script in a Lua 5.1 state with a
@@ -227,4 +229,37 @@ func mustUnpack(t *testing.T, a *anypb.Any) proto.Message {
 		t.Fatalf("unpack %v: %v", a, err)
 	}
 	return m
+}
+
+// TestAPIKeyAuthFilterLoads: the Lua filter the security case emits
+// loads (Envoy refuses a listener whose script does not: "script load
+// error", ThreadLocalState::ThreadLocalState) and defines
+// envoy_on_request; it is disabled in the chain and its code is the
+// default_source_code only.
+func TestAPIKeyAuthFilterLoads(t *testing.T) {
+	set := securityCase(t)
+	found := 0
+	for l, fs := range chainFilters(t, set, snapshot.Envoy) {
+		for _, f := range fs {
+			if !strings.HasPrefix(f.GetName(), filterAPIKeyAuthPrefix) {
+				continue
+			}
+			found++
+			cfg, ok := mustUnpack(t, f.GetTypedConfig()).(*luav3.Lua)
+			if !ok || !f.GetDisabled() || cfg.GetInlineCode() != "" || len(cfg.GetSourceCodes()) > 0 {
+				t.Fatalf("%s: filter %s: %v", l, f.GetName(), cfg)
+			}
+			L := lua.NewState()
+			if err := L.DoString(cfg.GetDefaultSourceCode().GetInlineString()); err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			if L.GetGlobal("envoy_on_request").Type() != lua.LTFunction {
+				t.Errorf("%s: no envoy_on_request", l)
+			}
+			L.Close()
+		}
+	}
+	if found == 0 {
+		t.Fatal("the security case has no apiKeyAuth filter")
+	}
 }
