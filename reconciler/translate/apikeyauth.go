@@ -12,7 +12,9 @@ import (
 
 // SecurityPolicy apiKeyAuth runs on Envoy's built-in Lua filter
 // (envoy.filters.http.lua), one per policy, named
-// "envoy.filters.http.lua/api-key-auth/<namespace>/<policy>". Envoy's own
+// "envoy.filters.http.lua/api_key_auth/<namespace>/<policy>" ("api_key_auth"
+// is no namespace name, so no EnvoyExtensionPolicy Lua filter,
+// "envoy.filters.http.lua/<namespace>/<policy>/<i>", has it). Envoy's own
 // api_key_auth filter is not used: its Credential has only inline key
 // strings, so the keys would be in Git and in every proxy's xDS.
 //
@@ -31,7 +33,7 @@ import (
 // so that Filter::decodeHeaders runs the default code: a route without a
 // LuaPerRoute uses the filter's default_lua_code_setup_.
 const (
-	filterAPIKeyAuthPrefix = "envoy.filters.http.lua/api-key-auth/"
+	filterAPIKeyAuthPrefix = "envoy.filters.http.lua/api_key_auth/"
 	// apiKeyReloadSeconds: the key files are read again when this many
 	// seconds have passed since the last read, at the next request, so a
 	// rotated file takes effect without a push (Lua has no stat; reading
