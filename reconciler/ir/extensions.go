@@ -32,6 +32,8 @@ type GlobalRateLimitRule struct {
 	SourceIPs []RateLimitSourceIP `json:",omitempty" yaml:",omitempty"`
 	// Path matches the request path (with its query), when set.
 	Path *RateLimitPath `json:",omitempty" yaml:",omitempty"`
+	// JWTClaims match claims of the token the route's Security verified.
+	JWTClaims []RateLimitJWTClaim `json:",omitempty" yaml:",omitempty"`
 	// Requests per Unit.
 	Requests uint32
 	Unit     RateLimitUnit
@@ -68,6 +70,17 @@ type RateLimitHeader struct {
 	Distinct bool            `json:",omitempty" yaml:",omitempty"`
 	// Invert matches the requests whose header does not match.
 	Invert bool `json:",omitempty" yaml:",omitempty"`
+}
+
+// RateLimitJWTClaim selects requests by a string claim of the token
+// provider Provider (of the route's Security) verified: the claim is
+// Value, or, with Distinct, every value is counted apart.
+type RateLimitJWTClaim struct {
+	Provider string
+	// Claim is the claim's name, "a.b" for claim b of object claim a.
+	Claim    string
+	Value    string `json:",omitempty" yaml:",omitempty"`
+	Distinct bool   `json:",omitempty" yaml:",omitempty"`
 }
 
 // RateLimitSourceIP selects requests by client address: the CIDR, every

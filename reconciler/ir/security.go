@@ -19,6 +19,7 @@ type Security struct {
 	JWT           *JWT           `json:",omitempty" yaml:",omitempty"`
 	ExtAuth       *ExtAuth       `json:",omitempty" yaml:",omitempty"`
 	BasicAuth     *BasicAuth     `json:",omitempty" yaml:",omitempty"`
+	APIKeyAuth    *APIKeyAuth    `json:",omitempty" yaml:",omitempty"`
 	Authorization *Authorization `json:",omitempty" yaml:",omitempty"`
 }
 
@@ -84,6 +85,26 @@ type ExtAuth struct {
 type BasicAuth struct {
 	UsersFile             string
 	ForwardUsernameHeader string `json:",omitempty" yaml:",omitempty"`
+}
+
+// APIKeyAuth checks an API key against key files on the proxy host.
+type APIKeyAuth struct {
+	// KeyFiles are read in order: "client-id:key" lines.
+	KeyFiles []string
+	// Sources are where the key is, in order.
+	Sources []APIKeySource
+	// ForwardClientIDHeader, if set, carries the client id upstream.
+	ForwardClientIDHeader string `json:",omitempty" yaml:",omitempty"`
+	// Sanitize removes the key from every source before the request goes
+	// upstream.
+	Sanitize bool `json:",omitempty" yaml:",omitempty"`
+}
+
+// APIKeySource is one place of an API key: exactly one field is set.
+type APIKeySource struct {
+	Header string `json:",omitempty" yaml:",omitempty"`
+	Param  string `json:",omitempty" yaml:",omitempty"`
+	Cookie string `json:",omitempty" yaml:",omitempty"`
 }
 
 // AuthzAction is Allow or Deny.

@@ -141,8 +141,8 @@
 // first by name wins. A valid policy becomes one shared *ir.Security set
 // on the IR routes it reaches; its JWKS hosts and authorization service
 // are Backends (a ReferenceGrant from SecurityPolicies opens another
-// namespace's). apiKeyAuth, https JWKS URIs and private keys in localJWKS
-// are refused (docs/security.md).
+// namespace's). https JWKS URIs and private keys in localJWKS are refused
+// (docs/security.md).
 //
 // # BackendTLSPolicy
 //

@@ -205,9 +205,9 @@ func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Obj
 		(*builder).routes,      // route Accepted/ResolvedRefs, IR routes, owned hostnames
 		(*builder).seniority,   // the order of routes in conflicts: oldest first
 		(*builder).conflicts,   // HTTPRoute/GRPCRoute hostname conflicts
-		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted
 		(*builder).backendTLS,  // BackendTLSPolicy Accepted/ResolvedRefs, cluster TLS
 		(*builder).secPolicies, // SecurityPolicy Accepted/Conflicted, IR route security
+		(*builder).policies,    // BackendTrafficPolicy Accepted/Conflicted (global limits on JWT claims need the route's security)
 		(*builder).extPolicies, // EnvoyExtensionPolicy Accepted/TargetNotFound
 		(*builder).assemble,    // virtual hosts in precedence, clusters
 		(*builder).shadows,     // Overlapped=True on shadowed routes

@@ -228,8 +228,9 @@ func (b *builder) applyPolicies() {
 				if missing := b.withoutRateLimit(r); len(missing) > 0 {
 					p.notes = append(p.notes, fmt.Sprintf("%s %s is attached to %s without a rate limit service (annotation %s): its global limit is off", r.obj.src.Kind, r.key(), strings.Join(missing, ", "), AnnotationRateLimitGRPC))
 				} else {
-					g := *p.global
-					m.ir.GlobalRateLimit = &g
+					g, notes := routeGlobalLimit(p.global, m.ir.Security, r.obj.src.Kind+" "+r.key())
+					p.notes = append(p.notes, notes...)
+					m.ir.GlobalRateLimit = g
 				}
 			}
 		}

@@ -61,15 +61,16 @@ func newGlobalRateLimit(o *object, g *v1alpha1.GlobalRateLimitSpec) (*ir.GlobalR
 			return nil, where + ".limit.requests must be at least 1"
 		}
 		rule := ir.GlobalRateLimitRule{ID: fmt.Sprintf("%s/%s/%d", o.src.Namespace, o.src.Name, i), Requests: r.Limit.Requests, Unit: unit}
-		if len(r.ClientSelectors) > 1 {
-			return nil, where + ".clientSelectors: at most one selector (put every condition in it; a request must match them all)"
-		}
-		for _, sel := range r.ClientSelectors {
-			if len(sel.Headers) == 0 && sel.Path == nil && sel.SourceCIDR == nil {
-				return nil, where + ".clientSelectors[0] is empty"
+		// Every condition of every selector must hold (Envoy Gateway's
+		// ClientSelectors): all of them are actions of the rule's one
+		// rate_limits entry.
+		for si, sel := range r.ClientSelectors {
+			sw := fmt.Sprintf("%s.clientSelectors[%d]", where, si)
+			if len(sel.Headers) == 0 && sel.Path == nil && sel.SourceCIDR == nil && len(sel.JWTClaims) == 0 {
+				return nil, sw + " is empty"
 			}
 			for j, h := range sel.Headers {
-				hw := fmt.Sprintf("%s.clientSelectors[0].headers[%d]", where, j)
+				hw := fmt.Sprintf("%s.headers[%d]", sw, j)
 				name := strings.ToLower(h.Name)
 				if !headerName.MatchString(name) || strings.HasPrefix(name, ":") {
 					return nil, fmt.Sprintf("%s.name %q is not a header name", hw, h.Name)
@@ -103,7 +104,10 @@ func newGlobalRateLimit(o *object, g *v1alpha1.GlobalRateLimitSpec) (*ir.GlobalR
 				rule.Headers = append(rule.Headers, m)
 			}
 			if p := sel.Path; p != nil {
-				pw := where + ".clientSelectors[0].path"
+				pw := sw + ".path"
+				if rule.Path != nil {
+					return nil, pw + ": another selector of the rule has a path; a rule has at most one"
+				}
 				typ := v1alpha1.PathMatchPrefix
 				if p.Type != nil {
 					typ = *p.Type
@@ -126,10 +130,10 @@ func newGlobalRateLimit(o *object, g *v1alpha1.GlobalRateLimitSpec) (*ir.GlobalR
 				}
 			}
 			if sc := sel.SourceCIDR; sc != nil {
-				sw := where + ".clientSelectors[0].sourceCIDR"
+				cw := sw + ".sourceCIDR"
 				pfx, err := netip.ParsePrefix(sc.Value)
 				if err != nil || pfx.Masked() != pfx {
-					return nil, fmt.Sprintf("%s.value %q is not a CIDR such as 10.0.0.0/8 (host bits zero)", sw, sc.Value)
+					return nil, fmt.Sprintf("%s.value %q is not a CIDR such as 10.0.0.0/8 (host bits zero)", cw, sc.Value)
 				}
 				distinct := false
 				if sc.Type != nil {
@@ -138,15 +142,106 @@ func newGlobalRateLimit(o *object, g *v1alpha1.GlobalRateLimitSpec) (*ir.GlobalR
 					case v1alpha1.SourceMatchDistinct:
 						distinct = true
 					default:
-						return nil, fmt.Sprintf("%s.type %q is not one of Exact, Distinct", sw, *sc.Type)
+						return nil, fmt.Sprintf("%s.type %q is not one of Exact, Distinct", cw, *sc.Type)
 					}
 				}
 				rule.SourceIPs = append(rule.SourceIPs, ir.RateLimitSourceIP{CIDR: pfx.String(), Distinct: distinct})
+			}
+			for j, c := range sel.JWTClaims {
+				claim, msg := newRateLimitClaim(fmt.Sprintf("%s.jwtClaims[%d]", sw, j), c)
+				if msg != "" {
+					return nil, msg
+				}
+				rule.JWTClaims = append(rule.JWTClaims, claim)
 			}
 		}
 		out.Rules = append(out.Rules, rule)
 	}
 	return out, ""
+}
+
+func newRateLimitClaim(where string, c v1alpha1.JWTClaimMatch) (ir.RateLimitJWTClaim, string) {
+	out := ir.RateLimitJWTClaim{Claim: c.Name}
+	if c.Name == "" || strings.Contains("."+c.Name+".", "..") {
+		return out, fmt.Sprintf("%s.name %q is empty or has an empty path element", where, c.Name)
+	}
+	if c.Provider != nil {
+		if msg := validName(*c.Provider); msg != "" {
+			return out, where + ".provider " + msg
+		}
+		out.Provider = *c.Provider
+	}
+	typ := v1alpha1.JWTClaimMatchExact
+	if c.Type != nil {
+		typ = *c.Type
+	}
+	switch typ {
+	case v1alpha1.JWTClaimMatchExact:
+		if c.Value == nil || *c.Value == "" {
+			return out, where + ".value is required for type Exact"
+		}
+		out.Value = *c.Value
+	case v1alpha1.JWTClaimMatchDistinct:
+		if c.Value != nil {
+			return out, where + ": type Distinct takes no value"
+		}
+		out.Distinct = true
+	default:
+		return out, fmt.Sprintf("%s.type %q is not one of Exact, Distinct", where, typ)
+	}
+	return out, ""
+}
+
+// routeGlobalLimit is g as it applies to a route with security sec: the
+// JWT claims of its rules name the provider of sec that verifies the
+// token (the only one when a claim names none). A rule whose claims the
+// route's security cannot give (no jwt, no such provider, several
+// providers and none named) is off on the route; why is in the returned
+// notes. The result is nil when no rule is left.
+func routeGlobalLimit(g *ir.GlobalRateLimit, sec *ir.Security, route string) (*ir.GlobalRateLimit, []string) {
+	out := *g
+	out.Rules = nil
+	var notes []string
+	for i, rule := range g.Rules {
+		if len(rule.JWTClaims) == 0 {
+			out.Rules = append(out.Rules, rule)
+			continue
+		}
+		why := ""
+		claims := make([]ir.RateLimitJWTClaim, len(rule.JWTClaims))
+		for j, c := range rule.JWTClaims {
+			switch {
+			case sec == nil || sec.JWT == nil:
+				why = "it has no SecurityPolicy with jwt"
+			case c.Provider == "" && len(sec.JWT.Providers) != 1:
+				why = fmt.Sprintf("its SecurityPolicy %s has %d jwt providers; name one in provider", sec.Name, len(sec.JWT.Providers))
+			case c.Provider == "":
+				c.Provider = sec.JWT.Providers[0].Name
+			default:
+				found := false
+				for _, p := range sec.JWT.Providers {
+					found = found || p.Name == c.Provider
+				}
+				if !found {
+					why = fmt.Sprintf("its SecurityPolicy %s has no jwt provider %q", sec.Name, c.Provider)
+				}
+			}
+			if why != "" {
+				break
+			}
+			claims[j] = c
+		}
+		if why != "" {
+			notes = append(notes, fmt.Sprintf("rateLimit.global.rules[%d] is off on %s, which cannot give its JWT claims: %s", i, route, why))
+			continue
+		}
+		rule.JWTClaims = claims
+		out.Rules = append(out.Rules, rule)
+	}
+	if len(out.Rules) == 0 {
+		return nil, notes
+	}
+	return &out, notes
 }
 
 // rateLimitService resolves a Gateway's rate limit annotations. A missing

@@ -21,6 +21,10 @@ import (
 // Kubernetes Secret that Envoy Gateway's basicAuth reads.
 const htpasswdFile = ".htpasswd"
 
+// apiKeysFile is the file of an apiKeyAuth credentials directory: one
+// "client-id:key" a line.
+const apiKeysFile = "api-keys"
+
 // defaultExtAuthTimeout is Envoy Gateway's default for extAuth.timeout.
 const defaultExtAuthTimeout = 10 * time.Second
 
@@ -212,14 +216,18 @@ func (b *builder) newSecurity(o *object, t *v1alpha1.SecurityPolicy) (*ir.Securi
 	if s.JWT == nil && s.ExtAuth == nil && s.BasicAuth == nil && s.APIKeyAuth == nil && s.Authorization == nil {
 		return nil, "the policy sets none of jwt, extAuth, basicAuth, apiKeyAuth, authorization"
 	}
-	if s.APIKeyAuth != nil {
-		// envoy.extensions.filters.http.api_key_auth.v3.Credential has
-		// only inline key strings, no DataSource: the keys would be in
-		// Git and in every proxy's xDS.
-		return nil, "apiKeyAuth is not supported: Envoy's api_key_auth filter takes the keys inline, so they would be in Git; use basicAuth (a file on the proxy host) or extAuth"
-	}
 	out := &ir.Security{Name: o.src.Namespace + "/" + o.src.Name, Owner: o.ref()}
 	strip := map[string]bool{}
+	// The credential files (basicAuth, apiKeyAuth) are in the proxies'
+	// credentials directory, or in the one the policy's
+	// gitxds.dev/certs-dir annotation names (as for BackendTLSPolicy).
+	certsDir := DefaultCertsDir
+	if d, ok := t.Annotations[AnnotationCertsDir]; ok {
+		if !path.IsAbs(d) || path.Clean(d) != d {
+			return nil, fmt.Sprintf("annotation %s: %q must be a clean absolute path", AnnotationCertsDir, d)
+		}
+		certsDir = d
+	}
 	if j := s.JWT; j != nil {
 		jwt, msg := b.newJWT(o, j, strip)
 		if msg != "" {
@@ -238,7 +246,7 @@ func (b *builder) newSecurity(o *object, t *v1alpha1.SecurityPolicy) (*ir.Securi
 		if msg := validName(ba.Users.Name); msg != "" {
 			return nil, "basicAuth.users.name " + msg
 		}
-		out.BasicAuth = &ir.BasicAuth{UsersFile: path.Join(DefaultCertsDir, o.src.Namespace, ba.Users.Name, htpasswdFile)}
+		out.BasicAuth = &ir.BasicAuth{UsersFile: path.Join(certsDir, o.src.Namespace, ba.Users.Name, htpasswdFile)}
 		if h := ba.ForwardUsernameHeader; h != nil {
 			name := strings.ToLower(*h)
 			if msg := validHeaderName(name); msg != "" {
@@ -247,6 +255,13 @@ func (b *builder) newSecurity(o *object, t *v1alpha1.SecurityPolicy) (*ir.Securi
 			out.BasicAuth.ForwardUsernameHeader = name
 			strip[name] = true
 		}
+	}
+	if k := s.APIKeyAuth; k != nil {
+		ak, msg := newAPIKeyAuth(o, k, certsDir, strip)
+		if msg != "" {
+			return nil, msg
+		}
+		out.APIKeyAuth = ak
 	}
 	if a := s.Authorization; a != nil {
 		az, msg := newAuthorization(a, out.JWT)
@@ -554,4 +569,67 @@ func (b *builder) policyCluster(o *object, where string, refs []v1alpha1.Backend
 		port = ref.Port
 	}
 	return b.backendCluster(be, key, port), ""
+}
+
+// newAPIKeyAuth validates apiKeyAuth: its key files are in the proxies'
+// credentials directory, named like basicAuth's users file.
+func newAPIKeyAuth(o *object, k *v1alpha1.APIKeyAuth, certsDir string, strip map[string]bool) (*ir.APIKeyAuth, string) {
+	if len(k.CredentialRefs) == 0 {
+		return nil, "apiKeyAuth.credentialRefs is empty"
+	}
+	if len(k.ExtractFrom) == 0 {
+		return nil, "apiKeyAuth.extractFrom is empty"
+	}
+	out := &ir.APIKeyAuth{Sanitize: k.Sanitize != nil && *k.Sanitize}
+	for i, c := range k.CredentialRefs {
+		if msg := validName(c.Name); msg != "" {
+			return nil, fmt.Sprintf("apiKeyAuth.credentialRefs[%d].name %s", i, msg)
+		}
+		out.KeyFiles = append(out.KeyFiles, path.Join(certsDir, o.src.Namespace, c.Name, apiKeysFile))
+	}
+	for i, e := range k.ExtractFrom {
+		where := fmt.Sprintf("apiKeyAuth.extractFrom[%d]", i)
+		set := 0
+		for _, l := range [][]string{e.Headers, e.Params, e.Cookies} {
+			if len(l) > 0 {
+				set++
+			}
+		}
+		if set != 1 {
+			return nil, where + ": set exactly one of headers, params and cookies"
+		}
+		for j, h := range e.Headers {
+			name := strings.ToLower(h)
+			if msg := validHeaderName(name); msg != "" {
+				return nil, fmt.Sprintf("%s.headers[%d]: %s", where, j, msg)
+			}
+			out.Sources = append(out.Sources, ir.APIKeySource{Header: name})
+		}
+		for j, p := range e.Params {
+			if p == "" {
+				return nil, fmt.Sprintf("%s.params[%d] is empty", where, j)
+			}
+			out.Sources = append(out.Sources, ir.APIKeySource{Param: p})
+		}
+		for j, c := range e.Cookies {
+			if c == "" || strings.ContainsAny(c, "=;, \t") {
+				return nil, fmt.Sprintf("%s.cookies[%d] %q is not a cookie name", where, j, c)
+			}
+			out.Sources = append(out.Sources, ir.APIKeySource{Cookie: c})
+		}
+	}
+	if h := k.ForwardClientIDHeader; h != nil {
+		name := strings.ToLower(*h)
+		if msg := validHeaderName(name); msg != "" {
+			return nil, "apiKeyAuth.forwardClientIDHeader: " + msg
+		}
+		for _, s := range out.Sources {
+			if s.Header == name {
+				return nil, "apiKeyAuth.forwardClientIDHeader " + name + " is also a header the key is taken from"
+			}
+		}
+		out.ForwardClientIDHeader = name
+		strip[name] = true
+	}
+	return out, ""
 }

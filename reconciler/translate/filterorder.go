@@ -32,6 +32,10 @@ const (
 	// they run: envoy.filters.http.header_mutation.
 	slotSecurityHeaders
 	slotBasicAuth
+	// slotAPIKeyAuth: one Lua filter per SecurityPolicy with apiKeyAuth
+	// (apikeyauth.go), where Envoy Gateway puts api_key_auth among the
+	// authentication filters.
+	slotAPIKeyAuth
 	slotJWTAuthn
 	// slotExtAuthz: one filter per SecurityPolicy with extAuth.
 	slotExtAuthz

@@ -3,6 +3,7 @@ package translate
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -17,6 +18,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -246,7 +248,7 @@ func EnablesOnly(m proto.Message) bool {
 // limit and extension filters.
 func routeFilterConfigs(r *ir.Route, into map[string]*anypb.Any) error {
 	if g := r.GlobalRateLimit; g != nil {
-		cfg, err := globalRateLimit(g)
+		cfg, err := globalRateLimit(g, r.Security)
 		if err != nil {
 			return fmt.Errorf("global rate limit: %w", err)
 		}
@@ -283,6 +285,9 @@ const (
 
 func headerDescriptorKey(name string) string { return "header:" + name }
 
+// claimDescriptorKey is the key of a JWT claim's entry.
+func claimDescriptorKey(claim string) string { return "jwt:" + claim }
+
 const descriptorPath = "path"
 
 // globalRateLimit is the per-route config of the rate limit filter: one
@@ -294,7 +299,15 @@ const descriptorPath = "path"
 // The rate limits of a RateLimitPerRoute replace the route's own
 // (Filter::populateRateLimitDescriptors,
 // source/extensions/filters/http/ratelimit/ratelimit.cc).
-func globalRateLimit(g *ir.GlobalRateLimit) (*anypb.Any, error) {
+//
+// A JWT claim is a metadata action on the dynamic metadata jwt_authn
+// wrote (namespace envoy.filters.http.jwt_authn, key the provider's
+// payload_in_metadata, then the claim's path): MetaDataAction::
+// populateDescriptor in source/common/router/router_ratelimit.cc takes the
+// value's string_value and adds no entry (so no descriptor) when it is
+// empty or absent. jwt_authn runs before the rate limit filter
+// (filterorder.go), on the route's own policy (sec).
+func globalRateLimit(g *ir.GlobalRateLimit, sec *ir.Security) (*anypb.Any, error) {
 	out := &ratelimitv3.RateLimitPerRoute{Domain: ir.RateLimitDomain}
 	for _, rule := range g.Rules {
 		actions := []*routev3.RateLimit_Action{{ActionSpecifier: &routev3.RateLimit_Action_GenericKey_{
@@ -355,9 +368,38 @@ func globalRateLimit(g *ir.GlobalRateLimit) (*anypb.Any, error) {
 			}
 			actions = append(actions, &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_MaskedRemoteAddress_{MaskedRemoteAddress: m}})
 		}
+		for _, c := range rule.JWTClaims {
+			a, err := claimAction(c, sec)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %w", rule.ID, err)
+			}
+			actions = append(actions, a)
+		}
 		out.RateLimits = append(out.RateLimits, &routev3.RateLimit{Actions: actions})
 	}
 	return pack(out)
+}
+
+// claimAction reads a claim of the token sec's provider verified.
+func claimAction(c ir.RateLimitJWTClaim, sec *ir.Security) (*routev3.RateLimit_Action, error) {
+	found := false
+	if sec != nil && sec.JWT != nil {
+		for _, p := range sec.JWT.Providers {
+			found = found || p.Name == c.Provider
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("JWT claim %s: the route's security has no jwt provider %q", c.Claim, c.Provider)
+	}
+	path := []*metadatav3.MetadataKey_PathSegment{{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: jwtProviderName(sec, c.Provider)}}}
+	for _, k := range strings.Split(c.Claim, ".") {
+		path = append(path, &metadatav3.MetadataKey_PathSegment{Segment: &metadatav3.MetadataKey_PathSegment_Key{Key: k}})
+	}
+	return &routev3.RateLimit_Action{ActionSpecifier: &routev3.RateLimit_Action_Metadata{Metadata: &routev3.RateLimit_Action_MetaData{
+		DescriptorKey: claimDescriptorKey(c.Claim),
+		MetadataKey:   &metadatav3.MetadataKey{Key: jwtMetadataNamespace, Path: path},
+		Source:        routev3.RateLimit_Action_MetaData_DYNAMIC,
+	}}}, nil
 }
 
 func headerMatchAction(key string, m *routev3.HeaderMatcher) *routev3.RateLimit_Action {

@@ -3,12 +3,15 @@ package translate
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	ratelimitv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ratelimit/v3"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
@@ -86,4 +89,36 @@ func envoyRoutes(set *snapshot.Set) map[string]*routev3.Route {
 		}
 	}
 	return out
+}
+
+// TestGlobalRateLimitClaims: a JWT claim reads the payload of the route's
+// own policy's provider; a route whose security lacks the provider is an
+// error, never a rule that silently counts nothing.
+func TestGlobalRateLimitClaims(t *testing.T) {
+	g := &ir.GlobalRateLimit{Rules: []ir.GlobalRateLimitRule{{ID: "a/p/0", Requests: 1, Unit: ir.UnitSecond,
+		JWTClaims: []ir.RateLimitJWTClaim{{Provider: "corp", Claim: "org.tier", Value: "gold"}}}}}
+	sec := &ir.Security{Name: "a/s", JWT: &ir.JWT{Providers: []ir.JWTProvider{{Name: "corp"}}}}
+	other := &ir.Security{Name: "a/t", JWT: &ir.JWT{Providers: []ir.JWTProvider{{Name: "partner"}}}}
+	for _, s := range []*ir.Security{nil, {Name: "a/u"}, other} {
+		if _, err := globalRateLimit(g, s); err == nil {
+			t.Errorf("security %v: no error", s)
+		}
+	}
+	a, err := globalRateLimit(g, sec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := &ratelimitv3.RateLimitPerRoute{}
+	if err := a.UnmarshalTo(pr); err != nil {
+		t.Fatal(err)
+	}
+	md := pr.GetRateLimits()[0].GetActions()[1].GetMetadata()
+	var path []string
+	for _, p := range md.GetMetadataKey().GetPath() {
+		path = append(path, p.GetKey())
+	}
+	if md.GetMetadataKey().GetKey() != jwtMetadataNamespace || strings.Join(path, "|") != jwtProviderName(sec, "corp")+"|org|tier" ||
+		md.GetSource() != routev3.RateLimit_Action_MetaData_DYNAMIC || md.GetDescriptorKey() != claimDescriptorKey("org.tier") {
+		t.Errorf("metadata action %v", md)
+	}
 }

@@ -97,6 +97,13 @@ func ruleDescriptor(rule ir.GlobalRateLimitRule) RateLimitDescriptor {
 		}
 		entries = append(entries, e)
 	}
+	for _, c := range rule.JWTClaims {
+		e := RateLimitDescriptor{Key: claimDescriptorKey(c.Claim)}
+		if !c.Distinct {
+			e.Value = c.Value
+		}
+		entries = append(entries, e)
+	}
 	entries[len(entries)-1].RateLimit = &RateLimitValue{Unit: strings.ToLower(string(rule.Unit)), RequestsPerUnit: rule.Requests}
 	for i := len(entries) - 1; i > 0; i-- {
 		entries[i-1].Descriptors = []RateLimitDescriptor{entries[i]}

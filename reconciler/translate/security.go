@@ -28,8 +28,9 @@ import (
 )
 
 // HTTP filter names of SecurityPolicy. A filter of one policy (basic_auth,
-// ext_authz) is named "<type>/<namespace>/<policy>"; the others are shared
-// by every policy of a chain and configured per route.
+// the Lua filter of apiKeyAuth, ext_authz) is named
+// "<type>/<namespace>/<policy>"; the others are shared by every policy of
+// a chain and configured per route.
 const (
 	filterSecurityHeaders = "envoy.filters.http.header_mutation/security"
 	filterBasicAuthPrefix = "envoy.filters.http.basic_auth/"
@@ -119,6 +120,11 @@ func securityFilters(pols []*ir.Security) ([]slottedFilter, error) {
 		rbac = rbac || s.Authorization != nil
 		if s.BasicAuth != nil {
 			if err := add(slotBasicAuth, filterBasicAuthPrefix+s.Name, basicAuth(s.BasicAuth)); err != nil {
+				return nil, err
+			}
+		}
+		if s.APIKeyAuth != nil {
+			if err := add(slotAPIKeyAuth, filterAPIKeyAuthPrefix+s.Name, apiKeyAuthFilter(s.APIKeyAuth)); err != nil {
 				return nil, err
 			}
 		}
@@ -310,6 +316,15 @@ func securityPerRoute(s *ir.Security, out map[string]*anypb.Any) error {
 		if err := set(filterBasicAuthPrefix+s.Name, &basicauthv3.BasicAuthPerRoute{Users: users}); err != nil {
 			return err
 		}
+	}
+	if s.APIKeyAuth != nil {
+		// The filter's default code is the policy's: an empty
+		// FilterConfig enables it (enableFilter).
+		a, err := enableFilter()
+		if err != nil {
+			return err
+		}
+		out[filterAPIKeyAuthPrefix+s.Name] = a
 	}
 	if s.JWT != nil {
 		if err := set(filterJWTAuthn, &jwtauthnv3.PerRouteConfig{RequirementSpecifier: &jwtauthnv3.PerRouteConfig_RequirementName{RequirementName: s.Name}}); err != nil {

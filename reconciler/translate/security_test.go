@@ -67,6 +67,7 @@ func TestSecurityPerRoute(t *testing.T) {
 			"a/app/rule/0/match/0":   {filterExtAuthzPrefix + "a/app", filterSecurityHeaders, filterJWTAuthn, filterRBAC},
 			"a/app/rule/1/match/0":   {filterExtAuthzPrefix + "a/admin", filterSecurityHeaders, filterJWTAuthn, filterRBAC},
 			"a/edge/rule/0/match/0":  {filterBasicAuthPrefix + "platform/edge", filterSecurityHeaders},
+			"a/keyed/rule/0/match/0": {filterAPIKeyAuthPrefix + "a/api-keys", filterSecurityHeaders},
 			"a/open/rule/0/match/0":  nil,
 			"b/plain/rule/0/match/0": nil,
 		}
@@ -79,6 +80,11 @@ func TestSecurityPerRoute(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(sortedStrings(filters), ",") {
 				t.Errorf("%s route %s: per-filter configs %v, want %v", c, name, got, sortedStrings(filters))
 			}
+		}
+		// The API key route only enables its Lua filter: the filter's
+		// default code is the policy's.
+		if !EnablesOnly(mustUnpack(t, routes["a/keyed/rule/0/match/0"].GetTypedPerFilterConfig()[filterAPIKeyAuthPrefix+"a/api-keys"])) {
+			t.Errorf("%s: the API key route does not only enable its Lua filter", c)
 		}
 		// The requirement a route names is its own policy's.
 		pr := &jwtauthnv3.PerRouteConfig{}
@@ -101,7 +107,7 @@ func TestSecurityPerRoute(t *testing.T) {
 				}
 				continue
 			}
-			want := strings.Join([]string{filterCORS, filterSecurityHeaders, filterBasicAuthPrefix + "platform/edge", filterJWTAuthn,
+			want := strings.Join([]string{filterCORS, filterSecurityHeaders, filterBasicAuthPrefix + "platform/edge", filterAPIKeyAuthPrefix + "a/api-keys", filterJWTAuthn,
 				filterExtAuthzPrefix + "a/admin", filterExtAuthzPrefix + "a/app", filterRBAC, filterLocalRateLimit, wellknown.Router}, ",")
 			if got != want {
 				t.Errorf("%s %s: filters\n%s\nwant\n%s", c, l, got, want)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +21,22 @@ import (
 // (keys generated at start-up), an external authorization service that
 // mints the internal token, and one upstream that records what reached it.
 type secScenario struct {
-	up     *upstream.HTTPServer
-	issuer *authz.Issuer
-	auth   *authz.Server
-	port   int
+	// keysDir is the credentials directory of the API key policy
+	// (gitxds.dev/certs-dir); its key file is web/keys/api-keys.
+	keysDir string
+	up      *upstream.HTTPServer
+	issuer  *authz.Issuer
+	auth    *authz.Server
+	port    int
 }
 
 func newSecScenario(t *testing.T) *secScenario {
 	t.Helper()
-	sc := &secScenario{port: freePort(t)}
+	sc := &secScenario{port: freePort(t), keysDir: t.TempDir()}
+	if err := os.MkdirAll(filepath.Join(sc.keysDir, "web", "keys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sc.writeKeys(t, "alice:key-a\n")
 	var err error
 	if sc.up, err = upstream.StartHTTP("A"); err != nil {
 		t.Fatal(err)
@@ -79,6 +88,36 @@ spec:
 
 const authzHeader = authz.HeaderInternalToken
 
+// writeKeys replaces the API key file (a rename, as docs/security.md
+// advises).
+func (sc *secScenario) writeKeys(t *testing.T, content string) {
+	t.Helper()
+	dir := filepath.Join(sc.keysDir, "web", "keys")
+	tmp := filepath.Join(dir, ".api-keys.new")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "api-keys")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// apiKeyPolicy checks API keys from the file of keysDir on route keyed.
+func (sc *secScenario) apiKeyPolicy() string {
+	return fmt.Sprintf(`apiVersion: gitxds.dev/v1alpha1
+kind: SecurityPolicy
+metadata: {name: keyed, annotations: {gitxds.dev/certs-dir: %q}}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: keyed}]
+  apiKeyAuth:
+    credentialRefs: [{name: keys}]
+    extractFrom: [{headers: [x-api-key]}, {params: [api_key]}]
+    forwardClientIDHeader: x-client-id
+    sanitize: true
+---
+`, sc.keysDir)
+}
+
 func (sc *secScenario) files() map[string]string {
 	gw := fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -93,9 +132,11 @@ spec:
 	routes := route("secure", "plain", "secure.example.com", "a", "") +
 		route("secure-http", "plain", "secure-http.example.com", "a", "") +
 		route("blocked", "plain", "blocked.example.com", "a", "") +
-		route("open", "plain", "open.example.com", "a", "")
+		route("open", "plain", "open.example.com", "a", "") +
+		route("keyed", "plain", "keyed.example.com", "a", "")
 	policies := sc.policy("secure", "grpc", "") + sc.policy("secure-http", "http", "") +
-		sc.policy("blocked", "grpc", "  authorization:\n    defaultAction: Allow\n    rules: [{action: Deny, principal: {clientCIDRs: [127.0.0.0/8]}}]\n")
+		sc.policy("blocked", "grpc", "  authorization:\n    defaultAction: Allow\n    rules: [{action: Deny, principal: {clientCIDRs: [127.0.0.0/8]}}]\n") +
+		sc.apiKeyPolicy()
 	return map[string]string{
 		"platform/kustomization.yaml":     "resources: [namespaces.yaml, gateways.yaml]\n",
 		"platform/namespaces.yaml":        "apiVersion: v1\nkind: Namespace\nmetadata: {name: web}\n",
@@ -146,7 +187,8 @@ func TestSecurityScenarioApplies(t *testing.T) {
 // invalid and a missing JWT; the claim header upstream; the external
 // token stripped; the internal token injected (and a client's forged copy
 // replaced); an ext_authz deny; an IP denied; a route without a policy
-// untouched. It runs when ENVOY_BIN names an Envoy binary or envoy is on
+// untouched; API keys (valid, unknown, missing, in a query parameter, a
+// rotated file, a missing file). It runs when ENVOY_BIN names an Envoy binary or envoy is on
 // PATH.
 func TestEnvoySecurity(t *testing.T) {
 	envoy.Require(t)
@@ -167,12 +209,12 @@ func TestEnvoySecurity(t *testing.T) {
 	// send GETs host with headers until the answer is code (the JWKS
 	// fetch and the clusters warm up after the ACK), and returns the
 	// request the upstream saw for a 200.
-	send := func(t *testing.T, host string, h map[string]string, code int) *http.Request {
+	sendPath := func(t *testing.T, host, path string, h map[string]string, code int) *http.Request {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			sc.up.Reset()
-			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/", sc.port), nil)
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", sc.port, path), nil)
 			req.Host = host
 			for k, v := range h {
 				req.Header.Set(k, v)
@@ -196,6 +238,10 @@ func TestEnvoySecurity(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	send := func(t *testing.T, host string, h map[string]string, code int) *http.Request {
+		t.Helper()
+		return sendPath(t, host, "/", h, code)
 	}
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
@@ -236,5 +282,31 @@ func TestEnvoySecurity(t *testing.T) {
 		if r.Header.Get("Authorization") == "" || r.Header.Get(authz.HeaderInternalToken) != "" {
 			t.Errorf("the policy of another route changed this one: %v", r.Header)
 		}
+	})
+	t.Run("API key", func(t *testing.T) {
+		r := send(t, "keyed.example.com", map[string]string{"x-api-key": "key-a", "x-client-id": "root"}, http.StatusOK)
+		if got := r.Header.Values("x-client-id"); len(got) != 1 || got[0] != "alice" {
+			t.Errorf("client id upstream %q, want [alice]", got)
+		}
+		if got := r.Header.Get("x-api-key"); got != "" {
+			t.Errorf("the key reached the service (sanitize): %q", got)
+		}
+		r = sendPath(t, "keyed.example.com", "/q?api_key=key-a&x=1", nil, http.StatusOK)
+		if r.URL.RawQuery != "x=1" {
+			t.Errorf("query upstream %q, want x=1", r.URL.RawQuery)
+		}
+		send(t, "keyed.example.com", map[string]string{"x-api-key": "unknown"}, http.StatusUnauthorized)
+		send(t, "keyed.example.com", nil, http.StatusUnauthorized)
+		// A rotated file: the new key within the reload period, the
+		// old one refused (send retries until the answer is the one
+		// wanted).
+		sc.writeKeys(t, "bob:key-b\n")
+		send(t, "keyed.example.com", map[string]string{"x-api-key": "key-b"}, http.StatusOK)
+		send(t, "keyed.example.com", map[string]string{"x-api-key": "key-a"}, http.StatusUnauthorized)
+		// A missing file fails closed.
+		if err := os.Remove(filepath.Join(sc.keysDir, "web", "keys", "api-keys")); err != nil {
+			t.Fatal(err)
+		}
+		send(t, "keyed.example.com", map[string]string{"x-api-key": "key-b"}, http.StatusUnauthorized)
 	})
 }

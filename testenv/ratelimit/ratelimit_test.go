@@ -14,9 +14,10 @@ import (
 	"gitxds.dev/gitxds/reconciler/translate"
 )
 
-// gitxdsConfig is the configuration gitxds renders for three rules: every
-// request (2 per minute), each x-user apart (1 per second), and clients of
-// 10.0.0.0/8 together (1 per hour).
+// gitxdsConfig is the configuration gitxds renders for four rules: every
+// request (2 per minute), each x-user apart (1 per second), clients of
+// 10.0.0.0/8 together (1 per hour), and each subject of the gold tier's
+// JWTs apart (1 per day).
 func gitxdsConfig(t *testing.T) *Config {
 	t.Helper()
 	x := &ir.IR{Gateways: []ir.Gateway{{Listeners: []ir.Listener{{VirtualHosts: []ir.VirtualHost{{Routes: []ir.Route{{
@@ -24,6 +25,7 @@ func gitxdsConfig(t *testing.T) *Config {
 			{ID: "a/p/0", Requests: 2, Unit: ir.UnitMinute},
 			{ID: "a/p/1", Headers: []ir.RateLimitHeader{{Name: "x-user", Distinct: true}}, Requests: 1, Unit: ir.UnitSecond},
 			{ID: "a/p/2", SourceIPs: []ir.RateLimitSourceIP{{CIDR: "10.0.0.0/8"}}, Requests: 1, Unit: ir.UnitHour},
+			{ID: "a/p/3", JWTClaims: []ir.RateLimitJWTClaim{{Provider: "corp", Claim: "tier", Value: "gold"}, {Provider: "corp", Claim: "sub", Distinct: true}}, Requests: 1, Unit: ir.UnitDay},
 		}},
 	}}}}}}}}}
 	data, err := translate.RateLimitServiceConfig(x)
@@ -112,6 +114,19 @@ func TestLimits(t *testing.T) {
 	// Another range's masked address matches no configured value.
 	if got := ask(descriptor("rule", "a/p/2", "masked_remote_address", "11.0.0.0/8")); got != ok {
 		t.Errorf("11/8 is limited: %v", got)
+	}
+	// JWT claims: the tier must be gold, each subject counted apart.
+	if got := ask(descriptor("rule", "a/p/3", "jwt:tier", "gold", "jwt:sub", "alice")); got != ok {
+		t.Errorf("alice's first gold request: %v", got)
+	}
+	if got := ask(descriptor("rule", "a/p/3", "jwt:tier", "gold", "jwt:sub", "bob")); got != ok {
+		t.Errorf("bob's first gold request: %v", got)
+	}
+	if got := ask(descriptor("rule", "a/p/3", "jwt:tier", "gold", "jwt:sub", "alice")); got != over {
+		t.Errorf("alice's second gold request: %v", got)
+	}
+	if got := ask(descriptor("rule", "a/p/3", "jwt:tier", "silver", "jwt:sub", "alice")); got != ok {
+		t.Errorf("a silver token is limited: %v", got)
 	}
 	// Unknown rules, a domain of another service, and a descriptor that
 	// stops short of the limit's node are not limited.

@@ -279,8 +279,9 @@ type GlobalRateLimitSpec struct {
 // GlobalRateLimitRule is one limit.
 type GlobalRateLimitRule struct {
 	// ClientSelectors select the requests the rule counts; without them it
-	// counts every request of the route.
-	// Validation: at most one selector; a request must match all of its conditions.
+	// counts every request of the route. A request must match every
+	// condition of every selector (Envoy Gateway's semantics).
+	// Validation: at most one path among them.
 	ClientSelectors []RateLimitSelectCondition `json:"clientSelectors,omitempty"`
 	// Limit is the number of requests allowed per unit of time.
 	Limit RateLimitValue `json:"limit"`
@@ -296,6 +297,39 @@ type RateLimitSelectCondition struct {
 	Path *PathMatch `json:"path,omitempty"`
 	// SourceCIDR the client address must be in.
 	SourceCIDR *SourceMatch `json:"sourceCIDR,omitempty"`
+	// JWTClaims of the caller's verified JSON Web Token (a gitxds field,
+	// not in Envoy Gateway): the route's SecurityPolicy must verify it
+	// (jwt), or the rule is off on that route.
+	JWTClaims []JWTClaimMatch `json:"jwtClaims,omitempty"`
+}
+
+// JWTClaimMatchType is how a JWT claim selects requests.
+type JWTClaimMatchType string
+
+// JWT claim match types.
+const (
+	// JWTClaimMatchExact selects the requests whose claim is the value.
+	JWTClaimMatchExact JWTClaimMatchType = "Exact"
+	// JWTClaimMatchDistinct counts each value of the claim apart.
+	JWTClaimMatchDistinct JWTClaimMatchType = "Distinct"
+)
+
+// JWTClaimMatch selects requests by a string claim of the verified JWT.
+type JWTClaimMatch struct {
+	// Provider is the jwt provider (of the route's SecurityPolicy) whose
+	// verified token holds the claim.
+	// Default: the policy's only provider.
+	Provider *string `json:"provider,omitempty"`
+	// Name of the claim; "a.b" is claim b of the object claim a.
+	Name string `json:"name"`
+	// Type of match: Exact, or Distinct (every value counted apart). A
+	// request whose token lacks the claim (or has no token, with
+	// jwt.optional) is not counted.
+	// Default: Exact.
+	Type *JWTClaimMatchType `json:"type,omitempty"`
+	// Value to match.
+	// Validation: required for Exact; not allowed for Distinct.
+	Value *string `json:"value,omitempty"`
 }
 
 // HeaderMatchType is how a header selects requests.

@@ -35,9 +35,7 @@ type SecurityPolicySpec struct {
 	// BasicAuth checks a user and password against a file on the proxy
 	// host.
 	BasicAuth *BasicAuth `json:"basicAuth,omitempty"`
-	// APIKeyAuth is refused: Envoy's api_key_auth filter takes the keys
-	// inline, so they would be in Git.
-	// Validation: must not be set.
+	// APIKeyAuth checks an API key against files on the proxy host.
 	APIKeyAuth *APIKeyAuth `json:"apiKeyAuth,omitempty"`
 	// Authorization allows or denies requests by client address and
 	// verified JWT claims.
@@ -237,24 +235,39 @@ type FileReference struct {
 	Name string `json:"name"`
 }
 
-// APIKeyAuth checks an API key. gitxds refuses it: Envoy's api_key_auth
-// filter takes only inline keys.
+// APIKeyAuth checks an API key against key files on the proxy host (the
+// keys are never in Git), like Envoy Gateway's apiKeyAuth with files in
+// place of Secrets.
 type APIKeyAuth struct {
-	// CredentialRefs would name the key files.
-	CredentialRefs []FileReference `json:"credentialRefs,omitempty"`
-	// ExtractFrom would say where the key is.
-	ExtractFrom []APIKeyExtractFrom `json:"extractFrom,omitempty"`
-	// ForwardClientIDHeader would carry the client's id upstream.
+	// CredentialRefs name the directories of the key files
+	// /etc/gitxds/certs/<namespace>/<name>/api-keys on the proxy host:
+	// one "client-id:key" a line. A client or a key listed twice: the
+	// first wins.
+	// Validation: at least one.
+	CredentialRefs []FileReference `json:"credentialRefs"`
+	// ExtractFrom says where the key is: the first source (in order)
+	// that has one gives it.
+	// Validation: at least one.
+	ExtractFrom []APIKeyExtractFrom `json:"extractFrom"`
+	// ForwardClientIDHeader, if set, carries the client's id upstream.
+	// Validation: an HTTP header name.
 	ForwardClientIDHeader *string `json:"forwardClientIDHeader,omitempty"`
+	// Sanitize removes the key (every source of extractFrom) from the
+	// request before it goes upstream.
+	// Default: false.
+	Sanitize *bool `json:"sanitize,omitempty"`
 }
 
 // APIKeyExtractFrom is where an API key is.
+// Validation: exactly one of headers, params and cookies.
 type APIKeyExtractFrom struct {
-	// Headers that may hold the key.
+	// Headers that may hold the key, in order; a "Bearer " prefix is
+	// removed.
+	// Validation: HTTP header names.
 	Headers []string `json:"headers,omitempty"`
-	// Params are query parameters that may hold the key.
+	// Params are query parameters that may hold the key, in order.
 	Params []string `json:"params,omitempty"`
-	// Cookies that may hold the key.
+	// Cookies that may hold the key, in order.
 	Cookies []string `json:"cookies,omitempty"`
 }
 
