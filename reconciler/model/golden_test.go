@@ -216,6 +216,8 @@ type goldenCondition struct {
 	Status  string `json:"status"`
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
+	// ObservedGeneration, when the object has a generation.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
 
 type goldenStatus struct {
@@ -248,7 +250,7 @@ type goldenListener struct {
 func goldenConditions(cs []metav1.Condition) []goldenCondition {
 	var out []goldenCondition
 	for _, c := range cs {
-		out = append(out, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message})
+		out = append(out, goldenCondition{c.Type, string(c.Status), c.Reason, c.Message, c.ObservedGeneration})
 	}
 	return out
 }

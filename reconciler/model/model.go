@@ -1,6 +1,7 @@
 package model
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/netip"
 	"sort"
 
@@ -135,14 +136,17 @@ func Build(in Input) *Output {
 	}
 	for i, o := range final.objects {
 		st := o.status()
+		gen := objectGeneration(o.typed)
 		if _, ok := subst[i]; ok {
 			// Report what is wrong with this revision's version.
 			st = first.objects[i].status()
 			st.ServingLastAccepted = servingLastAcceptedMessage(first.objects[i])
 			st.Served = status.ServedLastAccepted
+			gen = objectGeneration(first.objects[i].typed)
 		} else if st.Accepted() {
 			out.Accepted[Key(o.src)] = o.src
 		}
+		observed(&st, gen)
 		out.Status = append(out.Status, st)
 	}
 	status.Sort(out.Status)
@@ -226,4 +230,40 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// objectGeneration is the object's metadata.generation, 0 when it has none.
+// Objects in Git say none unless their author wrote it (or a tool that
+// copies them from a cluster kept it); the API server sets 1 on creation
+// and bumps it on every spec change.
+func objectGeneration(typed any) int64 {
+	if m, ok := typed.(interface{ GetGeneration() int64 }); ok {
+		return m.GetGeneration()
+	}
+	return 0
+}
+
+// observed sets observedGeneration on every condition of st (its own, its
+// parents', listeners' and ancestors') to the generation they are about,
+// as Gateway API status requires; nothing when the object has no
+// generation.
+func observed(st *status.Object, gen int64) {
+	if gen == 0 {
+		return
+	}
+	set := func(cs []metav1.Condition) {
+		for i := range cs {
+			cs[i].ObservedGeneration = gen
+		}
+	}
+	set(st.Conditions)
+	for i := range st.Parents {
+		set(st.Parents[i].Conditions)
+	}
+	for i := range st.Listeners {
+		set(st.Listeners[i].Conditions)
+	}
+	for i := range st.Ancestors {
+		set(st.Ancestors[i].Conditions)
+	}
 }

@@ -250,18 +250,22 @@ const generation = 1
 // staleError is kubernetes.ConditionsHaveLatestObservedGeneration failing:
 // a condition whose observedGeneration is not the object's generation.
 // The suite guards most of its status checks with it; Run reports a test
-// whose only failures are these apart (gitxds's objects come from Git,
-// which has no metadata.generation, and gitxds writes none).
-type staleError struct{ what, cond string }
+// whose only failures are these apart. gitxds reports an object's
+// metadata.generation as observedGeneration; the mapping gives each object
+// the generation an API server gives one it creates.
+type staleError struct {
+	what, cond string
+	got        int64
+}
 
 func (e *staleError) Error() string {
-	return fmt.Sprintf("%s: condition %s has no observedGeneration (the suite wants %d, the object's generation); gitxds writes none, objects in Git have no generation", e.what, e.cond, generation)
+	return fmt.Sprintf("%s: condition %s has observedGeneration %d, the suite wants %d (the object's generation)", e.what, e.cond, e.got, generation)
 }
 
 func latest(what string, conds []metav1.Condition) error {
 	for _, c := range conds {
 		if c.ObservedGeneration != generation {
-			return &staleError{what, c.Type}
+			return &staleError{what, c.Type, c.ObservedGeneration}
 		}
 	}
 	return nil

@@ -92,6 +92,11 @@ func Map(dir string, manifests []string) (*Repo, error) {
 	files := map[string][]obj{}
 	for i, o := range objs {
 		group := strings.Split(o.str("apiVersion"), "/")[0]
+		if group == "gateway.networking.k8s.io" {
+			// The generation the API server gives an object it creates:
+			// gitxds reports it as observedGeneration, as the suite expects.
+			o.m("metadata")["generation"] = generation
+		}
 		switch kind := o.kind(); {
 		case kind == "Namespace":
 			meta := o.m("metadata")

@@ -102,8 +102,8 @@ func skipReason(t Test) string {
 // notMapped says why some core status tests have no checks in mapped.
 var notMapped = map[string]string{
 	"GatewayClassObservedGenerationBump": "needs a GatewayClass with status; gitxds has none (every Gateway of the repository is served, gatewayClassName is not read)",
-	"GatewayObservedGenerationBump":      "asserts observedGeneration follows an update of the Gateway; gitxds writes no observedGeneration (objects in Git have no generation)",
-	"HTTPRouteObservedGenerationBump":    "asserts observedGeneration follows an update of the route; gitxds writes no observedGeneration (objects in Git have no generation)",
+	"GatewayObservedGenerationBump":      "asserts observedGeneration follows an update of the Gateway: gitxds reports metadata.generation, but the runner builds one revision per test and does not replay updates yet",
+	"HTTPRouteObservedGenerationBump":    "asserts observedGeneration follows an update of the route: gitxds reports metadata.generation, but the runner builds one revision per test and does not replay updates yet",
 	"GatewayModifyListeners":             "updates a Gateway and checks the new status; the runner builds one revision per test, a second one is not written yet",
 }
 
