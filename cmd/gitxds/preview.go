@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"gitxds.dev/gitxds/reconciler"
-	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/diff/accept"
 	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/preview"
@@ -86,7 +85,7 @@ is rejected (each problem is listed with file, object and reason) or an xDS clie
 // runPreview is preview.Run on the repository of the flags; every error
 // it returns is an I/O error (exit 2): a ref that does not exist, an
 // unreachable repository, an xDS check that could not run.
-func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts preview.Options) (*diff.Preview, error) {
+func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts preview.Options) (*preview.Report, error) {
 	opts.Path = f.path
 	opts.Render = render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)}
 	opts.SystemCAFile = f.systemCAFile

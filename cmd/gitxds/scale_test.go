@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/preview"
 	"gitxds.dev/gitxds/testenv/gitserver"
 )
 
@@ -140,7 +140,7 @@ func TestPreviewScale(t *testing.T) {
 		}
 	})
 	var out string
-	preview := median(3, func() {
+	withXDS := median(3, func() {
 		var stderr string
 		var code int
 		out, stderr, code = runGitxds(t, append([]string{"preview", "--base", "main", "--head", prRef, "-o", "json"}, repo...)...)
@@ -158,7 +158,7 @@ func TestPreviewScale(t *testing.T) {
 			t.Fatalf("preview --xds-all-listeners: exit %d: %s", code, stderr)
 		}
 	})
-	var p diff.Preview
+	var p preview.Report
 	mustDo(t, json.Unmarshal([]byte(out), &p))
 	if !p.Valid || p.XDS == nil || !p.XDS.Accepted {
 		t.Fatalf("preview: valid=%v xds=%+v", p.Valid, p.XDS)
@@ -177,7 +177,7 @@ func TestPreviewScale(t *testing.T) {
 	t.Logf("%d teams x %d rules, medians of 3 on %d CPUs: one render %v, CPU %v; preview %s; preview --skip-xds %s; "+
 		"preview --xds-all-listeners %s; %d changes, %d xDS client nodes",
 		scaleTeams, scaleRules, runtime.NumCPU(), render.Round(time.Millisecond), cpus[0].Round(time.Millisecond),
-		ratio(1, preview), ratio(2, noXDS), ratio(3, allListeners), len(p.Diff.Changes), nodes)
+		ratio(1, withXDS), ratio(2, noXDS), ratio(3, allListeners), len(p.Diff.Changes), nodes)
 }
 
 // cpuTime is the CPU time (user and system) the process has used.

@@ -72,17 +72,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if len(r.NotAccepted) > 0 {
 		fmt.Fprintf(&b, "Objects not fully accepted (%s):\n\n", Tally(r.NotAccepted))
 		for _, p := range r.NotAccepted {
-			fmt.Fprintf(&b, "- **%s**: %s\n", p.Label(), mdCell(p.Line))
+			fmt.Fprintf(&b, "- **%s**: %s\n", p.Label(), MarkdownCell(p.Line))
 		}
 		b.WriteString("\n")
 	}
-	r.markdownBody(&b, MaxMarkdown)
+	r.MarkdownBody(&b, MaxMarkdown)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// markdownBody is the table and the folded diffs, within budget characters.
-func (r *Report) markdownBody(b *strings.Builder, budget int) {
+// MarkdownBody is the table and the folded diffs, within budget characters.
+func (r *Report) MarkdownBody(b *strings.Builder, budget int) {
 	begin := b.Len()
 	if !r.Different {
 		b.WriteString("No differences: nothing served changes.\n")
@@ -97,7 +97,7 @@ func (r *Report) markdownBody(b *strings.Builder, budget int) {
 	fmt.Fprintf(b, "<details><summary>xDS resources: %d added, %d removed, %d changed</summary>\n\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
 	b.WriteString("| | Type | Element | Classes | Summary |\n|---|---|---|---|---|\n")
 	for _, c := range r.Changes {
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Kind, c.Type, mdPath(c.Path), classList(c.Classes), mdCell(c.Summary))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Kind, c.Type, mdPath(c.Path), classList(c.Classes), MarkdownCell(c.Summary))
 	}
 	b.WriteString("\n")
 	left := 0
@@ -138,8 +138,8 @@ func mdPath(p []string) string {
 	return strings.Join(parts, " › ")
 }
 
-// mdCell escapes a table cell.
-func mdCell(s string) string {
+// MarkdownCell escapes a table cell.
+func MarkdownCell(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
 	return strings.ReplaceAll(s, "\n", " ")
 }

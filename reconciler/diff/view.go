@@ -152,7 +152,7 @@ func (r *Report) writeViewMarkdown(b *strings.Builder, budget int) {
 				fmt.Fprintf(b, "\n_%d more object(s): run `gitxds diff -o text` for all of them._\n", len(r.Objects)-i)
 				break
 			}
-			fmt.Fprintf(b, "| %s | %s | `%s` | %s |\n", o.Kind, mdCell(o.Object), o.File, mdCell(objectStatus(o)))
+			fmt.Fprintf(b, "| %s | %s | `%s` | %s |\n", o.Kind, MarkdownCell(o.Object), o.File, MarkdownCell(objectStatus(o)))
 		}
 		b.WriteString("\n")
 	}
@@ -173,8 +173,8 @@ func (r *Report) writeViewMarkdown(b *strings.Builder, budget int) {
 			if len(c.Also) > 0 {
 				to += "; also " + strings.Join(c.Also, "; ")
 			}
-			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Kind, mdCell(strings.Join(c.Hostnames, ", ")),
-				mdCell(c.Match), mdCell(to), mdCell(from), mdCell(c.Source()), mdCell(c.ServedBy()))
+			fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", c.Kind, MarkdownCell(strings.Join(c.Hostnames, ", ")),
+				MarkdownCell(c.Match), MarkdownCell(to), MarkdownCell(from), MarkdownCell(c.Source()), MarkdownCell(c.ServedBy()))
 		}
 		b.WriteString("\n")
 	}

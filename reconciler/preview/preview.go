@@ -95,7 +95,7 @@ func loadSide(ctx context.Context, load Loader, pipe *reconciler.Pipeline, path,
 // checks the head with real xDS clients. An error is a load error (a ref
 // that does not exist, an unreachable repository) or a failure of the xDS
 // check itself; a head that is invalid is a Preview with Valid false.
-func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options) (*diff.Preview, error) {
+func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options) (*Report, error) {
 	// The xDS check of the head starts as soon as the head is built,
 	// while the base may still be building.
 	type checked struct {
@@ -151,9 +151,9 @@ func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options
 	if errors.Is(b.err, render.ErrNoOverlay) && errors.Is(h.err, render.ErrNoOverlay) {
 		return nil, b.err
 	}
-	p := &diff.Preview{
-		BaseRef:  diff.PreviewSide{Ref: b.ref, Revision: b.rev, Error: errString(b.err)},
-		HeadRef:  diff.PreviewSide{Ref: h.ref, Revision: h.rev, Error: errString(h.err)},
+	p := &Report{
+		BaseRef:  Side{Ref: b.ref, Revision: b.rev, Error: errString(b.err)},
+		HeadRef:  Side{Ref: h.ref, Revision: h.rev, Error: errString(h.err)},
 		Problems: []diff.Problem{},
 	}
 	if h.build == nil {
@@ -171,7 +171,7 @@ func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options
 	p.Diff = diff.Snapshots(baseSet, h.build.Set)
 	p.Diff.Owners(irs...)
 	p.Diff.Objects = diff.ObjectChanges(RenderedObjects(b.build), RenderedObjects(h.build), h.build.Model.Status)
-	p.Impact = diff.PreviewImpact{Impact: p.Diff.Impact(irs...), Rollout: rolloutOf(h.build, p.Diff)}
+	p.Impact = Impact{Impact: p.Diff.Impact(irs...), Rollout: rolloutOf(h.build, p.Diff)}
 	p.Valid = len(p.Problems) == 0 && p.Impact.Rollout.Error == ""
 	if xdsc != nil {
 		got := <-xdsc
@@ -201,8 +201,8 @@ func errString(err error) string {
 }
 
 // rolloutOf describes the stages of the head's RolloutPolicy.
-func rolloutOf(b *reconciler.Build, rep *diff.Report) diff.Rollout {
-	r := diff.Rollout{Skipped: !rep.Different, Stages: []diff.Stage{}}
+func rolloutOf(b *reconciler.Build, rep *diff.Report) Rollout {
+	r := Rollout{Skipped: !rep.Different, Stages: []Stage{}}
 	src := b.Model.Rollout
 	pol, err := rollout.Compile(src)
 	switch {
@@ -223,7 +223,7 @@ func rolloutOf(b *reconciler.Build, rep *diff.Report) diff.Rollout {
 		if s.Percent >= 0 {
 			nodes = append(nodes, fmt.Sprintf("%d%% of all nodes (stable hash of the node id)", s.Percent))
 		}
-		st := diff.Stage{Name: s.Name, Nodes: strings.Join(nodes, " or ")}
+		st := Stage{Name: s.Name, Nodes: strings.Join(nodes, " or ")}
 		if s.Bake > 0 {
 			st.Bake = s.Bake.String()
 		}
@@ -233,7 +233,7 @@ func rolloutOf(b *reconciler.Build, rep *diff.Report) diff.Rollout {
 }
 
 // Verdict is the error line of an invalid preview.
-func Verdict(p *diff.Preview) string {
+func Verdict(p *Report) string {
 	var why []string
 	if p.HeadRef.Error != "" {
 		why = append(why, "the head cannot be rendered: "+p.HeadRef.Error)

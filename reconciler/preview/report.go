@@ -1,4 +1,4 @@
-package diff
+package preview
 
 import (
 	"encoding/json"
@@ -6,14 +6,14 @@ import (
 	"io"
 	"strings"
 
+	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/diff/accept"
-	"gitxds.dev/gitxds/reconciler/status"
 )
 
-// PreviewSchema names the JSON form of a Preview.
-const PreviewSchema = "gitxds.dev/preview/v1"
+// Schema names the JSON form of a Report.
+const Schema = "gitxds.dev/preview/v1"
 
-// Preview is what `gitxds preview` reports on a pull request: whether the
+// Report is what `gitxds preview` reports on a pull request: whether the
 // head is valid, what it serves differently from the base, the blast
 // radius, and whether real xDS clients accept it.
 //
@@ -39,91 +39,29 @@ const PreviewSchema = "gitxds.dev/preview/v1"
 //	           "types": [{"type": "LDS", "typeUrl": "…", "resources": 2, "fetched": 2, "status": "ACK",
 //	                      "version": "…", "acks": 1, "nacks": 0, "error": ""}]}]} | null
 //	}
-type Preview struct {
+type Report struct {
 	Schema   string         `json:"schema"`
-	BaseRef  PreviewSide    `json:"base"`
-	HeadRef  PreviewSide    `json:"head"`
+	BaseRef  Side           `json:"base"`
+	HeadRef  Side           `json:"head"`
 	Valid    bool           `json:"valid"`
 	Objects  int            `json:"objects"`
-	Problems []Problem      `json:"problems"`
-	Diff     *Report        `json:"diff"`
-	Impact   PreviewImpact  `json:"impact"`
+	Problems []diff.Problem `json:"problems"`
+	Diff     *diff.Report   `json:"diff"`
+	Impact   Impact         `json:"impact"`
 	XDS      *accept.Result `json:"xds"`
 }
 
-// PreviewSide is one of the two refs previewed.
-type PreviewSide struct {
+// Side is one of the two refs previewed.
+type Side struct {
 	Ref      string `json:"ref"`
 	Revision string `json:"revision"`
 	// Error: the revision could not be loaded or rendered.
 	Error string `json:"error,omitempty"`
 }
 
-// Problem is one object of the head that is not accepted.
-type Problem struct {
-	File      string `json:"file"`
-	Kind      string `json:"kind"`
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
-	Reason    string `json:"reason"`
-	Message   string `json:"message"`
-	// Line is the problem as `gitxds validate` prints it.
-	Line string `json:"line"`
-	// Served: what of the object is served, status.Served ("none",
-	// "part", "lastAccepted").
-	Served status.Served `json:"served,omitempty"`
-}
-
-// Label says how much of the object is served, for reviewers.
-func (p Problem) Label() string { return p.Served.Label() }
-
-// Problems returns the Problem of every object that is not fully accepted,
-// the rejected first, then those served in part, then those that keep
-// serving their last accepted version.
-func Problems(objs []status.Object) []Problem {
-	out := []Problem{}
-	for _, served := range []status.Served{status.ServedNone, status.ServedPart, status.ServedLastAccepted} {
-		for _, o := range objs {
-			if !o.Accepted() && (o.Served == served || (served == status.ServedNone && o.Served == "")) {
-				out = append(out, ProblemOf(o))
-			}
-		}
-	}
-	return out
-}
-
-// Tally counts problems by what is served.
-func Tally(ps []Problem) string {
-	n := map[status.Served]int{}
-	for _, p := range ps {
-		n[p.Served]++
-	}
-	var parts []string
-	for _, s := range []status.Served{status.ServedNone, status.ServedPart, status.ServedLastAccepted} {
-		c := n[s]
-		if s == status.ServedNone {
-			c += n[""]
-		}
-		if c > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", c, s.Label()))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// ProblemOf is the Problem of a rejected object.
-func ProblemOf(o status.Object) Problem {
-	p := Problem{File: o.File, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name, Line: status.Line(o), Served: o.Served}
-	if c := status.Problem(o); c != nil {
-		// Messages may start with the file and the object: say them once.
-		p.Reason, p.Message = c.Reason, strings.TrimPrefix(c.Message, fmt.Sprintf("%s: %s: ", o.File, o.ObjectRef))
-	}
-	return p
-}
-
-// PreviewImpact is the blast radius with the rollout it would go through.
-type PreviewImpact struct {
-	Impact
+// Impact is the blast radius with the rollout it would go through.
+type Impact struct {
+	diff.Impact
 	Rollout Rollout `json:"rollout"`
 }
 
@@ -146,15 +84,15 @@ type Stage struct {
 }
 
 // WriteJSON writes the preview in its documented schema.
-func (p *Preview) WriteJSON(w io.Writer) error {
-	p.Schema = PreviewSchema
+func (p *Report) WriteJSON(w io.Writer) error {
+	p.Schema = Schema
 	for _, l := range []*[]string{&p.Impact.Teams, &p.Impact.Hostnames, &p.Impact.Listeners} {
 		if *l == nil {
 			*l = []string{}
 		}
 	}
 	if p.Problems == nil {
-		p.Problems = []Problem{}
+		p.Problems = []diff.Problem{}
 	}
 	if p.Impact.Rollout.Stages == nil {
 		p.Impact.Rollout.Stages = []Stage{}
@@ -176,7 +114,7 @@ const (
 
 // WriteMarkdown writes the preview as a pull-request comment: a summary
 // table, the problems, the changes table, and the details folded.
-func (p *Preview) WriteMarkdown(w io.Writer) error {
+func (p *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	verdict := "✅ valid"
 	if !p.Valid {
@@ -190,13 +128,13 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 	case p.HeadRef.Error != "":
 		b.WriteString("| Validation | ❌ the head cannot be rendered |\n")
 	case len(p.Problems) > 0:
-		fmt.Fprintf(&b, "| Validation | ❌ %d of %d object(s) not accepted: %s |\n", len(p.Problems), p.Objects, Tally(p.Problems))
+		fmt.Fprintf(&b, "| Validation | ❌ %d of %d object(s) not accepted: %s |\n", len(p.Problems), p.Objects, diff.Tally(p.Problems))
 	default:
 		fmt.Fprintf(&b, "| Validation | ✅ %d object(s) accepted |\n", p.Objects)
 	}
 	if p.Diff != nil {
 		if p.Diff.Different {
-			fmt.Fprintf(&b, "| Changes | %s |\n", mdCell(p.Diff.Headline()))
+			fmt.Fprintf(&b, "| Changes | %s |\n", diff.MarkdownCell(p.Diff.Headline()))
 		} else {
 			b.WriteString("| Changes | none: nothing served changes |\n")
 		}
@@ -228,12 +166,12 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 			if pr.Namespace != "" {
 				obj = pr.Kind + " " + pr.Namespace + "/" + pr.Name
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", pr.File, mdCell(obj), pr.Label(), mdCell(pr.Reason), mdCell(pr.Message))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", pr.File, diff.MarkdownCell(obj), pr.Label(), diff.MarkdownCell(pr.Reason), diff.MarkdownCell(pr.Message))
 		}
 	}
 	if p.Diff != nil && (p.Diff.Different || len(p.Diff.Objects) > 0) {
 		b.WriteString("\n### Changes\n\n")
-		p.Diff.markdownBody(&b, MaxMarkdown-b.Len()-4000)
+		p.Diff.MarkdownBody(&b, diff.MaxMarkdown-b.Len()-4000)
 	}
 	if p.XDS != nil {
 		writeXDS(&b, p.XDS)
@@ -242,7 +180,7 @@ func (p *Preview) WriteMarkdown(w io.Writer) error {
 		b.WriteString("\n<details><summary>Rollout stages</summary>\n\n")
 		fmt.Fprintf(&b, "%s\n\n| Stage | Nodes | Bake |\n|---|---|---|\n", p.Impact.Rollout.Policy)
 		for _, s := range p.Impact.Rollout.Stages {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Name, mdCell(s.Nodes), orDash(s.Bake))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Name, diff.MarkdownCell(s.Nodes), orDash(s.Bake))
 		}
 		b.WriteString("\n</details>\n")
 	}
@@ -258,13 +196,13 @@ func writeXDS(b *strings.Builder, r *accept.Result) {
 	b.WriteString("\n| Class | Type | Resources | Fetched | Status | ACK / NACK | Error |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Classes {
 		for _, t := range c.Types {
-			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %d / %d | %s |\n", c.Class, t.Type, t.Resources, t.Fetched, t.Status, t.ACKs, t.NACKs, mdCell(t.Error))
+			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %d / %d | %s |\n", c.Class, t.Type, t.Resources, t.Fetched, t.Status, t.ACKs, t.NACKs, diff.MarkdownCell(t.Error))
 		}
 	}
 	b.WriteString("\n</details>\n")
 }
 
-func sideCell(s PreviewSide) string {
+func sideCell(s Side) string {
 	if s.Revision == "" {
 		return "`" + s.Ref + "`"
 	}
@@ -290,7 +228,7 @@ func listCell(xs []string) string {
 func rolloutCell(r Rollout) string {
 	switch {
 	case r.Error != "":
-		return "❌ " + mdCell(r.Error)
+		return "❌ " + diff.MarkdownCell(r.Error)
 	case r.Skipped:
 		return "skipped: nothing served changes"
 	}
@@ -298,7 +236,7 @@ func rolloutCell(r Rollout) string {
 	for i, s := range r.Stages {
 		names[i] = s.Name
 	}
-	return mdCell(strings.Join(names, " → "))
+	return diff.MarkdownCell(strings.Join(names, " → "))
 }
 
 func xdsCell(r *accept.Result) string {
@@ -317,7 +255,7 @@ func xdsCell(r *accept.Result) string {
 	if len(parts) == 0 {
 		return mark + "nothing to serve"
 	}
-	return mark + mdCell(strings.Join(parts, "; "))
+	return mark + diff.MarkdownCell(strings.Join(parts, "; "))
 }
 
 func mdLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
