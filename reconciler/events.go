@@ -51,12 +51,15 @@ func (r *Reconciler) event() (notify.Event, bool) {
 	st := &r.st
 	rev := st.LastAttemptedRevision
 	ready, rec := st.Get(status.Ready), st.Get(status.Reconciling)
-	if rev == "" || ready == nil || ready.Status == metav1.ConditionUnknown || ready.Reason == status.ReasonSourceFailed {
+	building := rec != nil && rec.Status == metav1.ConditionTrue && st.LastAppliedRevision != rev
+	if rev == "" || ready == nil || (ready.Status == metav1.ConditionUnknown && !building) || ready.Reason == status.ReasonSourceFailed {
+		// Nothing known of the revision yet (after a restart), or the
+		// source failing: no event. A revision being built is pending.
 		return notify.Event{}, false
 	}
 	e := notify.Event{Revision: rev, Reason: ready.Reason, Message: ready.Message, Overlay: r.opts.Overlay}
 	switch {
-	case rec != nil && rec.Status == metav1.ConditionTrue && st.LastAppliedRevision != rev:
+	case building:
 		e.State, e.Reason, e.Message = notify.Pending, rec.Reason, rec.Message
 		if r.building != nil && r.building.Revision == rev {
 			e.Stage = r.rolloutStage

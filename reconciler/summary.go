@@ -34,7 +34,8 @@ type problem struct {
 // Stalled is True while the last attempted revision waits for a new commit.
 // Reconciling is True while a revision is built or rolled out. Ready is True
 // when the last attempted revision is served with every object accepted;
-// until the process has built a revision (after a restart), it is Unknown.
+// while a new revision is built, and until the process has built one (after
+// a restart), it is Unknown.
 func (r *Reconciler) summarize() {
 	defer r.touch()
 	st := &r.st
@@ -93,6 +94,10 @@ func (r *Reconciler) summarize() {
 		st.Set(status.Ready, metav1.ConditionFalse, stalled.reason, stalled.message)
 	case rolling != "":
 		st.Set(status.Ready, metav1.ConditionFalse, status.ReasonRollingOut, rolling+"; "+serving)
+	case r.inBuild != "":
+		// As Flux does while it reconciles: whether the new revision will
+		// be ready is not known yet.
+		st.Set(status.Ready, metav1.ConditionUnknown, status.ReasonRollingOut, "building "+r.inBuild+"; "+serving)
 	case !known && st.LastAppliedRevision != "":
 		st.Set(status.Ready, metav1.ConditionUnknown, status.ReasonRestoredLastGood,
 			fmt.Sprintf("serving the last good snapshot of %s from the state directory; waiting for the source", st.LastAppliedRevision))

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,20 @@ type Caller interface {
 	Call(ctx context.Context, target string, md map[string]string) (string, error)
 }
 
+// GRPCGoClusterRace is how gRPC-Go fails a call that its new config
+// selector sends to a cluster its load balancer has not added yet
+// (internal/xds/balancer/clustermanager/picker.go): when a route moves to
+// a cluster the client did not use, the resolver's new config selector
+// can be used a few milliseconds before the cluster manager's new picker.
+// The server cannot close that window (gRPC-Go asks for the cluster only
+// once the route names it, and resolves it before switching); grpc-java
+// fixed the same race in its resolver (grpc/grpc-java#11947).
+const GRPCGoClusterRace = "unknown cluster selected for RPC"
+
+// RaceAnswer is the answer Traffic counts for a call failed by
+// GRPCGoClusterRace, apart from every other error.
+const RaceAnswer = "race: gRPC-Go cluster switch"
+
 // Traffic calls a target from every client in a loop, counts every answer
 // in Metrics, and remembers per node who answered (the upstream's name) or
 // the error.
@@ -131,7 +146,10 @@ func (t *Traffic) loop(ctx context.Context, c Caller, callTimeout time.Duration)
 		}
 		t.m.Observe(c.NodeID(), err)
 		answer := id
-		if err != nil {
+		switch {
+		case err != nil && strings.Contains(err.Error(), GRPCGoClusterRace):
+			answer = RaceAnswer
+		case err != nil:
 			answer = "error: " + status.Code(err).String()
 		}
 		t.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/dataplane"
 	"gitxds.dev/gitxds/testenv/grpcjs"
 	"gitxds.dev/gitxds/testenv/stack"
 	"gitxds.dev/gitxds/testenv/xdsclient"
@@ -123,16 +124,9 @@ func changeUnderTraffic(ctx context.Context, t *testing.T, s *stack.Stack, cs ma
 	}
 }
 
-// grpcGoClusterRace is how gRPC-Go fails a call that its new config
-// selector sends to a cluster its load balancer has not added yet
-// (internal/xds/balancer/clustermanager/picker.go): when a route moves to
-// a cluster the client did not use, the resolver's new config selector
-// can be used a few milliseconds before the cluster manager's new picker.
-// The server cannot close that window (gRPC-Go asks for the cluster only
-// once the route names it, and resolves it before switching); grpc-java
-// fixed the same race in its resolver (grpc/grpc-java#11947). Such calls
-// are counted, not failed; any other failure fails the test.
-const grpcGoClusterRace = "unknown cluster selected for RPC"
+// grpcGoClusterRace: see dataplane.GRPCGoClusterRace. Such calls are
+// counted, not failed; any other failure fails the test.
+const grpcGoClusterRace = dataplane.GRPCGoClusterRace
 
 // brokenCommit: unparseable YAML is refused; both clients keep B.
 func brokenCommit(ctx context.Context, t *testing.T, s *stack.Stack, cs map[string]caller) {
