@@ -26,7 +26,7 @@ func TestEnvoyAcceptsResources(t *testing.T) {
 	bin := envoy.Require(t)
 	// Cases whose certificate files would not exist on this host are left
 	// out; ports are moved above 1024 so that Envoy can bind them.
-	for i, name := range []string{"http-basic", "merge-ports", "matches", "actions", "policies", "clusters", "grpc-hosts", "access-logs", "global-ratelimit"} {
+	for i, name := range []string{"http-basic", "merge-ports", "matches", "actions", "policies", "clusters", "grpc-hosts", "access-logs", "global-ratelimit", "load-balancing", "session-persistence", "services", "patches"} {
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("testdata", name+".in.yaml"))
 			if err != nil {
