@@ -118,6 +118,10 @@ func (b *builder) routes() {
 		}
 		if reason, msg := b.attach(r); len(r.attached) == 0 {
 			o.reject(reason, "%s", msg)
+			// ResolvedRefs is about the route's references, whether a
+			// parent accepts the route or not (Gateway API's
+			// RouteConditionResolvedRefs).
+			resolvedRefs(o, r)
 			continue
 		} else if msg != "" {
 			o.set(CondAccepted, metav1.ConditionFalse, reason, o.msg("%s", msg))
@@ -128,19 +132,23 @@ func (b *builder) routes() {
 			o.set(CondPartiallyInvalid, metav1.ConditionTrue, ReasonHostnameNotOwned,
 				o.msg("%s; only that namespace's routes are attached for it (ask the platform team to change the annotation)", strings.Join(owned, "; ")))
 		}
-		if len(r.refProblems) == 0 {
-			o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.RouteReasonResolvedRefs), "all references resolved")
-		} else {
-			var msgs []string
-			for _, p := range r.refProblems {
-				msgs = append(msgs, p.msg)
-			}
-			o.set(CondResolvedRefs, metav1.ConditionFalse, r.refProblems[0].reason,
-				o.msg("%s", strings.Join(msgs, "; ")))
-		}
+		resolvedRefs(o, r)
 		b.rts = append(b.rts, r)
 	}
+}
 
+// resolvedRefs sets the route's ResolvedRefs condition from the problems
+// its references had.
+func resolvedRefs(o *object, r *route) {
+	if len(r.refProblems) == 0 {
+		o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.RouteReasonResolvedRefs), "all references resolved")
+		return
+	}
+	var msgs []string
+	for _, p := range r.refProblems {
+		msgs = append(msgs, p.msg)
+	}
+	o.set(CondResolvedRefs, metav1.ConditionFalse, r.refProblems[0].reason, o.msg("%s", strings.Join(msgs, "; ")))
 }
 
 func (r *route) attachedTo() string {
