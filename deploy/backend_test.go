@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/status"
@@ -52,7 +52,7 @@ func TestProductionRefusesEnvoyAdminAsBackend(t *testing.T) {
 	if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(kust)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := reconciler.NewPipeline(render.Options{}).Run(fsys, dir, "example", nil)
+	res, err := pipeline.New(render.Options{}).Run(fsys, dir, "example", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

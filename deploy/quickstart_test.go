@@ -8,8 +8,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/status"
@@ -26,7 +26,7 @@ func TestQuickstart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, overlay, "quickstart", nil)
+	b, err := pipeline.New(render.Options{}).Run(fsys, overlay, "quickstart", nil)
 	if err != nil {
 		t.Fatalf("%s: %v", overlay, err)
 	}

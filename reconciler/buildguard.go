@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 )
 
 // A build must never take the control plane down, nor down again after a
@@ -88,7 +89,7 @@ func (l BuildLimits) withDefaults() BuildLimits {
 
 // Builder builds a revision: *Pipeline in production, a fake in tests.
 type Builder interface {
-	Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error)
+	Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*pipeline.Result, error)
 }
 
 // ErrBuildTimeout: the build exceeded its deadline and was abandoned.
@@ -142,7 +143,7 @@ func heapBytes() int64 {
 
 // run builds rev with build under the deadline, the memory budget and the
 // marker.
-func (g *buildGuard) run(ctx context.Context, rev string, build func() (*Build, error)) (*Build, error) {
+func (g *buildGuard) run(ctx context.Context, rev string, build func() (*pipeline.Result, error)) (*pipeline.Result, error) {
 	g.waitAbandoned(ctx)
 	rb := &runningBuild{marker: BuildMarker{Revision: rev, Started: time.Now().UTC()}, done: make(chan struct{})}
 	if err := g.store.SaveBuilding(rb.marker); err != nil {
@@ -150,7 +151,7 @@ func (g *buildGuard) run(ctx context.Context, rev string, build func() (*Build, 
 		return nil, fmt.Errorf("persisting the build marker: %w", err)
 	}
 	type result struct {
-		b   *Build
+		b   *pipeline.Result
 		err error
 	}
 	res := make(chan result, 1)

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
@@ -41,7 +42,7 @@ func newSlowBuilder(hold ...string) *slowBuilder {
 
 func (b *slowBuilder) wrap(real Builder) Builder { b.real = real; return b }
 
-func (b *slowBuilder) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error) {
+func (b *slowBuilder) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*pipeline.Result, error) {
 	b.mu.Lock()
 	b.builds[revision]++
 	hold := b.hold[revision]

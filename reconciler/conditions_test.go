@@ -18,6 +18,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -72,7 +73,7 @@ type fakeBuilder struct {
 	err     map[string]error
 }
 
-func (b *fakeBuilder) Run(_ filesys.FileSystem, _, revision string, _ *model.Memory) (*Build, error) {
+func (b *fakeBuilder) Run(_ filesys.FileSystem, _, revision string, _ *model.Memory) (*pipeline.Result, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := b.err[revision]; err != nil {
@@ -88,7 +89,7 @@ func (b *fakeBuilder) Run(_ filesys.FileSystem, _, revision string, _ *model.Mem
 	set := snapshot.New(revision, map[snapshot.Class]*snapshot.Resources{
 		snapshot.Envoy: {Clusters: []*clusterv3.Cluster{{Name: b.cluster[revision]}}},
 	})
-	return &Build{Revision: revision, Model: out, Set: set}, nil
+	return &pipeline.Result{Revision: revision, Model: out, Set: set}, nil
 }
 
 // oneNode is a Fleet of one Envoy node that ACKs what it is served, NACKs
@@ -239,7 +240,7 @@ func TestReconcilerConditions(t *testing.T) {
 	// A revision that cannot be rendered: refused and stalled until a new
 	// commit; r1 keeps serving.
 	r2 := f.commit(2, "b")
-	f.build.err[r2] = &BuildError{Step: StepRender, Revision: r2, Err: errors.New("teams/shop/x.yaml: bad YAML")}
+	f.build.err[r2] = &pipeline.Error{Step: pipeline.StepRender, Revision: r2, Err: errors.New("teams/shop/x.yaml: bad YAML")}
 	f.reconcile()
 	f.want("r2 render failure", "False/"+status.ReasonRenderFailed, "False/"+status.ReasonRenderFailed, "True/"+status.ReasonRenderFailed)
 	if st := f.rec.Status(); st.LastAppliedRevision != r1 || st.LastAttemptedRevision != r2 {
@@ -251,14 +252,14 @@ func TestReconcilerConditions(t *testing.T) {
 
 	// A translate failure has its own reason.
 	r3 := f.commit(3, "c")
-	f.build.err[r3] = &BuildError{Step: StepTranslate, Revision: r3, Err: errors.New("invalid cluster")}
+	f.build.err[r3] = &pipeline.Error{Step: pipeline.StepTranslate, Revision: r3, Err: errors.New("invalid cluster")}
 	f.reconcile()
 	f.want("r3 translate failure", "False/"+status.ReasonTranslateFailed, "False/"+status.ReasonTranslateFailed, "True/"+status.ReasonTranslateFailed)
 
 	// A model that breaks the IR's invariants (a gitxds bug) is not
 	// reported as the user's render failure.
 	r35 := f.commit(35, "c")
-	f.build.err[r35] = &BuildError{Step: StepModel, Revision: r35, Err: errors.New("route r1: route has no action")}
+	f.build.err[r35] = &pipeline.Error{Step: pipeline.StepModel, Revision: r35, Err: errors.New("route r1: route has no action")}
 	f.reconcile()
 	f.want("r35 model failure", "False/"+status.ReasonModelFailed, "False/"+status.ReasonModelFailed, "True/"+status.ReasonModelFailed)
 

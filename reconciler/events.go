@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -122,7 +123,7 @@ const maxChanges = 20
 // describeChanges computes, off the reconcile path, the route-level changes
 // of b against lastGood (Options.Describe) and keeps them in b's history
 // entry.
-func (r *Reconciler) describeChanges(b *Build, lastGood *snapshot.Set) {
+func (r *Reconciler) describeChanges(b *pipeline.Result, lastGood *snapshot.Set) {
 	if r.opts.Describe == nil || lastGood == nil || b == nil || b.Set == nil {
 		return
 	}

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"fmt"
 	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"strings"
 	"sync"
@@ -111,7 +112,7 @@ func TestEvents(t *testing.T) {
 // TestHistoryRouteChanges: a revision's history entry lists its route-level
 // changes against the last good version.
 func TestHistoryRouteChanges(t *testing.T) {
-	h := newHarness(t, harnessOptions{describe: func(lastGood *snapshot.Set, b *Build) []string {
+	h := newHarness(t, harnessOptions{describe: func(lastGood *snapshot.Set, b *pipeline.Result) []string {
 		rep := diff.Snapshots(lastGood, b.Set)
 		var lines []string
 		for _, c := range rep.Routes {

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -84,7 +86,7 @@ type harnessOptions struct {
 	// notifier receives the events.
 	notifier interface{ Notify(notify.Event) }
 	// describe lists a build's route changes (the history).
-	describe func(*snapshot.Set, *Build) []string
+	describe func(*snapshot.Set, *pipeline.Result) []string
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -122,7 +124,7 @@ func (h *harness) start(o harnessOptions) {
 		src = o.wrap(src)
 	}
 	m := metrics.New()
-	var pipe Builder = NewPipeline(render.Options{})
+	var pipe Builder = pipeline.New(render.Options{})
 	if o.pipeline != nil {
 		pipe = o.pipeline(pipe)
 	}
@@ -132,7 +134,7 @@ func (h *harness) start(o harnessOptions) {
 	}
 	h.rec = New(Options{
 		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: "overlays/dev", Interval: time.Hour,
-		Pipeline: pipe, Fleet: NewFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
+		Pipeline: pipe, Fleet: admin.NewXDSFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
 		Log:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Build: o.build, Exit: exit, Notifier: o.notifier, Describe: o.describe,
 	})

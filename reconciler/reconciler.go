@@ -1,3 +1,11 @@
+// Package reconciler is the control loop of `gitxds serve`: it polls the
+// source, builds each new revision through the pipeline (package pipeline)
+// and hands the result to the rollout, which the xDS server serves:
+//
+//	source ──> pipeline (render, model, translate) ──> rollout ──> xDS server
+//
+// A reconcile is a list of steps (source, build, rollout); each records
+// what it found, and one summary (summary.go) computes the conditions.
 package reconciler
 
 import (
@@ -15,6 +23,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -33,7 +42,7 @@ type Options struct {
 	URL, Ref string // for status only
 	Overlay  string
 	Interval time.Duration
-	// Pipeline builds revisions (a *Pipeline in production).
+	// Pipeline builds revisions (a *pipeline.Pipeline in production).
 	Pipeline Builder
 	// Build bounds each build: deadline and memory budget.
 	Build BuildLimits
@@ -49,7 +58,7 @@ type Options struct {
 	NewQuerier func(address string) (rollout.Querier, error)
 	// Describe, when set, says what a build changes in what is served, one
 	// line per route change (the history keeps them; events.go).
-	Describe func(lastGood *snapshot.Set, b *Build) []string
+	Describe func(lastGood *snapshot.Set, b *pipeline.Result) []string
 	// Notifier, when set, is told what becomes of each revision
 	// (events.go); never blocks.
 	Notifier interface{ Notify(notify.Event) }
@@ -72,7 +81,7 @@ type Reconciler struct {
 	// policy is rejected.
 	policy *rollout.Policy
 	// building is the build whose rollout is in progress.
-	building *Build
+	building *pipeline.Result
 	// interrupted is the rollout a restart interrupted, if any: it starts
 	// over from the first stage when its revision is built again.
 	interrupted *status.Rollout
@@ -240,8 +249,8 @@ func (r *Reconciler) Rollout(action rollout.Action) error { return r.engine.Cont
 
 // pass is what the steps of one reconcile hand to each other.
 type pass struct {
-	rev   source.Revision // the new revision (source step)
-	build *Build          // its build (build step)
+	rev   source.Revision  // the new revision (source step)
+	build *pipeline.Result // its build (build step)
 }
 
 // step is one step of a reconcile. It records its outcome on the
@@ -353,7 +362,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, p *pass) (bool, error) 
 	return true, nil
 }
 
-func (r *Reconciler) build(ctx context.Context, rev source.Revision) (*Build, error) {
+func (r *Reconciler) build(ctx context.Context, rev source.Revision) (*pipeline.Result, error) {
 	start := time.Now()
 	fsys, err := r.opts.Source.FS(ctx, rev)
 	if err != nil && !errors.Is(err, source.ErrTooLarge) && !errors.Is(err, source.ErrUnverified) {
@@ -373,8 +382,8 @@ func (r *Reconciler) build(ctx context.Context, rev source.Revision) (*Build, er
 		r.mu.Lock()
 		last := r.state.memory()
 		r.mu.Unlock()
-		var b *Build
-		b, err = r.builds.run(ctx, rev.String(), func() (*Build, error) {
+		var b *pipeline.Result
+		b, err = r.builds.run(ctx, rev.String(), func() (*pipeline.Result, error) {
 			return r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), last)
 		})
 		r.opts.Metrics.StageDuration.WithLabelValues("build").Observe(time.Since(start).Seconds())
@@ -386,7 +395,7 @@ func (r *Reconciler) build(ctx context.Context, rev source.Revision) (*Build, er
 		}
 	}
 	reason := status.ReasonRenderFailed
-	var be *BuildError
+	var be *pipeline.Error
 	switch {
 	case errors.As(err, &be):
 		reason = be.Step.Reason()
@@ -510,7 +519,7 @@ func (r *Reconciler) reconcileRollout(_ context.Context, p *pass) (bool, error) 
 	return false, nil
 }
 
-func (r *Reconciler) startRollout(b *Build) {
+func (r *Reconciler) startRollout(b *pipeline.Result) {
 	r.mu.Lock()
 	r.inBuild, r.built = "", true
 	go r.describeChanges(b, r.state.LastGood)
@@ -571,7 +580,7 @@ func (r *Reconciler) startRollout(b *Build) {
 }
 
 // markApplied records b as applied without a rollout. Caller holds r.mu.
-func (r *Reconciler) markApplied(b *Build, why string) {
+func (r *Reconciler) markApplied(b *pipeline.Result, why string) {
 	r.st.LastAppliedRevision = b.Revision
 	r.opts.Metrics.SetRevision("applied", b.Revision)
 	r.state.remember(b.Model)

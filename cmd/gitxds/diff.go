@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
@@ -122,7 +122,7 @@ func diffRevisions(c *cobra.Command, f *repoFlags, from, to string) (*diff.Repor
 
 // notAccepted lists the objects of b that are not fully accepted, nil if
 // none.
-func notAccepted(b *reconciler.Build) []diff.Problem {
+func notAccepted(b *pipeline.Result) []diff.Problem {
 	ps := diff.Problems(b.Model.Status)
 	if len(ps) == 0 {
 		return nil

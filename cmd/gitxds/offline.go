@@ -10,9 +10,9 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/source"
 )
@@ -40,8 +40,8 @@ func (f *repoFlags) register(c *cobra.Command) {
 
 // pipeline is the pipeline of the offline commands: without Kubernetes
 // access, Services resolve by DNS.
-func (f *repoFlags) pipeline() *reconciler.Pipeline {
-	p := reconciler.NewPipeline(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
+func (f *repoFlags) pipeline() *pipeline.Pipeline {
+	p := pipeline.New(render.Options{Limits: renderLimits(f.maxFileSize, f.maxObjectsPerTeam)})
 	p.SystemCAFile = f.systemCAFile
 	p.Services = model.Services{ClusterDomain: f.clusterDomain}
 	return p
@@ -82,14 +82,14 @@ func (f *repoFlags) load(ctx context.Context, ref string) (filesys.FileSystem, s
 
 // build runs the pipeline on a revision. A render or translate failure is
 // invalid config (exit 1).
-func (f *repoFlags) build(ctx context.Context, ref string) (*reconciler.Build, error) {
+func (f *repoFlags) build(ctx context.Context, ref string) (*pipeline.Result, error) {
 	return f.buildAfter(ctx, ref, nil)
 }
 
 // buildAfter builds a revision as serve would build it after a revision
 // whose model kept last: a rejected object keeps its last accepted
 // version there, and conflicts go to the objects accepted before.
-func (f *repoFlags) buildAfter(ctx context.Context, ref string, last *model.Memory) (*reconciler.Build, error) {
+func (f *repoFlags) buildAfter(ctx context.Context, ref string, last *model.Memory) (*pipeline.Result, error) {
 	fsys, rev, err := f.load(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func sourceErr(err error) error {
 
 // printWarnings prints the render's warnings of b on stderr, one a line:
 // nothing is refused for them.
-func printWarnings(c *cobra.Command, b *reconciler.Build) {
+func printWarnings(c *cobra.Command, b *pipeline.Result) {
 	for _, w := range b.Rendered.Warnings {
 		fmt.Fprintf(c.ErrOrStderr(), "warning: %s\n", w)
 	}
@@ -142,7 +142,7 @@ func printWarnings(c *cobra.Command, b *reconciler.Build) {
 // printRejected lists the objects of b that are not fully accepted, each
 // led by what of it is served: "rejected", "served in part" or "rejected;
 // keeps serving its last accepted version".
-func printRejected(c *cobra.Command, b *reconciler.Build) {
+func printRejected(c *cobra.Command, b *pipeline.Result) {
 	for _, p := range diff.Problems(b.Model.Status) {
 		fmt.Fprintf(c.ErrOrStderr(), "%s: %s\n", p.Label(), p.Line)
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff/accept"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/preview"
 	"gitxds.dev/gitxds/reconciler/render"
 )
@@ -101,4 +101,4 @@ func runPreview(ctx context.Context, f *repoFlags, baseRef, headRef string, opts
 }
 
 // renderedObjects are the objects a build rendered; none without a build.
-func renderedObjects(b *reconciler.Build) []render.Object { return preview.RenderedObjects(b) }
+func renderedObjects(b *pipeline.Result) []render.Object { return preview.RenderedObjects(b) }

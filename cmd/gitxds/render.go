@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/translate"
@@ -94,7 +94,7 @@ Warnings go to stderr and do not change the exit code: "warning: <dir>/ is not d
 			b, err := f.build(c.Context(), f.ref)
 			if err != nil {
 				// A revision that cannot be built is one problem line too.
-				var be *reconciler.BuildError
+				var be *pipeline.Error
 				if errors.As(err, &be) {
 					fmt.Fprintln(c.OutOrStdout(), be.Err)
 				}

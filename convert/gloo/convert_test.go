@@ -11,7 +11,7 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -179,7 +179,7 @@ func TestConvertedRepositoryValidates(t *testing.T) {
 
 // validate runs the pipeline of `gitxds validate` on files and fails on any
 // object that is not fully accepted.
-func validate(t *testing.T, files map[string][]byte, overlay string) *reconciler.Build {
+func validate(t *testing.T, files map[string][]byte, overlay string) *pipeline.Result {
 	t.Helper()
 	fsys := filesys.MakeFsInMemory()
 	for p, data := range files {
@@ -190,7 +190,7 @@ func validate(t *testing.T, files map[string][]byte, overlay string) *reconciler
 			t.Fatal(err)
 		}
 	}
-	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, overlay, "converted", nil)
+	b, err := pipeline.New(render.Options{}).Run(fsys, overlay, "converted", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,8 @@ type Backend interface {
 	Memory() *model.Memory
 }
 
-// Fleet is what the admin API needs of the xDS server.
-type Fleet interface {
+// NodeSource is what the admin API needs of the xDS server (XDSFleet).
+type NodeSource interface {
 	// Served is what a node is being served now, and its class.
 	Served(nodeID string) (set *snapshot.Set, class snapshot.Class, ok bool)
 	// NodesJSON lists the connected nodes (any JSON-encodable value).
@@ -46,7 +46,7 @@ type Fleet interface {
 // Options of the admin API.
 type Options struct {
 	Backend  Backend
-	Fleet    Fleet
+	Fleet    NodeSource
 	Registry *prometheus.Registry
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every mutating endpoint.

@@ -30,6 +30,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -107,7 +108,7 @@ type Config struct {
 	ClusterDomain string
 
 	// Translate replaces the translator (fault-injection tests only).
-	Translate reconciler.TranslateFunc
+	Translate pipeline.TranslateFunc
 	// NewQuerier replaces the Prometheus client of metric gates (tests only).
 	NewQuerier func(address string) (rollout.Querier, error)
 }
@@ -169,8 +170,8 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Kube != nil {
 		disc = discovery.New(discovery.Options{Client: cfg.Kube, Log: cfg.Log, Publish: xsrv.SetEndpoints})
 	}
-	fleet := reconciler.NewFleet(xsrv, m)
-	pipe := reconciler.NewPipeline(render.Options{Limits: cfg.RenderLimits})
+	fleet := admin.NewXDSFleet(xsrv, m)
+	pipe := pipeline.New(render.Options{Limits: cfg.RenderLimits})
 	pipe.SystemCAFile = cfg.SystemCAFile
 	pipe.Services = model.Services{Kubernetes: cfg.Kube != nil, ClusterDomain: cfg.ClusterDomain}
 	if disc != nil {
@@ -397,7 +398,7 @@ func startWarnings(cfg Config, adminAddr net.Addr) []string {
 
 // DescribeRoutes lists the route-level changes of b against lastGood, one
 // line each, for the history (reconciler.Options.Describe).
-func DescribeRoutes(lastGood *snapshot.Set, b *reconciler.Build) []string {
+func DescribeRoutes(lastGood *snapshot.Set, b *pipeline.Result) []string {
 	rep := diff.Snapshots(lastGood, b.Set)
 	rep.Owners(b.Model.IR)
 	lines := make([]string, 0, len(rep.Routes))

@@ -12,8 +12,8 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 )
 
@@ -46,7 +46,7 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := readArchive(t, p)
 			baseFiles, headFiles := trees(base, c)
-			pipe := reconciler.NewPipeline(render.Options{})
+			pipe := pipeline.New(render.Options{})
 			from, err := pipe.Run(memFS(t, baseFiles), overlay, "base", nil)
 			if err != nil {
 				t.Fatalf("base: %v", err)

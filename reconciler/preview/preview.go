@@ -16,11 +16,11 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/diff/accept"
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -75,13 +75,13 @@ func GitLoader(url string, limits source.Limits) Loader {
 type side struct {
 	ref   string
 	rev   string
-	build *reconciler.Build
+	build *pipeline.Result
 	err   error // render, model or translate failure
 }
 
 // loadSide loads and builds one ref. A load error is returned; a failure
 // to build is kept in side.err.
-func loadSide(ctx context.Context, load Loader, pipe *reconciler.Pipeline, path, ref string, last *model.Memory) (*side, error) {
+func loadSide(ctx context.Context, load Loader, pipe *pipeline.Pipeline, path, ref string, last *model.Memory) (*side, error) {
 	fsys, rev, err := load(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options
 	var errs [2]error
 	// One pipeline for both sides: the unchanged teams' shards and objects
 	// are rendered and decoded once.
-	pipe := reconciler.NewPipeline(opts.Render)
+	pipe := pipeline.New(opts.Render)
 	pipe.SystemCAFile = opts.SystemCAFile
 	pipe.Services = opts.Services
 	// The head is built as serve would build it after the base: an object
@@ -186,7 +186,7 @@ func Run(ctx context.Context, load Loader, baseRef, headRef string, opts Options
 }
 
 // RenderedObjects are the objects a build rendered; none without a build.
-func RenderedObjects(b *reconciler.Build) []render.Object {
+func RenderedObjects(b *pipeline.Result) []render.Object {
 	if b == nil || b.Rendered == nil {
 		return nil
 	}
@@ -201,7 +201,7 @@ func errString(err error) string {
 }
 
 // rolloutOf describes the stages of the head's RolloutPolicy.
-func rolloutOf(b *reconciler.Build, rep *diff.Report) Rollout {
+func rolloutOf(b *pipeline.Result, rep *diff.Report) Rollout {
 	r := Rollout{Skipped: !rep.Different, Stages: []Stage{}}
 	src := b.Model.Rollout
 	pol, err := rollout.Compile(src)

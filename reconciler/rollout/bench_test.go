@@ -32,7 +32,7 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
-	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/metrics"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
@@ -104,7 +104,7 @@ func setup(b *testing.B) *bench {
 	be.spec.Revision = "main@sha1:good"
 	be.good = fleetsim.BuildSet(be.spec)
 	srv.SetDefault(be.good)
-	be.fleet = &timedFleet{Fleet: reconciler.NewFleet(srv, metrics.New())}
+	be.fleet = &timedFleet{Fleet: admin.NewXDSFleet(srv, metrics.New())}
 	be.engine = rollout.New(be.fleet, rollout.Options{
 		Log:        discard,
 		NewQuerier: func(string) (rollout.Querier, error) { return be.q, nil },

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -18,7 +18,7 @@ func TestParseRenderJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, "overlays/dev", "dev@sha1:x", nil)
+	b, err := pipeline.New(render.Options{}).Run(fsys, "overlays/dev", "dev@sha1:x", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -29,7 +29,7 @@ type Status struct{ objs []status.Object }
 // Build runs gitxds's pipeline (render, model, translate) on repo, as
 // `gitxds validate` does offline, and returns the status of its objects.
 func Build(repo *Repo) (*Status, error) {
-	b, err := reconciler.NewPipeline(render.Options{}).Run(repo.FS, Overlay, "conformance", nil)
+	b, err := pipeline.New(render.Options{}).Run(repo.FS, Overlay, "conformance", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ func TestPackageBoundaries(t *testing.T) {
 		"gitxds.dev/gitxds/reconciler/daemon",
 	}
 	for pkg, banned := range map[string][]string{
+		"gitxds.dev/gitxds/reconciler/pipeline":  append([]string{"gitxds.dev/gitxds/reconciler"}, server...),
 		"gitxds.dev/gitxds/reconciler/render":    server,
 		"gitxds.dev/gitxds/reconciler/model":     server,
 		"gitxds.dev/gitxds/reconciler/translate": server,

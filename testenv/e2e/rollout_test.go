@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/translate"
@@ -407,7 +407,7 @@ func poisonGRPCRoutes(x *ir.IR, revision string) (*snapshot.Set, error) {
 	return snapshot.New(set.Revision, classes), nil
 }
 
-var _ reconciler.TranslateFunc = poisonGRPCRoutes
+var _ pipeline.TranslateFunc = poisonGRPCRoutes
 
 // TestRolloutNACKFromRealClient: a real gRPC client rejects the canary's
 // new routes; every node goes back to the last good version, status names

@@ -41,7 +41,7 @@ import (
 
 // Control planes under test.
 const (
-	// GitXDS is reconciler/xds's Server, fed by reconciler.Pipeline (sharded
+	// GitXDS is reconciler/xds's Server, fed by pipeline.Pipeline (sharded
 	// render with its cache, model, translate).
 	GitXDS = "gitxds"
 	// Baseline is a plain go-control-plane v0.14.0 SnapshotCache used the
@@ -239,7 +239,7 @@ func (p *plane) prepare(r request) (reply, error) {
 		}
 	}
 	p.rev++
-	// reconciler.Pipeline.Run's stages, timed one by one.
+	// pipeline.Pipeline.Run's stages, timed one by one.
 	t1 := time.Now()
 	rendered, err := render.Render(p.fsys, "overlays/dev", p.ropts)
 	if err != nil {

@@ -19,9 +19,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/xds"
@@ -54,7 +54,7 @@ type Options struct {
 	XDSTLS       *tls.Config
 	NodeIdentity *xds.NodeIdentity
 	// Translate and NewQuerier are the daemon's test seams.
-	Translate  reconciler.TranslateFunc
+	Translate  pipeline.TranslateFunc
 	NewQuerier func(string) (rollout.Querier, error)
 	// Notify are the daemon's notification providers.
 	Notify []notify.Provider

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
@@ -27,7 +27,7 @@ func devSet(t *testing.T) *snapshot.Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, "overlays/dev", "dev", nil)
+	b, err := pipeline.New(render.Options{}).Run(fsys, "overlays/dev", "dev", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ spec:
 		write("teams/"+team+"/all.yaml", b.String())
 	}
 	write("overlays/prod/kustomization.yaml", overlay)
-	b, err := reconciler.NewPipeline(render.Options{}).Run(fsys, "overlays/prod", "scale", nil)
+	b, err := pipeline.New(render.Options{}).Run(fsys, "overlays/prod", "scale", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

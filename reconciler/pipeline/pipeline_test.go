@@ -1,4 +1,4 @@
-package reconciler
+package pipeline
 
 import (
 	"bytes"
@@ -25,13 +25,13 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // is accepted, and the status plus the xDS per type match the golden files
 // testdata/example-<env>.golden.yaml (go test ./reconciler -update).
 func TestExampleOverlays(t *testing.T) {
-	fsys, err := source.WorktreeFS("..", source.Limits{})
+	fsys, err := source.WorktreeFS("../..", source.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, env := range []string{"dev", "staging", "production"} {
 		t.Run(env, func(t *testing.T) {
-			b, err := NewPipeline(render.Options{}).Run(fsys, "overlays/"+env, "example", nil)
+			b, err := New(render.Options{}).Run(fsys, "overlays/"+env, "example", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func scopedDiff(set *snapshot.Set) *snapshot.Resources {
 
 // golden is the status of every object, then the xDS of each class per type
 // (of the scoped Envoy class, what differs from the per-port one).
-func golden(t *testing.T, b *Build) []byte {
+func golden(t *testing.T, b *Result) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	buf.WriteString("# status\n")
@@ -123,7 +123,7 @@ func golden(t *testing.T, b *Build) []byte {
 // Backends (repo-layout/platform/production); dev, with the built-in rules
 // only, allows both.
 func TestExampleProductionAddressPolicy(t *testing.T) {
-	fsys, err := source.WorktreeFS("..", source.Limits{})
+	fsys, err := source.WorktreeFS("../..", source.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +150,7 @@ patches:
 		if err := fsys.WriteFile(dir+"/kustomization.yaml", []byte(patch(overlay))); err != nil {
 			t.Fatal(err)
 		}
-		b, err := NewPipeline(render.Options{}).Run(fsys, dir, "example", nil)
+		b, err := New(render.Options{}).Run(fsys, dir, "example", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

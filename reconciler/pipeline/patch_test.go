@@ -1,4 +1,4 @@
-package reconciler
+package pipeline
 
 import (
 	"strings"
@@ -41,7 +41,7 @@ spec:
 		t.Fatal(err)
 	}
 	edit(t, fsys, "repo-layout/platform/kustomization.yaml", func(s string) string { return s + "- patches.yaml\n" })
-	b, err := NewPipeline(render.Options{}).Run(fsys, "overlays/dev", "r1", nil)
+	b, err := New(render.Options{}).Run(fsys, "overlays/dev", "r1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,13 @@
-// Package reconciler is the gitxds control loop: it polls the source, builds
-// a revision through the pipeline stages and hands the result to the rollout.
+// Package pipeline runs the pure stages of gitxds on one revision's tree:
 //
-//	source ──> render ──> model ──> translate ──> diff ──> rollout ──> xDS server
+//	render ──> model ──> translate (──> patches)
 //
-// Pipeline is the one constructor of the pure stages; the daemon (serve) and
-// the offline commands (render, validate, diff, preview) all use it.
-package reconciler
+// Pipeline is their one constructor: the control loop of `gitxds serve`
+// (package reconciler) and the offline commands (render, validate, diff,
+// preview) all build revisions through it. It does no I/O but reading the
+// tree it is given, and links none of the xDS server, the rollout, the
+// state directory or the daemon (testenv/docs checks the import graph).
+package pipeline
 
 import (
 	"errors"
@@ -45,13 +47,13 @@ type Pipeline struct {
 	decoded model.DecodeCache
 }
 
-// NewPipeline returns the pipeline with the production stages.
-func NewPipeline(ropts render.Options) *Pipeline {
+// New returns the pipeline with the production stages.
+func New(ropts render.Options) *Pipeline {
 	return &Pipeline{Render: ropts, Translate: translate.Translate}
 }
 
-// Build is the result of running the pipeline on one revision.
-type Build struct {
+// Result is what the pipeline made of one revision.
+type Result struct {
 	Revision string
 	Rendered *render.Result
 	Model    *model.Output
@@ -59,19 +61,19 @@ type Build struct {
 }
 
 // Rejected returns the objects of the build that are not fully accepted.
-func (b *Build) Rejected() []status.Object { return status.Rejected(b.Model.Status) }
+func (b *Result) Rejected() []status.Object { return status.Rejected(b.Model.Status) }
 
-// BuildStep is a step of the pipeline.
-type BuildStep string
+// Step is a step of the pipeline.
+type Step string
 
 const (
-	StepRender    BuildStep = "render"
-	StepModel     BuildStep = "model"
-	StepTranslate BuildStep = "translate"
+	StepRender    Step = "render"
+	StepModel     Step = "model"
+	StepTranslate Step = "translate"
 )
 
 // Reason is the status reason of a build that failed at this step.
-func (s BuildStep) Reason() string {
+func (s Step) Reason() string {
 	switch s {
 	case StepModel:
 		return status.ReasonModelFailed
@@ -81,27 +83,27 @@ func (s BuildStep) Reason() string {
 	return status.ReasonRenderFailed
 }
 
-// BuildError is the failure of a whole pipeline step: nothing of the
+// Error is the failure of a whole pipeline step: nothing of the
 // revision can be served.
-type BuildError struct {
-	Step     BuildStep
+type Error struct {
+	Step     Step
 	Revision string
 	Err      error
 }
 
-func (e *BuildError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("%s %s: %v", e.Step, e.Revision, e.Err)
 }
 
-func (e *BuildError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Run renders overlay from fsys, builds the model (falling back to the last
 // accepted versions of last for objects that became invalid, deciding
 // conflicts by the ages of last; nil on a first run) and translates it.
-func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Build, error) {
+func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Result, error) {
 	rendered, err := render.Render(fsys, overlay, p.Render)
 	if err != nil {
-		return nil, &BuildError{Step: StepRender, Revision: revision, Err: err}
+		return nil, &Error{Step: StepRender, Revision: revision, Err: err}
 	}
 	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
 	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile, Services: p.Services}
@@ -120,14 +122,14 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	reportFailedTeams(out, rendered.Failed, held)
 	reportOverlaid(out, rendered.Objects)
 	if err := out.IR.Validate(); err != nil {
-		return nil, &BuildError{Step: StepModel, Revision: revision, Err: err}
+		return nil, &Error{Step: StepModel, Revision: revision, Err: err}
 	}
 	set, err := p.Translate(out.IR, revision)
 	if err != nil {
-		return nil, &BuildError{Step: StepTranslate, Revision: revision, Err: err}
+		return nil, &Error{Step: StepTranslate, Revision: revision, Err: err}
 	}
 	set = applyPatches(out, set)
-	return &Build{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
+	return &Result{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
 }
 
 // repoFile reads a file of the repository held by fsys (rooted at "/"),

@@ -1,4 +1,4 @@
-package reconciler
+package admin
 
 import (
 	"time"
@@ -9,18 +9,18 @@ import (
 	"gitxds.dev/gitxds/reconciler/xds"
 )
 
-// Fleet adapts the xDS server to what the rollout and the admin API need,
+// XDSFleet adapts the xDS server to what the rollout and the admin API need,
 // and keeps the node and ACK/NACK metrics.
-type Fleet struct {
+type XDSFleet struct {
 	srv *xds.Server
 	m   *metrics.Metrics
 }
 
-var _ rollout.Fleet = (*Fleet)(nil)
+var _ rollout.Fleet = (*XDSFleet)(nil)
 
-// NewFleet wraps srv; it records node metrics for the life of the process.
-func NewFleet(srv *xds.Server, m *metrics.Metrics) *Fleet {
-	f := &Fleet{srv: srv, m: m}
+// NewXDSFleet wraps srv; it records node metrics for the life of the process.
+func NewXDSFleet(srv *xds.Server, m *metrics.Metrics) *XDSFleet {
+	f := &XDSFleet{srv: srv, m: m}
 	// Present from the start, so that an alert on "no node connected" sees
 	// a 0 rather than no series.
 	for _, c := range snapshot.Classes {
@@ -31,7 +31,7 @@ func NewFleet(srv *xds.Server, m *metrics.Metrics) *Fleet {
 	return f
 }
 
-func (f *Fleet) record(events <-chan xds.Event) {
+func (f *XDSFleet) record(events <-chan xds.Event) {
 	// Node counts are recounted once a burst of connects or disconnects is
 	// over (or every second during one), not once per event: a recount
 	// reads every node under the server's lock, and 1,000 nodes
@@ -61,7 +61,7 @@ func (f *Fleet) record(events <-chan xds.Event) {
 }
 
 // Nodes implements rollout.Fleet.
-func (f *Fleet) Nodes() []rollout.Node {
+func (f *XDSFleet) Nodes() []rollout.Node {
 	infos := f.srv.Nodes()
 	out := make([]rollout.Node, 0, len(infos))
 	for _, n := range infos {
@@ -84,16 +84,16 @@ func (f *Fleet) Nodes() []rollout.Node {
 }
 
 // SetDefault implements rollout.Fleet.
-func (f *Fleet) SetDefault(set *snapshot.Set) { f.srv.SetDefault(set) }
+func (f *XDSFleet) SetDefault(set *snapshot.Set) { f.srv.SetDefault(set) }
 
 // Assign implements rollout.Fleet.
-func (f *Fleet) Assign(ids []string, set *snapshot.Set) { f.srv.Assign(ids, set) }
+func (f *XDSFleet) Assign(ids []string, set *snapshot.Set) { f.srv.Assign(ids, set) }
 
 // Unassign implements rollout.Fleet.
-func (f *Fleet) Unassign(ids []string) { f.srv.Unassign(ids) }
+func (f *XDSFleet) Unassign(ids []string) { f.srv.Unassign(ids) }
 
 // Subscribe implements rollout.Fleet.
-func (f *Fleet) Subscribe() (<-chan rollout.Event, func()) {
+func (f *XDSFleet) Subscribe() (<-chan rollout.Event, func()) {
 	in, cancel := f.srv.Subscribe()
 	out := make(chan rollout.Event, 256)
 	go func() {
@@ -121,8 +121,8 @@ func (f *Fleet) Subscribe() (<-chan rollout.Event, func()) {
 	return out, cancel
 }
 
-// Served implements admin.Fleet.
-func (f *Fleet) Served(nodeID string) (*snapshot.Set, snapshot.Class, bool) {
+// Served implements NodeSource.
+func (f *XDSFleet) Served(nodeID string) (*snapshot.Set, snapshot.Class, bool) {
 	n, ok := f.srv.Node(nodeID)
 	if !ok {
 		return nil, "", false
@@ -154,8 +154,8 @@ type TypeView struct {
 	LastNACK  string `json:"lastNack,omitempty"`
 }
 
-// NodesJSON implements admin.Fleet.
-func (f *Fleet) NodesJSON() any {
+// NodesJSON implements NodeSource.
+func (f *XDSFleet) NodesJSON() any {
 	infos := f.srv.Nodes()
 	out := make([]NodeView, 0, len(infos))
 	for _, n := range infos {

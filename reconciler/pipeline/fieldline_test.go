@@ -1,4 +1,4 @@
-package reconciler
+package pipeline
 
 import (
 	"strings"
@@ -80,7 +80,7 @@ patches:
 		}
 	}
 	for _, whole := range []bool{false, true} {
-		b, err := NewPipeline(render.Options{Whole: whole, Cache: render.NewCache(16)}).Run(fsys, "overlays/dev", "test", nil)
+		b, err := New(render.Options{Whole: whole, Cache: render.NewCache(16)}).Run(fsys, "overlays/dev", "test", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package reconciler
+package admin
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ import (
 // nothing).
 func TestNodesConnectedFromTheStart(t *testing.T) {
 	m := metrics.New()
-	NewFleet(xds.New(xds.Options{}), m)
+	NewXDSFleet(xds.New(xds.Options{}), m)
 	mfs, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

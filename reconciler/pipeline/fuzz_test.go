@@ -1,4 +1,4 @@
-package reconciler
+package pipeline
 
 import (
 	"os"
@@ -18,7 +18,7 @@ import (
 // when the revision builds, every resource of every node class passes
 // ValidateAll, and building it again gives the same content hash.
 func FuzzTranslate(f *testing.F) {
-	for _, glob := range []string{"../repo-layout/teams/*/*.yaml", "model/testdata/*.in.yaml"} {
+	for _, glob := range []string{"../../repo-layout/teams/*/*.yaml", "../model/testdata/*.in.yaml"} {
 		paths, _ := filepath.Glob(glob)
 		for _, p := range paths {
 			if data, err := os.ReadFile(p); err == nil && !strings.HasSuffix(p, "kustomization.yaml") {
@@ -29,13 +29,13 @@ func FuzzTranslate(f *testing.F) {
 	// The example's files, read once; shards of the unchanged teams come
 	// from the cache.
 	files := map[string][]byte{}
-	for _, dir := range []string{"../repo-layout", "../overlays"} {
+	for _, dir := range []string{"../../repo-layout", "../../overlays"} {
 		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
 			data, err := os.ReadFile(p)
-			files[strings.TrimPrefix(p, "..")] = data
+			files[strings.TrimPrefix(p, "../..")] = data
 			return err
 		})
 		if err != nil {
@@ -54,12 +54,12 @@ func FuzzTranslate(f *testing.F) {
 		if err := fsys.WriteFile("/repo-layout/teams/payments/fuzz.yaml", data); err != nil {
 			t.Fatal(err)
 		}
-		var b *Build
+		var b *Result
 		var err error
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			b, err = NewPipeline(render.Options{Cache: cache}).Run(fsys, "overlays/dev", "fuzz", nil)
+			b, err = New(render.Options{Cache: cache}).Run(fsys, "overlays/dev", "fuzz", nil)
 		}()
 		select {
 		case <-done:
@@ -82,7 +82,7 @@ func FuzzTranslate(f *testing.F) {
 				}
 			}
 		}
-		b2, err := NewPipeline(render.Options{Cache: cache}).Run(fsys, "overlays/dev", "fuzz", nil)
+		b2, err := New(render.Options{Cache: cache}).Run(fsys, "overlays/dev", "fuzz", nil)
 		if err != nil || b2.Set.Hash() != b.Set.Hash() {
 			t.Fatalf("not deterministic: %v", err)
 		}

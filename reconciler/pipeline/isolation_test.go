@@ -1,4 +1,4 @@
-package reconciler
+package pipeline
 
 import (
 	"strings"
@@ -14,7 +14,7 @@ import (
 
 func exampleFS(t testing.TB) filesys.FileSystem {
 	t.Helper()
-	fsys, err := source.WorktreeFS("..", source.Limits{})
+	fsys, err := source.WorktreeFS("../..", source.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func edit(t testing.TB, fsys filesys.FileSystem, p string, f func(string) string
 // another's serves the other team's change, keeps the broken team's last
 // accepted objects serving, and names the team, the file and the reason.
 func TestTeamIsolation(t *testing.T) {
-	p := NewPipeline(render.Options{Cache: render.NewCache(0)})
+	p := New(render.Options{Cache: render.NewCache(0)})
 	fsys := exampleFS(t)
 	b1, err := p.Run(fsys, "overlays/dev", "r1", nil)
 	if err != nil {
@@ -83,7 +83,7 @@ func TestTeamIsolation(t *testing.T) {
 	}
 
 	// Offline (validate): no last accepted; the team is reported, the rest builds.
-	b4, err := NewPipeline(render.Options{}).Run(fsys, "overlays/dev", "r3", nil)
+	b4, err := New(render.Options{}).Run(fsys, "overlays/dev", "r3", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestTeamIsolationConfinement(t *testing.T) {
 		t.Fatal(err)
 	}
 	edit(t, fsys, "repo-layout/teams/search/kustomization.yaml", func(s string) string { return s + "- steal\n" })
-	b, err := NewPipeline(render.Options{}).Run(fsys, "overlays/dev", "r", nil)
+	b, err := New(render.Options{}).Run(fsys, "overlays/dev", "r", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestTeamIsolationConfinement(t *testing.T) {
 	}
 }
 
-func teamStatus(t *testing.T, b *Build, dir string) status.Object {
+func teamStatus(t *testing.T, b *Result, dir string) status.Object {
 	t.Helper()
 	for _, o := range b.Model.Status {
 		if o.Kind == KindTeamDirectory && o.Name == dir {
@@ -142,7 +142,7 @@ func TestPatchedByOverlay(t *testing.T) {
 	edit(t, fsys, "overlays/dev/kustomization.yaml", func(s string) string {
 		return s + "- target: {kind: Backend, name: cart, namespace: shop}\n  patch: |-\n    - op: replace\n      path: /spec/endpoints/0/ip/port\n      value: 19299\n"
 	})
-	b, err := NewPipeline(render.Options{Cache: render.NewCache(0)}).Run(fsys, "overlays/dev", "r", nil)
+	b, err := New(render.Options{Cache: render.NewCache(0)}).Run(fsys, "overlays/dev", "r", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
