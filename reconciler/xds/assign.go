@@ -145,10 +145,10 @@ func (s *Server) recordNACK(n *nodeState, typeURL, version, msg string, now time
 	}
 }
 
-// keptLocked is what node n holds after rejecting the current stage's
-// typeURL: the current stage, with the version of typeURL the node kept
+// keptLocked is what node n holds after rejecting the current step's
+// typeURL: the current step, with the version of typeURL the node kept
 // when that is its last good Set's. The reset is planned from it: planned
-// from the rejected stage, a rejected union of clusters (stage 1 of plan.go)
+// from the rejected step, a rejected union of clusters (step 1 of plan.go)
 // would be sent again inside the reset's own union, NACKed again, and the
 // last good Set recorded as failed.
 func (s *Server) keptLocked(n *nodeState, typeURL string) *cache.Snapshot {

@@ -151,7 +151,7 @@ func (s *Server) openStream(ctx context.Context, key streamKey, typeURL string) 
 // attach returns the stream and its node, and notes that the stream
 // requested typeURL. On the stream's first request it registers the node: a
 // node seen for the first time gets its Set here, before its first request
-// is answered (the first stage at once; the next ones as it ACKs).
+// is answered (the first step at once; the next ones as it ACKs).
 func (s *Server) attach(key streamKey, node *corev3.Node, typeURL string) (*streamState, *nodeState, error) {
 	st := s.streams[key]
 	if st == nil { // not opened through the callbacks: cannot happen
@@ -211,7 +211,7 @@ func (s *Server) closeStream(key streamKey) {
 	n := st.node
 	delete(n.streams, key)
 	if len(n.streams) == 0 {
-		s.stopStageTimerLocked(n)
+		s.stopStepTimerLocked(n)
 		s.stopDrainTimerLocked(n)
 		delete(s.nodes, n.id)
 		delete(s.deltaWatches, n.id)

@@ -42,7 +42,7 @@ import (
 // exists gets an empty route table until its RouteConfiguration arrives
 // ("we don't wait for them to warm up", ScopedRdsConfigSubscription::
 // onConfigUpdate), and Envoy asks for that route configuration only once
-// it has the scope. The stage that carries a scope list carries the route
+// it has the scope. The step that carries a scope list carries the route
 // configurations it names (plan.go), so that request is answered at once,
 // without waiting for the scope list's ACK.
 

@@ -37,7 +37,7 @@ import (
 // served EDS version is the Set's followed by epsSep and a hash of the
 // overlay, and counts as the Set's (setVersion). When the endpoints
 // change, every node is moved at once to the same Set with the new
-// assignments: a plan of one EDS stage (plan.go), with CDS, LDS and RDS
+// assignments: a plan of one EDS step (plan.go), with CDS, LDS and RDS
 // unchanged and no rollout stage.
 
 // epsSep separates a Set's EDS version from the overlay part of a version

@@ -28,9 +28,9 @@ type NodeInfo struct {
 	// Served is the Set the node is served now, or being moved to; nil
 	// before any.
 	Served *snapshot.Set
-	// StagesLeft: how many stages of the move to Served are still to be
+	// StepsLeft: how many steps of the move to Served are still to be
 	// sent (each waits for the node's ACK of the previous one).
-	StagesLeft int
+	StepsLeft int
 	// LastGood is the last Set the node fully ACKed; nil if none.
 	LastGood *snapshot.Set
 	// Failed are the Sets the node rejected, by Set hash.
@@ -171,9 +171,9 @@ type nodeState struct {
 	draining   map[string]*draining
 	drainTimer *time.Timer
 	cur        *cache.Snapshot   // what the cache holds for the node now
-	queue      []*cache.Snapshot // stages still to go (stage.go)
+	queue      []*cache.Snapshot // steps still to go (step.go)
 	advancing  bool
-	timer      *time.Timer                // forces the next stage after StageTimeout
+	timer      *time.Timer                // forces the next step after StepTimeout
 	pending    map[string]map[string]bool // type URL -> versions sent since served was set
 	lastGood   *snapshot.Set
 	failed     map[string]Failure
@@ -267,7 +267,7 @@ func (n *nodeState) info() NodeInfo {
 		FirstSeen:  n.firstSeen,
 		Types:      n.typeStatus(),
 		Served:     n.served,
-		StagesLeft: len(n.queue),
+		StepsLeft: len(n.queue),
 		LastGood:   n.lastGood,
 		Failed:     maps.Clone(n.failed),
 		Draining:   n.drainingInfo(),

@@ -11,7 +11,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
-// A plan moves a node from the snapshot it holds to another one in stages,
+// A plan moves a node from the snapshot it holds to another one in steps,
 // each a full snapshot that differs from the previous one in one type:
 //
 //  1. CDS: the new clusters, or the union of old and new when clusters go
@@ -22,14 +22,14 @@ import (
 //     names only once it has the listener (and for a scope's route
 //     configuration once it has the scope), and a new listener warms until
 //     they arrive: sent together, they are all there when asked for. Sent
-//     one stage after the listener, a port moving from one route
+//     one step after the listener, a port moving from one route
 //     configuration to scoped routes would get its new listener with no
-//     scopes yet, and answer 404 until the next stage.
+//     scopes yet, and answer 404 until the next step.
 //  4. CDS, EDS, then SDS: the new ones, when step 1 or 2 was a union
 //
-// A stage that changes nothing is skipped; the last stage is the target
+// A step that changes nothing is skipped; the last step is the target
 // itself, so nodes share it. Plans are cached by (from, to) snapshot: every
-// node of a class moving between the same two Sets shares the stages.
+// node of a class moving between the same two Sets shares the steps.
 
 // emptySnapshot is where a node without a snapshot starts from.
 var emptySnapshot = func() *cache.Snapshot {
@@ -51,7 +51,7 @@ type planCache struct {
 	m  map[planKey][]*cache.Snapshot
 }
 
-func (p *planCache) stages(from, to *cache.Snapshot) []*cache.Snapshot {
+func (p *planCache) steps(from, to *cache.Snapshot) []*cache.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := planKey{from, to}
@@ -72,7 +72,7 @@ var (
 )
 
 func plan(from, to *cache.Snapshot) []*cache.Snapshot {
-	var stages []*cache.Snapshot
+	var steps []*cache.Snapshot
 	work := cloneSnapshot(from)
 	step := func(t types.ResponseType, r cache.Resources, vm map[string]string) {
 		if work.Resources[t].Version == r.Version {
@@ -80,7 +80,7 @@ func plan(from, to *cache.Snapshot) []*cache.Snapshot {
 		}
 		work.Resources[t] = r
 		work.VersionMap[typeURL(t)] = vm
-		stages = append(stages, cloneSnapshot(work))
+		steps = append(steps, cloneSnapshot(work))
 	}
 	union := map[types.ResponseType]bool{}
 	for _, t := range wayIn {
@@ -106,7 +106,7 @@ func plan(from, to *cache.Snapshot) []*cache.Snapshot {
 			}
 		}
 		if changed {
-			stages = append(stages, cloneSnapshot(work))
+			steps = append(steps, cloneSnapshot(work))
 		}
 	}
 	for _, t := range wayIn {
@@ -116,11 +116,11 @@ func plan(from, to *cache.Snapshot) []*cache.Snapshot {
 	}
 	// By now work equals to in the served types, and both hold nothing
 	// else: end on to itself.
-	if len(stages) == 0 {
+	if len(steps) == 0 {
 		return []*cache.Snapshot{to}
 	}
-	stages[len(stages)-1] = to
-	return stages
+	steps[len(steps)-1] = to
+	return steps
 }
 
 func typeURL(t types.ResponseType) string {

@@ -4,7 +4,7 @@
 // tracking and a per-node reset on NACK.
 //
 // What a response carries is decided here, not by go-control-plane's
-// SnapshotCache (which only holds each node's current stage): sotw EDS and
+// SnapshotCache (which only holds each node's current step): sotw EDS and
 // RDS responses and delta responses carry only the resources that changed,
 // a response over 96 KB goes in parts, and every node is sent the same Any
 // of a resource (sotw.go, watcher.go).
@@ -14,13 +14,13 @@
 // it fully ACKed. Every node of a class shares that class's cache.Snapshot.
 //
 // Ordering: a node moving from one Set to another (or from nothing to its
-// first Set) gets the change in stages: CDS, EDS, then LDS, SRDS and RDS
+// first Set) gets the change in steps: CDS, EDS, then LDS, SRDS and RDS
 // together (a client asks for the scopes and routes a listener names only
 // once it has the listener, which warms until they arrive); when the new
 // Set drops clusters, CDS and EDS first carry the union of
 // old and new, and the removals follow after RDS ("make before break"). Each
-// stage is one SetSnapshot, set only once the node has ACKed the previous
-// stage for every type it subscribed to (or after Options.StageTimeout), so
+// step is one SetSnapshot, set only once the node has ACKed the previous
+// step for every type it subscribed to (or after Options.StepTimeout), so
 // a node never holds a route to a cluster it has not been sent, even when
 // Sets follow each other faster than it ACKs. A new node's first request is
 // answered at once; Envoy, which asks CDS first, then gets EDS, then LDS
@@ -73,10 +73,10 @@ type Options struct {
 	// EventBuffer is the capacity of each Subscribe channel;
 	// DefaultEventBuffer when zero.
 	EventBuffer int
-	// StageTimeout: how long a node may take to ACK one stage of a move
-	// between Sets before the next stage is sent anyway;
-	// DefaultStageTimeout when zero.
-	StageTimeout time.Duration
+	// StepTimeout: how long a node may take to ACK one step of a move
+	// between Sets before the next step is sent anyway;
+	// DefaultStepTimeout when zero.
+	StepTimeout time.Duration
 	// ScopeDrain is how long a scope (Envoy SRDS) a node's new Set drops,
 	// and the route configuration it names, are still served to it, so
 	// that connections still draining on an older listener keep their
@@ -133,8 +133,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.StageTimeout <= 0 {
-		opts.StageTimeout = DefaultStageTimeout
+	if opts.StepTimeout <= 0 {
+		opts.StepTimeout = DefaultStepTimeout
 	}
 	if opts.EventBuffer <= 0 {
 		opts.EventBuffer = DefaultEventBuffer
@@ -168,7 +168,7 @@ func New(opts Options) *Server {
 	cpLog := cpLogger{l: opts.Logger.With("component", "go-control-plane")}
 	// ads=false: in ADS mode the SnapshotCache never answers a request that
 	// does not name every resource of the snapshot (a gRPC client names only
-	// its own listener). Ordering comes from the staged SetSnapshot instead.
+	// its own listener). Ordering comes from the SetSnapshot steps instead.
 	s.cache = cache.NewSnapshotCache(false, cache.IDHash{}, cpLog)
 	w := &watcher{SnapshotCache: s.cache, s: s}
 	cb := callbacks{s: s}

@@ -197,9 +197,9 @@ func TestOrderUnderChurn(t *testing.T) {
 	t.Logf("%d responses for 5 changes", len(n.responses()))
 }
 
-// A node that does not ACK a stage gets the next one after StageTimeout.
+// A node that does not ACK a stage gets the next one after StepTimeout.
 func TestStageTimeout(t *testing.T) {
-	s, addr := startServerOpts(t, Options{StageTimeout: 100 * time.Millisecond})
+	s, addr := startServerOpts(t, Options{StepTimeout: 100 * time.Millisecond})
 	s1 := buildSet(spec{})
 	s.SetDefault(s1)
 	n := newFakeNode(t, "e", "envoy", nil)
@@ -218,8 +218,8 @@ func TestStageTimeout(t *testing.T) {
 		t.Errorf("LDS sent after %v, before the stage timeout", d)
 	}
 	eventually(t, "RDS of s2 sent", func() bool { return n.count(rds, s2.Version(snapshot.Envoy, rds)) == 1 })
-	if info, _ := s.Node("e"); info.StagesLeft != 0 || info.HasACKed(s2) {
-		t.Errorf("stages left %d, acked %v", info.StagesLeft, info.HasACKed(s2))
+	if info, _ := s.Node("e"); info.StepsLeft != 0 || info.HasACKed(s2) {
+		t.Errorf("stages left %d, acked %v", info.StepsLeft, info.HasACKed(s2))
 	}
 }
 

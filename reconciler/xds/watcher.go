@@ -14,7 +14,7 @@ import (
 )
 
 // watcher is the cache as the xDS servers see it. It answers every watch
-// itself, sotw (sotw.go) and delta (here), from the node's current stage
+// itself, sotw (sotw.go) and delta (here), from the node's current step
 // snapshot, which the SnapshotCache it embeds also holds (for Fetch, which
 // the callbacks refuse, and for tools that read it).
 //
@@ -52,7 +52,7 @@ func (w *watcher) CreateDeltaWatch(req *cache.DeltaRequest, sub cache.Subscripti
 func (dw *deltaWatch) typeURL() string { return dw.req.GetTypeUrl() }
 
 // openWatchLocked answers watch w of node id from the node's current
-// stage when there is something to send, else holds it in held until
+// step when there is something to send, else holds it in held until
 // answerHeldLocked answers it or the returned cancel drops it.
 func openWatchLocked[W interface{ typeURL() string }](s *Server, held map[string]map[int64]W, id string, w W,
 	answer func(*nodeState, *cache.Snapshot, W) bool) func() {
@@ -74,7 +74,7 @@ func openWatchLocked[W interface{ typeURL() string }](s *Server, held map[string
 
 // answerHeldLocked answers node n's watches in held of the types whose
 // version changes from prev to next, in snapshot.TypeURLs order (a
-// listener before the scopes and routes of the same stage).
+// listener before the scopes and routes of the same step).
 func answerHeldLocked[W interface{ typeURL() string }](n *nodeState, held map[string]map[int64]W, prev, next *cache.Snapshot,
 	answer func(*nodeState, *cache.Snapshot, W) bool) {
 	if len(held[n.id]) == 0 {

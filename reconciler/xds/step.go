@@ -7,11 +7,11 @@ import (
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
-// DefaultStageTimeout is how long a node may take to ACK one stage of a
-// transition before the next stage is sent anyway.
-const DefaultStageTimeout = 5 * time.Second
+// DefaultStepTimeout is how long a node may take to ACK one step of a
+// transition before the next step is sent anyway.
+const DefaultStepTimeout = 5 * time.Second
 
-// transitionLocked moves node n to Set to in stages (plan.go). A stage is
+// transitionLocked moves node n to Set to in steps (plan.go). A step is
 // set only once the node has ACKed the previous one for every type it
 // subscribed to, so CDS is in the node before the LDS and RDS that use it,
 // even when a response was still in flight (a SnapshotCache response goes
@@ -28,15 +28,15 @@ func (s *Server) transitionLocked(n *nodeState, to *snapshot.Set) {
 	s.armDrainTimerLocked(n)
 	from := n.cur
 	if from == nil {
-		// Staged too: the node may have watches open already (it
+		// Stepd too: the node may have watches open already (it
 		// connected before there was any Set).
 		from = emptySnapshot
 	}
-	stages := s.plans.stages(from, snap)
+	steps := s.plans.steps(from, snap)
 	n.served = to
-	n.queue = stages
+	n.queue = steps
 	n.pending = map[string]map[string]bool{}
-	for _, st := range stages {
+	for _, st := range steps {
 		for _, t := range snapshot.TypeURLs {
 			if n.pending[t] == nil {
 				n.pending[t] = map[string]bool{}
@@ -44,21 +44,21 @@ func (s *Server) transitionLocked(n *nodeState, to *snapshot.Set) {
 			n.pending[t][st.GetVersion(t)] = true
 		}
 	}
-	s.log.Debug("node moving", "node", n.id, "revision", to.Revision, "hash", to.Hash(), "stages", len(stages))
+	s.log.Debug("node moving", "node", n.id, "revision", to.Revision, "hash", to.Hash(), "steps", len(steps))
 	s.advanceLocked(n, false)
 }
 
-// advanceLocked sets the node's next stages while the current one is
+// advanceLocked sets the node's next steps while the current one is
 // delivered (or force, once).
 func (s *Server) advanceLocked(n *nodeState, force bool) {
 	if n.advancing {
-		return // an implicit ACK while setting a stage: the loop goes on
+		return // an implicit ACK while setting a step: the loop goes on
 	}
 	n.advancing = true
 	defer func() { n.advancing = false }()
 	for len(n.queue) > 0 {
-		if !force && !s.stageDoneLocked(n) {
-			s.armStageTimerLocked(n)
+		if !force && !s.stepDoneLocked(n) {
+			s.armStepTimerLocked(n)
 			return
 		}
 		force = false
@@ -72,16 +72,16 @@ func (s *Server) advanceLocked(n *nodeState, force bool) {
 			s.log.Error("set snapshot", "node", n.id, "error", err)
 		}
 		n.cur = next
-		s.stopStageTimerLocked(n)
+		s.stopStepTimerLocked(n)
 	}
-	s.stopStageTimerLocked(n)
+	s.stopStepTimerLocked(n)
 	s.checkGoodLocked(n)
 }
 
-// stageDoneLocked: every type the node subscribed to is ACKed at the
-// current stage's version, or was NACKed at it (the node keeps what it has:
+// stepDoneLocked: every type the node subscribed to is ACKed at the
+// current step's version, or was NACKed at it (the node keeps what it has:
 // there was nothing to reset it to).
-func (s *Server) stageDoneLocked(n *nodeState) bool {
+func (s *Server) stepDoneLocked(n *nodeState) bool {
 	if n.cur == nil {
 		return true
 	}
@@ -98,14 +98,14 @@ func (s *Server) stageDoneLocked(n *nodeState) bool {
 	return true
 }
 
-// armStageTimerLocked starts the stage timer unless it runs already; each
-// stage set stops it, so it always times the stage the node is at.
-func (s *Server) armStageTimerLocked(n *nodeState) {
+// armStepTimerLocked starts the step timer unless it runs already; each
+// step set stops it, so it always times the step the node is at.
+func (s *Server) armStepTimerLocked(n *nodeState) {
 	if n.timer != nil {
 		return
 	}
 	var timer *time.Timer
-	timer = time.AfterFunc(s.opts.StageTimeout, func() {
+	timer = time.AfterFunc(s.opts.StepTimeout, func() {
 		s.mu.Lock() // held by the caller until timer is assigned
 		defer s.mu.Unlock()
 		if n.timer != timer || s.nodes[n.id] != n {
@@ -115,14 +115,14 @@ func (s *Server) armStageTimerLocked(n *nodeState) {
 		if len(n.queue) == 0 {
 			return
 		}
-		s.log.Warn("node did not ACK a stage in time: sending the next one", "node", n.id, "timeout", s.opts.StageTimeout)
+		s.log.Warn("node did not ACK a step in time: sending the next one", "node", n.id, "timeout", s.opts.StepTimeout)
 		s.advanceLocked(n, true)
 		s.notifyLocked()
 	})
 	n.timer = timer
 }
 
-func (s *Server) stopStageTimerLocked(n *nodeState) {
+func (s *Server) stopStepTimerLocked(n *nodeState) {
 	if n.timer != nil {
 		n.timer.Stop()
 		n.timer = nil
