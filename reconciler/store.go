@@ -1,9 +1,7 @@
 package reconciler
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/render"
@@ -56,7 +54,7 @@ type persistedMeta struct {
 func (s *Store) Load() (*persisted, error) {
 	p := &persisted{}
 	var meta persistedMeta
-	switch err := s.s.Load("reconciler", &meta); {
+	switch err := s.s.Load(state.Reconciler, &meta); {
 	case errors.Is(err, state.ErrNotFound):
 	case err != nil:
 		return nil, err
@@ -64,16 +62,11 @@ func (s *Store) Load() (*persisted, error) {
 		p.LastGoodRevision, p.Accepted, p.Applied, p.Failed = meta.LastGoodRevision, meta.Accepted, meta.Applied, meta.Failed
 		p.FirstAccepted = meta.FirstAccepted
 	}
-	var raw json.RawMessage
-	switch err := s.s.Load("lastgood", &raw); {
+	switch set, err := s.s.LoadLastGood(); {
 	case errors.Is(err, state.ErrNotFound):
 	case err != nil:
 		return nil, err
 	default:
-		set, err := snapshot.Unmarshal(raw)
-		if err != nil {
-			return nil, fmt.Errorf("state: last good snapshot: %w", err)
-		}
 		p.LastGood = set
 		s.savedHash = set.Hash() + set.Revision
 		if p.LastGoodRevision == "" {
@@ -84,24 +77,24 @@ func (s *Store) Load() (*persisted, error) {
 }
 
 // SaveHistory persists the history of revisions.
-func (s *Store) SaveHistory(h []status.Revision) error { return s.s.Save("history", h) }
+func (s *Store) SaveHistory(h []status.Revision) error { return s.s.Save(state.History, h) }
 
 // LoadHistory returns the persisted history of revisions (none on first start).
 func (s *Store) LoadHistory() ([]status.Revision, error) {
 	var h []status.Revision
-	if err := s.s.Load("history", &h); err != nil && !errors.Is(err, state.ErrNotFound) {
+	if err := s.s.Load(state.History, &h); err != nil && !errors.Is(err, state.ErrNotFound) {
 		return nil, err
 	}
 	return h, nil
 }
 
 // SaveRollout persists the rollout in progress (its stage, nodes, gates).
-func (s *Store) SaveRollout(ro status.Rollout) error { return s.s.Save("rollout", ro) }
+func (s *Store) SaveRollout(ro status.Rollout) error { return s.s.Save(state.Rollout, ro) }
 
 // LoadRollout returns the last persisted rollout, if any.
 func (s *Store) LoadRollout() (*status.Rollout, error) {
 	var ro status.Rollout
-	switch err := s.s.Load("rollout", &ro); {
+	switch err := s.s.Load(state.Rollout, &ro); {
 	case errors.Is(err, state.ErrNotFound):
 		return nil, nil
 	case err != nil:
@@ -114,16 +107,12 @@ func (s *Store) LoadRollout() (*status.Rollout, error) {
 // at it, each atomically.
 func (s *Store) Save(p *persisted) error {
 	if p.LastGood != nil && p.LastGood.Hash()+p.LastGood.Revision != s.savedHash {
-		b, err := snapshot.Marshal(p.LastGood)
-		if err != nil {
-			return err
-		}
-		if err := s.s.Save("lastgood", json.RawMessage(b)); err != nil {
+		if err := s.s.SaveLastGood(p.LastGood); err != nil {
 			return err
 		}
 		s.savedHash = p.LastGood.Hash() + p.LastGood.Revision
 	}
-	return s.s.Save("reconciler", persistedMeta{LastGoodRevision: p.LastGoodRevision, Accepted: p.Accepted, FirstAccepted: p.FirstAccepted, Applied: p.Applied, Failed: p.Failed})
+	return s.s.Save(state.Reconciler, persistedMeta{LastGoodRevision: p.LastGoodRevision, Accepted: p.Accepted, FirstAccepted: p.FirstAccepted, Applied: p.Applied, Failed: p.Failed})
 }
 
 // memory is what the model needs of the state for the next revision.
@@ -136,16 +125,13 @@ func (p *persisted) remember(out *model.Output) {
 	p.Accepted, p.FirstAccepted = out.Accepted, out.FirstAccepted
 }
 
-// buildingName is the build marker's document.
-const buildingName = "building"
-
 // SaveBuilding persists the marker of the build about to run.
-func (s *Store) SaveBuilding(m BuildMarker) error { return s.s.Save(buildingName, m) }
+func (s *Store) SaveBuilding(m BuildMarker) error { return s.s.Save(state.Building, m) }
 
 // LoadBuilding returns the build marker, or nil when no build runs.
 func (s *Store) LoadBuilding() (*BuildMarker, error) {
 	var m BuildMarker
-	switch err := s.s.Load(buildingName, &m); {
+	switch err := s.s.Load(state.Building, &m); {
 	case errors.Is(err, state.ErrNotFound):
 		return nil, nil
 	case err != nil:
@@ -155,4 +141,4 @@ func (s *Store) LoadBuilding() (*BuildMarker, error) {
 }
 
 // ClearBuilding removes the build marker.
-func (s *Store) ClearBuilding() error { return s.s.Delete(buildingName) }
+func (s *Store) ClearBuilding() error { return s.s.Delete(state.Building) }

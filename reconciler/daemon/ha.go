@@ -18,6 +18,7 @@ import (
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/leader"
+	"gitxds.dev/gitxds/reconciler/state"
 )
 
 // DefaultFollowInterval is how often a follower looks for new state.
@@ -91,10 +92,9 @@ func fingerprint(dir string) string {
 	}
 	var b strings.Builder
 	for _, e := range entries {
-		// The leader's rollout progress (rollout.json) and build marker
-		// (building.json) change often and are not served; the last good
-		// snapshot and its metadata are.
-		if !strings.HasSuffix(e.Name(), ".json") || e.Name() == "rollout.json" || e.Name() == "building.json" {
+		// The leader's rollout progress and build marker change often and
+		// are not served; the last good snapshot and its metadata are.
+		if !strings.HasSuffix(e.Name(), ".json") || e.Name() == state.Rollout.File() || e.Name() == state.Building.File() {
 			continue
 		}
 		fi, err := os.Stat(filepath.Join(dir, e.Name()))

@@ -20,7 +20,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"time"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -28,9 +27,6 @@ import (
 // ErrNotFound is returned (wrapped) by Load and LoadLastGood when nothing
 // was saved under that name.
 var ErrNotFound = errors.New("state: not found")
-
-// LastGoodName is the document SaveLastGood writes.
-const LastGoodName = "last-good"
 
 const (
 	fileExt   = ".json"
@@ -70,62 +66,37 @@ func Open(dir string) (*Store, error) {
 func (s *Store) Dir() string { return s.dir }
 
 // Path is the file a name is stored in.
-func (s *Store) Path(name string) string { return filepath.Join(s.dir, name+fileExt) }
+func (s *Store) Path(name Document) string { return filepath.Join(s.dir, string(name)+fileExt) }
 
-// LastGood is the last snapshot that completed a rollout.
-type LastGood struct {
-	Set       *snapshot.Set
-	Revision  string
-	AppliedAt time.Time
-	// Extra is any JSON the reconciler wants kept with it (for instance the
-	// last accepted version of each object).
-	Extra map[string]json.RawMessage
-}
-
-type lastGoodFile struct {
-	Revision  string                     `json:"revision"`
-	AppliedAt time.Time                  `json:"appliedAt"`
-	Snapshot  json.RawMessage            `json:"snapshot"`
-	Extra     map[string]json.RawMessage `json:"extra,omitempty"`
-}
-
-// SaveLastGood persists lg atomically.
-func (s *Store) SaveLastGood(lg LastGood) error {
-	if lg.Set == nil {
+// SaveLastGood persists the last good snapshot (document LastGood).
+func (s *Store) SaveLastGood(set *snapshot.Set) error {
+	if set == nil {
 		return errors.New("state: save last good: nil set")
 	}
-	snap, err := snapshot.Marshal(lg.Set)
+	b, err := snapshot.Marshal(set)
 	if err != nil {
 		return fmt.Errorf("state: save last good: %w", err)
 	}
-	return s.Save(LastGoodName, lastGoodFile{
-		Revision:  lg.Revision,
-		AppliedAt: lg.AppliedAt.UTC(),
-		Snapshot:  snap,
-		Extra:     lg.Extra,
-	})
+	return s.Save(LastGood, json.RawMessage(b))
 }
 
-// LoadLastGood reads what SaveLastGood wrote; ErrNotFound when none.
-func (s *Store) LoadLastGood() (*LastGood, error) {
-	var f lastGoodFile
-	if err := s.Load(LastGoodName, &f); err != nil {
+// LoadLastGood reads what SaveLastGood wrote; ErrNotFound (wrapped) when
+// nothing was saved, an error naming the file when it does not decode.
+func (s *Store) LoadLastGood() (*snapshot.Set, error) {
+	var raw json.RawMessage
+	if err := s.Load(LastGood, &raw); err != nil {
 		return nil, err
 	}
-	path := s.Path(LastGoodName)
-	if len(f.Snapshot) == 0 {
-		return nil, fmt.Errorf("state: %s: no snapshot in file", path)
-	}
-	set, err := snapshot.Unmarshal(f.Snapshot)
+	set, err := snapshot.Unmarshal(raw)
 	if err != nil {
-		return nil, fmt.Errorf("state: %s: %w", path, err)
+		return nil, fmt.Errorf("state: %s: %w", s.Path(LastGood), err)
 	}
-	return &LastGood{Set: set, Revision: f.Revision, AppliedAt: f.AppliedAt, Extra: f.Extra}, nil
+	return set, nil
 }
 
 // Save writes v as JSON under name, atomically.
-func (s *Store) Save(name string, v any) error {
-	if !validName.MatchString(name) {
+func (s *Store) Save(name Document, v any) error {
+	if !validName.MatchString(string(name)) {
 		return fmt.Errorf("state: invalid name %q", name)
 	}
 	data, err := json.MarshalIndent(v, "", "  ")
@@ -135,7 +106,7 @@ func (s *Store) Save(name string, v any) error {
 	data = append(data, '\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := writeAtomic(s.dir, name+fileExt, data); err != nil {
+	if err := writeAtomic(s.dir, string(name)+fileExt, data); err != nil {
 		return fmt.Errorf("state: write %s: %w", s.Path(name), err)
 	}
 	return nil
@@ -144,8 +115,8 @@ func (s *Store) Save(name string, v any) error {
 // Load decodes the JSON saved under name into v. A missing file is
 // ErrNotFound; a file that does not decode (empty, truncated, not JSON,
 // trailing data, a value of the wrong shape) is an error naming the path.
-func (s *Store) Load(name string, v any) error {
-	if !validName.MatchString(name) {
+func (s *Store) Load(name Document, v any) error {
+	if !validName.MatchString(string(name)) {
 		return fmt.Errorf("state: invalid name %q", name)
 	}
 	path := s.Path(name)
@@ -163,8 +134,8 @@ func (s *Store) Load(name string, v any) error {
 }
 
 // Delete removes what was saved under name; no error if nothing was.
-func (s *Store) Delete(name string) error {
-	if !validName.MatchString(name) {
+func (s *Store) Delete(name Document) error {
+	if !validName.MatchString(string(name)) {
 		return fmt.Errorf("state: invalid name %q", name)
 	}
 	s.mu.Lock()

@@ -259,18 +259,18 @@ func (n *nodeState) hasACKed(set *snapshot.Set) bool {
 
 func (n *nodeState) info() NodeInfo {
 	return NodeInfo{
-		ID:         n.id,
-		Class:      n.class,
-		Labels:     maps.Clone(n.labels),
-		UserAgent:  n.userAgent,
-		Streams:    len(n.streams),
-		FirstSeen:  n.firstSeen,
-		Types:      n.typeStatus(),
-		Served:     n.served,
+		ID:        n.id,
+		Class:     n.class,
+		Labels:    maps.Clone(n.labels),
+		UserAgent: n.userAgent,
+		Streams:   len(n.streams),
+		FirstSeen: n.firstSeen,
+		Types:     n.typeStatus(),
+		Served:    n.served,
 		StepsLeft: len(n.queue),
-		LastGood:   n.lastGood,
-		Failed:     maps.Clone(n.failed),
-		Draining:   n.drainingInfo(),
+		LastGood:  n.lastGood,
+		Failed:    maps.Clone(n.failed),
+		Draining:  n.drainingInfo(),
 	}
 }
 
