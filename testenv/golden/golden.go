@@ -141,7 +141,7 @@ func (a *Archive) Check(name string, got []byte) {
 		a.t.Errorf("%s: no section want.%s (-update adds it); got:\n%s", a.Path, name, got)
 		return
 	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
+	if d := lineDiff(want, got); d != "" {
 		a.mismatch = true
 		a.t.Errorf("%s: want.%s differs (-want +got; -update rewrites it):\n%s", a.Path, name, d)
 	}
@@ -202,7 +202,7 @@ func File(t testing.TB, path string, got []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
+	if d := lineDiff(want, got); d != "" {
 		t.Errorf("%s differs (-want +got; -update rewrites it):\n%s", path, d)
 	}
 }
@@ -256,4 +256,13 @@ func withNL(data []byte) []byte {
 		return data
 	}
 	return append(data[:len(data):len(data)], '\n')
+}
+
+// lineDiff is a line-by-line diff of want and got (-want +got), empty when
+// they are equal; a line's whitespace shows in its quotes.
+func lineDiff(want, got []byte) string {
+	if bytes.Equal(want, got) {
+		return ""
+	}
+	return cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n"))
 }

@@ -118,7 +118,7 @@ func TestCheckMismatchFails(t *testing.T) {
 	if !r.failed {
 		t.Fatal("a differing want section passed")
 	}
-	wantReport(t, r.errors, "want.out differs", `"old\n"`, `"new\n"`)
+	wantReport(t, r.errors, "want.out differs", `"old",`, `"new",`)
 	if len(r.errors) != 1 {
 		t.Errorf("reports %q; want only the difference", r.errors)
 	}
