@@ -205,17 +205,17 @@ func TestKustomizationMemoUnmodified(t *testing.T) {
 	checked := 0
 	for _, c := range cases {
 		for _, s := range c.repoFiles() {
-			pk, ok := kustomizationMemo.get(sha256.Sum256(s.data))
+			pk, ok := kustomizationMemo.get(sha256.Sum256(s.Data))
 			if !ok {
 				continue
 			}
-			fresh, err := parseKustomization(s.name, s.data, Limits{}.withDefaults())
+			fresh, err := parseKustomization(s.Name, s.Data, Limits{}.withDefaults())
 			if err != nil {
-				t.Errorf("%s %s: memoized, but does not parse: %v", c.name, s.name, err)
+				t.Errorf("%s %s: memoized, but does not parse: %v", c.name, s.Name, err)
 				continue
 			}
 			if !reflect.DeepEqual(pk, fresh) {
-				t.Errorf("%s %s: the memoized kustomization was modified:\n%+v\nfresh:\n%+v", c.name, s.name, pk.k, fresh.k)
+				t.Errorf("%s %s: the memoized kustomization was modified:\n%+v\nfresh:\n%+v", c.name, s.Name, pk.k, fresh.k)
 			}
 			checked++
 		}

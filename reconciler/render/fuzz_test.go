@@ -18,7 +18,7 @@ func seedFiles(f *testing.F) [][]byte {
 	var out [][]byte
 	for _, c := range loadCases(f) {
 		for _, s := range c.repoFiles() {
-			out = append(out, s.data)
+			out = append(out, s.Data)
 		}
 	}
 	return out

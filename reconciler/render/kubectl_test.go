@@ -38,21 +38,21 @@ func TestKubectlEquivalence(t *testing.T) {
 		t.Skip("kubectl not on PATH")
 	}
 	for _, c := range loadCases(t) {
-		if _, isErr := c.want("error"); isErr {
+		if _, isErr := c.Want("error"); isErr {
 			continue
 		}
-		if _, failed := c.want("failed"); failed {
+		if _, failed := c.Want("failed"); failed {
 			continue // kubectl kustomize fails the whole overlay
 		}
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			for _, s := range c.repoFiles() {
-				p := filepath.Join(dir, filepath.FromSlash(s.name))
+				p := filepath.Join(dir, filepath.FromSlash(s.Name))
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(p, s.data, 0o644); err != nil {
+				if err := os.WriteFile(p, s.Data, 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}

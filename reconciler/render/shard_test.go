@@ -597,8 +597,8 @@ patches:
 	}
 	for _, c := range loadCases(t) {
 		for _, s := range c.repoFiles() {
-			if strings.HasSuffix(s.name, "kustomization.yaml") {
-				kusts[c.name+"/"+s.name] = string(s.data)
+			if strings.HasSuffix(s.Name, "kustomization.yaml") {
+				kusts[c.name+"/"+s.Name] = string(s.Data)
 			}
 		}
 	}
