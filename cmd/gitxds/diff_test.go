@@ -10,6 +10,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/diff"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/testenv/gitserver"
+	"gitxds.dev/gitxds/testenv/golden"
 )
 
 // TestDiffLocalAndLive diffs the weight-shift case on a local clone (by
@@ -17,8 +18,8 @@ import (
 // GET /snapshot (all classes, and one node's class).
 func TestDiffLocalAndLive(t *testing.T) {
 	srv := gitserver.New(t, gitserver.Options{})
-	base := readArchive(t, "testdata/preview/base.txtar")
-	repo := publishCase(t, srv, "weight-shift", base, readArchive(t, "testdata/preview/weight-shift.txtar"))
+	base := golden.Load(t, "testdata/preview/base.txtar")
+	repo := publishCase(t, srv, "weight-shift", base, golden.Load(t, "testdata/preview/weight-shift.txtar"))
 	url, work := repo.URL(), repo.WorkDir() // the work tree is on branch pr
 
 	report := func(args ...string) (*diff.Report, int) {
