@@ -2,8 +2,6 @@ package gloo
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -14,52 +12,25 @@ import (
 	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/testenv/golden"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// archive is a txtar-style file: a comment, then sections "-- name --".
-type archive struct {
-	comment []byte
-	files   []section
-}
-
-type section struct {
-	name string
-	data []byte
-}
-
-func parseArchive(data []byte) archive {
-	var a archive
-	cur := &a.comment
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
-		s := strings.TrimRight(string(line), "\n")
-		if strings.HasPrefix(s, "-- ") && strings.HasSuffix(s, " --") && len(s) > 6 {
-			a.files = append(a.files, section{name: s[3 : len(s)-3]})
-			cur = &a.files[len(a.files)-1].data
-			continue
-		}
-		*cur = append(*cur, line...)
-	}
-	return a
-}
-
-func (a archive) format() []byte {
-	var b bytes.Buffer
-	b.Write(a.comment)
-	for _, f := range a.files {
-		b.WriteString("-- " + f.name + " --\n")
-		b.Write(f.data)
-		if len(f.data) > 0 && !bytes.HasSuffix(f.data, []byte("\n")) {
-			b.WriteByte('\n')
+// inputs are the in/ sections of a case archive: the Gloo objects to
+// convert.
+func inputs(a *golden.Archive) []Input {
+	var in []Input
+	for _, f := range a.Files {
+		if strings.HasPrefix(f.Name, "in/") {
+			in = append(in, Input{Name: f.Name, Data: f.Data})
 		}
 	}
-	return b.Bytes()
+	return in
 }
 
-// TestGolden converts the in/ files of each testdata/*.txtar and compares
-// the repository written (out/<path>) and its report with the archive's
-// out/ sections. Regenerate with go test ./convert/gloo -update.
+// TestGolden converts the in/ files of each case archive testdata/*.txtar
+// and compares each file of the repository written, its report among them,
+// with the archive's section want.<path> (golden, rewritten by
+// go test ./convert/gloo -update).
 func TestGolden(t *testing.T) {
 	cases, _ := filepath.Glob("testdata/*.txtar")
 	if len(cases) == 0 {
@@ -67,24 +38,8 @@ func TestGolden(t *testing.T) {
 	}
 	for _, file := range cases {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := parseArchive(data)
-			var inputs []Input
-			want := map[string][]byte{}
-			var keep []section
-			for _, f := range a.files {
-				switch {
-				case strings.HasPrefix(f.name, "in/"):
-					inputs = append(inputs, Input{Name: f.name, Data: f.data})
-					keep = append(keep, f)
-				case strings.HasPrefix(f.name, "out/"):
-					want[strings.TrimPrefix(f.name, "out/")] = f.data
-				}
-			}
-			res, err := Convert(inputs, Options{})
+			a := golden.Open(t, file)
+			res, err := Convert(inputs(a), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,29 +48,11 @@ func TestGolden(t *testing.T) {
 				paths = append(paths, p)
 			}
 			sort.Strings(paths)
-			if *update {
-				for _, p := range paths {
-					keep = append(keep, section{name: "out/" + p, data: res.Files[p]})
-				}
-				a.files = keep
-				if err := os.WriteFile(file, a.format(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
 			for _, p := range paths {
-				if w, ok := want[p]; !ok {
-					t.Errorf("unexpected file %s:\n%s", p, res.Files[p])
-				} else if !bytes.Equal(w, res.Files[p]) {
-					t.Errorf("%s differs; got:\n%s\nwant:\n%s", p, res.Files[p], w)
-				}
-				delete(want, p)
-			}
-			for p := range want {
-				t.Errorf("missing file %s", p)
+				a.Check(p, res.Files[p])
 			}
 			// The same inputs give the same bytes.
-			again, err := Convert(inputs, Options{})
+			again, err := Convert(inputs(a), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,17 +72,7 @@ func TestConvertedRepositoryValidates(t *testing.T) {
 	cases, _ := filepath.Glob("testdata/*.txtar")
 	for _, file := range cases {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".txtar"), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var inputs []Input
-			for _, f := range parseArchive(data).files {
-				if strings.HasPrefix(f.name, "in/") {
-					inputs = append(inputs, Input{Name: f.name, Data: f.data})
-				}
-			}
-			res, err := Convert(inputs, Options{})
+			res, err := Convert(inputs(golden.Load(t, file)), Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
