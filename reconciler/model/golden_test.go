@@ -1,9 +1,7 @@
 package model
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,9 +18,8 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/testenv/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files testdata/*.out.yaml")
 
 // A golden case is testdata/<case>.in.yaml: a YAML stream of objects. Each
 // document starts with comment lines that carry its options:
@@ -36,46 +33,25 @@ var update = flag.Bool("update", false, "rewrite the golden files testdata/*.out
 // kubernetes" sets Input.Services.Kubernetes, "# clusterDomain: D" its
 // ClusterDomain); with a revision,
 // the output lists Output.FirstAccepted too. The expected output is
-// <case>.out.yaml: status, accepted keys and the IR.
+// <case>.out.yaml (golden, rewritten by go test ./reconciler/model -update;
+// an out.yaml without its in.yaml is an orphan): status, accepted keys and
+// the IR.
 func TestGolden(t *testing.T) {
 	ins, err := filepath.Glob("testdata/*.in.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{}
+	var outs []string
 	for _, in := range ins {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		out := filepath.Join("testdata", name+".out.yaml")
-		want[out] = true
+		outs = append(outs, out)
 		t.Run(name, func(t *testing.T) {
 			input := readCase(t, in)
-			got := goldenOutput(t, Build(input), input.Revision != "")
-			if *update {
-				if err := os.WriteFile(out, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			exp, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatalf("%v (run go test ./reconciler/model -update)", err)
-			}
-			if !bytes.Equal(exp, got) {
-				t.Errorf("%s differs from the output; run go test ./reconciler/model -update and review the diff:\n%s", out, got)
-			}
+			golden.File(t, out, goldenOutput(t, Build(input), input.Revision != ""))
 		})
 	}
-	outs, _ := filepath.Glob("testdata/*.out.yaml")
-	for _, out := range outs {
-		if want[out] {
-			continue
-		}
-		if *update {
-			os.Remove(out)
-		} else {
-			t.Errorf("orphaned golden file %s; run with -update to delete it", out)
-		}
-	}
+	golden.Orphans(t, "testdata/*.out.yaml", outs)
 }
 
 func readCase(t *testing.T, path string) Input {
