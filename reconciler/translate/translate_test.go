@@ -3,7 +3,6 @@ package translate
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -20,9 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/testenv/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files and delete orphaned ones")
 
 const testRevision = "main@sha1:0123456789abcdef0123456789abcdef01234567"
 
@@ -82,10 +79,14 @@ var rateLimitConfigs = map[string][]byte{}
 
 // TestGolden translates every testdata/<case>.in.yaml and compares the
 // result, per class and type in protojson form, or the error, with
-// testdata/<case>.out.yaml.
+// testdata/<case>.out.yaml (golden, rewritten by go test
+// ./reconciler/translate -update; an out.yaml without its in.yaml is an
+// orphan).
 func TestGolden(t *testing.T) {
-	names := cases(t)
-	for _, name := range names {
+	var outs []string
+	for _, name := range cases(t) {
+		out := filepath.Join("testdata", name+".out.yaml")
+		outs = append(outs, out)
 		t.Run(name, func(t *testing.T) {
 			set, err := translateCase(t, name)
 			got, merr := render(set, err)
@@ -114,44 +115,10 @@ func TestGolden(t *testing.T) {
 			if merr != nil {
 				t.Fatal(merr)
 			}
-			golden := filepath.Join("testdata", name+".out.yaml")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./reconciler/translate -update)", err)
-			}
-			if diff := cmp.Diff(string(want), string(got)); diff != "" {
-				t.Errorf("%s differs (-want +got; -update rewrites it):\n%s", golden, diff)
-			}
+			golden.File(t, out, got)
 		})
 	}
-	if *update {
-		deleteOrphans(t, names)
-	}
-}
-
-func deleteOrphans(t *testing.T, names []string) {
-	known := map[string]bool{}
-	for _, n := range names {
-		known[n+".out.yaml"] = true
-	}
-	outs, err := filepath.Glob("testdata/*.out.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range outs {
-		if !known[filepath.Base(o)] {
-			t.Logf("deleting orphaned golden %s", o)
-			if err := os.Remove(o); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	golden.Orphans(t, "testdata/*.out.yaml", outs)
 }
 
 // render is the golden form of a result: the error, or per class and type
