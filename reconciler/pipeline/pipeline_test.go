@@ -2,34 +2,34 @@ package pipeline
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/google/go-cmp/cmp"
 	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/testenv/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 // TestExampleOverlays runs the whole pipeline on the bundled example
 // repository (repo-layout/ + overlays/): every object of every environment
 // is accepted, and the status plus the xDS per type match the golden files
-// testdata/example-<env>.golden.yaml (go test ./reconciler -update).
+// testdata/example-<env>.golden.yaml (golden, rewritten by
+// go test ./reconciler/pipeline -update).
 func TestExampleOverlays(t *testing.T) {
 	fsys, err := source.WorktreeFS("../..", source.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var goldens []string
 	for _, env := range []string{"dev", "staging", "production"} {
+		path := filepath.Join("testdata", "example-"+env+".golden.yaml")
+		goldens = append(goldens, path)
 		t.Run(env, func(t *testing.T) {
 			b, err := New(render.Options{}).Run(fsys, "overlays/"+env, "example", nil)
 			if err != nil {
@@ -38,23 +38,10 @@ func TestExampleOverlays(t *testing.T) {
 			for _, o := range b.Rejected() {
 				t.Errorf("rejected: %s", status.Line(o))
 			}
-			got := golden(t, b)
-			path := filepath.Join("testdata", "example-"+env+".golden.yaml")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./reconciler -update)", err)
-			}
-			if d := cmp.Diff(string(want), string(got)); d != "" {
-				t.Errorf("%s differs (-want +got; go test ./reconciler -update):\n%s", path, d)
-			}
+			golden.File(t, path, exampleGolden(t, b))
 		})
 	}
+	golden.Orphans(t, "testdata/example-*.golden.yaml", goldens)
 }
 
 // scopedDiff is what the scoped Envoy class serves differently from the
@@ -85,9 +72,9 @@ func scopedDiff(set *snapshot.Set) *snapshot.Resources {
 	return out
 }
 
-// golden is the status of every object, then the xDS of each class per type
-// (of the scoped Envoy class, what differs from the per-port one).
-func golden(t *testing.T, b *Result) []byte {
+// exampleGolden is the status of every object, then the xDS of each class
+// per type (of the scoped Envoy class, what differs from the per-port one).
+func exampleGolden(t *testing.T, b *Result) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	buf.WriteString("# status\n")
