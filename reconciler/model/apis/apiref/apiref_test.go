@@ -1,17 +1,15 @@
 package apiref
 
 import (
-	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-var update = flag.Bool("update", false, "rewrite docs/reference.md")
+	"gitxds.dev/gitxds/testenv/golden"
+)
 
 const (
 	apiDir    = "../v1alpha1"
@@ -19,29 +17,15 @@ const (
 	reference = "../../../../docs/reference.md"
 )
 
-// TestReferenceUpToDate: docs/reference.md is what the Go types give. After
-// changing a type or its comments, regenerate with
+// TestReferenceUpToDate: docs/reference.md is what the Go types give (a
+// golden file). After changing a type or its comments, regenerate it with
 // go test ./reconciler/model/apis/apiref -update.
 func TestReferenceUpToDate(t *testing.T) {
 	p, err := Load(apiDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Markdown(p, source)
-	if *update {
-		if err := os.WriteFile(reference, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(reference)
-	if err != nil {
-		t.Fatalf("%v (generate it with go test ./reconciler/model/apis/apiref -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("docs/reference.md is stale; regenerate it with go test ./reconciler/model/apis/apiref -update (-file +generated):\n%s",
-			cmp.Diff(string(want), string(got)))
-	}
+	golden.File(t, reference, Markdown(p, source))
 }
 
 // TestEveryFieldDocumented: every field of every kind has a description,
