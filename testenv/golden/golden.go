@@ -96,16 +96,6 @@ func Open(t testing.TB, path string) *Archive {
 	return a
 }
 
-// Input returns the data of the input section name.
-func (a *Archive) Input(name string) ([]byte, bool) {
-	for _, f := range a.Files {
-		if f.Name == name {
-			return f.Data, true
-		}
-	}
-	return nil, false
-}
-
 // Want returns the data of the section want.<name>.
 func (a *Archive) Want(name string) ([]byte, bool) {
 	for _, f := range a.want {

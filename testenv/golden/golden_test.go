@@ -109,8 +109,8 @@ func TestCheckMismatchFails(t *testing.T) {
 	p := writeFile(t, "c.txtar", caseArchive)
 	r := run(t, false, func(tb testing.TB) {
 		a := Open(tb, p)
-		if in, ok := a.Input("in/a.yaml"); !ok || string(in) != "a: 1\n" {
-			tb.Errorf("input in/a.yaml = %q, %v", in, ok)
+		if len(a.Files) != 1 || a.Files[0].Name != "in/a.yaml" || string(a.Files[0].Data) != "a: 1\n" {
+			tb.Errorf("inputs %+v; want in/a.yaml alone", a.Files)
 		}
 		a.Check("out", []byte("new"))
 		a.Check("gone", []byte("no longer produced\n"))
