@@ -135,6 +135,8 @@ func (b *builder) gateways() {
 			g.obj.set(CondProgrammed, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed),
 				"the valid listeners are part of the configuration gitxds serves (the rollout on /status says which nodes have it)")
 			b.gws = append(b.gws, g)
+			// Valid: unsupportedGatewayFields checked the annotation.
+			g.obj.addresses, _ = gatewayAddresses(g.gw)
 		} else {
 			g.obj.set(CondProgrammed, metav1.ConditionFalse, string(gwv1.GatewayReasonInvalid), "no listener is served")
 		}
@@ -145,7 +147,7 @@ func unsupportedGatewayFields(gw *gwv1.Gateway) string {
 	s := gw.Spec
 	switch {
 	case len(s.Addresses) > 0:
-		return "spec.addresses is not supported: gitxds proxies listen on every address of their host; remove it"
+		return "spec.addresses is not supported: gitxds assigns no address (its proxies listen on every address of their hosts); remove it, and declare where clients reach the proxies in annotation " + AnnotationAddresses
 	case s.AllowedListeners != nil:
 		return "spec.allowedListeners (ListenerSets) is not supported; remove it"
 	case s.TLS != nil:
@@ -158,6 +160,9 @@ func unsupportedGatewayFields(gw *gwv1.Gateway) string {
 	}
 	if f, ok := gw.Annotations[AnnotationAccessLog]; ok && (!path.IsAbs(f) || path.Clean(f) != f) {
 		return fmt.Sprintf("annotation %s: %q must be a clean absolute path such as /dev/stdout", AnnotationAccessLog, f)
+	}
+	if _, msg := gatewayAddresses(gw); msg != "" {
+		return msg
 	}
 	if v, ok := gw.Annotations[AnnotationEnvoyRouteConfig]; ok && v != "per-hostname" && v != "per-port" {
 		return fmt.Sprintf("annotation %s: %q must be per-hostname or per-port", AnnotationEnvoyRouteConfig, v)

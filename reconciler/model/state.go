@@ -69,6 +69,9 @@ type object struct {
 	parents   []gwv1.RouteParentStatus
 	listeners []gwv1.ListenerStatus
 	ancestors []gwv1.PolicyAncestorStatus
+	// addresses is Gateway API's status.addresses of a served Gateway:
+	// the addresses its annotation AnnotationAddresses declares.
+	addresses []gwv1.GatewayStatusAddress
 }
 
 func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
@@ -114,7 +117,7 @@ func (o *object) msg(format string, args ...any) string {
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners, Ancestors: o.ancestors}
+	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners, Ancestors: o.ancestors, Addresses: o.addresses}
 	if status.Problem(st) != nil {
 		st.Served = status.ServedPart
 		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {

@@ -40,6 +40,11 @@ type Object struct {
 	// attachedRoutes and the conditions Accepted, Programmed, ResolvedRefs
 	// and Conflicted.
 	Listeners []gwv1.ListenerStatus `json:"listeners,omitempty"`
+	// Addresses is, for a served Gateway, Gateway API's status.addresses:
+	// the addresses its clients reach the proxies at, as the Gateway's
+	// gitxds.dev/addresses annotation declares them (gitxds assigns no
+	// address; its proxies listen on every address of their hosts).
+	Addresses []gwv1.GatewayStatusAddress `json:"addresses,omitempty"`
 	// Ancestors is, for a BackendTLSPolicy, Gateway API's
 	// status.ancestors: one entry per Gateway that routes to a target of
 	// the policy, with ControllerName and the policy's Accepted and
