@@ -57,6 +57,9 @@ type listener struct {
 	// status.listeners[].supportedKinds.
 	supported []gwv1.RouteGroupKind
 	problem   string // why the listener is invalid; "" if valid
+	// resolved is the message of ResolvedRefs=True: how far its
+	// references were checked; "" for the default.
+	resolved string
 	// reason is Gateway API's reason for problem; its type says which
 	// listener condition it sets (listenerStatus).
 	reason gwv1.ListenerConditionReason
@@ -206,6 +209,7 @@ func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener)
 			return reason, msg
 		}
 		l.ir.TLS = tls
+		l.resolved = b.certificatesNote()
 	default:
 		return gwv1.ListenerReasonUnsupportedProtocol, fmt.Sprintf("protocol %q is not supported (UnsupportedProtocol); use HTTP or HTTPS", spec.Protocol)
 	}
@@ -307,6 +311,9 @@ func (b *builder) listenerTLS(g *gateway, spec *gwv1.Listener) (*ir.TLS, gwv1.Li
 		}
 		if msg := validName(string(ref.Name)); msg != "" {
 			return nil, gwv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("tls.certificateRefs[%d]: name %s", i, msg)
+		}
+		if msg := b.checkCertificateSecret(ns, string(ref.Name)); msg != "" {
+			return nil, gwv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("tls.certificateRefs[%d]: %s (InvalidCertificateRef)", i, msg)
 		}
 		base := path.Join(dir, ns, string(ref.Name))
 		out.CertificateRefs = append(out.CertificateRefs, ir.TLSCertificate{

@@ -146,9 +146,13 @@ func (l *listener) status(attached int32) gwv1.ListenerStatus {
 		st.Conditions = append(st.Conditions, metav1.Condition{Type: typ, Status: s, Reason: string(reason), Message: msg})
 	}
 	if l.problem == "" {
+		resolved := l.resolved
+		if resolved == "" {
+			resolved = "all references resolved"
+		}
 		cond(string(gwv1.ListenerConditionAccepted), metav1.ConditionTrue, gwv1.ListenerReasonAccepted, "accepted")
 		cond(string(gwv1.ListenerConditionProgrammed), metav1.ConditionTrue, gwv1.ListenerReasonProgrammed, "served")
-		cond(string(gwv1.ListenerConditionResolvedRefs), metav1.ConditionTrue, gwv1.ListenerReasonResolvedRefs, "all references resolved")
+		cond(string(gwv1.ListenerConditionResolvedRefs), metav1.ConditionTrue, gwv1.ListenerReasonResolvedRefs, resolved)
 		cond(string(gwv1.ListenerConditionConflicted), metav1.ConditionFalse, gwv1.ListenerReasonNoConflicts, "no conflicts")
 		return st
 	}

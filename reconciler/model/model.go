@@ -39,6 +39,11 @@ type Input struct {
 	// Services says how Kubernetes Service backendRefs resolve
 	// (services.go): by DNS unless Kubernetes is set.
 	Services Services
+	// Cluster, when set, is what gitxds knows of the Kubernetes cluster's
+	// Secrets and Services (cluster.go): a listener's certificate Secret
+	// that is missing or malformed, or a Service that does not exist, is
+	// an unresolved reference. Nil: they are not checked.
+	Cluster Cluster
 }
 
 // Output of the model stage.
@@ -85,7 +90,7 @@ func Build(in Input) *Output {
 	}
 	svc := in.Services.withDefaults()
 	build := func(objs []render.Object) *result {
-		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile, svc)
+		return buildPass(objs, dc, in.LastAccepted, in.FirstAccepted, in.Source, in.SystemCAFile, svc, in.Cluster)
 	}
 	first := build(in.Objects)
 	subst := map[int]render.Object{}
@@ -196,9 +201,9 @@ func freshRollout(r *result) *v1alpha1.RolloutPolicy {
 }
 
 // buildPass runs the steps of the model over one set of objects.
-func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string, svc Services) *result {
+func buildPass(objs []render.Object, dc *DecodeCache, last map[string]render.Object, since map[string]Since, source SourceFunc, systemCA string, svc Services, cluster Cluster) *result {
 	b := newBuilder(objs)
-	b.decoded, b.source, b.systemCA, b.services = dc, source, systemCA, svc
+	b.decoded, b.source, b.systemCA, b.services, b.cluster = dc, source, systemCA, svc, cluster
 	b.last, b.since = last, since
 	for _, step := range []func(*builder){
 		(*builder).decode,      // Accepted=False Invalid/UnsupportedKind

@@ -76,6 +76,10 @@ func (b *builder) resolveService(r *route, where string, ref gwv1.BackendObjectR
 		r.refProblem(gwv1.RouteReasonRefNotPermitted, "%s: Service %s/%s is in another namespace and no ReferenceGrant in namespace %s allows %s of namespace %s to use it; ask team %s to add one", where, ns, ref.Name, ns, r.obj.src.Kind, r.obj.src.Namespace, ns)
 		return "", "", false
 	}
+	if b.cluster != nil && !b.cluster.Service(ns, string(ref.Name)) {
+		r.refProblem(gwv1.RouteReasonBackendNotFound, "%s: Service %s/%s does not exist in the Kubernetes API", where, ns, ref.Name)
+		return "", "", false
+	}
 	host := b.services.dnsName(ns, string(ref.Name))
 	if rule := b.addrPolicy.checkFQDN(host); rule != "" {
 		r.refProblem(gwv1.RouteReasonRefNotPermitted, "%s: Service %s/%s is refused by the backend address policy: %s is denied by %s", where, ns, ref.Name, host, rule)

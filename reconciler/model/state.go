@@ -164,6 +164,8 @@ type builder struct {
 	hostnames map[string]string
 	// services is Input.Services, with its defaults.
 	services Services
+	// cluster is Input.Cluster: nil when the cluster's objects are unknown.
+	cluster Cluster
 
 	ir *ir.IR
 }

@@ -38,6 +38,10 @@ type Pipeline struct {
 	SystemCAFile string
 	// Services says how Kubernetes Service backendRefs resolve.
 	Services model.Services
+	// Cluster is model.Input.Cluster: the Kubernetes cluster's Secrets and
+	// Services, checked as listeners and routes reference them; nil leaves
+	// them unchecked.
+	Cluster model.Cluster
 	// AddressPolicy, when set, is given the backend address policy of each
 	// revision the model builds, for endpoints discovered at run time.
 	AddressPolicy func(check func(netip.Addr) string)
@@ -106,7 +110,7 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 		return nil, &Error{Step: StepRender, Revision: revision, Err: err}
 	}
 	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
-	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile, Services: p.Services}
+	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile, Services: p.Services, Cluster: p.Cluster}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
 	}
