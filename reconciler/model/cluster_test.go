@@ -30,7 +30,9 @@ func (c fakeCluster) Service(ns, name string) bool { return c.services[ns+"/"+na
 // or does not hold a certificate and key is ResolvedRefs=False
 // InvalidCertificateRef and not served, a valid one is served, and a
 // route to a Service the API server does not have is ResolvedRefs=False
-// BackendNotFound. Without it nothing is checked and ResolvedRefs says so.
+// BackendNotFound. The listener of the missing Secret counts the routes
+// that name it in attachedRoutes, as Gateway API defines attachment, though
+// nothing is served on it. Without it nothing is checked and ResolvedRefs says so.
 func TestCluster(t *testing.T) {
 	dir := t.TempDir()
 	certs, err := testcerts.Write(dir)
@@ -62,6 +64,9 @@ func TestCluster(t *testing.T) {
 	expectCond(t, "listener good-cert", ls["good-cert"].Conditions, "Programmed", metav1.ConditionTrue, "Programmed", "")
 	expectCond(t, "listener missing-cert", ls["missing-cert"].Conditions, "ResolvedRefs", metav1.ConditionFalse, "InvalidCertificateRef", "does not exist")
 	expectCond(t, "listener missing-cert", ls["missing-cert"].Conditions, "Programmed", metav1.ConditionFalse, "Invalid", "")
+	if n := ls["missing-cert"].AttachedRoutes; n != 1 {
+		t.Errorf("listener missing-cert: attachedRoutes %d, want 1 (route to-missing-cert; other-host has no hostname of it)", n)
+	}
 	expectCond(t, "listener malformed-cert", ls["malformed-cert"].Conditions, "ResolvedRefs", metav1.ConditionFalse, "InvalidCertificateRef", "valid certificate and key")
 	expectCond(t, "HTTPRoute a/to-service", st["HTTPRoute a/to-service"].Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs", "")
 	expectCond(t, "HTTPRoute a/to-missing-service", st["HTTPRoute a/to-missing-service"].Conditions, "ResolvedRefs", metav1.ConditionFalse, "BackendNotFound", "does not exist")

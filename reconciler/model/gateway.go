@@ -206,6 +206,9 @@ func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener)
 	case gwv1.HTTPSProtocolType:
 		tls, reason, msg := b.listenerTLS(g, spec)
 		if msg != "" {
+			// Its allowedRoutes still say which routes attach to it
+			// (status.listeners[].attachedRoutes).
+			l.allowedRoutes(spec)
 			return reason, msg
 		}
 		l.ir.TLS = tls
@@ -213,6 +216,17 @@ func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener)
 	default:
 		return gwv1.ListenerReasonUnsupportedProtocol, fmt.Sprintf("protocol %q is not supported (UnsupportedProtocol); use HTTP or HTTPS", spec.Protocol)
 	}
+	if reason, msg := l.allowedRoutes(spec); msg != "" {
+		return reason, msg
+	}
+	l.setKinds(spec)
+	return "", ""
+}
+
+// allowedRoutes reads the listener's allowedRoutes (kinds, namespaces) and
+// returns why they are invalid, or "", "".
+func (l *listener) allowedRoutes(spec *gwv1.Listener) (gwv1.ListenerConditionReason, string) {
+	const unsupported = gwv1.ListenerReasonUnsupportedValue
 	if ar := spec.AllowedRoutes; ar != nil {
 		if bad := l.setKinds(spec); bad != "" {
 			return gwv1.ListenerReasonInvalidRouteKinds, bad
@@ -235,7 +249,6 @@ func (b *builder) validateListener(g *gateway, spec *gwv1.Listener, l *listener)
 			}
 		}
 	}
-	l.setKinds(spec)
 	return "", ""
 }
 

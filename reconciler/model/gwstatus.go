@@ -34,7 +34,11 @@ func (b *builder) gatewayAPI() {
 	for _, g := range b.allGws {
 		g.obj.listeners = make([]gwv1.ListenerStatus, 0, len(g.all))
 		for _, l := range g.all {
-			g.obj.listeners = append(g.obj.listeners, l.status(attached[l]))
+			n := attached[l]
+			if l.problem != "" {
+				n = b.wouldAttach(l)
+			}
+			g.obj.listeners = append(g.obj.listeners, l.status(n))
 		}
 	}
 	for _, o := range b.objects {
@@ -49,6 +53,74 @@ func (b *builder) gatewayAPI() {
 		}
 		o.parents = routeParents(o, b.routeOf[o], refs)
 	}
+}
+
+// wouldAttach counts the routes that attach to invalid listener l as
+// Gateway API defines attachment for attachedRoutes ("based solely on the
+// combination of the AllowedRoutes field on the corresponding Listener and
+// the Route's ParentRefs field"): a parentRef selects l (its Gateway, and
+// its sectionName and port if set), l's allowedRoutes admit the route's
+// kind and namespace, and a hostname of the route intersects l's. Nothing
+// is served on l, but its status says which routes its fix would bring in.
+func (b *builder) wouldAttach(l *listener) int32 {
+	var n int32
+	for _, o := range b.objects {
+		var refs []gwv1.ParentReference
+		var hosts []gwv1.Hostname
+		switch t := o.typed.(type) {
+		case *gwv1.HTTPRoute:
+			refs, hosts = t.Spec.ParentRefs, t.Spec.Hostnames
+		case *gwv1.GRPCRoute:
+			refs, hosts = t.Spec.ParentRefs, t.Spec.Hostnames
+		default:
+			continue
+		}
+		if c := o.get(CondAccepted); o.dropped && c != nil && !parentReasons[c.Reason] {
+			// Rejected for itself (ownership, validation), not for its
+			// parents.
+			continue
+		}
+		if !selects(refs, l, o.src.Namespace) || l.allows(o.src.Kind, o.src.Namespace, b.nsLabels) != "" {
+			continue
+		}
+		hs := make([]string, len(hosts))
+		for i, h := range hosts {
+			hs[i] = string(h)
+		}
+		if len(intersect(l.ir.Hostname, hs)) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// parentReasons are the reasons of a route's Accepted=False that are about
+// its parents.
+var parentReasons = map[string]bool{
+	string(gwv1.RouteReasonNoMatchingParent):           true,
+	string(gwv1.RouteReasonNotAllowedByListeners):      true,
+	string(gwv1.RouteReasonNoMatchingListenerHostname): true,
+}
+
+// selects reports whether a parentRef of refs (of a route of namespace ns)
+// names listener l.
+func selects(refs []gwv1.ParentReference, l *listener, ns string) bool {
+	for _, p := range refs {
+		if (p.Group != nil && string(*p.Group) != gatewayGroup) || (p.Kind != nil && *p.Kind != "Gateway") {
+			continue
+		}
+		pns := ns
+		if p.Namespace != nil {
+			pns = string(*p.Namespace)
+		}
+		if pns != l.gw.gw.Namespace || string(p.Name) != l.gw.gw.Name ||
+			p.SectionName != nil && string(*p.SectionName) != l.ir.Name ||
+			p.Port != nil && uint32(*p.Port) != l.ir.Port {
+			continue
+		}
+		return true
+	}
+	return false
 }
 
 // routeParents is status.parents of route object o; r is the route built

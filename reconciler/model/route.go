@@ -302,7 +302,7 @@ func (l *listener) allows(kind, ns string, nsLabels map[string]map[string]string
 	case gwv1.NamespacesFromNone:
 		return "allowedRoutes.namespaces.from is None"
 	case gwv1.NamespacesFromSelector:
-		if l.selector.Matches(labels.Set(nsLabels[ns])) {
+		if l.selector != nil && l.selector.Matches(labels.Set(nsLabels[ns])) {
 			return ""
 		}
 		return fmt.Sprintf("the labels of namespace %q (Namespace objects of platform/) do not match allowedRoutes.namespaces.selector %q", ns, l.selector.String())

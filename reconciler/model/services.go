@@ -87,7 +87,12 @@ func (b *builder) resolveService(r *route, where string, ref gwv1.BackendObjectR
 	}
 	svc := ir.ServiceRef{Namespace: ns, Name: string(ref.Name), Port: uint32(*ref.Port)}
 	name := ir.ServiceClusterName(svc)
-	if _, ok := b.clusters[name]; !ok {
+	if c, ok := b.clusters[name]; ok && r.obj.ref().String() < c.Owner.String() {
+		// Several routes send to the Service: the first by kind,
+		// namespace and name owns its cluster, whatever the order of the
+		// files.
+		c.Owner = r.obj.ref()
+	} else if !ok {
 		c := &ir.Cluster{Name: name, Owner: r.obj.ref(), Service: &svc}
 		if !b.services.Kubernetes {
 			c.DNS = true
