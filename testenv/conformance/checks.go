@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
@@ -23,17 +24,37 @@ const (
 // nn names an object as the suite does (its original namespace).
 type nn struct{ ns, name string }
 
-// Status is gitxds's status of one mapped repository.
-type Status struct{ objs []status.Object }
+// Status is gitxds's status of one mapped repository, with the
+// metadata.generation of the objects Map wrote.
+type Status struct {
+	objs []status.Object
+	gens map[string]int64 // by genKey
+	// skipReady are the Gateways NamespacesMustBeReady skips.
+	skipReady map[string]bool
+}
+
+// generation is the metadata.generation of the object ref names in the
+// repository.
+func (s *Status) generation(ref ir.ObjectRef) int64 {
+	if g, ok := s.gens[genKey(ref.Kind, ref.Namespace, ref.Name)]; ok {
+		return g
+	}
+	return generation
+}
+
+func genKey(kind, ns, name string) string { return kind + " " + ns + "/" + name }
 
 // Build runs gitxds's pipeline (render, model, translate) on repo, as
-// `gitxds validate` does offline, and returns the status of its objects.
+// `gitxds validate` does offline, given the cluster's Secrets and Services
+// (repo.Objects), and returns the status of its objects.
 func Build(repo *Repo) (*Status, error) {
-	b, err := pipeline.New(render.Options{}).Run(repo.FS, Overlay, "conformance", nil)
+	p := pipeline.New(render.Options{})
+	p.Cluster = repo.Objects
+	b, err := p.Run(repo.FS, Overlay, "conformance", nil)
 	if err != nil {
 		return nil, err
 	}
-	return &Status{objs: b.Model.Status}, nil
+	return &Status{objs: b.Model.Status, gens: repo.gens, skipReady: repo.skipReady}, nil
 }
 
 // find returns the status of kind ns/name; a Gateway is looked up in
@@ -96,7 +117,7 @@ func listeners(gw nn, want []gwv1.ListenerStatus) check {
 				}
 			}
 		}
-		return latest("Gateway "+gw.name, o.Conditions)
+		return s.latest(o, "Gateway "+gw.name, o.Conditions)
 	}
 }
 
@@ -149,7 +170,7 @@ func routeCond(kind string, route, gw nn, want metav1.Condition) check {
 			// The suite waits for every parent's conditions to be of the
 			// route's generation.
 			for _, p := range o.Parents {
-				if err := latest(kind+" "+route.name, p.Conditions); err != nil {
+				if err := s.latest(o, kind+" "+route.name, p.Conditions); err != nil {
 					return err
 				}
 			}
@@ -190,7 +211,7 @@ func noAcceptedParents(route nn) check {
 		p := o.Parents[0]
 		for _, c := range p.Conditions {
 			if c.Type == rcAccepted && c.Status == metav1.ConditionFalse {
-				return latest("HTTPRoute "+route.name, p.Conditions)
+				return s.latest(o, "HTTPRoute "+route.name, p.Conditions)
 			}
 		}
 		return fmt.Errorf("HTTPRoute %s: parent %s is not Accepted False", route.name, p.ParentRef.Name)
@@ -208,7 +229,7 @@ func zeroRoutes(gw nn) check {
 		if n := len(o.Listeners); n > 1 || n == 1 && o.Listeners[0].AttachedRoutes != 0 {
 			return fmt.Errorf("Gateway %s: listeners %d, attachedRoutes of the first %d; want one listener with no route", gw.name, n, o.Listeners[0].AttachedRoutes)
 		}
-		return latest("Gateway "+gw.name, o.Conditions)
+		return s.latest(o, "Gateway "+gw.name, o.Conditions)
 	}
 }
 
@@ -239,12 +260,12 @@ func latestConditions(gw nn) check {
 		if o == nil {
 			return fmt.Errorf("Gateway %s has no status", gw.name)
 		}
-		return latest("Gateway "+gw.name, o.Conditions)
+		return s.latest(o, "Gateway "+gw.name, o.Conditions)
 	}
 }
 
 // generation is the metadata.generation of an object the suite has just
-// created.
+// created; an update (update.go) gives the object the next one.
 const generation = 1
 
 // staleError is kubernetes.ConditionsHaveLatestObservedGeneration failing:
@@ -255,42 +276,128 @@ const generation = 1
 // the generation an API server gives one it creates.
 type staleError struct {
 	what, cond string
-	got        int64
+	got, want  int64
 }
 
 func (e *staleError) Error() string {
-	return fmt.Sprintf("%s: condition %s has observedGeneration %d, the suite wants %d (the object's generation)", e.what, e.cond, e.got, generation)
+	return fmt.Sprintf("%s: condition %s has observedGeneration %d, the suite wants %d (the object's generation)", e.what, e.cond, e.got, e.want)
 }
 
-func latest(what string, conds []metav1.Condition) error {
+// latest is kubernetes.ConditionsHaveLatestObservedGeneration: every
+// condition of o's conds has o's metadata.generation.
+func (s *Status) latest(o *status.Object, what string, conds []metav1.Condition) error {
+	want := s.generation(o.ObjectRef)
 	for _, c := range conds {
-		if c.ObservedGeneration != generation {
-			return &staleError{what, c.Type, c.ObservedGeneration}
+		if c.ObservedGeneration != want {
+			return &staleError{what, c.Type, c.ObservedGeneration, want}
 		}
 	}
 	return nil
 }
 
 // gatewayAddress is kubernetes.WaitForGatewayAddress, which every traffic
-// test starts with: the Gateway has an address of a type in
-// status.addresses. gitxds writes none: its proxies listen on every
-// address of their hosts, which the control plane does not know.
+// test starts with: the Gateway's conditions are of its generation
+// (getGatewayStatus) and status.addresses has an address with a type.
+// gitxds assigns no address; it reports the ones the Gateway's
+// gitxds.dev/addresses annotation declares (Map sets it).
 func gatewayAddress(gw nn) check {
 	return func(s *Status) error {
-		if s.find("Gateway", gw) == nil {
+		o := s.find("Gateway", gw)
+		if o == nil {
 			return fmt.Errorf("Gateway %s has no status", gw.name)
 		}
-		return fmt.Errorf("Gateway %s: no status.addresses (gitxds writes none; its proxies listen on their hosts' addresses)", gw.name)
+		if err := s.latest(o, "Gateway "+gw.name, o.Conditions); err != nil {
+			return err
+		}
+		for _, a := range o.Addresses {
+			if a.Type != nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("Gateway %s: no typed address in status.addresses (%d addresses)", gw.name, len(o.Addresses))
 	}
 }
 
-// routesAccepted is the route half of
-// kubernetes.GatewayAndHTTPRoutesMustBeAccepted (RoutesAndParentMustBeAccepted):
-// each route's parent gw is Accepted, with gitxds's controllerName.
-func routesAccepted(gw nn, routes ...nn) []check {
+// accepted is kubernetes.GatewayAndRoutesMustBeAccepted (and
+// GatewayAndHTTPRoutesMustBeAccepted, its HTTPRoute form): the Gateway has
+// an address (gatewayAddress); each route has a parent for the Gateway with
+// Accepted True reason Accepted (RoutesAndParentMustBeAccepted through
+// RouteMustHaveParents); every listener of the Gateway has ResolvedRefs,
+// Accepted and Programmed True (GatewayListenersMustHaveConditions with no
+// listener named). The listener names a test passes to NewGatewayRef only
+// fill the expected parents' sectionName, which parentsForRouteMatch does
+// not compare, and pick the port of the address returned.
+func accepted(kind string, gw nn, routes ...nn) []check {
 	out := []check{gatewayAddress(gw)}
 	for _, r := range routes {
-		out = append(out, routeCond(httpRoute, r, gw, cond(rcAccepted, "True", string(gwv1.RouteReasonAccepted))))
+		out = append(out, routeParents(kind, r, gw, cond(rcAccepted, "True", string(gwv1.RouteReasonAccepted))))
 	}
-	return out
+	return append(out, allListeners(gw,
+		cond(lcResolvedRefs, "True", anyReason), cond(lcAccepted, "True", anyReason), cond(lcProgrammed, "True", anyReason)))
+}
+
+// routeParents is kubernetes.RouteMustHaveParents with one expected parent,
+// Gateway gw (group gateway.networking.k8s.io, kind Gateway, its name and
+// namespace, the controllerName of gitxds) with conditions want, as
+// parentsForRouteMatch compares them (sectionName is not compared); every
+// parent's conditions are of the route's generation. Map moved the Gateway
+// to namespace platform, which stands for gw's namespace.
+func routeParents(kind string, route, gw nn, want ...metav1.Condition) check {
+	return func(s *Status) error {
+		o := s.find(kind, route)
+		if o == nil {
+			return fmt.Errorf("%s %s/%s has no status", kind, route.ns, route.name)
+		}
+		for _, p := range o.Parents {
+			if err := s.latest(o, kind+" "+route.name, p.Conditions); err != nil {
+				return err
+			}
+		}
+		var why []string
+		for _, p := range o.Parents {
+			r := p.ParentRef
+			switch {
+			case p.ControllerName != status.ControllerName,
+				r.Group == nil || string(*r.Group) != gwv1.GroupName,
+				r.Kind == nil || *r.Kind != "Gateway",
+				string(r.Name) != gw.name,
+				r.Namespace == nil || string(*r.Namespace) != model.PlatformNamespace:
+				continue
+			}
+			var bad []string
+			for _, c := range want {
+				if err := hasCond(p.Conditions, c); err != nil {
+					bad = append(bad, err.Error())
+				}
+			}
+			if len(bad) == 0 {
+				return nil
+			}
+			why = append(why, strings.Join(bad, "; "))
+		}
+		if len(why) == 0 {
+			return fmt.Errorf("%s %s: no parent status for Gateway %s with group, kind and controllerName %s", kind, route.name, gw.name, status.ControllerName)
+		}
+		return fmt.Errorf("%s %s parent %s: %s", kind, route.name, gw.name, why[0])
+	}
+}
+
+// allListeners is kubernetes.GatewayListenersMustHaveConditions with no
+// listener named: every listener in the Gateway's status has each
+// condition (type, status; any reason when empty).
+func allListeners(gw nn, want ...metav1.Condition) check {
+	return func(s *Status) error {
+		o := s.find("Gateway", gw)
+		if o == nil {
+			return fmt.Errorf("Gateway %s has no status", gw.name)
+		}
+		for _, c := range want {
+			for _, l := range o.Listeners {
+				if err := hasCond(l.Conditions, c); err != nil {
+					return fmt.Errorf("Gateway %s listener %s: %v", gw.name, l.Name, err)
+				}
+			}
+		}
+		return nil
+	}
 }

@@ -78,3 +78,79 @@ func TestChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdate: an update is a second commit in which the object has the
+// next metadata.generation; gitxds's status of it follows, and a check of
+// the old generation is stale.
+func TestUpdate(t *testing.T) {
+	repo, err := Map(moduleDir(t), []string{"tests/gateway-observed-generation-bump.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := nn{infraNS, "gateway-observed-generation-bump"}
+	s, err := Build(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := latestConditions(gw)(s); err != nil {
+		t.Fatalf("first commit: %v", err)
+	}
+	before := s
+	if err := addListener(gw.name, map[string]any{"name": "alternate", "hostname": "foo.com", "port": 80, "protocol": "HTTP"})(repo); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Build(repo); err != nil {
+		t.Fatal(err)
+	}
+	o := s.find("Gateway", gw)
+	if o == nil || len(o.Conditions) == 0 || o.Conditions[0].ObservedGeneration != 2 || len(o.Listeners) != 2 {
+		t.Fatalf("after the update: %+v, want observedGeneration 2 and 2 listeners", o)
+	}
+	if err := latestConditions(gw)(s); err != nil {
+		t.Errorf("second commit: %v", err)
+	}
+	// The first commit's status, judged with the second's generations.
+	before.gens = s.gens
+	var se *staleError
+	if err := latestConditions(gw)(before); !errors.As(err, &se) {
+		t.Errorf("the first commit's status after the update: %v, want a staleError", err)
+	}
+}
+
+// TestMapCluster: mapped Gateways declare the runner's address and gitxds
+// reports it; the Secrets of the manifests and those the suite creates are
+// in the cluster gitxds is given, found beside a moved Gateway too.
+func TestMapCluster(t *testing.T) {
+	repo, err := Map(moduleDir(t), []string{"tests/gateway-invalid-tls-configuration.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Build(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gatewayAddress(nn{infraNS, "gateway-certificate-malformed-secret"})(s); err == nil {
+		t.Error("a Gateway with no valid listener has an address")
+	}
+	if _, ok := repo.Objects.Secret(infraNS, "malformed-certificate"); !ok {
+		t.Error("the manifests' Secret malformed-certificate is not in the cluster")
+	}
+	if _, ok := repo.Objects.Secret("platform", "tls-validity-checks-certificate"); !ok {
+		t.Error("the suite's Secret tls-validity-checks-certificate is not found beside the moved Gateways")
+	}
+	if !repo.Objects.Service(infraNS, "infra-backend-v1") {
+		t.Error("the base Service infra-backend-v1 is not in the cluster")
+	}
+
+	repo, err = Map(moduleDir(t), []string{"tests/httproute-simple-same-namespace.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Build(repo); err != nil {
+		t.Fatal(err)
+	}
+	o := s.find("Gateway", sameNS)
+	if o == nil || len(o.Addresses) != 1 || o.Addresses[0].Value != ProxyAddress {
+		t.Errorf("Gateway same-namespace: %+v, want status.addresses [%s]", o, ProxyAddress)
+	}
+}

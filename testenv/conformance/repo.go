@@ -27,12 +27,54 @@ const GatewayClassName = "gitxds"
 // Namespace; the mapped Gateways select their original namespace with it.
 const metadataName = "kubernetes.io/metadata.name"
 
+// skipReadiness is the annotation of the Gateways the suite's
+// NamespacesMustBeReady skips.
+const skipReadiness = "gateway-api/skip-this-for-readiness"
+
 // Repo is the config repository of one test.
 type Repo struct {
 	FS filesys.FileSystem
 	// Cluster holds the objects that belong in a Kubernetes API server,
 	// not in Git (Services, Deployments, Secrets, ...), by kind.
 	Cluster map[string]int
+	// Objects are the Secrets and Services among them, and the Secrets
+	// the suite creates itself, as an API server would hold them.
+	Objects *Cluster
+
+	// files are the objects of each file written, for Update.
+	files map[string][]obj
+	// gens are the metadata.generation of objects Update changed (by
+	// genKey); every other Gateway API object has generation 1.
+	gens map[string]int64
+	// skipReady are the Gateways annotated
+	// gateway-api/skip-this-for-readiness, by name.
+	skipReady map[string]bool
+}
+
+// Update changes the object of kind and name (its namespace as mapped) with
+// f and gives it the next metadata.generation, as the API server does when
+// an object's spec changes, then rewrites the repository: the second
+// commit of a test that updates an object.
+func (r *Repo) Update(kind, name string, f func(o map[string]any) error) error {
+	for _, os := range r.files {
+		for _, o := range os {
+			if o.kind() != kind || o.name() != name {
+				continue
+			}
+			if err := f(o); err != nil {
+				return err
+			}
+			key := genKey(kind, o.namespace(), name)
+			g, ok := r.gens[key]
+			if !ok {
+				g = generation
+			}
+			r.gens[key] = g + 1
+			o.m("metadata")["generation"] = g + 1
+			return r.write(r.files)
+		}
+	}
+	return fmt.Errorf("no %s %s in the repository", kind, name)
 }
 
 // Map writes the base manifests and the test's manifests (paths in the
@@ -45,7 +87,9 @@ type Repo struct {
 //     Gateways on port 80 with no hostname would conflict with each other
 //     and with the test's own;
 //   - Gateways go to platform/ in namespace "platform" (gitxds's layout
-//     keeps every Gateway there); a listener that admits routes of its own
+//     keeps every Gateway there) with annotation gitxds.dev/addresses
+//     (ProxyAddress), as an operator declares where clients reach the
+//     proxies; a listener that admits routes of its own
 //     namespace (from: Same, the default) admits the Gateway's original
 //     namespace instead, by label, and every parentRef and ReferenceGrant
 //     "from" that names the Gateway's original namespace names "platform";
@@ -53,8 +97,9 @@ type Repo struct {
 //     repository; gatewayClassName is not read);
 //   - every other Gateway API object goes to teams/<namespace>/;
 //   - Services, Deployments, Secrets and the other core objects are not
-//     configuration: they are counted in Cluster (the caller loads them into
-//     an API server when Service backendRefs are supported).
+//     configuration: they are counted in Cluster, and the Services and
+//     Secrets are kept in Objects with the Secrets the suite creates (the
+//     model.Cluster Build gives gitxds).
 func Map(dir string, manifests []string) (*Repo, error) {
 	var objs []obj
 	base := map[int]bool{}
@@ -88,7 +133,13 @@ func Map(dir string, manifests []string) (*Repo, error) {
 		}
 	}
 	used := usedGateways(objs)
-	r := &Repo{FS: filesys.MakeFsInMemory(), Cluster: map[string]int{}}
+	r := &Repo{FS: filesys.MakeFsInMemory(), Cluster: map[string]int{}, Objects: newCluster(), gens: map[string]int64{}, skipReady: map[string]bool{}}
+	if err := r.Objects.addSuiteSecrets(); err != nil {
+		return nil, err
+	}
+	for k := range gwNS {
+		r.Objects.gwNS[strings.SplitN(k, "/", 2)[0]] = true
+	}
 	files := map[string][]obj{}
 	for i, o := range objs {
 		group := strings.Split(o.str("apiVersion"), "/")[0]
@@ -110,6 +161,9 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			// shares the proxies' addresses, so the suite's several
 			// port-80 Gateways would conflict with the test's own.
 		case kind == "Gateway":
+			if a, _ := o.m("metadata")["annotations"].(map[string]any); a[skipReadiness] == "true" {
+				r.skipReady[o.name()] = true
+			}
 			mapGateway(o)
 			files["platform/gateways.yaml"] = append(files["platform/gateways.yaml"], o)
 		case group == "gateway.networking.k8s.io":
@@ -118,8 +172,12 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			files[f] = append(files[f], o)
 		default:
 			r.Cluster[kind]++
+			if err := r.Objects.add(o); err != nil {
+				return nil, err
+			}
 		}
 	}
+	r.files = files
 	return r, r.write(files)
 }
 
@@ -173,18 +231,38 @@ func (r *Repo) put(file string, b []byte) error {
 	return r.FS.WriteFile(p, b)
 }
 
-// mapGateway moves Gateway o to namespace platform; its listeners that
-// admit routes of the Gateway's namespace admit the original one.
+// ProxyAddress is where the runner's proxies listen (the tests may only
+// use loopback): each mapped Gateway declares it in its
+// gitxds.dev/addresses annotation, which gitxds reports as the Gateway's
+// status.addresses, the address the suite sends a test's requests to.
+const ProxyAddress = "127.0.0.1"
+
+// mapGateway moves Gateway o to namespace platform and declares its
+// address (ProxyAddress); its listeners that admit routes of the Gateway's
+// namespace admit the original one.
 func mapGateway(o obj) {
 	meta := o.m("metadata")
 	orig := o.namespace()
 	meta["namespace"] = model.PlatformNamespace
+	sub(meta, "annotations")[model.AnnotationAddresses] = ProxyAddress
 	spec := o.m("spec")
 	ls, _ := spec["listeners"].([]any)
 	for _, l := range ls {
 		lm, ok := l.(map[string]any)
 		if !ok {
 			continue
+		}
+		// A certificateRef to a Secret of the Gateway's own namespace stays
+		// one: without a namespace, it names the Secret beside the moved
+		// Gateway (Cluster finds it there).
+		refs, _ := sub(lm, "tls")["certificateRefs"].([]any)
+		for _, r := range refs {
+			if rm, ok := r.(map[string]any); ok && str(rm, "namespace") == orig {
+				delete(rm, "namespace")
+			}
+		}
+		if len(sub(lm, "tls")) == 0 {
+			delete(lm, "tls")
 		}
 		ns := sub(sub(lm, "allowedRoutes"), "namespaces")
 		if from, _ := ns["from"].(string); from == "" || from == "Same" {
