@@ -28,6 +28,7 @@ const gatewayGroup = gwv1.GroupName // gateway.networking.k8s.io
 
 // kinds maps "apiVersion Kind" to a constructor of the typed object.
 var kinds = map[string]func() any{
+	gatewayGroup + "/v1 GatewayClass":             func() any { return &gwv1.GatewayClass{} },
 	gatewayGroup + "/v1 Gateway":                  func() any { return &gwv1.Gateway{} },
 	gatewayGroup + "/v1 HTTPRoute":                func() any { return &gwv1.HTTPRoute{} },
 	gatewayGroup + "/v1 GRPCRoute":                func() any { return &gwv1.GRPCRoute{} },
@@ -81,7 +82,7 @@ func (b *builder) decode() {
 }
 
 func supportedKinds() string {
-	return "gateway.networking.k8s.io/v1 Gateway, HTTPRoute, GRPCRoute; " +
+	return "gateway.networking.k8s.io/v1 GatewayClass, Gateway, HTTPRoute, GRPCRoute; " +
 		"gateway.networking.k8s.io/v1beta1 ReferenceGrant; v1 Namespace; " +
 		"gitxds.dev/v1alpha1 Backend, BackendAddressPolicy, BackendTrafficPolicy, EnvoyExtensionPolicy, EnvoyPatchPolicy, RolloutPolicy, SecurityPolicy"
 }

@@ -77,6 +77,7 @@ var routeKinds = []string{"HTTPRoute", "GRPCRoute"}
 // are valid, and Programmed (Programmed, Invalid) once its listeners are
 // checked.
 func (b *builder) gateways() {
+	b.gatewayClasses()
 	var gws []*gateway
 	for _, o := range b.live() {
 		if t, ok := o.typed.(*gwv1.Gateway); ok {

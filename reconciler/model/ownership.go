@@ -12,11 +12,11 @@ import (
 const PlatformNamespace = "platform"
 
 // platformOnly kinds may be defined only in platform/.
-var platformOnly = map[string]bool{"Gateway": true, "Namespace": true, "RolloutPolicy": true, "BackendAddressPolicy": true,
+var platformOnly = map[string]bool{"GatewayClass": true, "Gateway": true, "Namespace": true, "RolloutPolicy": true, "BackendAddressPolicy": true,
 	"EnvoyExtensionPolicy": true, "EnvoyPatchPolicy": true}
 
 // clusterScoped kinds have no namespace.
-var clusterScoped = map[string]bool{"Namespace": true}
+var clusterScoped = map[string]bool{"Namespace": true, "GatewayClass": true}
 
 // ownerOf returns the namespace the directory of a repository file owns:
 // "<team>" for a file under teams/<team>/, PlatformNamespace for a file under
@@ -36,7 +36,7 @@ func ownerOf(file string) (team string, ok bool) {
 
 // ownership enforces the directory identity of docs/architecture.md §1: an object's team
 // is the teams/<team>/ directory of its source file and its namespace must
-// be <team>; only platform/ defines Gateway, Namespace, RolloutPolicy,
+// be <team>; only platform/ defines GatewayClass, Gateway, Namespace, RolloutPolicy,
 // BackendAddressPolicy, EnvoyExtensionPolicy and EnvoyPatchPolicy.
 //
 // Sets Accepted=False with reason NotOwner (wrong directory for the kind, or
