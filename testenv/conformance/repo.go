@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/status"
 )
 
 // Overlay is the overlay of the repository Map writes.
@@ -93,8 +94,9 @@ func (r *Repo) Update(kind, name string, f func(o map[string]any) error) error {
 //     namespace (from: Same, the default) admits the Gateway's original
 //     namespace instead, by label, and every parentRef and ReferenceGrant
 //     "from" that names the Gateway's original namespace names "platform";
-//   - GatewayClasses are left out (gitxds serves every Gateway of the
-//     repository; gatewayClassName is not read);
+//   - GatewayClasses go to platform/ (gitxds gives its own class status;
+//     it serves every Gateway of the repository, gatewayClassName is not
+//     read), with the suite's {GATEWAY_CONTROLLER_NAME} gitxds's;
 //   - every other Gateway API object goes to teams/<namespace>/;
 //   - Services, Deployments, Secrets and the other core objects are not
 //     configuration: they are counted in Cluster, and the Services and
@@ -109,6 +111,7 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			return nil, err
 		}
 		b = bytes.ReplaceAll(b, []byte("{GATEWAY_CLASS_NAME}"), []byte(GatewayClassName))
+		b = bytes.ReplaceAll(b, []byte("{GATEWAY_CONTROLLER_NAME}"), []byte(status.ControllerName))
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		for {
 			var o map[string]any
@@ -155,6 +158,7 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			labels[metadataName] = o.name()
 			files["platform/namespaces.yaml"] = append(files["platform/namespaces.yaml"], o)
 		case kind == "GatewayClass":
+			files["platform/gatewayclasses.yaml"] = append(files["platform/gatewayclasses.yaml"], o)
 		case kind == "Gateway" && base[i] && !used[o.namespace()+"/"+o.name()]:
 			// A base Gateway no route of the test names: in a cluster
 			// it has an address of its own; in gitxds every Gateway

@@ -112,9 +112,6 @@ func skipReason(t Test) string {
 		}
 	}
 	sort.Strings(ext)
-	if why, ok := notMapped[t.ShortName]; ok {
-		return why
-	}
 	switch {
 	case t.Provisional:
 		return "provisional test (the suite runs it only on request)"
@@ -124,11 +121,6 @@ func skipReason(t Test) string {
 		return "asserts traffic (requests through the Gateway); the runner drives no Envoy yet, and most of these tests route to Services, which gitxds serves once Service backendRefs land"
 	}
 	return "status-only test whose checks are not restated in testenv/conformance/table.go yet"
-}
-
-// notMapped says why some core status tests have no checks in mapped.
-var notMapped = map[string]string{
-	"GatewayClassObservedGenerationBump": "needs a GatewayClass with status; gitxds has none (every Gateway of the repository is served, gatewayClassName is not read)",
 }
 
 var coreFeature = map[string]bool{"Gateway": true, "ReferenceGrant": true, "HTTPRoute": true, "GRPCRoute": true}

@@ -24,6 +24,17 @@ type step struct {
 // tests' last assertion, that the object's generation changed, is the API
 // server's doing (Repo.Update's here) and is not restated.
 var updates = map[string][]step{
+	// tests/gatewayclass-observed-generation-bump.go
+	"GatewayClassObservedGenerationBump": {{
+		before: []check{classAccepted("gatewayclass-observed-generation-bump")},
+		update: func(r *Repo) error {
+			return r.Update("GatewayClass", "gatewayclass-observed-generation-bump", func(o map[string]any) error {
+				obj(o).m("spec")["description"] = "new"
+				return nil
+			})
+		},
+		after: []check{classAccepted("gatewayclass-observed-generation-bump")},
+	}},
 	// tests/gateway-observed-generation-bump.go
 	"GatewayObservedGenerationBump": {{
 		before: []check{namespacesReady, latestConditions(nn{infraNS, "gateway-observed-generation-bump"})},
@@ -140,5 +151,21 @@ func routeLatest(route nn) check {
 			}
 		}
 		return nil
+	}
+}
+
+// classAccepted is kubernetes.GWCMustHaveAcceptedConditionAny then
+// GatewayClassMustHaveLatestConditions: the GatewayClass's conditions are
+// of its generation and it has an Accepted condition, of any status.
+func classAccepted(name string) check {
+	return func(s *Status) error {
+		o := s.find("GatewayClass", nn{"", name})
+		if o == nil {
+			return fmt.Errorf("GatewayClass %s has no status", name)
+		}
+		if err := s.latest(o, "GatewayClass "+name, o.Conditions); err != nil {
+			return err
+		}
+		return hasCond(o.Conditions, cond(gcAccepted, "", anyReason))
 	}
 }
