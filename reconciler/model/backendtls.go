@@ -67,7 +67,7 @@ func (b *builder) backendTLS() {
 				missing = append(missing, fmt.Sprintf("targetRefs[%d]: %s", i, msg))
 				continue
 			}
-			for g := range gateways[key] {
+			for g := range gateways[strings.Split(key, ":")[0]] {
 				ancestors[g] = true
 			}
 			if w, ok := owner[key]; ok && w != o.src.Name {
@@ -83,13 +83,20 @@ func (b *builder) backendTLS() {
 			o.set(CondAccepted, metav1.ConditionFalse, string(gwv1.PolicyReasonTargetNotFound), o.msg("%s", strings.Join(missing, "; ")))
 		default:
 			o.set(CondAccepted, metav1.ConditionTrue, string(gwv1.PolicyReasonAccepted),
-				"accepted; gRPC nodes cannot be given TLS to backends (certificate providers, gRFC A29): they get no cluster for these Backends and their calls fail with UNAVAILABLE")
+				"accepted; gRPC nodes cannot be given TLS to backends (certificate providers, gRFC A29): they get no cluster for these backends and their calls fail with UNAVAILABLE")
 		}
 		o.set(CondResolvedRefs, metav1.ConditionTrue, string(gwv1.BackendTLSPolicyReasonResolvedRefs), "all references resolved")
 		o.ancestors = policyAncestors(o, ancestors)
 	}
 	for _, c := range b.clusters {
-		if tls := byTarget["Backend "+c.Owner.Namespace+"/"+c.Owner.Name]; tls != nil {
+		tls := byTarget["Backend "+c.Owner.Namespace+"/"+c.Owner.Name]
+		if s := c.Service; s != nil {
+			// A policy on the Service's port wins over one on the Service.
+			if tls = byTarget[fmt.Sprintf("%s:%d", serviceKey(s.Namespace, s.Name), s.Port)]; tls == nil {
+				tls = byTarget[serviceKey(s.Namespace, s.Name)]
+			}
+		}
+		if tls != nil {
 			v := *tls
 			v.SubjectAltNames = append([]ir.SubjectAltName(nil), tls.SubjectAltNames...)
 			c.UpstreamTLS = &v
@@ -98,9 +105,27 @@ func (b *builder) backendTLS() {
 }
 
 // tlsTarget resolves a targetRef to its key, or says why not. Targets are
-// Backends of the policy's namespace; the switch is where Services go.
+// Backends and Services of the policy's namespace: "Backend ns/name",
+// "Service ns/name" (every port) or "Service ns/name:port" (sectionName, the
+// name of a port of the Service: known only when the model is given the
+// cluster's Services).
 func (b *builder) tlsTarget(ns string, ref gwv1.LocalPolicyTargetReferenceWithSectionName) (string, string) {
 	switch {
+	case ref.Group == "" && string(ref.Kind) == kindService:
+		ports, found := b.serviceOf(ns, string(ref.Name))
+		switch {
+		case !found:
+			return "", fmt.Sprintf("Service %s/%s does not exist in the Kubernetes API", ns, ref.Name)
+		case ref.SectionName == nil:
+			return serviceKey(ns, string(ref.Name)), ""
+		case b.cluster == nil:
+			return "", fmt.Sprintf("sectionName %q names a port of Service %s/%s, and gitxds knows a Service's ports only from the Kubernetes API (not given here): target the whole Service", *ref.SectionName, ns, ref.Name)
+		}
+		port, ok := ports[string(*ref.SectionName)]
+		if !ok {
+			return "", fmt.Sprintf("Service %s/%s has no port named %q", ns, ref.Name, *ref.SectionName)
+		}
+		return fmt.Sprintf("%s:%d", serviceKey(ns, string(ref.Name)), port), ""
 	case string(ref.Group) == v1alpha1.Group && string(ref.Kind) == v1alpha1.KindBackend:
 		if ref.SectionName != nil {
 			return "", "sectionName is not supported on a Backend target"
@@ -110,8 +135,12 @@ func (b *builder) tlsTarget(ns string, ref gwv1.LocalPolicyTargetReferenceWithSe
 		}
 		return "Backend " + ns + "/" + string(ref.Name), ""
 	}
-	return "", fmt.Sprintf("%s is not a supported target; target a Backend (group %s)", groupKind(&ref.Group, ref.Kind), v1alpha1.Group)
+	return "", fmt.Sprintf("%s is not a supported target; target a Service or a Backend (group %s)", groupKind(&ref.Group, ref.Kind), v1alpha1.Group)
 }
+
+// serviceKey is the key of Service ns/name among a route's backends
+// (resolveService) and a policy's targets.
+func serviceKey(ns, name string) string { return kindService + " " + ns + "/" + name }
 
 // upstreamTLS validates a policy's validation settings. The reason is
 // Invalid for what the schema refuses, or a ResolvedRefs reason.
@@ -181,14 +210,17 @@ func (b *builder) upstreamTLS(o *object, t *gwv1.BackendTLSPolicy) (*ir.Upstream
 	return out, "", ""
 }
 
-// gatewaysOfBackends maps "Backend ns/name" to the Gateways whose
-// listeners have a route to it: the ancestors of a policy on the Backend.
+// gatewaysOfBackends maps "Backend ns/name" and "Service ns/name" to the
+// Gateways whose listeners have a route to it: the ancestors of a policy
+// on it.
 func (b *builder) gatewaysOfBackends() map[string]map[*gateway]bool {
 	out := map[string]map[*gateway]bool{}
 	for _, r := range b.rts {
 		for _, keys := range r.ruleBackends {
 			for _, k := range keys {
-				k = "Backend " + k
+				if !strings.HasPrefix(k, kindService+" ") {
+					k = "Backend " + k
+				}
 				for _, a := range r.attached {
 					if out[k] == nil {
 						out[k] = map[*gateway]bool{}

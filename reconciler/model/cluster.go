@@ -15,8 +15,10 @@ type Cluster interface {
 	// Secret returns the data of Secret namespace/name and whether the
 	// API server has it.
 	Secret(namespace, name string) (data map[string][]byte, found bool)
-	// Service reports whether the API server has Service namespace/name.
-	Service(namespace, name string) bool
+	// Service returns the ports of Service namespace/name (spec.ports[]:
+	// port by name, "" for an unnamed one) and whether the API server has
+	// it.
+	Service(namespace, name string) (ports map[string]int32, found bool)
 }
 
 // Keys of a kubernetes.io/tls Secret.

@@ -1,8 +1,10 @@
 package model
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -17,14 +19,17 @@ import (
 // fakeCluster is a Cluster of fixed Secrets and Services.
 type fakeCluster struct {
 	secrets  map[string]map[string][]byte // "ns/name"
-	services map[string]bool
+	services map[string]map[string]int32 // ports by name
 }
 
 func (c fakeCluster) Secret(ns, name string) (map[string][]byte, bool) {
 	d, ok := c.secrets[ns+"/"+name]
 	return d, ok
 }
-func (c fakeCluster) Service(ns, name string) bool { return c.services[ns+"/"+name] }
+func (c fakeCluster) Service(ns, name string) (map[string]int32, bool) {
+	p, ok := c.services[ns+"/"+name]
+	return p, ok
+}
 
 // With the cluster known, a listener whose certificate Secret is missing
 // or does not hold a certificate and key is ResolvedRefs=False
@@ -53,7 +58,7 @@ func TestCluster(t *testing.T) {
 			"platform/good":      {"tls.crt": crt, "tls.key": key},
 			"platform/malformed": {"tls.crt": []byte("not a certificate"), "tls.key": key},
 		},
-		services: map[string]bool{"a/web": true},
+		services: map[string]map[string]int32{"a/web": {"http": 8080}},
 	}
 	st := statusByID(Build(in))
 	ls := map[gwv1.SectionName]gwv1.ListenerStatus{}
@@ -95,4 +100,52 @@ func expectCond(t *testing.T, what string, conds []metav1.Condition, typ string,
 	if c == nil || c.Status != st || c.Reason != reason || !strings.Contains(c.Message, msg) {
 		t.Errorf("%s: condition %s is %+v, want %s %s with %q", what, typ, c, st, reason, msg)
 	}
+}
+
+// A BackendTLSPolicy on a Service gives TLS to the clusters of the
+// Service: of every port without sectionName, of the named port only with
+// it, which needs the cluster's Services (offline that target is
+// TargetNotFound and nothing gets TLS from it); a Gateway routing to the
+// Service is its ancestor.
+func TestBackendTLSServiceTargets(t *testing.T) {
+	tlsOf := func(out *Output) map[string]string {
+		m := map[string]string{}
+		for _, c := range out.IR.Clusters {
+			if c.Service != nil {
+				sni := ""
+				if c.UpstreamTLS != nil {
+					sni = c.UpstreamTLS.SNI
+				}
+				m[fmt.Sprintf("%s:%d", c.Service.Name, c.Service.Port)] = sni
+			}
+		}
+		return m
+	}
+	offline := Build(readCase(t, "testdata/backend-tls-service.in.yaml"))
+	want := map[string]string{"web:443": "web.a.svc", "web:8443": "web.a.svc", "shop:443": "", "shop:8080": ""}
+	if got := tlsOf(offline); !reflect.DeepEqual(got, want) {
+		t.Errorf("offline: SNI by Service cluster %v, want %v", got, want)
+	}
+	st := statusByID(offline)
+	expectCond(t, "offline BackendTLSPolicy a/shop", st["BackendTLSPolicy a/shop"].Conditions, CondAccepted, metav1.ConditionFalse, "TargetNotFound", "only from the Kubernetes API")
+	web := st["BackendTLSPolicy a/web"]
+	expectCond(t, "BackendTLSPolicy a/web", web.Conditions, CondAccepted, metav1.ConditionTrue, "Accepted", "")
+	if len(web.Ancestors) != 1 || web.Ancestors[0].AncestorRef.Name != "web" {
+		t.Errorf("BackendTLSPolicy a/web: ancestors %+v, want Gateway web", web.Ancestors)
+	}
+
+	in := readCase(t, "testdata/backend-tls-service.in.yaml")
+	in.Cluster = fakeCluster{services: map[string]map[string]int32{
+		"a/web":  {"https": 443, "alt": 8443},
+		"a/shop": {"https": 443, "admin": 8080},
+	}}
+	known := Build(in)
+	want = map[string]string{"web:443": "web.a.svc", "web:8443": "web.a.svc", "shop:443": "shop.a.svc", "shop:8080": ""}
+	if got := tlsOf(known); !reflect.DeepEqual(got, want) {
+		t.Errorf("with the cluster: SNI by Service cluster %v, want %v", got, want)
+	}
+	expectCond(t, "BackendTLSPolicy a/shop", statusByID(known)["BackendTLSPolicy a/shop"].Conditions, CondAccepted, metav1.ConditionTrue, "Accepted", "")
+
+	in.Cluster = fakeCluster{services: map[string]map[string]int32{"a/web": {"https": 443}, "a/shop": {"admin": 8080}}}
+	expectCond(t, "BackendTLSPolicy a/shop, no port https", statusByID(Build(in))["BackendTLSPolicy a/shop"].Conditions, CondAccepted, metav1.ConditionFalse, "TargetNotFound", "no port named")
 }

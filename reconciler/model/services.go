@@ -76,7 +76,7 @@ func (b *builder) resolveService(r *route, where string, ref gwv1.BackendObjectR
 		r.refProblem(gwv1.RouteReasonRefNotPermitted, "%s: Service %s/%s is in another namespace and no ReferenceGrant in namespace %s allows %s of namespace %s to use it; ask team %s to add one", where, ns, ref.Name, ns, r.obj.src.Kind, r.obj.src.Namespace, ns)
 		return "", "", false
 	}
-	if b.cluster != nil && !b.cluster.Service(ns, string(ref.Name)) {
+	if _, found := b.serviceOf(ns, string(ref.Name)); !found {
 		r.refProblem(gwv1.RouteReasonBackendNotFound, "%s: Service %s/%s does not exist in the Kubernetes API", where, ns, ref.Name)
 		return "", "", false
 	}
@@ -105,7 +105,17 @@ func (b *builder) resolveService(r *route, where string, ref gwv1.BackendObjectR
 		r.notes = append(r.notes, note)
 	}
 	// Keyed apart from Backends: no BackendTrafficPolicy targets a Service.
-	return name, kindService + " " + ns + "/" + string(ref.Name), true
+	return name, serviceKey(ns, string(ref.Name)), true
+}
+
+// serviceOf returns the ports of Service ns/name as Cluster knows them;
+// found is true when the cluster is not known (a Service is then assumed
+// to exist) with no ports.
+func (b *builder) serviceOf(ns, name string) (ports map[string]int32, found bool) {
+	if b.cluster == nil {
+		return nil, true
+	}
+	return b.cluster.Service(ns, name)
 }
 
 func contains(list []string, s string) bool {

@@ -22,7 +22,7 @@ import (
 // Secrets and Service backendRefs are checked against it.
 type Cluster struct {
 	secrets  map[string]map[string][]byte // "namespace/name"
-	services map[string]bool
+	services map[string]map[string]int32 // ports by name
 	// gwNS are the Gateways' original namespaces: Map moved their Gateways
 	// to platform, and a Secret of such a namespace is found as
 	// platform/<name> too, as a same-namespace certificateRef of the moved
@@ -33,7 +33,7 @@ type Cluster struct {
 var _ model.Cluster = (*Cluster)(nil)
 
 func newCluster() *Cluster {
-	return &Cluster{secrets: map[string]map[string][]byte{}, services: map[string]bool{}, gwNS: map[string]bool{}}
+	return &Cluster{secrets: map[string]map[string][]byte{}, services: map[string]map[string]int32{}, gwNS: map[string]bool{}}
 }
 
 // Secret implements model.Cluster.
@@ -50,7 +50,10 @@ func (c *Cluster) Secret(ns, name string) (map[string][]byte, bool) {
 }
 
 // Service implements model.Cluster.
-func (c *Cluster) Service(ns, name string) bool { return c.services[ns+"/"+name] }
+func (c *Cluster) Service(ns, name string) (map[string]int32, bool) {
+	p, ok := c.services[ns+"/"+name]
+	return p, ok
+}
 
 // add records a Service or Secret of the manifests (data base64 as in a
 // manifest, stringData as is).
@@ -58,7 +61,15 @@ func (c *Cluster) add(o obj) error {
 	key := o.namespace() + "/" + o.name()
 	switch o.kind() {
 	case "Service":
-		c.services[key] = true
+		ports := map[string]int32{}
+		ps, _ := o.m("spec")["ports"].([]any)
+		for _, p := range ps {
+			pm, _ := p.(map[string]any)
+			if n, ok := pm["port"].(int); ok {
+				ports[str(pm, "name")] = int32(n)
+			}
+		}
+		c.services[key] = ports
 	case "Secret":
 		d := map[string][]byte{}
 		for k, v := range o.m("data") {

@@ -138,8 +138,8 @@ func TestMapCluster(t *testing.T) {
 	if _, ok := repo.Objects.Secret("platform", "tls-validity-checks-certificate"); !ok {
 		t.Error("the suite's Secret tls-validity-checks-certificate is not found beside the moved Gateways")
 	}
-	if !repo.Objects.Service(infraNS, "infra-backend-v1") {
-		t.Error("the base Service infra-backend-v1 is not in the cluster")
+	if ports, ok := repo.Objects.Service(infraNS, "infra-backend-v1"); !ok || ports["first-port"] != 8080 {
+		t.Errorf("the base Service infra-backend-v1 is not in the cluster with port 8080: %v %v", ports, ok)
 	}
 
 	repo, err = Map(moduleDir(t), []string{"tests/httproute-simple-same-namespace.yaml"})

@@ -151,6 +151,25 @@ var mapped = map[string][]check{
 		nn{infraNS, "backend-v1"}, nn{infraNS, "backend-v2"}, nn{infraNS, "backend-v3"}),
 	// tests/grpcroute-weight.go
 	"GRPCRouteWeight": accepted(grpcRoute, sameNS, nn{infraNS, "weighted-backends"}),
+	// Extended tests that check status only.
+	// tests/gateway-with-attached-routes.go (GatewayWithAttachedRoutesWithPort8080)
+	"GatewayWithAttachedRoutesWithPort8080": {
+		listeners(nn{infraNS, "gateway-with-two-listeners-and-one-attached-route"}, []gwv1.ListenerStatus{
+			acceptedListener("http-unattached", 0), acceptedListener("http", 1)}),
+	},
+	// tests/httproute-invalid-parentref-not-matching-listener-port.go
+	"HTTPRouteInvalidParentRefNotMatchingListenerPort": {
+		resolvedRefsTrue(nn{infraNS, "httproute-listener-not-matching-route-port"}, sameNS),
+		routeCond(httpRoute, nn{infraNS, "httproute-listener-not-matching-route-port"}, sameNS, cond(rcAccepted, "False", string(gwv1.RouteReasonNoMatchingParent))),
+		noAcceptedParents(nn{infraNS, "httproute-listener-not-matching-route-port"}),
+		zeroRoutes(sameNS),
+	},
+	// tests/httproute-invalid-parentref-section-name-not-matching-port.go
+	"HTTPRouteInvalidParentRefSectionNameNotMatchingPort": {
+		routeCond(httpRoute, nn{infraNS, "httproute-listener-section-name-not-matching-port"}, nn{infraNS, "gateway-with-one-not-matching-port-and-section-name-route"}, cond(rcAccepted, "False", string(gwv1.RouteReasonNoMatchingParent))),
+		noAcceptedParents(nn{infraNS, "httproute-listener-section-name-not-matching-port"}),
+		zeroRoutes(nn{infraNS, "gateway-with-one-not-matching-port-and-section-name-route"}),
+	},
 	// tests/httproute-invalid-cross-namespace-parent-ref.go
 	"HTTPRouteInvalidCrossNamespaceParentRef": {
 		resolvedRefsTrue(nn{webNS, "invalid-cross-namespace-parent-ref"}, nn{infraNS, "same-namespace"}),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"gitxds.dev/gitxds/reconciler/model"
@@ -24,6 +25,20 @@ type step struct {
 // tests' last assertion, that the object's generation changed, is the API
 // server's doing (Repo.Update's here) and is not restated.
 var updates = map[string][]step{
+	// tests/backendtlspolicy-observed-generation-bump.go (extended)
+	"BackendTLSPolicyObservedGenerationBump": {{
+		before: []check{namespacesReady, policyLatest(nn{infraNS, "observed-generation-bump"})},
+		update: func(r *Repo) error {
+			return r.Update("BackendTLSPolicy", "observed-generation-bump", func(o map[string]any) error {
+				sub(obj(o).m("spec"), "validation")["hostname"] = "foo.example.com"
+				return nil
+			})
+		},
+		after: []check{
+			policyCond(nn{infraNS, "observed-generation-bump"}, sameNS, cond(string(gwv1.PolicyConditionAccepted), "True", anyReason)),
+			policyLatest(nn{infraNS, "observed-generation-bump"}),
+		},
+	}},
 	// tests/gatewayclass-observed-generation-bump.go
 	"GatewayClassObservedGenerationBump": {{
 		before: []check{classAccepted("gatewayclass-observed-generation-bump")},
@@ -167,5 +182,51 @@ func classAccepted(name string) check {
 			return err
 		}
 		return hasCond(o.Conditions, cond(gcAccepted, "", anyReason))
+	}
+}
+
+// policyCond is kubernetes.BackendTLSPolicyMustHaveCondition: every
+// ancestor's conditions are of the policy's generation, and the ancestor
+// Gateway gw (its namespace platform, where Map moved it) has the
+// condition.
+func policyCond(policy, gw nn, want metav1.Condition) check {
+	return func(s *Status) error {
+		o := s.find("BackendTLSPolicy", policy)
+		if o == nil {
+			return fmt.Errorf("BackendTLSPolicy %s/%s has no status", policy.ns, policy.name)
+		}
+		var why error
+		for _, a := range o.Ancestors {
+			if err := s.latest(o, "BackendTLSPolicy "+policy.name, a.Conditions); err != nil {
+				return err
+			}
+			if string(a.AncestorRef.Name) != gw.name || a.AncestorRef.Namespace != nil && string(*a.AncestorRef.Namespace) != model.PlatformNamespace {
+				continue
+			}
+			if why = hasCond(a.Conditions, want); why == nil {
+				return nil
+			}
+		}
+		if why != nil {
+			return fmt.Errorf("BackendTLSPolicy %s ancestor %s: %v", policy.name, gw.name, why)
+		}
+		return fmt.Errorf("BackendTLSPolicy %s: no ancestor status for Gateway %s (conditions: %s)", policy.name, gw.name, condText(o.Conditions))
+	}
+}
+
+// policyLatest is kubernetes.BackendTLSPolicyMustHaveLatestConditions:
+// every ancestor's conditions are of the policy's generation.
+func policyLatest(policy nn) check {
+	return func(s *Status) error {
+		o := s.find("BackendTLSPolicy", policy)
+		if o == nil {
+			return fmt.Errorf("BackendTLSPolicy %s/%s has no status", policy.ns, policy.name)
+		}
+		for _, a := range o.Ancestors {
+			if err := s.latest(o, "BackendTLSPolicy "+policy.name, a.Conditions); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
