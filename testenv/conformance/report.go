@@ -88,9 +88,9 @@ date: ""
 				}
 			}
 		}
-		cs := stats(core)
-		fmt.Fprintf(&b, "- name: %s\n  summary: core tests %d passed, %d failed, %d skipped of %d; extended tests not attempted (%d).\n",
-			p.Name, cs.passed, cs.failed, cs.skipped, len(core), len(ext))
+		cs, es := stats(core), stats(ext)
+		fmt.Fprintf(&b, "- name: %s\n  summary: core tests %d passed, %d failed, %d skipped of %d; extended tests %d passed, %d failed, %d skipped of %d.\n",
+			p.Name, cs.passed, cs.failed, cs.skipped, len(core), es.passed, es.failed, es.skipped, len(ext))
 		b.WriteString("  core:\n")
 		writeStatus(&b, "    ", core)
 		b.WriteString("  extended:\n")
