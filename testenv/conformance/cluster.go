@@ -39,7 +39,7 @@ func newCluster() *Cluster {
 // Secret implements model.Cluster.
 func (c *Cluster) Secret(ns, name string) (map[string][]byte, bool) {
 	if ns == model.PlatformNamespace {
-		for g := range c.gwNS {
+		for _, g := range sortedSet(c.gwNS) {
 			if d, ok := c.secrets[g+"/"+name]; ok {
 				return d, true
 			}
