@@ -19,7 +19,7 @@ import (
 // fakeCluster is a Cluster of fixed Secrets and Services.
 type fakeCluster struct {
 	secrets  map[string]map[string][]byte // "ns/name"
-	services map[string]map[string]int32 // ports by name
+	services map[string]map[string]int32  // ports by name
 }
 
 func (c fakeCluster) Secret(ns, name string) (map[string][]byte, bool) {

@@ -22,7 +22,7 @@ import (
 // Secrets and Service backendRefs are checked against it.
 type Cluster struct {
 	secrets  map[string]map[string][]byte // "namespace/name"
-	services map[string]map[string]int32 // ports by name
+	services map[string]map[string]int32  // ports by name
 	// gwNS are the Gateways' original namespaces: Map moved their Gateways
 	// to platform, and a Secret of such a namespace is found as
 	// platform/<name> too, as a same-namespace certificateRef of the moved
