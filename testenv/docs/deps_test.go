@@ -23,6 +23,13 @@ func TestPackageBoundaries(t *testing.T) {
 		"gitxds.dev/gitxds/reconciler/model":     server,
 		"gitxds.dev/gitxds/reconciler/translate": server,
 		"gitxds.dev/gitxds/reconciler/diff":      append([]string{"gitxds.dev/gitxds/reconciler/diff/accept"}, server...),
+		// The xDS resource toolkit sits under every stage that reads
+		// resources (snapshot, translate, diff): it depends on none.
+		"gitxds.dev/gitxds/reconciler/xdsres": append([]string{
+			"gitxds.dev/gitxds/reconciler/snapshot",
+			"gitxds.dev/gitxds/reconciler/translate",
+			"gitxds.dev/gitxds/reconciler/diff",
+		}, server...),
 	} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {
