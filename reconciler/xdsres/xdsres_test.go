@@ -146,7 +146,7 @@ func TestValidateLooksInsideAnys(t *testing.T) {
 	}
 	// The FilterConfig that only enables a filter holds an empty Any.
 	on := &routev3.Route{Name: "r", Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-		Action:                &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}}},
+		Action:               &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"}}},
 		TypedPerFilterConfig: map[string]*anypb.Any{"f": mustAny(t, &routev3.FilterConfig{Config: &anypb.Any{}})}}
 	if err := Validate(on); err != nil {
 		t.Errorf("Validate(enabling FilterConfig) = %v", err)
