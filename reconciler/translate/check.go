@@ -8,15 +8,13 @@ import (
 
 	accesslogv3 "github.com/envoyproxy/go-control-plane/envoy/config/accesslog/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	grpcalsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/access_loggers/grpc/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // validateAll runs every resource's ValidateAll, the typed configs inside
@@ -93,9 +91,10 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		secrets[sec.GetName()] = false
 	}
 	for _, l := range res.Listeners {
-		names, err := listenerSecrets(l)
+		names, err := xdsres.ListenerSecrets(l)
 		if err != nil {
 			t.failResource(class, kindListener, l.GetName(), err)
+			names = nil
 		}
 		for _, n := range names {
 			if _, ok := secrets[n]; !ok {
@@ -111,12 +110,13 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		}
 	}
 	for _, l := range res.Listeners {
-		hcms, err := listenerHCMs(l)
+		cms, err := xdsres.ConnectionManagers(l)
 		if err != nil {
 			t.failResource(class, kindListener, l.GetName(), err)
 			continue
 		}
-		for _, hcm := range hcms {
+		for _, cm := range cms {
+			hcm := cm.HCM
 			if sr := hcm.GetScopedRoutes(); sr != nil {
 				if scopesOf[sr.GetName()] == 0 {
 					t.failResource(class, kindListener, l.GetName(), fmt.Errorf("scoped routes %q have no scope", sr.GetName()))
@@ -161,7 +161,7 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		}
 		for _, vh := range rc.GetVirtualHosts() {
 			for _, r := range vh.GetRoutes() {
-				for _, c := range routeClusters(r) {
+				for _, c := range xdsres.RouteClusters(r) {
 					if c == invalidBackendCluster && class.IsEnvoy() &&
 						r.GetRoute().GetClusterNotFoundResponseCode() == routev3.RouteAction_INTERNAL_SERVER_ERROR {
 						continue // meant not to exist: Envoy answers 500
@@ -182,7 +182,7 @@ func (t *translation) checkConsistency(class snapshot.Class, res *snapshot.Resou
 		}
 	}
 	for _, c := range res.Clusters {
-		if c.GetType() == clusterv3.Cluster_EDS && !assigned[edsName(c)] {
+		if c.GetType() == clusterv3.Cluster_EDS && !assigned[xdsres.EDSName(c)] {
 			t.fail(t.clusterOwner(c.GetName()), "cluster "+c.GetName(), class, fmt.Errorf("EDS cluster without a load assignment"))
 		}
 	}
@@ -213,85 +213,12 @@ func scopeKey(sc *routev3.ScopedRouteConfiguration) string {
 	return "(" + strings.Join(parts, ", ") + ")"
 }
 
-func edsName(c *clusterv3.Cluster) string {
-	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
-		return n
-	}
-	return c.GetName()
-}
-
-// listenerHCMs unpacks the HttpConnectionManagers of a socket listener's
-// filter chains, or of an API listener.
-func listenerHCMs(l *listenerv3.Listener) ([]*hcmv3.HttpConnectionManager, error) {
-	var anys []*anypb.Any
-	if api := l.GetApiListener(); api != nil {
-		anys = append(anys, api.GetApiListener())
-	}
-	for _, fc := range l.GetFilterChains() {
-		for _, f := range fc.GetFilters() {
-			anys = append(anys, f.GetTypedConfig())
-		}
-	}
-	if len(anys) == 0 {
-		return nil, fmt.Errorf("listener has no HttpConnectionManager")
-	}
-	var out []*hcmv3.HttpConnectionManager
-	for _, a := range anys {
-		hcm := &hcmv3.HttpConnectionManager{}
-		if err := a.UnmarshalTo(hcm); err != nil {
-			return nil, fmt.Errorf("not an HttpConnectionManager: %w", err)
-		}
-		out = append(out, hcm)
-	}
-	return out, nil
-}
-
-// listenerSecrets are the SDS secrets the TLS contexts of a listener's
-// filter chains name.
-func listenerSecrets(l *listenerv3.Listener) ([]string, error) {
-	var out []string
-	for _, fc := range l.GetFilterChains() {
-		ts := fc.GetTransportSocket()
-		if ts == nil {
-			continue
-		}
-		ctx := &tlsv3.DownstreamTlsContext{}
-		if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
-			return nil, fmt.Errorf("filter chain %q: transport socket is not a DownstreamTlsContext: %w", fc.GetName(), err)
-		}
-		for _, sc := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
-			out = append(out, sc.GetName())
-		}
-	}
-	return out, nil
-}
-
 func alsCluster(al *accesslogv3.AccessLog) string {
 	cfg := &grpcalsv3.HttpGrpcAccessLogConfig{}
 	if al.GetTypedConfig().MessageIs(cfg) && al.GetTypedConfig().UnmarshalTo(cfg) == nil {
 		return cfg.GetCommonConfig().GetGrpcService().GetEnvoyGrpc().GetClusterName()
 	}
 	return ""
-}
-
-// routeClusters is every cluster a route sends traffic to, mirrors
-// included.
-func routeClusters(r *routev3.Route) []string {
-	a := r.GetRoute()
-	if a == nil {
-		return nil
-	}
-	var out []string
-	if c := a.GetCluster(); c != "" {
-		out = append(out, c)
-	}
-	for _, w := range a.GetWeightedClusters().GetClusters() {
-		out = append(out, w.GetName())
-	}
-	for _, m := range a.GetRequestMirrorPolicies() {
-		out = append(out, m.GetCluster())
-	}
-	return out
 }
 
 // checkIR reports the IR's broken invariants on the objects at fault, so

@@ -16,6 +16,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // fidelityIR is one plaintext port with one exact hostname (scoped on
@@ -285,11 +286,11 @@ func TestGRPCRouteActionsOnly(t *testing.T) {
 // none (per-port).
 func TestEnvoyClassesByVersion(t *testing.T) {
 	scopedOn := func(set *snapshot.Set, c snapshot.Class) bool {
-		hcms, err := listenerHCMs(set.Classes[c].Listeners[0])
+		cms, err := xdsres.ConnectionManagers(set.Classes[c].Listeners[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		return hcms[0].GetScopedRoutes() != nil
+		return cms[0].HCM.GetScopedRoutes() != nil
 	}
 	for _, tc := range []struct {
 		name                string
@@ -321,11 +322,12 @@ func TestEnvoyClassesByVersion(t *testing.T) {
 func TestStripTrailingHostDot(t *testing.T) {
 	set := mustTranslate(t, fidelityIR(ir.Route{Name: "r"}))
 	for _, c := range []snapshot.Class{snapshot.Envoy, snapshot.EnvoyScoped} {
-		hcms, err := listenerHCMs(set.Classes[c].Listeners[0])
+		cms, err := xdsres.ConnectionManagers(set.Classes[c].Listeners[0])
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range hcms {
+		for _, cm := range cms {
+			h := cm.HCM
 			if !h.GetStripTrailingHostDot() {
 				t.Errorf("%s: strip_trailing_host_dot is off", c)
 			}

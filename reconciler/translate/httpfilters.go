@@ -19,7 +19,6 @@ import (
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	metadatav3 "github.com/envoyproxy/go-control-plane/envoy/type/metadata/v3"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -233,15 +232,6 @@ func (t *translation) wasmFilter(w ir.Wasm) (*anypb.Any, error) {
 // configured but is empty, we treat the filter is enabled explicitly").
 func enableFilter() (*anypb.Any, error) {
 	return pack(&routev3.FilterConfig{Config: &anypb.Any{}})
-}
-
-// EnablesOnly reports whether m is the per-route FilterConfig that only
-// enables a filter (enableFilter): its config is an empty Any, which Envoy
-// does not unpack, and which walks over typed configs must not unpack
-// either.
-func EnablesOnly(m proto.Message) bool {
-	fc, ok := m.(*routev3.FilterConfig)
-	return ok && !fc.GetDisabled() && fc.GetConfig() != nil && fc.GetConfig().GetTypeUrl() == "" && len(fc.GetConfig().GetValue()) == 0
 }
 
 // routeFilterConfigs are the per-route configs of a route's global rate

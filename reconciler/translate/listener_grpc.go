@@ -15,6 +15,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // grpcHost is one hostname served to proxyless gRPC: its routes per port.
@@ -114,7 +115,7 @@ func (t *translation) grpc() *snapshot.Resources {
 func usesCluster(rc *routev3.RouteConfiguration, c string) bool {
 	for _, vh := range rc.GetVirtualHosts() {
 		for _, r := range vh.GetRoutes() {
-			for _, n := range routeClusters(r) {
+			for _, n := range xdsres.RouteClusters(r) {
 				if n == c {
 					return true
 				}

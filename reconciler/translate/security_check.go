@@ -10,6 +10,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // checkHTTPFilters applies the load-time rules of the HTTP filters of an
@@ -103,11 +104,12 @@ func (t *translation) checkPerRouteFilters(class snapshot.Class, res *snapshot.R
 		scoped[set] = append(scoped[set], sc.GetRouteConfigurationName())
 	}
 	for _, l := range res.Listeners {
-		hcms, err := listenerHCMs(l)
+		cms, err := xdsres.ConnectionManagers(l)
 		if err != nil {
 			continue // checkConsistency reports it
 		}
-		for _, hcm := range hcms {
+		for _, cm := range cms {
+			hcm := cm.HCM
 			filters := map[string]bool{}
 			requirements := map[string]bool{}
 			for _, c := range filterClusters(hcm) {

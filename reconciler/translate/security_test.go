@@ -22,6 +22,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 func securityCase(t *testing.T) *snapshot.Set {
@@ -43,12 +44,12 @@ func chainFilters(t *testing.T, set *snapshot.Set, c snapshot.Class) map[string]
 	t.Helper()
 	out := map[string][]*hcmv3.HttpFilter{}
 	for _, l := range set.Classes[c].Listeners {
-		hcms, err := listenerHCMs(l)
+		cms, err := xdsres.ConnectionManagers(l)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, h := range hcms {
-			out[l.GetName()] = append(out[l.GetName()], h.GetHttpFilters()...)
+		for _, cm := range cms {
+			out[l.GetName()] = append(out[l.GetName()], cm.HCM.GetHttpFilters()...)
 		}
 	}
 	return out
@@ -83,7 +84,7 @@ func TestSecurityPerRoute(t *testing.T) {
 		}
 		// The API key route only enables its Lua filter: the filter's
 		// default code is the policy's.
-		if !EnablesOnly(mustUnpack(t, routes["a/keyed/rule/0/match/0"].GetTypedPerFilterConfig()[filterAPIKeyAuthPrefix+"a/api-keys"])) {
+		if !xdsres.EnablesOnly(mustUnpack(t, routes["a/keyed/rule/0/match/0"].GetTypedPerFilterConfig()[filterAPIKeyAuthPrefix+"a/api-keys"])) {
 			t.Errorf("%s: the API key route does not only enable its Lua filter", c)
 		}
 		// The requirement a route names is its own policy's.

@@ -10,7 +10,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	earlyheadersv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/http/early_header_mutation/header_mutation/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // The Envoy-semantics check: the rules Envoy (and, for the GRPC class, a
@@ -309,6 +309,7 @@ func checkListener(l *listenerv3.Listener) []error {
 	var out []error
 	seen := map[string]string{}
 	opts := proto.MarshalOptions{Deterministic: true}
+	cms, _ := xdsres.ConnectionManagers(l)
 	for _, fc := range l.GetFilterChains() {
 		m := fc.GetFilterChainMatch()
 		if m == nil {
@@ -323,11 +324,11 @@ func checkListener(l *listenerv3.Listener) []error {
 			out = append(out, fmt.Errorf("filter chains %q and %q have the same match", other, fc.GetName()))
 		}
 		seen[string(b)] = fc.GetName()
-		for _, f := range fc.GetFilters() {
-			hcm := &hcmv3.HttpConnectionManager{}
-			if f.GetTypedConfig().UnmarshalTo(hcm) != nil {
+		for _, cm := range cms {
+			if cm.Chain != fc {
 				continue
 			}
+			hcm := cm.HCM
 			for _, err := range checkHTTPFilters(hcm) {
 				out = append(out, fmt.Errorf("filter chain %q: %w", fc.GetName(), err))
 			}
@@ -382,7 +383,7 @@ func checkListenerAddresses(ls []*listenerv3.Listener, fail func(name string, er
 // the messages packed in Anys (typed_per_filter_config) and theirs.
 func walkMessages(m protoreflect.Message, fn func(proto.Message)) {
 	fn(m.Interface())
-	EachChild(m, func(x protoreflect.Message) {
+	xdsres.EachChild(m, func(x protoreflect.Message) {
 		if a, ok := x.Interface().(*anypb.Any); ok {
 			if inner, err := a.UnmarshalNew(); err == nil {
 				walkMessages(inner.ProtoReflect(), fn)
@@ -390,35 +391,6 @@ func walkMessages(m protoreflect.Message, fn func(proto.Message)) {
 			return
 		}
 		walkMessages(x, fn)
-	})
-}
-
-// EachChild calls fn for every message a field of m holds directly: a
-// singular message field, each element of a list, each value of a map. It
-// is the one walk over a resource's messages (the semantics check here, the
-// Envoy-like client's deep validation).
-func EachChild(m protoreflect.Message, fn func(protoreflect.Message)) {
-	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case f.IsList():
-			if f.Message() == nil {
-				return true
-			}
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				fn(l.Get(i).Message())
-			}
-		case f.IsMap():
-			if f.MapValue().Message() != nil {
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					fn(mv.Message())
-					return true
-				})
-			}
-		case f.Message() != nil:
-			fn(v.Message())
-		}
-		return true
 	})
 }
 

@@ -2,8 +2,6 @@ package translate
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,12 +10,10 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
 	"sigs.k8s.io/yaml"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 	"gitxds.dev/gitxds/testenv/golden"
 )
 
@@ -200,57 +196,13 @@ func TestValidateAll(t *testing.T) {
 		for _, c := range snapshot.Classes {
 			for _, typ := range snapshot.TypeURLs {
 				for _, r := range set.Classes[c].ByType(typ) {
-					if err := validateDeep(r); err != nil {
+					if err := xdsres.Validate(r); err != nil {
 						t.Errorf("%s %s %s: %v", name, c, typ, err)
 					}
 				}
 			}
 		}
 	}
-}
-
-// validateDeep runs ValidateAll on m and on every message packed in an Any
-// anywhere inside it.
-func validateDeep(m proto.Message) error {
-	if v, ok := m.(validator); ok {
-		if err := v.ValidateAll(); err != nil {
-			return fmt.Errorf("%s: %w", m.ProtoReflect().Descriptor().FullName(), err)
-		}
-	}
-	var errs []error
-	var walk func(protoreflect.Message)
-	walk = func(pm protoreflect.Message) {
-		if EnablesOnly(pm.Interface()) {
-			return
-		}
-		if a, ok := pm.Interface().(*anypb.Any); ok {
-			inner, err := a.UnmarshalNew()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("unpack %s: %w", a.GetTypeUrl(), err))
-				return
-			}
-			errs = append(errs, validateDeep(inner))
-			return
-		}
-		pm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-			switch {
-			case fd.IsList() && fd.Message() != nil:
-				for i := 0; i < v.List().Len(); i++ {
-					walk(v.List().Get(i).Message())
-				}
-			case fd.IsMap() && fd.MapValue().Message() != nil:
-				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
-					walk(mv.Message())
-					return true
-				})
-			case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
-				walk(v.Message())
-			}
-			return true
-		})
-	}
-	walk(m.ProtoReflect())
-	return errors.Join(errs...)
 }
 
 // TestDeterministic translates every case twice, from two decodes of the

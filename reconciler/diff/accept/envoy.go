@@ -12,8 +12,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -22,12 +20,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/translate"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // envoyNodeID is the node id of the Envoy-like client of class Envoy; the
@@ -62,7 +59,7 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 	res := set.Classes[class]
 	var rds []string
 	for _, l := range res.Listeners {
-		rds = append(rds, listenerRDS(l)...)
+		rds = append(rds, xdsres.RouteConfigNames(l)...)
 	}
 	for _, sc := range res.ScopedRoutes {
 		rds = append(rds, sc.GetRouteConfigurationName())
@@ -70,7 +67,7 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 	fetched := map[string]int{
 		resource.ListenerType:    len(res.Listeners), // wildcard
 		resource.ClusterType:     len(res.Clusters),  // wildcard
-		resource.EndpointType:    len(edsNames(res.Clusters)),
+		resource.EndpointType:    len(xdsres.EDSNames(res.Clusters)),
 		resource.RouteType:       len(uniq(rds)),
 		resource.ScopedRouteType: len(res.ScopedRoutes), // wildcard
 		resource.SecretType:      len(res.Secrets),
@@ -95,17 +92,17 @@ func checkEnvoy(ctx context.Context, srv *xds.Server, addr string, set *snapshot
 // context names a secret.
 func envoyNeeds(r *snapshot.Resources) map[string]bool {
 	need := map[string]bool{resource.ClusterType: true, resource.ListenerType: true}
-	if len(edsNames(r.Clusters)) > 0 {
+	if len(xdsres.EDSNames(r.Clusters)) > 0 {
 		need[resource.EndpointType] = true
 	}
 	for _, l := range r.Listeners {
-		if len(listenerRDS(l)) > 0 {
+		if len(xdsres.RouteConfigNames(l)) > 0 {
 			need[resource.RouteType] = true
 		}
-		if len(listenerSDS(l)) > 0 {
+		if len(listenerSecrets(l)) > 0 {
 			need[resource.SecretType] = true
 		}
-		if listenerScoped(l) {
+		if len(xdsres.ScopedRoutesNames(l)) > 0 {
 			need[resource.ScopedRouteType] = true
 			if len(r.ScopedRoutes) > 0 {
 				need[resource.RouteType] = true
@@ -176,13 +173,13 @@ func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 			for _, m := range msgs {
 				cs = append(cs, m.(*clusterv3.Cluster))
 			}
-			err = subscribe(resource.EndpointType, edsNames(cs))
+			err = subscribe(resource.EndpointType, xdsres.EDSNames(cs))
 		case resource.ListenerType:
 			byListeners = nil
 			scoped := false
 			for _, m := range msgs {
-				byListeners = append(byListeners, listenerRDS(m.(*listenerv3.Listener))...)
-				scoped = scoped || listenerScoped(m.(*listenerv3.Listener))
+				byListeners = append(byListeners, xdsres.RouteConfigNames(m.(*listenerv3.Listener))...)
+				scoped = scoped || len(xdsres.ScopedRoutesNames(m.(*listenerv3.Listener))) > 0
 			}
 			if scoped && !scopedRDS {
 				// SRDS is a wildcard subscription, like LDS and CDS.
@@ -196,7 +193,7 @@ func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 				// Envoy asks for the secrets the TLS contexts name.
 				var secrets []string
 				for _, m := range msgs {
-					secrets = append(secrets, listenerSDS(m.(*listenerv3.Listener))...)
+					secrets = append(secrets, listenerSecrets(m.(*listenerv3.Listener))...)
 				}
 				err = subscribe(resource.SecretType, uniq(secrets))
 			}
@@ -212,9 +209,6 @@ func runEnvoy(ctx context.Context, addr string, node *corev3.Node) error {
 		}
 	}
 }
-
-// validator is what generated Envoy types implement.
-type validator interface{ ValidateAll() error }
 
 // validateResponse decodes and validates every resource of a response, and
 // every Any nested in it, then applies the load-time rules Envoy enforces
@@ -232,12 +226,12 @@ func validateResponse(resp *discoverygrpc.DiscoveryResponse, class snapshot.Clas
 			errs = append(errs, fmt.Errorf("decode %s: %w", a.GetTypeUrl(), err))
 			continue
 		}
-		if err := validateDeep(m); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), err))
+		if err := xdsres.Validate(m); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", xdsres.Name(m), err))
 			continue
 		}
 		if serrs := translate.CheckResource(class, m); len(serrs) > 0 {
-			errs = append(errs, fmt.Errorf("%s: %w", resourceName(m), errors.Join(serrs...)))
+			errs = append(errs, fmt.Errorf("%s: %w", xdsres.Name(m), errors.Join(serrs...)))
 			continue
 		}
 		out = append(out, m)
@@ -245,120 +239,10 @@ func validateResponse(resp *discoverygrpc.DiscoveryResponse, class snapshot.Clas
 	return out, errors.Join(errs...)
 }
 
-func resourceName(m proto.Message) string {
-	if n, ok := m.(interface{ GetName() string }); ok {
-		return n.GetName()
-	}
-	if n, ok := m.(interface{ GetClusterName() string }); ok {
-		return n.GetClusterName()
-	}
-	return string(m.ProtoReflect().Descriptor().FullName())
-}
-
-// validateDeep runs ValidateAll on m and, since validation does not look
-// inside an Any, on every message packed in an Any anywhere inside m. An Any
-// whose type is not linked into the binary is an error, as in Envoy, which
-// rejects a typed config of an extension it does not have.
-func validateDeep(m proto.Message) error {
-	var errs []error
-	if v, ok := m.(validator); ok {
-		if err := v.ValidateAll(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if translate.EnablesOnly(m) {
-		// Its config is an empty Any, which enables a filter; Envoy does
-		// not unpack it (translate.enableFilter).
-		return errors.Join(errs...)
-	}
-	walkAnys(m.ProtoReflect(), func(a *anypb.Any) {
-		inner, err := a.UnmarshalNew()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("typed config %s: %w", a.GetTypeUrl(), err))
-			return
-		}
-		if err := validateDeep(inner); err != nil {
-			errs = append(errs, fmt.Errorf("typed config %s: %w", a.GetTypeUrl(), err))
-		}
-	})
-	return errors.Join(errs...)
-}
-
-// walkAnys calls fn for every Any directly reachable in m (not inside
-// another Any: validateDeep recurses into those).
-func walkAnys(m protoreflect.Message, fn func(*anypb.Any)) {
-	translate.EachChild(m, func(x protoreflect.Message) {
-		if a, ok := x.Interface().(*anypb.Any); ok {
-			fn(a)
-			return
-		}
-		walkAnys(x, fn)
-	})
-}
-
-// edsNames are the clusters that get their endpoints by EDS.
-func edsNames(cs []*clusterv3.Cluster) []string {
-	var out []string
-	for _, c := range cs {
-		if c.GetType() == clusterv3.Cluster_EDS {
-			n := c.GetEdsClusterConfig().GetServiceName()
-			if n == "" {
-				n = c.GetName()
-			}
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// listenerSDS are the secrets the TLS contexts of a listener name.
-func listenerSDS(l *listenerv3.Listener) []string {
-	var out []string
-	for _, fc := range l.GetFilterChains() {
-		ctx := &tlsv3.DownstreamTlsContext{}
-		if a := fc.GetTransportSocket().GetTypedConfig(); a == nil || a.UnmarshalTo(ctx) != nil {
-			continue
-		}
-		for _, sc := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
-			out = append(out, sc.GetName())
-		}
-	}
-	return out
-}
-
-// listenerRDS are the route configurations a listener fetches by RDS.
-func listenerRDS(l *listenerv3.Listener) []string {
-	var out []string
-	add := func(a *anypb.Any) {
-		h := &hcmv3.HttpConnectionManager{}
-		if a == nil || a.UnmarshalTo(h) != nil {
-			return
-		}
-		if n := h.GetRds().GetRouteConfigName(); n != "" {
-			out = append(out, n)
-		}
-	}
-	add(l.GetApiListener().GetApiListener())
-	for _, fc := range l.GetFilterChains() {
-		for _, f := range fc.GetFilters() {
-			add(f.GetTypedConfig())
-		}
-	}
-	return out
-}
-
-// listenerScoped reports whether an HttpConnectionManager of l uses scoped
-// routes (SRDS).
-func listenerScoped(l *listenerv3.Listener) bool {
-	for _, fc := range l.GetFilterChains() {
-		for _, f := range fc.GetFilters() {
-			h := &hcmv3.HttpConnectionManager{}
-			if f.GetTypedConfig().UnmarshalTo(h) == nil && h.GetScopedRoutes() != nil {
-				return true
-			}
-		}
-	}
-	return false
+// listenerSecrets are the secrets the TLS contexts of a listener name (a
+// transport socket that is not a TLS context names none).
+func listenerSecrets(l *listenerv3.Listener) []string {
+	return xdsres.References(l)[resource.SecretType]
 }
 
 func uniq(ss []string) []string {

@@ -17,6 +17,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // checkGRPC connects gRPC-Go xDS clients and waits for the server to
@@ -155,7 +156,7 @@ func grpcNeeds(r *snapshot.Resources, target string) (map[string]bool, map[strin
 	var rc string
 	for _, l := range r.Listeners {
 		if l.GetName() == target {
-			if ns := listenerRDS(l); len(ns) > 0 {
+			if ns := xdsres.RouteConfigNames(l); len(ns) > 0 {
 				rc = ns[0]
 			}
 		}
@@ -174,12 +175,9 @@ func grpcNeeds(r *snapshot.Resources, target string) (map[string]bool, map[strin
 	key := rc + "/" + vh.GetName()
 	clusters := map[string]bool{}
 	for _, rt := range vh.GetRoutes() {
-		a := rt.GetRoute()
-		if a.GetCluster() != "" {
-			clusters[a.GetCluster()] = true
-		}
-		for _, w := range a.GetWeightedClusters().GetClusters() {
-			clusters[w.GetName()] = true
+		// gRPC-Go does not mirror: a route's action names its clusters.
+		for _, c := range xdsres.ActionClusters(rt) {
+			clusters[c] = true
 		}
 	}
 	if len(clusters) == 0 {
@@ -193,7 +191,7 @@ func grpcNeeds(r *snapshot.Resources, target string) (map[string]bool, map[strin
 			names[resource.ClusterType] = append(names[resource.ClusterType], c.GetName())
 		}
 	}
-	if eds := edsNames(used); len(eds) > 0 {
+	if eds := xdsres.EDSNames(used); len(eds) > 0 {
 		need[resource.EndpointType] = true
 		names[resource.EndpointType] = eds
 	}
