@@ -13,7 +13,6 @@ import (
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -23,6 +22,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // The static listeners of the Envoy bootstrap.
@@ -75,12 +75,12 @@ func envoyDeployments(objs map[string]object) []object {
 
 func staticRoutes(t *testing.T, l *listenerv3.Listener) []*routev3.Route {
 	t.Helper()
-	var hcm hcmv3.HttpConnectionManager
-	if err := l.GetFilterChains()[0].GetFilters()[0].GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+	cms, err := xdsres.ConnectionManagers(l)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var out []*routev3.Route
-	for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+	for _, vh := range cms[0].HCM.GetRouteConfig().GetVirtualHosts() {
 		out = append(out, vh.GetRoutes()...)
 	}
 	return out

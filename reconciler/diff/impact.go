@@ -5,6 +5,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // Impact is the blast radius of a diff: who and what the change touches.
@@ -129,7 +130,7 @@ func clusterUses(sets ...*snapshot.Set) map[string]use {
 				for _, vh := range rc.GetVirtualHosts() {
 					vhosts := vhHosts(vh)
 					for _, rt := range vh.GetRoutes() {
-						for _, c := range routeClusters(rt) {
+						for _, c := range xdsres.RouteClusters(rt) {
 							mark(hosts, c, vhosts)
 							mark(listeners, c, users[rc.GetName()])
 						}

@@ -9,11 +9,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // listeners compares the listeners of one class.
@@ -176,52 +175,6 @@ func addresses(c *endpointv3.ClusterLoadAssignment) []string {
 	return out
 }
 
-// hcmOf unpacks an HttpConnectionManager from an Any; nil when it is not one.
-func hcmOf(a *anypb.Any) *hcmv3.HttpConnectionManager {
-	if a == nil {
-		return nil
-	}
-	h := &hcmv3.HttpConnectionManager{}
-	if a.UnmarshalTo(h) != nil {
-		return nil
-	}
-	return h
-}
-
-// rdsNames are the route configurations a listener fetches by RDS.
-func rdsNames(l *listenerv3.Listener) []string {
-	var out []string
-	if h := hcmOf(l.GetApiListener().GetApiListener()); h != nil {
-		if n := h.GetRds().GetRouteConfigName(); n != "" {
-			out = append(out, n)
-		}
-	}
-	for _, fc := range l.GetFilterChains() {
-		for _, f := range fc.GetFilters() {
-			if h := hcmOf(f.GetTypedConfig()); h != nil {
-				if n := h.GetRds().GetRouteConfigName(); n != "" {
-					out = append(out, n)
-				}
-			}
-		}
-	}
-	return out
-}
-
-// scopedNames are the names of the scoped routes (SRDS) of a listener's
-// HTTP connection managers.
-func scopedNames(l *listenerv3.Listener) []string {
-	var out []string
-	for _, fc := range l.GetFilterChains() {
-		for _, f := range fc.GetFilters() {
-			if n := hcmOf(f.GetTypedConfig()).GetScopedRoutes().GetName(); n != "" {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
-}
-
 // rdsUsers maps each route configuration to the listeners, old or new, that
 // fetch it: by RDS, or through a scope of their scoped routes (gitxds names
 // a scope "<scoped routes name>/http/<hostname>", translate's
@@ -236,10 +189,10 @@ func rdsUsers(sides ...*snapshot.Resources) map[string][]string {
 	}
 	for _, r := range sides {
 		for _, l := range r.Listeners {
-			for _, n := range rdsNames(l) {
+			for _, n := range xdsres.RouteConfigNames(l) {
 				mark(n, l.GetName())
 			}
-			for _, n := range scopedNames(l) {
+			for _, n := range xdsres.ScopedRoutesNames(l) {
 				for _, sc := range r.ScopedRoutes {
 					if sc.GetName() == n || strings.HasPrefix(sc.GetName(), n+"/http/") {
 						mark(sc.GetRouteConfigurationName(), l.GetName())
@@ -284,7 +237,7 @@ func sortedSet(m map[string]bool) []string {
 
 func describeListener(l *listenerv3.Listener) string {
 	if l.GetApiListener() != nil {
-		return "API listener, routes " + strings.Join(rdsNames(l), ", ")
+		return "API listener, routes " + strings.Join(xdsres.RouteConfigNames(l), ", ")
 	}
 	sa := l.GetAddress().GetSocketAddress()
 	return fmt.Sprintf("socket listener %s:%d, %d filter chain(s)", sa.GetAddress(), sa.GetPortValue(), len(l.GetFilterChains()))

@@ -7,6 +7,8 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/proto"
+
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // routeConfigs compares route configurations, then their virtual hosts by
@@ -99,14 +101,14 @@ func (d *classDiff) routes(path, hosts []string, a, b []*routev3.Route) {
 		name := b[p.j].GetName()
 		d.add(Change{Kind: Changed, Type: Route, Name: name, Path: append(clone(path), name), Listeners: users,
 			Summary: routeSummary(x, y), Diff: yamlDiff(x, y), hostnames: hosts,
-			routes: union([]string{a[p.i].GetName()}, []string{name}), clusters: union(routeClusters(x), routeClusters(y))})
+			routes: union([]string{a[p.i].GetName()}, []string{name}), clusters: union(xdsres.RouteClusters(x), xdsres.RouteClusters(y))})
 		d.routeView(Changed, path[0], hosts, a[p.i], b[p.j])
 	}
 	for i, r := range a {
 		if !usedA[i] {
 			d.add(Change{Kind: Removed, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
 				Summary: describeRoute(na[i]), Diff: yamlDiff(na[i], nil), hostnames: hosts,
-				routes: []string{r.GetName()}, clusters: routeClusters(na[i])})
+				routes: []string{r.GetName()}, clusters: xdsres.RouteClusters(na[i])})
 			d.routeView(Removed, path[0], hosts, r, nil)
 		}
 	}
@@ -114,7 +116,7 @@ func (d *classDiff) routes(path, hosts []string, a, b []*routev3.Route) {
 		if !usedB[j] {
 			d.add(Change{Kind: Added, Type: Route, Name: r.GetName(), Path: append(clone(path), r.GetName()), Listeners: users,
 				Summary: describeRoute(nb[j]), Diff: yamlDiff(nil, nb[j]), hostnames: hosts,
-				routes: []string{r.GetName()}, clusters: routeClusters(nb[j])})
+				routes: []string{r.GetName()}, clusters: xdsres.RouteClusters(nb[j])})
 			d.routeView(Added, path[0], hosts, nil, r)
 		}
 	}
@@ -236,21 +238,6 @@ func normRC(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
 	x := proto.Clone(rc).(*routev3.RouteConfiguration)
 	x.VirtualHosts = nil
 	return x
-}
-
-func routeClusters(r *routev3.Route) []string {
-	var out []string
-	a := r.GetRoute()
-	if c := a.GetCluster(); c != "" {
-		out = append(out, c)
-	}
-	for _, w := range a.GetWeightedClusters().GetClusters() {
-		out = append(out, w.GetName())
-	}
-	for _, m := range a.GetRequestMirrorPolicies() {
-		out = append(out, m.GetCluster())
-	}
-	return out
 }
 
 func vhRoutes(v *routev3.VirtualHost) []string {

@@ -9,11 +9,12 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // ParseRenderJSON reads back what RenderJSON printed (the body of the admin
@@ -42,11 +43,8 @@ func ParseRenderJSON(data []byte) (*Set, error) {
 			continue
 		}
 		grpc.Listeners = append(grpc.Listeners, l)
-		h := &hcmv3.HttpConnectionManager{}
-		if a := l.GetApiListener().GetApiListener(); a != nil && a.UnmarshalTo(h) == nil {
-			if n := h.GetRds().GetRouteConfigName(); n != "" {
-				grpcRoutes[n] = true
-			}
+		for _, n := range xdsres.RouteConfigNames(l) {
+			grpcRoutes[n] = true
 		}
 	}
 	rcs, err := decodeTyped[routev3.RouteConfiguration](in.Routes)

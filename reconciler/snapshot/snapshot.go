@@ -22,6 +22,8 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // Class of node: what kind of xDS client it is, which decides the resources
@@ -286,10 +288,7 @@ func foldClusterHashes(snap *cache.Snapshot, clusters []*clusterv3.Cluster) {
 	cds := snap.VersionMap[resource.ClusterType]
 	var folded []string
 	for _, c := range clusters {
-		name := c.GetEdsClusterConfig().GetServiceName()
-		if name == "" {
-			name = c.GetName()
-		}
+		name := xdsres.EDSName(c)
 		if h, ok := eds[name]; ok {
 			eds[name] = h + "/" + cds[c.GetName()]
 			folded = append(folded, name+"="+eds[name])

@@ -22,6 +22,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // Discovered endpoints: an overlay on every Set.
@@ -243,10 +244,7 @@ func enableWebSocket(rc *routev3.RouteConfiguration, ws map[string]bool) bool {
 			if a == nil {
 				continue
 			}
-			to := ws[a.GetCluster()]
-			for _, wc := range a.GetWeightedClusters().GetClusters() {
-				to = to || ws[wc.GetName()]
-			}
+			to := slices.ContainsFunc(xdsres.ActionClusters(r), func(c string) bool { return ws[c] })
 			if !to || slices.ContainsFunc(a.GetUpgradeConfigs(), func(u *routev3.RouteAction_UpgradeConfig) bool {
 				return strings.EqualFold(u.GetUpgradeType(), "websocket")
 			}) {
