@@ -16,9 +16,9 @@ func TestDeltaACKAndNACK(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{"a", "b"}})
 	s.SetDefault(s1)
-	n := connectDelta(t, addr, newFakeNode(t, "d", "envoy", nil), nil)
+	n := connectDelta(t, addr, nodeOpts("d", "envoy", nil), nil)
 	waitACK(t, s, s1, "d")
-	if !n.runs(s1) {
+	if !n.Runs(s1) {
 		t.Fatal("delta node does not run s1")
 	}
 	if info, _ := s.Node("d"); info.LastGood != s1 {
@@ -27,7 +27,7 @@ func TestDeltaACKAndNACK(t *testing.T) {
 
 	s2 := buildSet(spec{rev: "main@sha1:2", clusters: []string{"a"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second})
 	bad := s2.Version(snapshot.Envoy, lds)
-	n.setReject(rejectVersion(lds, bad, "bad listener"))
+	n.Reject(rejectVersion(lds, bad, "bad listener"))
 	start := time.Now()
 	s.SetDefault(s2)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -37,15 +37,15 @@ func TestDeltaACKAndNACK(t *testing.T) {
 	}
 	// Reset: the node is sent s1 again and runs it (a delta node that
 	// NACKs is not left behind).
-	eventually(t, "delta node back on s1", func() bool { return n.runs(s1) })
+	eventually(t, "delta node back on s1", func() bool { return n.Runs(s1) })
 	waitACK(t, s, s1, "d")
 	time.Sleep(measureWindow - time.Since(start))
-	if sent := n.count(lds, bad); sent != 1 {
+	if sent := n.Responses(lds, bad); sent != 1 {
 		t.Errorf("NACKed version sent %d times, want 1", sent)
 	}
 	// Cluster "b", dropped by s2, was never removed: removals come after
 	// LDS and RDS, which were rejected.
-	for _, r := range n.responses() {
+	for _, r := range n.Log() {
 		if slices.Contains(r.Removed, "b") {
 			t.Errorf("cluster b removed: %+v", r)
 		}
@@ -59,9 +59,9 @@ func TestDeltaImplicitSync(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1"})
 	s.SetDefault(s1)
-	n := connectDelta(t, addr, newFakeNode(t, "d", "envoy", nil), map[string][]string{rds: {"routes"}})
+	n := connectDelta(t, addr, nodeOpts("d", "envoy", nil), map[string][]string{rds: {"routes"}})
 	waitACK(t, s, s1, "d")
-	before := len(n.responses())
+	before := len(n.Log())
 
 	// s2 adds a route configuration nobody references.
 	classes := map[snapshot.Class]*snapshot.Resources{}
@@ -76,7 +76,7 @@ func TestDeltaImplicitSync(t *testing.T) {
 	}
 	s.SetDefault(s2)
 	waitACK(t, s, s2, "d")
-	if got := n.responses()[before:]; len(got) != 0 {
+	if got := n.Log()[before:]; len(got) != 0 {
 		t.Errorf("sent %+v, want nothing", got)
 	}
 }

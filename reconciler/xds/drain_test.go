@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 )
 
 const srds = resource.ScopedRouteType
@@ -49,10 +50,9 @@ func scopedSet(rev string, hosts ...string) *snapshot.Set {
 	return snapshot.New(rev, classes)
 }
 
-func (n *fakeNode) holdsName(typeURL, name string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	_, ok := n.held[typeURL][name]
+// holdsName reports whether n holds the resource of typeURL named name.
+func holdsName(n *fleetsim.Node, typeURL, name string) bool {
+	_, ok := n.Held(typeURL, name)
 	return ok
 }
 
@@ -66,9 +66,9 @@ func TestScopeKeptForDrain(t *testing.T) {
 			s, addr := startServerOpts(t, Options{ScopeDrain: drain})
 			s1 := scopedSet("main@sha1:1", "a.example.com", "b.example.com")
 			s.SetDefault(s1)
-			fn := newFakeNode(t, "e", "envoy", nil)
-			fn.types = fiveTypes
-			var n *fakeNode
+			fn := nodeOpts("e", "envoy", nil)
+			fn.Types = fiveTypes
+			var n *fleetsim.Node
 			if delta {
 				n = connectDelta(t, addr, fn, nil)
 			} else {
@@ -84,12 +84,12 @@ func TestScopeKeptForDrain(t *testing.T) {
 			if _, ok := info.Draining[gone]; !ok {
 				t.Fatalf("draining %v, want %s", info.Draining, gone)
 			}
-			if !delta && (!n.holdsName(srds, gone) || !n.holdsName(rds, gone)) {
+			if !delta && (!holdsName(n, srds, gone) || !holdsName(n, rds, gone)) {
 				t.Fatalf("the node lost the removed scope or its routes at once")
 			}
 			removed := func() bool {
 				if delta {
-					for _, r := range n.responses() {
+					for _, r := range n.Log() {
 						for _, name := range r.Removed {
 							if r.TypeURL == srds && name == gone {
 								return true
@@ -98,7 +98,7 @@ func TestScopeKeptForDrain(t *testing.T) {
 					}
 					return false
 				}
-				return !n.holdsName(srds, gone)
+				return !holdsName(n, srds, gone)
 			}
 			if removed() {
 				t.Fatal("scope removed before its drain time")
@@ -106,7 +106,7 @@ func TestScopeKeptForDrain(t *testing.T) {
 			eventually(t, "scope removed after its drain time", removed)
 			eventually(t, "drain over", func() bool { info, _ := s.Node("e"); return len(info.Draining) == 0 })
 			waitACK(t, s, s2, "e")
-			if !delta && !n.holdsName(srds, "port-8080/http/a.example.com") {
+			if !delta && !holdsName(n, srds, "port-8080/http/a.example.com") {
 				t.Error("the kept scope is gone")
 			}
 		})
@@ -118,14 +118,14 @@ func TestScopeDrainOff(t *testing.T) {
 	s, addr := startServerOpts(t, Options{ScopeDrain: -1})
 	s1 := scopedSet("main@sha1:1", "a.example.com", "b.example.com")
 	s.SetDefault(s1)
-	fn := newFakeNode(t, "e", "envoy", nil)
-	fn.types = fiveTypes
+	fn := nodeOpts("e", "envoy", nil)
+	fn.Types = fiveTypes
 	n := connectSotw(t, addr, fn)
 	waitACK(t, s, s1, "e")
 	s2 := scopedSet("main@sha1:2", "a.example.com")
 	s.SetDefault(s2)
 	waitACK(t, s, s2, "e")
-	if n.holdsName(srds, "port-8080/http/b.example.com") || n.acceptedVersion(srds) != s2.Version(snapshot.Envoy, srds) {
+	if holdsName(n, srds, "port-8080/http/b.example.com") || n.AcceptedVersion(srds) != s2.Version(snapshot.Envoy, srds) {
 		t.Fatal("scope kept with draining off")
 	}
 }
@@ -136,8 +136,8 @@ func TestScopeReaddedEndsDrain(t *testing.T) {
 	s, addr := startServerOpts(t, Options{ScopeDrain: time.Hour})
 	s1 := scopedSet("main@sha1:1", "a.example.com", "b.example.com")
 	s.SetDefault(s1)
-	fn := newFakeNode(t, "e", "envoy", nil)
-	fn.types = fiveTypes
+	fn := nodeOpts("e", "envoy", nil)
+	fn.Types = fiveTypes
 	n := connectSotw(t, addr, fn)
 	waitACK(t, s, s1, "e")
 	s2 := scopedSet("main@sha1:2", "a.example.com")
@@ -149,7 +149,7 @@ func TestScopeReaddedEndsDrain(t *testing.T) {
 	if info, _ := s.Node("e"); len(info.Draining) != 0 {
 		t.Fatalf("draining %v after the hostname came back", info.Draining)
 	}
-	if n.acceptedVersion(srds) != s3.Version(snapshot.Envoy, srds) {
+	if n.AcceptedVersion(srds) != s3.Version(snapshot.Envoy, srds) {
 		t.Fatal("the node is not at s3's scope list")
 	}
 }

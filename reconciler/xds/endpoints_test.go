@@ -11,6 +11,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 )
 
 // TestSetEndpoints: discovered endpoints reach a node as one EDS response
@@ -27,8 +28,8 @@ func TestSetEndpoints(t *testing.T) {
 	s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{"backend", web}})
 	s2 := buildSet(spec{rev: "main@sha1:2", clusters: []string{"backend", web}, listenerPort: 8081})
 	s.SetDefault(s1)
-	stable := connectSotw(t, addr, newFakeNode(t, "stable", "envoy", nil))
-	canary := connectSotw(t, addr, newFakeNode(t, "canary", "envoy", nil))
+	stable := connectSotw(t, addr, nodeOpts("stable", "envoy", nil))
+	canary := connectSotw(t, addr, nodeOpts("canary", "envoy", nil))
 	waitACK(t, s, s1, "stable", "canary")
 	s.Assign([]string{"canary"}, s2)
 	waitACK(t, s, s2, "canary")
@@ -36,28 +37,28 @@ func TestSetEndpoints(t *testing.T) {
 		t.Fatalf("ServiceClusters got %v, want [%s]", reported, web)
 	}
 
-	before := map[*fakeNode]int{stable: len(stable.responses()), canary: len(canary.responses())}
+	before := map[*fleetsim.Node]int{stable: len(stable.Log()), canary: len(canary.Log())}
 	s.SetEndpoints(map[string]Discovered{web: {Assignment: assignment(web, 9555)}})
-	for n, set := range map[*fakeNode]*snapshot.Set{stable: s1, canary: s2} {
-		id := n.node.GetId()
+	for n, set := range map[*fleetsim.Node]*snapshot.Set{stable: s1, canary: s2} {
+		id := n.ID()
 		eventually(t, id+" gets the discovered endpoints", func() bool {
-			got := n.responses()[before[n]:]
+			got := n.Log()[before[n]:]
 			return len(got) == 1 && got[0].TypeURL == eds && slices.Equal(got[0].Names, []string{web}) &&
-				n.acceptedVersion(eds) == got[0].Version
+				n.AcceptedVersion(eds) == got[0].Version
 		})
 		info, _ := s.Node(id)
 		if info.Served != set || !info.HasACKed(set) {
 			t.Errorf("%s: served %v, ACKed it %v; want %s, ACKed", id, info.Served.Revision, info.HasACKed(set), set.Revision)
 		}
-		if v := n.acceptedVersion(eds); v == set.Version(snapshot.Envoy, eds) || setVersion(v) != set.Version(snapshot.Envoy, eds) {
+		if v := n.AcceptedVersion(eds); v == set.Version(snapshot.Envoy, eds) || setVersion(v) != set.Version(snapshot.Envoy, eds) {
 			t.Errorf("%s: EDS version %s, want %s extended", id, v, set.Version(snapshot.Envoy, eds))
 		}
 	}
 	// The same endpoints again change nothing.
-	n := len(stable.responses())
+	n := len(stable.Log())
 	s.SetEndpoints(map[string]Discovered{web: {Assignment: assignment(web, 9555)}})
 	s.SetDefault(s1)
-	if got := stable.responses()[n:]; len(got) != 0 {
+	if got := stable.Log()[n:]; len(got) != 0 {
 		t.Errorf("unchanged endpoints sent %+v", got)
 	}
 }
@@ -71,18 +72,16 @@ func TestSetEndpointsHTTP2(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{"backend", web}})
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
-	before := len(n.responses())
+	before := len(n.Log())
 	s.SetEndpoints(map[string]Discovered{web: {Assignment: assignment(web, 9555), HTTP2: true}})
 	eventually(t, "CDS then EDS", func() bool {
-		got := n.responses()[before:]
+		got := n.Log()[before:]
 		return len(got) == 2 && got[0].TypeURL == cds && got[1].TypeURL == eds &&
-			n.acceptedVersion(eds) == got[1].Version
+			n.AcceptedVersion(eds) == got[1].Version
 	})
-	n.mu.Lock()
-	raw := n.held[cds][web]
-	n.mu.Unlock()
+	raw, _ := n.Held(cds, web)
 	cl := &clusterv3.Cluster{}
 	if err := proto.Unmarshal(raw, cl); err != nil {
 		t.Fatal(err)
@@ -107,13 +106,11 @@ func TestSetEndpointsWebSocket(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{web, "backend"}})
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
 	s.SetEndpoints(map[string]Discovered{web: {Assignment: assignment(web, 9555), WebSocket: true}})
 	eventually(t, "routes with the upgrade", func() bool {
-		n.mu.Lock()
-		raw := n.held[rds]["routes"]
-		n.mu.Unlock()
+		raw, _ := n.Held(rds, "routes")
 		rc := &routev3.RouteConfiguration{}
 		if proto.Unmarshal(raw, rc) != nil {
 			return false

@@ -32,14 +32,14 @@ func TestNACKResetsToLastGood(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1"})
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
 	events, stop := s.Subscribe()
 	defer stop()
 
 	s2 := buildSet(spec{rev: "main@sha1:2", clusters: []string{"other"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second})
 	bad := s2.Version(snapshot.Envoy, lds)
-	n.setReject(rejectVersion(lds, bad, "listener http: cannot bind 0.0.0.0:8081"))
+	n.Reject(rejectVersion(lds, bad, "listener http: cannot bind 0.0.0.0:8081"))
 	start := time.Now()
 	s.SetDefault(s2)
 
@@ -49,7 +49,7 @@ func TestNACKResetsToLastGood(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "node e") || !strings.Contains(err.Error(), lds) || !strings.Contains(err.Error(), "cannot bind") {
 		t.Fatalf("WaitACK(s2) = %v, want the NACK", err)
 	}
-	eventually(t, "node back on s1", func() bool { return n.runs(s1) })
+	eventually(t, "node back on s1", func() bool { return n.Runs(s1) })
 	info, _ := s.Node("e")
 	if info.Served != s1 || !info.HasACKed(s1) || info.LastGood != s1 {
 		t.Errorf("served %v, lastGood %v", info.Served.Revision, info.LastGood)
@@ -62,8 +62,8 @@ func TestNACKResetsToLastGood(t *testing.T) {
 	}
 
 	time.Sleep(measureWindow - time.Since(start))
-	sent := n.count(lds, bad)
-	total := len(n.responses())
+	sent := n.Responses(lds, bad)
+	total := len(n.Log())
 	t.Logf("NACKed LDS version sent %d time(s) in %v (%d responses in all since connect)", sent, time.Since(start).Round(time.Millisecond), total)
 	if sent != 1 {
 		t.Errorf("NACKed version sent %d times, want 1 (no re-send)", sent)
@@ -82,10 +82,10 @@ func TestNACKResetsToLastGood(t *testing.T) {
 	}
 
 	// The rejected Set is not served to this node again; the next one is.
-	before := len(n.responses())
+	before := len(n.Log())
 	s.SetDefault(s2)
 	time.Sleep(50 * time.Millisecond)
-	if s.Served("e") != s1 || len(n.responses()) != before {
+	if s.Served("e") != s1 || len(n.Log()) != before {
 		t.Error("the rejected set was served again")
 	}
 	s3 := buildSet(spec{rev: "main@sha1:3", listenerPort: 8082})
@@ -100,10 +100,10 @@ func TestNACKWithoutLastGood(t *testing.T) {
 	s1 := buildSet(spec{rev: "main@sha1:1"})
 	s.SetDefault(s1)
 	bad := s1.Version(snapshot.Envoy, lds)
-	n := newFakeNode(t, "e", "envoy", nil)
-	n.reject = rejectVersion(lds, bad, "no")
+	o := nodeOpts("e", "envoy", nil)
+	o.Reject = rejectVersion(lds, bad, "no")
 	start := time.Now()
-	connectSotw(t, addr, n)
+	n := connectSotw(t, addr, o)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -112,7 +112,7 @@ func TestNACKWithoutLastGood(t *testing.T) {
 		t.Fatalf("WaitACK = %v", err)
 	}
 	time.Sleep(measureWindow - time.Since(start))
-	sent := n.count(lds, bad)
+	sent := n.Responses(lds, bad)
 	t.Logf("NACKed LDS version sent %d time(s) in %v", sent, time.Since(start).Round(time.Millisecond))
 	if sent > 3 {
 		t.Errorf("NACKed version sent %d times, want ≤ 3 (≤ 2 re-sends)", sent)
@@ -153,13 +153,13 @@ func TestNACKLoopBaseline(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := s1.Version(snapshot.Envoy, lds)
-	n := newFakeNode(t, "e", "envoy", nil)
-	n.reject = rejectVersion(lds, bad, "no")
-	connectSotw(t, lis.Addr().String(), n)
+	o := nodeOpts("e", "envoy", nil)
+	o.Reject = rejectVersion(lds, bad, "no")
+	n := connectSotw(t, lis.Addr().String(), o)
 	time.Sleep(measureWindow)
-	sent := n.count(lds, bad)
+	sent := n.Responses(lds, bad)
 	t.Logf("plain SnapshotCache: NACKed LDS version sent %d times in %v", sent, measureWindow)
-	n.close()
+	n.Close()
 	if sent < 100 {
 		t.Errorf("baseline re-sent only %d times: the loop this package prevents is gone?", sent)
 	}

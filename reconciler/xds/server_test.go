@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 )
 
 var (
@@ -30,24 +32,24 @@ func TestConnectGetsDefault(t *testing.T) {
 	s1 := buildSet(spec{rev: "main@sha1:1"})
 	s.SetDefault(s1)
 
-	envoy := connectSotw(t, addr, newFakeNode(t, "envoy-1", "envoy", map[string]string{"rollout-group": "canary"}))
-	grpcNode := connectSotw(t, addr, newFakeNode(t, "grpc-1", "gRPC Go", nil))
+	envoy := connectSotw(t, addr, nodeOpts("envoy-1", "envoy", map[string]string{"rollout-group": "canary"}))
+	grpcNode := connectSotw(t, addr, nodeOpts("grpc-1", "gRPC Go", nil))
 	waitACK(t, s, s1, "envoy-1", "grpc-1")
 
-	for _, n := range []*fakeNode{envoy, grpcNode} {
-		if !n.runs(s1) {
-			t.Fatalf("%s does not run s1", n.node.Id)
+	for _, n := range []*fleetsim.Node{envoy, grpcNode} {
+		if !n.Runs(s1) {
+			t.Fatalf("%s does not run s1", n.ID())
 		}
 		// Each type answered once, with s1's version for the node's class.
-		for _, r := range n.responses() {
-			if want := s1.Version(snapshot.ClassOf(n.node), r.TypeURL); r.Version != want {
-				t.Errorf("%s got %s version %s, want %s", n.node.Id, r.TypeURL, r.Version, want)
+		for _, r := range n.Log() {
+			if want := s1.Version(n.Class(), r.TypeURL); r.Version != want {
+				t.Errorf("%s got %s version %s, want %s", n.ID(), r.TypeURL, r.Version, want)
 			}
 		}
 		// Asked all at once, answered in order: each stage waits for the
 		// ACK of the one before.
-		if got := typeOrder(n.responses()); !slices.Equal(got, []string{cds, eds, lds, rds}) {
-			t.Errorf("%s got %v, want CDS, EDS, LDS, RDS", n.node.Id, short(got))
+		if got := typeOrder(n.Log()); !slices.Equal(got, []string{cds, eds, lds, rds}) {
+			t.Errorf("%s got %v, want CDS, EDS, LDS, RDS", n.ID(), short(got))
 		}
 	}
 	info, ok := s.Node("envoy-1")
@@ -76,7 +78,7 @@ func TestConnectGetsDefault(t *testing.T) {
 		t.Error("Served")
 	}
 
-	envoy.close()
+	envoy.Close()
 	eventually(t, "envoy-1 gone", func() bool { _, ok := s.Node("envoy-1"); return !ok })
 	kinds := map[EventKind]int{}
 	drain(events, func(ev Event) {
@@ -93,16 +95,16 @@ func TestConnectGetsDefault(t *testing.T) {
 // reaches it in order.
 func TestNodeBeforeAnySetGetsFirstSetInOrder(t *testing.T) {
 	s, addr := startServer(t)
-	n := connectSotw(t, addr, newFakeNode(t, "early", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("early", "envoy", nil))
 	eventually(t, "registered", func() bool { _, ok := s.Node("early"); return ok })
 	time.Sleep(50 * time.Millisecond)
-	if got := n.responses(); len(got) != 0 {
+	if got := n.Log(); len(got) != 0 {
 		t.Fatalf("answered before any Set: %+v", got)
 	}
 	s1 := buildSet(spec{})
 	s.SetDefault(s1)
 	waitACK(t, s, s1, "early")
-	if got := typeOrder(n.responses()); !slices.Equal(got, []string{cds, eds, lds, rds}) {
+	if got := typeOrder(n.Log()); !slices.Equal(got, []string{cds, eds, lds, rds}) {
 		t.Errorf("order = %v", short(got))
 	}
 }
@@ -115,14 +117,14 @@ func TestUpdateOrderMakeBeforeBreak(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{clusters: []string{"old", "shared"}})
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
-	before := len(n.responses())
+	before := len(n.Log())
 
 	s2 := buildSet(spec{clusters: []string{"new", "shared"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second})
 	s.SetDefault(s2)
 	waitACK(t, s, s2, "e")
-	got := n.responses()[before:]
+	got := n.Log()[before:]
 	if order := typeOrder(got); !slices.Equal(order, []string{cds, eds, lds, rds, cds}) {
 		t.Fatalf("order = %v", short(order))
 	}
@@ -138,16 +140,16 @@ func TestUpdateOrderMakeBeforeBreak(t *testing.T) {
 	if got[4].Version != s2.Version(snapshot.Envoy, cds) || got[2].Version != s2.Version(snapshot.Envoy, lds) {
 		t.Errorf("versions: %+v", got)
 	}
-	if !n.runs(s2) {
+	if !n.Runs(s2) {
 		t.Error("node does not run s2")
 	}
 
 	// Only routes change: only RDS is sent.
-	before = len(n.responses())
+	before = len(n.Log())
 	s3 := buildSet(spec{clusters: []string{"new", "shared"}, endpointPort: 9001, listenerPort: 8081, routeTimeout: 2 * time.Second})
 	s.SetDefault(s3)
 	waitACK(t, s, s3, "e")
-	if order := typeOrder(n.responses()[before:]); !slices.Equal(order, []string{rds}) {
+	if order := typeOrder(n.Log()[before:]); !slices.Equal(order, []string{rds}) {
 		t.Errorf("routes-only change sent %v", short(order))
 	}
 }
@@ -161,9 +163,9 @@ func TestOrderUnderChurn(t *testing.T) {
 		return buildSet(spec{rev: fmt.Sprintf("main@sha1:%d", i), clusters: []string{fmt.Sprintf("c%d", i)}, endpointPort: uint32(9000 + i)})
 	}
 	s.SetDefault(set(1))
-	n := newFakeNode(t, "e", "envoy", nil)
-	n.delay = 10 * time.Millisecond
-	connectSotw(t, addr, n)
+	o := nodeOpts("e", "envoy", nil)
+	o.Delay = 10 * time.Millisecond
+	n := connectSotw(t, addr, o)
 	waitACK(t, s, set(1), "e")
 	var last *snapshot.Set
 	for i := 2; i <= 6; i++ {
@@ -173,7 +175,7 @@ func TestOrderUnderChurn(t *testing.T) {
 	}
 	waitACK(t, s, last, "e")
 	clusters, refs := map[string]bool{}, []string{}
-	for i, r := range n.responses() {
+	for i, r := range n.Log() {
 		switch r.TypeURL {
 		case cds:
 			clusters = map[string]bool{}
@@ -186,7 +188,7 @@ func TestOrderUnderChurn(t *testing.T) {
 				}
 			}
 		case rds:
-			refs = r.Refs
+			refs = r.Refs[cds]
 			for _, c := range refs {
 				if !clusters[c] {
 					t.Errorf("response %d: RDS routes to %s before CDS sent it (CDS has %v)", i, c, clusters)
@@ -194,7 +196,7 @@ func TestOrderUnderChurn(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d responses for 5 changes", len(n.responses()))
+	t.Logf("%d responses for 5 changes", len(n.Log()))
 }
 
 // A node that does not ACK a stage gets the next one after StepTimeout.
@@ -202,22 +204,19 @@ func TestStageTimeout(t *testing.T) {
 	s, addr := startServerOpts(t, Options{StepTimeout: 100 * time.Millisecond})
 	s1 := buildSet(spec{})
 	s.SetDefault(s1)
-	n := newFakeNode(t, "e", "envoy", nil)
-	connectSotw(t, addr, n)
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
 	s2 := buildSet(spec{endpointPort: 9001, listenerPort: 8081, routeTimeout: time.Second})
-	n.mu.Lock()
 	// The EDS stage goes unanswered: the next stage (LDS with RDS) is sent
 	// after the timeout; it goes unanswered too, and nothing is left.
-	n.silent = func(typ, v string) bool { return v == s2.Version(snapshot.Envoy, typ) && (typ == eds || typ == lds) }
-	n.mu.Unlock()
+	n.Silent(func(typ, v string) bool { return v == s2.Version(snapshot.Envoy, typ) && (typ == eds || typ == lds) })
 	start := time.Now()
 	s.SetDefault(s2)
-	eventually(t, "LDS of s2 sent", func() bool { return n.count(lds, s2.Version(snapshot.Envoy, lds)) == 1 })
+	eventually(t, "LDS of s2 sent", func() bool { return n.Responses(lds, s2.Version(snapshot.Envoy, lds)) == 1 })
 	if d := time.Since(start); d < 100*time.Millisecond {
 		t.Errorf("LDS sent after %v, before the stage timeout", d)
 	}
-	eventually(t, "RDS of s2 sent", func() bool { return n.count(rds, s2.Version(snapshot.Envoy, rds)) == 1 })
+	eventually(t, "RDS of s2 sent", func() bool { return n.Responses(rds, s2.Version(snapshot.Envoy, rds)) == 1 })
 	if info, _ := s.Node("e"); info.StepsLeft != 0 || info.HasACKed(s2) {
 		t.Errorf("stages left %d, acked %v", info.StepsLeft, info.HasACKed(s2))
 	}
@@ -227,24 +226,24 @@ func TestAssignMovesOneNodeOnly(t *testing.T) {
 	s, addr := startServer(t)
 	s1, s2 := buildSet(spec{}), buildSet(spec{routeTimeout: time.Second, rev: "main@sha1:2"})
 	s.SetDefault(s1)
-	a := connectSotw(t, addr, newFakeNode(t, "a", "envoy", nil))
-	b := connectSotw(t, addr, newFakeNode(t, "b", "envoy", nil))
+	a := connectSotw(t, addr, nodeOpts("a", "envoy", nil))
+	b := connectSotw(t, addr, nodeOpts("b", "envoy", nil))
 	waitACK(t, s, s1, "a", "b")
-	bBefore := len(b.responses())
+	bBefore := len(b.Log())
 
 	s.Assign([]string{"a"}, s2)
 	waitACK(t, s, s2, "a")
 	time.Sleep(50 * time.Millisecond)
-	if got := len(b.responses()); got != bBefore {
+	if got := len(b.Log()); got != bBefore {
 		t.Errorf("b got %d new responses", got-bBefore)
 	}
 	if s.Served("a") != s2 || s.Served("b") != s1 {
 		t.Errorf("served a=%v b=%v", s.Served("a").Revision, s.Served("b").Revision)
 	}
 	// The assignment survives a reconnect; Unassign goes back to default.
-	a.close()
+	a.Close()
 	eventually(t, "a gone", func() bool { _, ok := s.Node("a"); return !ok })
-	connectSotw(t, addr, newFakeNode(t, "a", "envoy", nil))
+	connectSotw(t, addr, nodeOpts("a", "envoy", nil))
 	waitACK(t, s, s2, "a")
 	s.Unassign([]string{"a"})
 	waitACK(t, s, s1, "a")
@@ -257,17 +256,17 @@ func TestSetDefaultNilKeepsSnapshots(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{})
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
-	before := len(n.responses())
+	before := len(n.Log())
 	s.SetDefault(nil)
 	s.Assign([]string{"e"}, nil)
 	time.Sleep(50 * time.Millisecond)
-	if s.Served("e") != s1 || s.Default() != s1 || len(n.responses()) != before {
+	if s.Served("e") != s1 || s.Default() != s1 || len(n.Log()) != before {
 		t.Error("a nil Set changed what is served")
 	}
 	// A node connecting now still gets s1.
-	connectSotw(t, addr, newFakeNode(t, "late", "envoy", nil))
+	connectSotw(t, addr, nodeOpts("late", "envoy", nil))
 	waitACK(t, s, s1, "late")
 }
 
@@ -282,8 +281,7 @@ func TestPerTypeService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := newFakeNode(t, "cds-only", "envoy", nil)
-	if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node}); err != nil {
+	if err := stream.Send(&discovery.DiscoveryRequest{Node: &corev3.Node{Id: "cds-only", UserAgentName: "envoy"}}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := stream.Recv()
@@ -306,9 +304,7 @@ func TestWaitACKTimeoutNamesNodes(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{})
 	s.SetDefault(s1)
-	n := newFakeNode(t, "slow", "envoy", nil)
-	n.reject = func(string, string) string { return "" }
-	connectSotw(t, addr, n)
+	connectSotw(t, addr, nodeOpts("slow", "envoy", nil))
 	waitACK(t, s, s1, "slow")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -327,7 +323,7 @@ func nodeIDs(ns []NodeInfo) []string {
 	return out
 }
 
-func typeOrder(rs []response) []string {
+func typeOrder(rs []fleetsim.Response) []string {
 	var out []string
 	for _, r := range rs {
 		out = append(out, r.TypeURL)

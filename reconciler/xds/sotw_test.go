@@ -9,6 +9,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 )
 
 // withEndpointPort is set with one cluster's endpoints moved to port.
@@ -36,9 +37,9 @@ func TestSotwSendsOnlyChangedResources(t *testing.T) {
 	s, addr := startServer(t)
 	s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{"a", "b", "c"}})
 	s.SetDefault(s1)
-	n := connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+	n := connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	waitACK(t, s, s1, "e")
-	first := n.responses()
+	first := n.Log()
 	for _, r := range first {
 		if r.TypeURL == eds && !sameSet(r.Names, "a", "b", "c") {
 			t.Fatalf("first EDS = %v, want every assignment", r.Names)
@@ -48,39 +49,39 @@ func TestSotwSendsOnlyChangedResources(t *testing.T) {
 	s2 := withEndpointPort(s1, "main@sha1:2", "b", 9100)
 	s.SetDefault(s2)
 	waitACK(t, s, s2, "e")
-	got := n.responses()[len(first):]
+	got := n.Log()[len(first):]
 	if order := typeOrder(got); !slices.Equal(order, []string{eds}) {
 		t.Fatalf("one changed assignment sent %v", short(order))
 	}
 	if !sameSet(got[0].Names, "b") || got[0].Version != s2.Version(snapshot.Envoy, eds) {
 		t.Fatalf("EDS response = %+v, want only b at s2's version", got[0])
 	}
-	if !n.runs(s2) {
+	if !n.Runs(s2) {
 		t.Fatal("node does not run s2")
 	}
 
 	s3 := withEndpointPort(s2, "main@sha1:3", "c", 9200)
 	bad := s3.Version(snapshot.Envoy, eds)
-	n.setReject(func(typ, v string) string {
+	n.Reject(func(typ, v string) string {
 		if typ == eds && v == bad {
 			return "injected"
 		}
 		return ""
 	})
-	before := len(n.responses())
+	before := len(n.Log())
 	s.SetDefault(s3)
 	eventually(t, "node back on s2", func() bool {
 		info, _ := s.Node("e")
-		return info.Served == s2 && n.runs(s2) && len(n.responses()) >= before+2
+		return info.Served == s2 && n.Runs(s2) && len(n.Log()) >= before+2
 	})
-	got = n.responses()[before:]
+	got = n.Log()[before:]
 	// After a NACK the server cannot know which of the rejected
 	// resources the node kept: the way back sends all of them.
 	if len(got) != 2 || !sameSet(got[0].Names, "c") || got[0].Version != bad || !got[0].Rejected ||
 		!sameSet(got[1].Names, "a", "b", "c") || got[1].Version != s2.Version(snapshot.Envoy, eds) {
 		t.Fatalf("responses after s3 = %+v, want c at s3 (rejected), then a, b, c at s2", got)
 	}
-	if k := n.count(eds, bad); k != 1 {
+	if k := n.Responses(eds, bad); k != 1 {
 		t.Errorf("the rejected version was sent %d times", k)
 	}
 }
@@ -115,16 +116,16 @@ func testLargeResponseInParts(t *testing.T, delta bool) {
 	}
 	s1 := snapshot.New("main@sha1:1", classes)
 	s.SetDefault(s1)
-	var n *fakeNode
+	var n *fleetsim.Node
 	if delta {
-		n = connectDelta(t, addr, newFakeNode(t, "e", "envoy", nil), nil)
+		n = connectDelta(t, addr, nodeOpts("e", "envoy", nil), nil)
 	} else {
-		n = connectSotw(t, addr, newFakeNode(t, "e", "envoy", nil))
+		n = connectSotw(t, addr, nodeOpts("e", "envoy", nil))
 	}
 	waitACK(t, s, s1, "e")
-	var parts []response
+	var parts []fleetsim.Response
 	names := map[string]bool{}
-	for _, r := range n.responses() {
+	for _, r := range n.Log() {
 		if r.TypeURL == rds {
 			parts = append(parts, r)
 			for _, name := range r.Names {
@@ -144,7 +145,7 @@ func testLargeResponseInParts(t *testing.T, delta bool) {
 			t.Errorf("part %d of %d has version %s (whole %s)", i+1, len(parts), p.Version, whole)
 		}
 	}
-	if !delta && !n.runs(s1) {
+	if !delta && !n.Runs(s1) {
 		t.Error("node does not run s1")
 	}
 }
@@ -174,9 +175,9 @@ func TestSotwNACKOfAPartHolds(t *testing.T) {
 		return snapshot.New(rev, classes)
 	}
 	s1 := big("main@sha1:1", time.Second)
-	n := newFakeNode(t, "e", "envoy", nil)
+	o := nodeOpts("e", "envoy", nil)
 	rdsSeen := 0
-	n.setReject(func(typ, v string) string {
+	o.Reject = func(typ, v string) string {
 		if typ == rds {
 			rdsSeen++
 			if rdsSeen == 2 {
@@ -184,11 +185,11 @@ func TestSotwNACKOfAPartHolds(t *testing.T) {
 			}
 		}
 		return ""
-	})
-	connectSotw(t, addr, n)
+	}
+	n := connectSotw(t, addr, o)
 	s.SetDefault(s1)
 	rdsResponses := func() (k int) {
-		for _, r := range n.responses() {
+		for _, r := range n.Log() {
 			if r.TypeURL == rds {
 				k++
 			}
@@ -207,7 +208,7 @@ func TestSotwNACKOfAPartHolds(t *testing.T) {
 	s2 := big("main@sha1:2", 2*time.Second)
 	s.SetDefault(s2)
 	waitACK(t, s, s2, "e")
-	if !n.runs(s2) {
+	if !n.Runs(s2) {
 		t.Fatal("node does not run s2")
 	}
 }

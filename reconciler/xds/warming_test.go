@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 )
 
 // withConnectTimeout is set with one cluster's connect timeout changed (a
@@ -43,22 +44,22 @@ func TestClusterUpdateResendsAssignment(t *testing.T) {
 			s, addr := startServer(t)
 			s1 := buildSet(spec{rev: "main@sha1:1", clusters: []string{"a", "b"}})
 			s.SetDefault(s1)
-			fn := newFakeNode(t, "e", "envoy", nil)
-			fn.reRequestEDS = true
-			var n *fakeNode
+			fn := nodeOpts("e", "envoy", nil)
+			fn.ReRequestEDS = true
+			var n *fleetsim.Node
 			if delta {
 				n = connectDelta(t, addr, fn, nil)
 			} else {
 				n = connectSotw(t, addr, fn)
 			}
 			waitACK(t, s, s1, "e")
-			before := len(n.responses())
+			before := len(n.Log())
 
 			s2 := withConnectTimeout(s1, "main@sha1:2", "a", 3*time.Second)
 			s.SetDefault(s2)
 			waitACK(t, s, s2, "e")
-			eventually(t, "the node runs s2", func() bool { return delta || n.runs(s2) })
-			got := n.responses()[before:]
+			eventually(t, "the node runs s2", func() bool { return delta || n.Runs(s2) })
+			got := n.Log()[before:]
 			if order := typeOrder(got); !slices.Equal(order, []string{cds, eds}) {
 				t.Fatalf("a cluster-only change sent %v, want CDS then EDS", short(order))
 			}

@@ -13,7 +13,9 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
@@ -165,6 +167,19 @@ func TestDecodeAll(t *testing.T) {
 	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.ScopedRouteType, resource.SecretType} {
 		if m := New(typ); m == nil || "type.googleapis.com/"+string(m.ProtoReflect().Descriptor().FullName()) != typ {
 			t.Errorf("New(%s) = %T", typ, m)
+		}
+	}
+	for _, typ := range []string{resource.ClusterType, resource.EndpointType, resource.ListenerType, resource.RouteType, resource.ScopedRouteType, resource.SecretType} {
+		m := New(typ)
+		m.ProtoReflect().Set(m.ProtoReflect().Descriptor().Fields().ByNumber(1), protoreflect.ValueOfString("n"))
+		// A field before the name on the wire is skipped.
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 7), b...)
+		if got := WireName(b); got != "n" || Name(m) != "n" {
+			t.Errorf("%s: WireName = %q, Name = %q", typ, got, Name(m))
 		}
 	}
 	if _, err := Decode("type.googleapis.com/google.protobuf.Empty", nil); err == nil {

@@ -1,10 +1,15 @@
-// Package fleetsim simulates a fleet of xDS nodes: each node is one ADS
-// state-of-the-world stream over real gRPC (loopback in tests) that
-// subscribes to every type (wildcard, as Envoy does for CDS, LDS and SRDS;
-// Envoy names the EDS and RDS resources it wants, the bytes of a change
-// are the same),
-// decodes and validates every resource it receives (ValidateAll), ACKs what
-// is valid and NACKs what is not, or what a test tells it to reject.
+// Package fleetsim is the one ADS client of gitxds's tests and harnesses
+// that play a node, and a fleet of them. A Node is one ADS stream, state of
+// the world or delta (NodeOptions.Delta), over real gRPC (loopback in
+// tests) that subscribes to every type (wildcard, as Envoy does for CDS,
+// LDS and SRDS; Envoy names the EDS and RDS resources it wants, the bytes
+// of a change are the same, and NodeOptions.Subscribe names them),
+// decodes and validates every resource it receives (ValidateAll, or
+// xdsres.Validate), ACKs what is valid and NACKs what is not, or what a
+// test tells it to reject (Reject). It has a node id, labels (the string
+// fields of its metadata) and a user agent, which gives its class.
+//
+// A single node for a test: ConnectT. A fleet: Start.
 //
 // Every node counts the responses it got per type and version, and
 // remembers when it accepted each version, so that a test or benchmark can
@@ -21,19 +26,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 )
@@ -55,6 +53,9 @@ type Options struct {
 	Conns int
 	// NoValidate skips ValidateAll of the received resources.
 	NoValidate bool
+	// Delta opens incremental (delta) ADS streams instead of state of the
+	// world ones.
+	Delta bool
 	// ConnectParallelism bounds how many streams open at once (default 64).
 	ConnectParallelism int
 	// DialOptions are added to the connections' options.
@@ -109,7 +110,14 @@ func Start(ctx context.Context, n int, addr string, opts Options) (*Fleet, error
 		f.conns = append(f.conns, cc)
 	}
 	for i := 0; i < n; i++ {
-		nd, err := newNode(opts, i)
+		no := NodeOptions{ID: fmt.Sprintf("%s-%d", opts.Prefix, i), UserAgent: opts.UserAgent, Types: opts.Types, Delta: opts.Delta}
+		if opts.Labels != nil {
+			no.Labels = opts.Labels(i)
+		}
+		if opts.NoValidate {
+			no.Validate = ValidateNone
+		}
+		nd, err := newNode(no)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -158,43 +166,6 @@ func (f *Fleet) IDs() []string {
 	return out
 }
 
-// Want is what a node runs when it runs a Set: the version of every type,
-// and for the types whose sotw responses may carry only what changed (EDS
-// and RDS), the content hash of every resource (cache.HashResource of its
-// wire bytes, the Set's version map). A node that holds exactly those
-// resources runs the Set even when it was never sent the type's version:
-// nothing it subscribed to changed.
-type Want struct {
-	Versions  map[string]string            // type URL -> version
-	Resources map[string]map[string]string // type URL -> name -> hash
-}
-
-// WantOf is what nodes of class c run when they run set.
-func WantOf(set *snapshot.Set, c snapshot.Class) Want {
-	w := Want{Versions: map[string]string{}, Resources: map[string]map[string]string{}}
-	for _, t := range snapshot.TypeURLs {
-		w.Versions[t] = set.Version(c, t)
-	}
-	if snap, err := set.CacheSnapshot(c); err == nil && snap != nil {
-		for _, t := range partialTypes {
-			// Content hashes: an Envoy assignment's entry also names
-			// its cluster's hash ("content/cluster", package snapshot).
-			vm := map[string]string{}
-			for name, h := range snap.GetVersionMap(t) {
-				vm[name], _, _ = strings.Cut(h, "/")
-			}
-			w.Resources[t] = vm
-		}
-	}
-	return w
-}
-
-// partialTypes: a sotw response of these types may carry only some of the
-// subscribed resources; the others are kept (the xDS protocol).
-var partialTypes = []string{resource.EndpointType, resource.RouteType}
-
-func isPartial(t string) bool { return t == resource.EndpointType || t == resource.RouteType }
-
 // WaitRuns waits until every node runs set (WantOf) and returns the time
 // the last of them accepted the last response that got it there. A node
 // whose stream ended fails the wait.
@@ -204,7 +175,7 @@ func (f *Fleet) WaitRuns(ctx context.Context, set *snapshot.Set) (time.Time, err
 		w := WantOf(set, c)
 		want[c] = &w
 	}
-	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.runsAt(want[n.class]) })
+	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.RunsWant(want[n.class]) })
 }
 
 // Wait waits until cond holds for every node and returns the latest time
@@ -280,308 +251,9 @@ func (f *Fleet) Reject(rule func(node, typeURL, version string) string) {
 // Close ends every stream and connection.
 func (f *Fleet) Close() {
 	for _, n := range f.nodes {
-		n.close()
+		n.Close()
 	}
 	for _, cc := range f.conns {
 		_ = cc.Close()
-	}
-}
-
-// Node is one simulated node.
-type Node struct {
-	id     string
-	node   *corev3.Node
-	class  snapshot.Class
-	types  []string
-	verify bool
-	cancel context.CancelFunc
-	done   chan struct{}
-
-	mu       sync.Mutex
-	reject   func(typeURL, version string) string
-	accepted map[string]version           // type URL -> last accepted
-	held     map[string]map[string]string // partial type URL -> name -> hash of what it holds
-	gen      int                          // counts accepted responses
-	memo     struct {
-		want *Want
-		gen  int
-		at   time.Time
-		ok   bool
-	}
-	counts    map[string]map[string]int
-	responses int
-	nacks     int
-	lastNACK  string
-	err       error
-}
-
-type version struct {
-	v  string
-	at time.Time
-}
-
-func newNode(opts Options, i int) (*Node, error) {
-	id := fmt.Sprintf("%s-%d", opts.Prefix, i)
-	meta := map[string]any{}
-	if opts.Labels != nil {
-		for k, v := range opts.Labels(i) {
-			meta[k] = v
-		}
-	}
-	md, err := structpb.NewStruct(meta)
-	if err != nil {
-		return nil, fmt.Errorf("fleetsim: node %s metadata: %w", id, err)
-	}
-	pb := &corev3.Node{Id: id, UserAgentName: opts.UserAgent, Metadata: md}
-	return &Node{
-		id: id, node: pb, class: snapshot.ClassOf(pb), types: opts.Types, verify: !opts.NoValidate,
-		done: make(chan struct{}), accepted: map[string]version{}, counts: map[string]map[string]int{},
-		held: map[string]map[string]string{},
-	}, nil
-}
-
-func (n *Node) connect(ctx context.Context, cc *grpc.ClientConn) error {
-	if err := ctx.Err(); err != nil {
-		close(n.done)
-		return err
-	}
-	sctx, cancel := context.WithCancel(context.Background())
-	n.cancel = cancel
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(sctx)
-	if err != nil {
-		cancel()
-		close(n.done)
-		return fmt.Errorf("fleetsim: node %s: open stream: %w", n.id, err)
-	}
-	for _, t := range n.types {
-		if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node, TypeUrl: t}); err != nil {
-			cancel()
-			close(n.done)
-			return fmt.Errorf("fleetsim: node %s: first request: %w", n.id, err)
-		}
-	}
-	go func() {
-		defer close(n.done)
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				if sctx.Err() == nil {
-					n.mu.Lock()
-					n.err = err
-					n.mu.Unlock()
-				}
-				return
-			}
-			if err := stream.Send(n.answer(resp)); err != nil {
-				return
-			}
-		}
-	}()
-	return nil
-}
-
-// answer decides ACK or NACK for a response and records it.
-func (n *Node) answer(resp *discovery.DiscoveryResponse) *discovery.DiscoveryRequest {
-	typ, v := resp.GetTypeUrl(), resp.GetVersionInfo()
-	msg := ""
-	if n.verify {
-		if err := Validate(typ, resp.GetResources()); err != nil {
-			msg = err.Error()
-		}
-	}
-	now := time.Now()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if msg == "" && n.reject != nil {
-		msg = n.reject(typ, v)
-	}
-	n.responses++
-	if n.counts[typ] == nil {
-		n.counts[typ] = map[string]int{}
-	}
-	n.counts[typ][v]++
-	req := &discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ, ResponseNonce: resp.GetNonce()}
-	if msg != "" {
-		n.nacks++
-		n.lastNACK = msg
-		req.VersionInfo = n.accepted[typ].v // the last version accepted, as the protocol says
-		req.ErrorDetail = &statuspb.Status{Code: 3, Message: msg}
-		return req
-	}
-	n.accepted[typ] = version{v, now}
-	n.gen++
-	if isPartial(typ) {
-		h := n.held[typ]
-		if h == nil {
-			h = map[string]string{}
-			n.held[typ] = h
-		}
-		for _, a := range resp.GetResources() {
-			h[resourceName(a.GetValue())] = cache.HashResource(a.GetValue())
-		}
-	}
-	req.VersionInfo = v
-	return req
-}
-
-// resourceName reads field 1 of a resource's wire bytes: the name of a
-// RouteConfiguration, the cluster_name of a ClusterLoadAssignment.
-func resourceName(b []byte) string {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return ""
-		}
-		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return ""
-			}
-			return string(v)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return ""
-		}
-		b = b[m:]
-	}
-	return ""
-}
-
-// ID is the node id.
-func (n *Node) ID() string { return n.id }
-
-// Class of the node (from its user agent).
-func (n *Node) Class() snapshot.Class { return n.class }
-
-// Reject sets the node's NACK rule: a non-empty result NACKs the response
-// with that message. nil accepts everything that validates.
-func (n *Node) Reject(rule func(typeURL, version string) string) {
-	n.mu.Lock()
-	n.reject = rule
-	n.mu.Unlock()
-}
-
-// RejectVersion NACKs every response of typeURL at version with msg.
-func (n *Node) RejectVersion(typeURL, version, msg string) {
-	n.Reject(func(t, v string) string {
-		if t == typeURL && v == version {
-			return msg
-		}
-		return ""
-	})
-}
-
-// Accepted is the last accepted version per type URL.
-func (n *Node) Accepted() map[string]string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make(map[string]string, len(n.accepted))
-	for t, v := range n.accepted {
-		out[t] = v.v
-	}
-	return out
-}
-
-// RunsAt reports whether the node runs set (WantOf), and when it accepted
-// the last response that got it there.
-func (n *Node) RunsAt(set *snapshot.Set) (time.Time, bool) {
-	w := WantOf(set, n.class)
-	return n.RunsWant(&w)
-}
-
-// RunsWant is RunsAt for a Want.
-func (n *Node) RunsWant(want *Want) (time.Time, bool) { return n.runsAt(want) }
-
-func (n *Node) runsAt(want *Want) (time.Time, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.memo.want == want && n.memo.gen == n.gen {
-		return n.memo.at, n.memo.ok
-	}
-	var last time.Time
-	ok := true
-	for _, t := range n.types {
-		a := n.accepted[t]
-		if a.v != want.Versions[t] && !(isPartial(t) && want.Resources[t] != nil && holds(n.held[t], want.Resources[t])) {
-			ok = false
-			break
-		}
-		if a.at.After(last) {
-			last = a.at
-		}
-	}
-	if !ok {
-		last = time.Time{}
-	}
-	n.memo.want, n.memo.gen, n.memo.at, n.memo.ok = want, n.gen, last, ok
-	return last, ok
-}
-
-// holds reports whether every wanted resource is held at its hash.
-func holds(have, want map[string]string) bool {
-	for name, h := range want {
-		if have[name] != h {
-			return false
-		}
-	}
-	return true
-}
-
-// Runs reports whether the node runs set.
-func (n *Node) Runs(set *snapshot.Set) bool {
-	_, ok := n.RunsAt(set)
-	return ok
-}
-
-// Responses is how many responses of typeURL at version the node got.
-func (n *Node) Responses(typeURL, version string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.counts[typeURL][version]
-}
-
-// Counts is a copy of the responses per type URL and version.
-func (n *Node) Counts() map[string]map[string]int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make(map[string]map[string]int, len(n.counts))
-	for t, vs := range n.counts {
-		c := make(map[string]int, len(vs))
-		for v, k := range vs {
-			c[v] = k
-		}
-		out[t] = c
-	}
-	return out
-}
-
-// Totals is how many responses the node got and how many it NACKed.
-func (n *Node) Totals() (responses, nacks int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.responses, n.nacks
-}
-
-// LastNACK is the message of the node's last NACK.
-func (n *Node) LastNACK() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.lastNACK
-}
-
-// Err is the error that ended the node's stream, nil while it runs (or
-// after Close).
-func (n *Node) Err() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.err
-}
-
-func (n *Node) close() {
-	if n.cancel != nil {
-		n.cancel()
-		<-n.done
 	}
 }

@@ -35,13 +35,15 @@ func (s sotwFleet) waitRuns(ctx context.Context, want *fleetsim.Want) (time.Time
 func (s sotwFleet) bytes() int64 { return s.n.Load() }
 func (s sotwFleet) close()       { s.f.Close() }
 
-type deltaWrap struct{ f *deltaFleet }
+// deltaFleet is a fleet of incremental (delta) nodes: each subscribes to
+// every type but SDS as a wildcard (fleetsim.DefaultTypes, for either
+// role), validates what it receives and ACKs or NACKs. Its wait ends at
+// the last node's ACK.
+type deltaFleet struct{ sotwFleet }
 
-func (d deltaWrap) waitRuns(ctx context.Context, want *fleetsim.Want) (time.Time, error) {
-	return d.f.waitRuns(ctx, want.Versions)
+func (d deltaFleet) waitRuns(ctx context.Context, want *fleetsim.Want) (time.Time, error) {
+	return d.f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) { return n.RunsWant(want) })
 }
-func (d deltaWrap) bytes() int64 { return d.f.bytes.Load() }
-func (d deltaWrap) close()       { d.f.close() }
 
 // runs: the node runs want (fleetsim.Want: every type at want's version,
 // or holding want's resources). The time is now: fleetsim.Fleet.Wait polls
@@ -139,25 +141,23 @@ func runFleet(ctx context.Context, cfg Config, spec repogen.Spec, upstreams []st
 	t0 := time.Now()
 	var fl fleet
 	var sim *fleetsim.Fleet
+	n := &atomic.Int64{}
+	opts := fleetsim.Options{Prefix: role, DialOptions: []grpc.DialOption{counting(n)}}
+	switch {
+	case delta:
+		opts.Prefix, opts.Delta = "delta", true
+	case role == Baseline:
+		// Its Envoy nodes use RDS only: no scoped routes.
+		opts.Types = fleetsim.ClassicTypes
+	}
+	f, err := fleetsim.Start(wctx, cfg.Nodes, start.Addr, opts)
+	if err != nil {
+		cancel()
+		return err
+	}
 	if delta {
-		d, err := startDelta(wctx, cfg.Nodes, start.Addr)
-		if err != nil {
-			cancel()
-			return err
-		}
-		fl = deltaWrap{d}
+		fl = deltaFleet{sotwFleet{f, n}}
 	} else {
-		n := &atomic.Int64{}
-		opts := fleetsim.Options{Prefix: role, DialOptions: []grpc.DialOption{counting(n)}}
-		if role == Baseline {
-			// Its Envoy nodes use RDS only: no scoped routes.
-			opts.Types = fleetsim.ClassicTypes
-		}
-		f, err := fleetsim.Start(wctx, cfg.Nodes, start.Addr, opts)
-		if err != nil {
-			cancel()
-			return err
-		}
 		sim = f
 		fl = sotwFleet{f, n}
 	}
