@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"path"
 	"slices"
+	"time"
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
@@ -62,6 +63,8 @@ type Result struct {
 	Rendered *render.Result
 	Model    *model.Output
 	Set      *snapshot.Set
+	// Took is how long each step took (the scale harness reports them).
+	Took map[Step]time.Duration
 }
 
 // Rejected returns the objects of the build that are not fully accepted.
@@ -105,11 +108,13 @@ func (e *Error) Unwrap() error { return e.Err }
 // accepted versions of last for objects that became invalid, deciding
 // conflicts by the ages of last; nil on a first run) and translates it.
 func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*Result, error) {
+	t0 := time.Now()
 	rendered, err := render.Render(fsys, overlay, p.Render)
 	if err != nil {
 		return nil, &Error{Step: StepRender, Revision: revision, Err: err}
 	}
 	rendered.Warnings = append(rendered.Warnings, render.UndeployedTeams(fsys, overlay, rendered)...)
+	t1 := time.Now()
 	in := model.Input{Revision: revision, Decoded: &p.decoded, Source: repoFile(fsys), SystemCAFile: p.SystemCAFile, Services: p.Services, Cluster: p.Cluster}
 	if last != nil {
 		in.LastAccepted, in.FirstAccepted = last.Accepted, last.FirstAccepted
@@ -128,12 +133,14 @@ func (p *Pipeline) Run(fsys filesys.FileSystem, overlay, revision string, last *
 	if err := out.IR.Validate(); err != nil {
 		return nil, &Error{Step: StepModel, Revision: revision, Err: err}
 	}
+	t2 := time.Now()
 	set, err := p.Translate(out.IR, revision)
 	if err != nil {
 		return nil, &Error{Step: StepTranslate, Revision: revision, Err: err}
 	}
 	set = applyPatches(out, set)
-	return &Result{Revision: revision, Rendered: rendered, Model: out, Set: set}, nil
+	took := map[Step]time.Duration{StepRender: t1.Sub(t0), StepModel: t2.Sub(t1), StepTranslate: time.Since(t2)}
+	return &Result{Revision: revision, Rendered: rendered, Model: out, Set: set, Took: took}, nil
 }
 
 // repoFile reads a file of the repository held by fsys (rooted at "/"),

@@ -27,10 +27,9 @@ import (
 
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
-	"gitxds.dev/gitxds/reconciler/translate"
 	"gitxds.dev/gitxds/testenv/repogen"
 	"gitxds.dev/gitxds/testenv/upstream"
 	"gitxds.dev/gitxds/testenv/xdsclient"
@@ -275,25 +274,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // the Set, as a pipeline without sharding would.
 func wholePipeline(fsys filesys.FileSystem) (renderMS, totalMS float64, err error) {
 	t0 := time.Now()
-	r, err := render.Render(fsys, "overlays/dev", render.Options{Whole: true})
-	if err != nil {
-		return 0, 0, err
-	}
-	renderMS = ms(time.Since(t0))
-	out := model.Build(model.Input{Objects: r.Objects})
-	if err := out.IR.Validate(); err != nil {
-		return 0, 0, err
-	}
-	set, err := translate.Translate(out.IR, "main@sha1:0000000000000000000000000000000000000000")
+	built, err := pipeline.New(render.Options{Whole: true}).Run(fsys, "overlays/dev", "main@sha1:0000000000000000000000000000000000000000", nil)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, c := range snapshot.Classes {
-		if _, err := set.CacheSnapshot(c); err != nil {
+		if _, err := built.Set.CacheSnapshot(c); err != nil {
 			return 0, 0, err
 		}
 	}
-	return renderMS, ms(time.Since(t0)), nil
+	return ms(built.Took[pipeline.StepRender]), ms(time.Since(t0)), nil
 }
 
 func kubectl(files repogen.Files) (float64, error) {

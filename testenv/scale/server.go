@@ -30,7 +30,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"gitxds.dev/gitxds/reconciler/model"
+	"gitxds.dev/gitxds/reconciler/ir"
+	"gitxds.dev/gitxds/reconciler/pipeline"
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/translate"
@@ -105,14 +106,13 @@ type controlPlane interface {
 // plane runs one control plane: the repository in memory, the pipeline,
 // and either the gitxds xDS server or the baseline SnapshotCache.
 type plane struct {
-	role  string
-	spec  repogen.Spec
-	fsys  filesys.FileSystem
-	ropts render.Options
-	rev   int
-	// decoded is the model's decode cache, kept across changes as the
-	// reconciler's pipeline keeps it.
-	decoded model.DecodeCache
+	role string
+	spec repogen.Spec
+	fsys filesys.FileSystem
+	// pipe builds every revision, as the reconciler's does (its render
+	// cache and the model's decode cache kept across changes).
+	pipe *pipeline.Pipeline
+	rev  int
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -162,8 +162,15 @@ func newPlane(role string, spec repogen.Spec) (*plane, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plane{role: role, spec: spec, fsys: fsys, ropts: render.Options{Cache: render.NewCache(0)},
-		nodes: map[string]snapshot.Class{}}
+	pipe := pipeline.New(render.Options{Cache: render.NewCache(0)})
+	// The baseline serves one RouteConfiguration per port, as most
+	// control planes do; gitxds one per hostname (scoped routes, which a
+	// real Envoy gets from 1.38: the simulated nodes send no version).
+	topts := translate.Options{PortRouteConfigs: role == Baseline, ScopedRoutes: role != Baseline}
+	pipe.Translate = func(x *ir.IR, revision string) (*snapshot.Set, error) {
+		return translate.TranslateWith(x, revision, topts)
+	}
+	p := &plane{role: role, spec: spec, fsys: fsys, pipe: pipe, nodes: map[string]snapshot.Class{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p, nil
 }
@@ -239,28 +246,13 @@ func (p *plane) prepare(r request) (reply, error) {
 		}
 	}
 	p.rev++
-	// pipeline.Pipeline.Run's stages, timed one by one.
-	t1 := time.Now()
-	rendered, err := render.Render(p.fsys, "overlays/dev", p.ropts)
+	built, err := p.pipe.Run(p.fsys, "overlays/dev", fmt.Sprintf("main@sha1:%040d", p.rev), nil)
 	if err != nil {
 		return reply{}, err
 	}
-	t2 := time.Now()
-	out := model.Build(model.Input{Objects: rendered.Objects, Decoded: &p.decoded})
-	if err := out.IR.Validate(); err != nil {
-		return reply{}, err
-	}
-	t3 := time.Now()
-	// The baseline serves one RouteConfiguration per port, as most
-	// control planes do; gitxds one per hostname (scoped routes, which a
-	// real Envoy gets from 1.38: the simulated nodes send no version).
-	set, err := translate.TranslateWith(out.IR, fmt.Sprintf("main@sha1:%040d", p.rev),
-		translate.Options{PortRouteConfigs: p.role == Baseline, ScopedRoutes: p.role != Baseline})
-	if err != nil {
-		return reply{}, err
-	}
+	set, rendered := built.Set, built.Rendered
 	t4 := time.Now()
-	rep := reply{RenderMS: ms(t2.Sub(t1)), ModelMS: ms(t3.Sub(t2)), TranslateMS: ms(t4.Sub(t3)),
+	rep := reply{RenderMS: ms(built.Took[pipeline.StepRender]), ModelMS: ms(built.Took[pipeline.StepModel]), TranslateMS: ms(built.Took[pipeline.StepTranslate]),
 		ShardsBuilt: rendered.Shards - rendered.ShardsCached, Versions: map[string]map[string]string{}}
 	snaps := map[snapshot.Class]*cache.Snapshot{}
 	for _, c := range snapshot.Classes {
