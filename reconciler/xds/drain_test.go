@@ -1,18 +1,12 @@
 package xds
 
 import (
-	"context"
 	"fmt"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"google.golang.org/protobuf/proto"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/testenv/fleetsim"
@@ -154,102 +148,6 @@ func TestScopeReaddedEndsDrain(t *testing.T) {
 	}
 }
 
-// scopeNode is an ADS client that asks for scoped routes as Envoy does: CDS,
-// EDS, LDS and SRDS wildcard, and RDS for the route configurations its
-// scopes name, asked for when a scope list arrives and before it is
-// ACKed. It ACKs a scope list only once it holds the route configuration
-// of every scope in it (stricter than Envoy, which serves a new scope
-// with an empty route table meanwhile: here that wait would never end if
-// the server held the route configurations back until the ACK).
-type scopeNode struct {
-	mu        sync.Mutex
-	rds       map[string]bool // route configurations held
-	pendingSR *discovery.DiscoveryRequest
-	want      []string // route configurations the pending scope list names
-	srds      string   // scope list version ACKed
-}
-
-func connectScopeNode(t *testing.T, addr, id string) *scopeNode {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	stream, err := discovery.NewAggregatedDiscoveryServiceClient(dial(t, addr)).StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := &corev3.Node{Id: id, UserAgentName: "envoy"}
-	for _, typ := range []string{cds, eds, lds, srds} {
-		if err := stream.Send(&discovery.DiscoveryRequest{Node: node, TypeUrl: typ}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sn := &scopeNode{rds: map[string]bool{}}
-	var rdsNonce string
-	go func() {
-		for {
-			resp, err := stream.Recv()
-			if err != nil {
-				return
-			}
-			typ := resp.GetTypeUrl()
-			ack := &discovery.DiscoveryRequest{TypeUrl: typ, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
-			var send []*discovery.DiscoveryRequest
-			sn.mu.Lock()
-			switch typ {
-			case srds:
-				var names []string
-				for _, r := range resp.GetResources() {
-					var sc routev3.ScopedRouteConfiguration
-					if proto.Unmarshal(r.GetValue(), &sc) == nil {
-						names = append(names, sc.GetRouteConfigurationName())
-					}
-				}
-				sort.Strings(names)
-				sn.want, sn.pendingSR = names, ack
-				send = append(send, &discovery.DiscoveryRequest{TypeUrl: rds, ResourceNames: names, ResponseNonce: rdsNonce})
-			case rds:
-				rdsNonce = resp.GetNonce()
-				for _, r := range resp.GetResources() {
-					var rc routev3.RouteConfiguration
-					if proto.Unmarshal(r.GetValue(), &rc) == nil {
-						sn.rds[rc.GetName()] = true
-					}
-				}
-				send = append(send, ack)
-			default:
-				send = append(send, ack)
-			}
-			if sn.pendingSR != nil && sn.holdsAll() {
-				send = append(send, sn.pendingSR)
-				sn.srds = sn.pendingSR.GetVersionInfo()
-				sn.pendingSR = nil
-			}
-			sn.mu.Unlock()
-			for _, req := range send {
-				if stream.Send(req) != nil {
-					return
-				}
-			}
-		}
-	}()
-	return sn
-}
-
-func (sn *scopeNode) holdsAll() bool {
-	for _, name := range sn.want {
-		if !sn.rds[name] {
-			return false
-		}
-	}
-	return true
-}
-
-func (sn *scopeNode) ackedScopes() string {
-	sn.mu.Lock()
-	defer sn.mu.Unlock()
-	return sn.srds
-}
-
 // A new scope's route configuration is served with the scope list that
 // adds it: the node's request for it, sent before it ACKs the scope list,
 // is answered without waiting for that ACK (Envoy serves a new scope with
@@ -258,10 +156,15 @@ func TestScopeAddedWithItsRoutes(t *testing.T) {
 	s, addr := startServerOpts(t, Options{ScopeDrain: -1})
 	s1 := scopedSet("main@sha1:1", "a.example.com")
 	s.SetDefault(s1)
-	sn := connectScopeNode(t, addr, "e")
-	eventually(t, "s1's scopes ACKed", func() bool { return sn.ackedScopes() == s1.Version(snapshot.Envoy, srds) })
+	// The node asks for scoped routes as Envoy does: CDS, EDS, LDS and
+	// SRDS wildcard, and RDS for the route configurations its scopes name
+	// (fleetsim's FollowScopes).
+	o := nodeOpts("e", "envoy", nil)
+	o.Types, o.FollowScopes = []string{cds, eds, lds, srds}, true
+	n := connectSotw(t, addr, o)
+	eventually(t, "s1's scopes ACKed", func() bool { return n.AcceptedVersion(srds) == s1.Version(snapshot.Envoy, srds) })
 	s2 := scopedSet("main@sha1:2", "a.example.com", "b.example.com")
 	s.SetDefault(s2)
-	eventually(t, "s2's scopes ACKed (with their routes)", func() bool { return sn.ackedScopes() == s2.Version(snapshot.Envoy, srds) })
+	eventually(t, "s2's scopes ACKed (with their routes)", func() bool { return n.AcceptedVersion(srds) == s2.Version(snapshot.Envoy, srds) })
 	waitACK(t, s, s2, "e")
 }

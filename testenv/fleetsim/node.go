@@ -3,6 +3,7 @@ package fleetsim
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,13 @@ type NodeOptions struct {
 	Reject func(typeURL, version string) string
 	// Delay is how long the node waits before each ACK or NACK.
 	Delay time.Duration
+	// FollowScopes: a state of the world node asks for the route
+	// configurations its scopes name (RDS by name, as Envoy does), when a
+	// scope list arrives and before it ACKs it, and ACKs a scope list only
+	// once it holds the route configuration of every scope in it
+	// (stricter than Envoy, which serves a new scope with an empty route
+	// table meanwhile). Subscribe to SRDS and not to RDS with it.
+	FollowScopes bool
 	// ReRequestEDS: on a CDS response, a state of the world node first
 	// sends its last EDS request again, byte for byte, as Envoy may when a
 	// cluster it re-warms subscribes to its assignment again.
@@ -113,7 +121,13 @@ type Node struct {
 	lastNACK  string
 	log       []Response
 	lastEDS   *discovery.DiscoveryRequest
-	err       error
+	scopes    struct { // FollowScopes
+		routes   []string                    // the route configurations of the pending scope list
+		ack      *discovery.DiscoveryRequest // its ACK, held back
+		at       time.Time                   // when it was accepted
+		rdsNonce string                      // of the last RDS response
+	}
+	err error
 }
 
 type version struct {
@@ -204,55 +218,24 @@ func (n *Node) connect(ctx context.Context, cc *grpc.ClientConn) error {
 		if err != nil {
 			return fail("open stream", err)
 		}
+		var first []*discovery.DeltaDiscoveryRequest
 		for _, t := range n.opts.Types {
-			if err := stream.Send(&discovery.DeltaDiscoveryRequest{Node: n.node, TypeUrl: t, ResourceNamesSubscribe: n.opts.Subscribe[t]}); err != nil {
-				return fail("first request", err)
-			}
+			first = append(first, &discovery.DeltaDiscoveryRequest{Node: n.node, TypeUrl: t, ResourceNamesSubscribe: n.opts.Subscribe[t]})
 		}
-		run = func() error {
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					return err
-				}
-				req := n.answerDelta(resp)
-				time.Sleep(n.opts.Delay)
-				if err := stream.Send(req); err != nil {
-					return nil
-				}
-			}
+		if run, err = pump(stream, first, n.answerDelta, n.opts.Delay); err != nil {
+			return fail("first request", err)
 		}
 	} else {
 		stream, err := ads.StreamAggregatedResources(sctx)
 		if err != nil {
 			return fail("open stream", err)
 		}
+		var first []*discovery.DiscoveryRequest
 		for _, t := range n.opts.Types {
-			if err := stream.Send(&discovery.DiscoveryRequest{Node: n.node, TypeUrl: t, ResourceNames: n.opts.Subscribe[t]}); err != nil {
-				return fail("first request", err)
-			}
+			first = append(first, &discovery.DiscoveryRequest{Node: n.node, TypeUrl: t, ResourceNames: n.opts.Subscribe[t]})
 		}
-		run = func() error {
-			for {
-				resp, err := stream.Recv()
-				if err != nil {
-					return err
-				}
-				again := n.edsAgain(resp)
-				req := n.answerSotw(resp)
-				if req == nil {
-					continue // silent
-				}
-				time.Sleep(n.opts.Delay)
-				if again != nil {
-					if err := stream.Send(again); err != nil {
-						return nil
-					}
-				}
-				if err := stream.Send(req); err != nil {
-					return nil
-				}
-			}
+		if run, err = pump(stream, first, n.answerSotw, n.opts.Delay); err != nil {
+			return fail("first request", err)
 		}
 	}
 	go func() {
@@ -264,6 +247,42 @@ func (n *Node) connect(ctx context.Context, cc *grpc.ClientConn) error {
 		}
 	}()
 	return nil
+}
+
+// stream is an ADS stream, state of the world or delta, as a node uses it.
+type stream[Req, Resp any] interface {
+	Send(Req) error
+	Recv() (Resp, error)
+}
+
+// pump sends the first requests on s and returns the loop that answers
+// every response with the requests answer returns (none: no answer), each
+// time after delay. The loop returns the error that ended the stream, nil
+// when a send failed (the stream is closing).
+func pump[Req, Resp any](s stream[Req, Resp], first []Req, answer func(Resp) []Req, delay time.Duration) (func() error, error) {
+	for _, r := range first {
+		if err := s.Send(r); err != nil {
+			return nil, err
+		}
+	}
+	return func() error {
+		for {
+			resp, err := s.Recv()
+			if err != nil {
+				return err
+			}
+			reqs := answer(resp)
+			if len(reqs) == 0 {
+				continue
+			}
+			time.Sleep(delay)
+			for _, r := range reqs {
+				if s.Send(r) != nil {
+					return nil
+				}
+			}
+		}
+	}, nil
 }
 
 // check validates a response's resources as the node's options say and
@@ -346,9 +365,10 @@ func (n *Node) record(typ, v string, names, removed []string, rejected bool, rs 
 	n.log = append(n.log, Response{TypeURL: typ, Version: v, Names: names, Removed: removed, Rejected: rejected, Resources: len(names), Refs: refs})
 }
 
-// answerSotw decides ACK or NACK for a state of the world response and
-// records it; nil when the node's silent rule says not to answer.
-func (n *Node) answerSotw(resp *discovery.DiscoveryResponse) *discovery.DiscoveryRequest {
+// answerSotw decides ACK or NACK for a state of the world response,
+// records it, and returns the requests to send: none when the node's
+// silent rule says not to answer.
+func (n *Node) answerSotw(resp *discovery.DiscoveryResponse) []*discovery.DiscoveryRequest {
 	typ, v := resp.GetTypeUrl(), resp.GetVersionInfo()
 	invalid := n.check(typ, resp.GetResources())
 	now := time.Now()
@@ -366,13 +386,15 @@ func (n *Node) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Discover
 	if n.silent != nil && n.silent(typ, v) {
 		return nil
 	}
+	var out []*discovery.DiscoveryRequest
+	if n.opts.ReRequestEDS && typ == resource.ClusterType && n.lastEDS != nil {
+		out = append(out, proto.Clone(n.lastEDS).(*discovery.DiscoveryRequest))
+	}
 	req := &discovery.DiscoveryRequest{Node: n.node, TypeUrl: typ, ResponseNonce: resp.GetNonce(), ResourceNames: n.opts.Subscribe[typ]}
 	if msg != "" {
 		req.VersionInfo = n.accepted[typ].v // the last version accepted, as the protocol says
 		req.ErrorDetail = &statuspb.Status{Code: 3, Message: msg}
 	} else {
-		n.accepted[typ] = version{v, now}
-		n.gen++
 		req.VersionInfo = v
 		if isPartial(typ) || n.opts.Record {
 			h := n.holdOf(typ, fullState(typ))
@@ -384,22 +406,68 @@ func (n *Node) answerSotw(resp *discovery.DiscoveryResponse) *discovery.Discover
 	if typ == resource.EndpointType {
 		n.lastEDS = req
 	}
-	return req
+	if !n.opts.FollowScopes {
+		if msg == "" {
+			n.accept(typ, v, now)
+		}
+		return append(out, req)
+	}
+	return append(out, n.followScopes(resp, req, msg == "", now)...)
 }
 
-// edsAgain is the request to send before answering resp: the last EDS
-// request again, when ReRequestEDS says so and resp is a CDS response.
-func (n *Node) edsAgain(resp *discovery.DiscoveryResponse) *discovery.DiscoveryRequest {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if !n.opts.ReRequestEDS || resp.GetTypeUrl() != resource.ClusterType || n.lastEDS == nil {
-		return nil
+// accept records version v of typ as accepted at now.
+func (n *Node) accept(typ, v string, now time.Time) {
+	n.accepted[typ] = version{v, now}
+	n.gen++
+}
+
+// followScopes is FollowScopes: on a scope list it accepts, the node asks
+// for the route configurations its scopes name and holds its ACK back
+// until it holds every one of them. Call with n.mu held.
+func (n *Node) followScopes(resp *discovery.DiscoveryResponse, req *discovery.DiscoveryRequest, ok bool, now time.Time) []*discovery.DiscoveryRequest {
+	typ := resp.GetTypeUrl()
+	var out []*discovery.DiscoveryRequest
+	switch {
+	case typ == resource.ScopedRouteType && ok:
+		var names []string
+		if ms, err := xdsres.DecodeAll(typ, resp.GetResources()); err == nil {
+			for _, m := range ms {
+				names = append(names, xdsres.References(m)[resource.RouteType]...)
+			}
+		}
+		sort.Strings(names)
+		n.scopes.routes, n.scopes.ack, n.scopes.at = names, req, now
+		out = append(out, &discovery.DiscoveryRequest{TypeUrl: resource.RouteType, ResourceNames: names, ResponseNonce: n.scopes.rdsNonce})
+	default:
+		if typ == resource.RouteType {
+			n.scopes.rdsNonce = resp.GetNonce()
+		}
+		if ok {
+			n.accept(typ, resp.GetVersionInfo(), now)
+		}
+		out = append(out, req)
 	}
-	return proto.Clone(n.lastEDS).(*discovery.DiscoveryRequest)
+	if ack := n.scopes.ack; ack != nil && n.holdsRoutes(n.scopes.routes) {
+		out = append(out, ack)
+		n.accept(resource.ScopedRouteType, ack.GetVersionInfo(), n.scopes.at)
+		n.scopes.ack = nil
+	}
+	return out
+}
+
+// holdsRoutes reports whether the node holds every route configuration
+// named.
+func (n *Node) holdsRoutes(names []string) bool {
+	for _, name := range names {
+		if _, ok := n.held[resource.RouteType][name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // answerDelta decides ACK or NACK for a delta response and records it.
-func (n *Node) answerDelta(resp *discovery.DeltaDiscoveryResponse) *discovery.DeltaDiscoveryRequest {
+func (n *Node) answerDelta(resp *discovery.DeltaDiscoveryResponse) []*discovery.DeltaDiscoveryRequest {
 	typ, v := resp.GetTypeUrl(), resp.GetSystemVersionInfo()
 	anys := make([]*anypb.Any, 0, len(resp.GetResources()))
 	for _, r := range resp.GetResources() {
@@ -421,10 +489,9 @@ func (n *Node) answerDelta(resp *discovery.DeltaDiscoveryResponse) *discovery.De
 	req := &discovery.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: resp.GetNonce()}
 	if msg != "" {
 		req.ErrorDetail = &statuspb.Status{Code: 3, Message: msg}
-		return req
+		return []*discovery.DeltaDiscoveryRequest{req}
 	}
-	n.accepted[typ] = version{v, now}
-	n.gen++
+	n.accept(typ, v, now)
 	if n.opts.Record {
 		h := n.holdOf(typ, false)
 		for _, r := range resp.GetResources() {
@@ -434,7 +501,7 @@ func (n *Node) answerDelta(resp *discovery.DeltaDiscoveryResponse) *discovery.De
 			delete(h, name)
 		}
 	}
-	return req
+	return []*discovery.DeltaDiscoveryRequest{req}
 }
 
 // ID is the node id.
