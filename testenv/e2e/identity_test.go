@@ -7,82 +7,58 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	grpccreds "google.golang.org/grpc/credentials"
 	grpcstatus "google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"gitxds.dev/gitxds/reconciler/credentials"
 	"gitxds.dev/gitxds/reconciler/credentials/testcerts"
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/fleetsim"
 	"gitxds.dev/gitxds/testenv/stack"
 )
 
-// adsNode is an Envoy-like node on one real ADS stream (gRPC, sotw) that
-// subscribes to CDS and ACKs every response, or NACKs every one.
-type adsNode struct {
-	id   string
-	done chan error // the stream's end
-}
-
-func connectNode(ctx context.Context, t *testing.T, addr string, cfg *tls.Config, id string, labels map[string]string, nack bool) *adsNode {
+// connectNode connects an Envoy-like node (testenv/fleetsim) over mutual
+// TLS on a connection of its own: it subscribes to CDS and ACKs every
+// response, or NACKs every one. The error is that of a stream that could
+// not open.
+func connectNode(t *testing.T, addr string, cfg *tls.Config, id string, labels map[string]string, nack bool) (*fleetsim.Node, error) {
 	t.Helper()
 	conn, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(grpccreds.NewTLS(cfg)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	n := &adsNode{id: id, done: make(chan error, 1)}
-	md := map[string]any{}
-	for k, v := range labels {
-		md[k] = v
+	o := fleetsim.NodeOptions{ID: id, Labels: labels, Types: []string{resource.ClusterType}, Validate: fleetsim.ValidateNone}
+	if nack {
+		o.Reject = func(string, string) string { return "spoofed NACK" }
 	}
-	meta, _ := structpb.NewStruct(md)
-	go func() {
-		stream, err := discoverygrpc.NewAggregatedDiscoveryServiceClient(conn).StreamAggregatedResources(ctx)
-		if err != nil {
-			n.done <- err
-			return
-		}
-		req := &discoverygrpc.DiscoveryRequest{TypeUrl: resource.ClusterType,
-			Node: &corev3.Node{Id: id, UserAgentName: "envoy", Metadata: meta}}
-		for {
-			if err := stream.Send(req); err != nil {
-				n.done <- err
-				return
-			}
-			resp, err := stream.Recv()
-			if err != nil {
-				n.done <- err
-				return
-			}
-			req = &discoverygrpc.DiscoveryRequest{TypeUrl: resource.ClusterType, VersionInfo: resp.GetVersionInfo(), ResponseNonce: resp.GetNonce()}
-			if nack {
-				req.VersionInfo = ""
-				req.ErrorDetail = &rpcstatus.Status{Code: int32(codes.InvalidArgument), Message: "spoofed NACK"}
-			}
-		}
-	}()
-	return n
+	n, err := fleetsim.Connect(context.Background(), conn, o)
+	if err == nil {
+		t.Cleanup(n.Close)
+	}
+	return n, err
 }
 
-// refused waits for the node's stream to end with code.
-func (n *adsNode) refused(t *testing.T, what string, code codes.Code) {
+// refused waits for the node's stream (or its opening, err) to end with
+// code.
+func refused(t *testing.T, what string, n *fleetsim.Node, err error, code codes.Code) {
 	t.Helper()
-	select {
-	case err := <-n.done:
-		if grpcstatus.Code(err) != code {
-			t.Errorf("%s: stream ended with %v, want %v", what, err, code)
+	if err == nil {
+		select {
+		case <-n.Done():
+			err = n.Err()
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the stream was served", what)
+			return
 		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("%s: the stream was served", what)
+	}
+	if grpcstatus.Code(err) != code {
+		t.Errorf("%s: stream ended with %v, want %v", what, err, code)
 	}
 }
 
@@ -121,16 +97,14 @@ func TestSpoofedNodesCannotVetoRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	head := "main@sha1:" + must[string](t)(s.Repo.Head())
 	must[status.Status](t)(s.WaitApplied(20*time.Second, head))
 	addr := s.Daemon.XDSAddr
 
 	// The real nodes: canary-1, and stable-1, which claims the canary label
 	// in its metadata but whose certificate says stable.
-	connectNode(ctx, t, addr, cert(node("canary", "canary-1")), "canary-1", map[string]string{"rollout-group": "canary"}, false)
-	connectNode(ctx, t, addr, cert(node("stable", "stable-1")), "stable-1", map[string]string{"rollout-group": "canary"}, false)
+	must[*fleetsim.Node](t)(connectNode(t, addr, cert(node("canary", "canary-1")), "canary-1", map[string]string{"rollout-group": "canary"}, false))
+	must[*fleetsim.Node](t)(connectNode(t, addr, cert(node("stable", "stable-1")), "stable-1", map[string]string{"rollout-group": "canary"}, false))
 	waitNodes(t, s, "canary-1", "stable-1")
 
 	// The spoofers, each NACKing whatever it would get.
@@ -148,7 +122,8 @@ func TestSpoofedNodesCannotVetoRollout(t *testing.T) {
 		{"no client certificate", pki.ClientTLS(false, false), "canary-2", codes.Unavailable},
 		{"a certificate of another CA", pki.ClientTLS(false, true), "canary-2", codes.Unavailable},
 	} {
-		connectNode(ctx, t, addr, sp.cfg, sp.id, map[string]string{"rollout-group": "canary"}, true).refused(t, sp.what, sp.code)
+		n, err := connectNode(t, addr, sp.cfg, sp.id, map[string]string{"rollout-group": "canary"}, true)
+		refused(t, sp.what, n, err, sp.code)
 	}
 
 	rev := must[string](t)(s.Commit("route to b", map[string]*string{"teams/echo/routes.yaml": ptr(routeTo("b"))}))

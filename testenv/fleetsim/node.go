@@ -707,6 +707,10 @@ func (n *Node) Err() error {
 	return n.err
 }
 
+// Done is closed when the node's stream has ended (see Err) or the node
+// was closed.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
 // Close ends the node's stream and waits for its goroutine.
 func (n *Node) Close() {
 	if n.cancel != nil {
