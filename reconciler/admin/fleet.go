@@ -7,6 +7,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // XDSFleet adapts the xDS server to what the rollout and the admin API need,
@@ -41,9 +42,9 @@ func (f *XDSFleet) record(events <-chan xds.Event) {
 	for ev := range events {
 		switch ev.Kind {
 		case xds.ACK:
-			f.m.XDSResponses.WithLabelValues(shortType(ev.TypeURL), "ack").Inc()
+			f.m.XDSResponses.WithLabelValues(xdsres.ShortType(ev.TypeURL), "ack").Inc()
 		case xds.NACK:
-			f.m.XDSResponses.WithLabelValues(shortType(ev.TypeURL), "nack").Inc()
+			f.m.XDSResponses.WithLabelValues(xdsres.ShortType(ev.TypeURL), "nack").Inc()
 		case xds.Connect, xds.Disconnect:
 			dirty = true
 		}
@@ -76,7 +77,7 @@ func (f *XDSFleet) Nodes() []rollout.Node {
 			}
 		}
 		for hash, fl := range n.Failed {
-			rn.Rejected[hash] = shortType(fl.TypeURL) + ": " + fl.Error
+			rn.Rejected[hash] = xdsres.ShortType(fl.TypeURL) + ": " + fl.Error
 		}
 		out = append(out, rn)
 	}
@@ -167,7 +168,7 @@ func (f *XDSFleet) NodesJSON() any {
 			if ts.LastNACK != nil {
 				tv.LastNACK = ts.LastNACK.Version + ": " + ts.LastNACK.Error
 			}
-			v.Types[shortType(t)] = tv
+			v.Types[xdsres.ShortType(t)] = tv
 		}
 		out = append(out, v)
 	}
@@ -179,13 +180,4 @@ func setName(s *snapshot.Set) string {
 		return ""
 	}
 	return s.Revision + "@" + s.Hash()
-}
-
-func shortType(typeURL string) string {
-	for i := len(typeURL) - 1; i >= 0; i-- {
-		if typeURL[i] == '.' {
-			return typeURL[i+1:]
-		}
-	}
-	return typeURL
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // recheck bounds how long a missed event can delay a stage decision.
@@ -95,9 +96,9 @@ func (s *stageRun) handle(ev Event, i int, stage string) error {
 	case NACK:
 		if s.moved[ev.NodeID] {
 			return &failure{reason: status.ReasonNACK, msg: fmt.Sprintf("stage %s: node %s rejected %s (version %s): %s",
-				stage, ev.NodeID, shortType(ev.TypeURL), ev.Version, ev.Error)}
+				stage, ev.NodeID, xdsres.ShortType(ev.TypeURL), ev.Version, ev.Error)}
 		}
-		s.log.Warn("rollout: NACK from a node not on the new revision", "node", ev.NodeID, "type", shortType(ev.TypeURL), "error", ev.Error)
+		s.log.Warn("rollout: NACK from a node not on the new revision", "node", ev.NodeID, "type", xdsres.ShortType(ev.TypeURL), "error", ev.Error)
 	case Connect:
 		// A node that connects mid-rollout gets what its stage has reached.
 		s.move(i)
@@ -304,13 +305,6 @@ func nodeList(ids []string) string {
 		return "node(s) " + strings.Join(ids, ", ")
 	}
 	return fmt.Sprintf("node(s) %s and %d more", strings.Join(ids[:max], ", "), len(ids)-max)
-}
-
-func shortType(typeURL string) string {
-	if i := strings.LastIndex(typeURL, "."); i >= 0 {
-		return typeURL[i+1:]
-	}
-	return typeURL
 }
 
 // handleBurst handles ev and every event already queued behind it.

@@ -13,6 +13,8 @@
 package xdsres
 
 import (
+	"strings"
+
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -53,6 +55,16 @@ func Decode(typeURL string, b []byte) (proto.Message, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// ShortType is the message name of a type URL, "Cluster" for
+// "type.googleapis.com/envoy.config.cluster.v3.Cluster": what logs, metrics
+// and status show.
+func ShortType(typeURL string) string {
+	if i := strings.LastIndex(typeURL, "."); i >= 0 {
+		return typeURL[i+1:]
+	}
+	return typeURL
 }
 
 // UnknownTypeError is the error of Decode for a type that is not one of

@@ -186,3 +186,12 @@ func TestDecodeAll(t *testing.T) {
 		t.Error("Decode of a type that is not a resource")
 	}
 }
+
+func TestShortType(t *testing.T) {
+	if got := ShortType(resource.ClusterType); got != "Cluster" {
+		t.Errorf("ShortType(%s) = %q", resource.ClusterType, got)
+	}
+	if got := ShortType("plain"); got != "plain" {
+		t.Errorf("ShortType(plain) = %q", got)
+	}
+}
