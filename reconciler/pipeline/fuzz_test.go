@@ -11,12 +11,14 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/render"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // FuzzTranslate: a fuzzed resource file of the payments team, in the
 // example repository, through render, model and translate. Nothing panics;
 // when the revision builds, every resource of every node class passes
-// ValidateAll, and building it again gives the same content hash.
+// ValidateAll, with every typed config inside it (xdsres.Validate), and
+// building it again gives the same content hash.
 func FuzzTranslate(f *testing.F) {
 	for _, glob := range []string{"../../repo-layout/teams/*/*.yaml", "../model/testdata/*.in.yaml"} {
 		paths, _ := filepath.Glob(glob)
@@ -72,11 +74,7 @@ func FuzzTranslate(f *testing.F) {
 		for class, res := range b.Set.Classes {
 			for _, typ := range snapshot.TypeURLs {
 				for _, r := range res.ByType(typ) {
-					v, ok := r.(interface{ ValidateAll() error })
-					if !ok {
-						t.Fatalf("%s %s: %T has no ValidateAll", class, typ, r)
-					}
-					if err := v.ValidateAll(); err != nil {
+					if err := xdsres.Validate(r); err != nil {
 						t.Fatalf("%s %s: %v", class, typ, err)
 					}
 				}
