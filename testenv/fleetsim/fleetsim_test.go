@@ -5,10 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/xds"
@@ -120,5 +124,82 @@ func TestValidateNACKs(t *testing.T) {
 		t.Fatal("no NACK message")
 	} else {
 		t.Logf("NACK: %s", msg)
+	}
+}
+
+// A delta fleet follows the server from Set to Set too, and its NACK rule
+// holds.
+func TestDeltaFleetFollowsAndNACKs(t *testing.T) {
+	srv, addr := startXDS(t)
+	s1 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r1"})
+	s2 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r2", Variant: 1})
+	s3 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r3", Variant: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The Sets have no scoped routes: a delta server sends nothing of an
+	// empty type, so a delta node subscribed to SRDS would never have its
+	// version.
+	f, err := fleetsim.Start(ctx, 5, addr, fleetsim.Options{Prefix: "delta", Delta: true, Types: fleetsim.ClassicTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, s := range []*snapshot.Set{s1, s2} {
+		srv.SetDefault(s)
+		if _, err := f.WaitRuns(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s.Revision, err)
+		}
+	}
+	bad := s3.Version(snapshot.Envoy, resource.ListenerType)
+	f.Node(0).RejectVersion(resource.ListenerType, bad, "injected")
+	srv.SetDefault(s3)
+	if _, err := f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) {
+		if n.ID() == "delta-0" {
+			_, nacks := n.Totals()
+			return time.Time{}, nacks == 1
+		}
+		return n.RunsAt(s3)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Node(0).AcceptedVersion(resource.ListenerType); got == bad {
+		t.Errorf("delta-0 accepted the LDS version it NACKed")
+	}
+}
+
+// ValidateDeep looks inside the typed configs: an HttpConnectionManager
+// without stat_prefix, packed in a valid listener, is NACKed by a deep
+// node and ACKed by a shallow one.
+func TestValidateDeepNACKsTypedConfig(t *testing.T) {
+	srv, addr := startXDS(t)
+	bad := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "bad"})
+	l := bad.Classes[snapshot.Envoy].Listeners[0]
+	f := l.GetFilterChains()[0].GetFilters()[0]
+	hcm := &hcmv3.HttpConnectionManager{}
+	if err := f.GetTypedConfig().UnmarshalTo(hcm); err != nil {
+		t.Fatal(err)
+	}
+	hcm.StatPrefix = "" // min_len 1
+	a, err := anypb.New(hcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
+	srv.SetDefault(bad)
+	deep := fleetsim.ConnectT(t, addr, fleetsim.NodeOptions{ID: "deep", Types: fleetsim.ClassicTypes, Validate: fleetsim.ValidateDeep})
+	shallow := fleetsim.ConnectT(t, addr, fleetsim.NodeOptions{ID: "shallow", Types: fleetsim.ClassicTypes})
+	lds := bad.Version(snapshot.Envoy, resource.ListenerType)
+	deadline := time.Now().Add(10 * time.Second)
+	for deep.LastNACK() == "" || shallow.AcceptedVersion(resource.ListenerType) != lds {
+		if time.Now().After(deadline) {
+			t.Fatalf("deep: NACK %q; shallow: LDS %q, want %q", deep.LastNACK(), shallow.AcceptedVersion(resource.ListenerType), lds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(deep.LastNACK(), "StatPrefix") || deep.AcceptedVersion(resource.ListenerType) == lds {
+		t.Errorf("deep node: NACK %q, LDS accepted %q", deep.LastNACK(), deep.AcceptedVersion(resource.ListenerType))
+	}
+	if _, nacks := shallow.Totals(); nacks != 0 {
+		t.Errorf("shallow node NACKed: %s", shallow.LastNACK())
 	}
 }
