@@ -18,6 +18,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // ApplyPatches applies the EnvoyPatchPolicies of x (x.Patches) to the Envoy
@@ -162,23 +163,20 @@ func patchMessage(m proto.Message, op string) (proto.Message, error) {
 	return out, nil
 }
 
-func findResource(res *snapshot.Resources, typ ir.PatchTarget, name string) int {
-	var n int
-	var nameAt func(int) string
-	switch typ {
-	case ir.PatchListener:
-		n, nameAt = len(res.Listeners), func(i int) string { return res.Listeners[i].GetName() }
-	case ir.PatchRouteConfiguration:
-		n, nameAt = len(res.Routes), func(i int) string { return res.Routes[i].GetName() }
-	case ir.PatchCluster:
-		n, nameAt = len(res.Clusters), func(i int) string { return res.Clusters[i].GetName() }
-	case ir.PatchClusterLoadAssignment:
-		n, nameAt = len(res.Endpoints), func(i int) string { return res.Endpoints[i].GetClusterName() }
-	case ir.PatchSecret:
-		n, nameAt = len(res.Secrets), func(i int) string { return res.Secrets[i].GetName() }
+// patchTypeURL is the type URL of a patch target, whose name is the
+// type's short name ("Listener").
+func patchTypeURL(t ir.PatchTarget) string {
+	for _, u := range snapshot.TypeURLs {
+		if xdsres.ShortType(u) == string(t) {
+			return u
+		}
 	}
-	for i := 0; i < n; i++ {
-		if nameAt(i) == name {
+	return ""
+}
+
+func findResource(res *snapshot.Resources, typ ir.PatchTarget, name string) int {
+	for i, r := range res.ByType(patchTypeURL(typ)) {
+		if xdsres.Name(r) == name {
 			return i
 		}
 	}
@@ -186,18 +184,7 @@ func findResource(res *snapshot.Resources, typ ir.PatchTarget, name string) int 
 }
 
 func resourceAt(res *snapshot.Resources, typ ir.PatchTarget, i int) proto.Message {
-	switch typ {
-	case ir.PatchListener:
-		return res.Listeners[i]
-	case ir.PatchRouteConfiguration:
-		return res.Routes[i]
-	case ir.PatchCluster:
-		return res.Clusters[i]
-	case ir.PatchClusterLoadAssignment:
-		return res.Endpoints[i]
-	default:
-		return res.Secrets[i]
-	}
+	return res.ByType(patchTypeURL(typ))[i]
 }
 
 func setResourceAt(res *snapshot.Resources, i int, m proto.Message) {
