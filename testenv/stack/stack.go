@@ -90,10 +90,13 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s = &Stack{Opts: o, Upstreams: map[string]*upstream.Server{}}
+	st := &Stack{Opts: o, Upstreams: map[string]*upstream.Server{}}
+	s = st
 	defer func() {
+		// A failed start returns a nil Stack: close what was started
+		// through st, which the named result no longer holds.
 		if err != nil {
-			s.Close()
+			st.Close()
 		}
 	}()
 	s.Git, err = gitserver.Start("", gitserver.Options{})
