@@ -173,7 +173,7 @@ func TestReportsSeenByAnotherReplica(t *testing.T) {
 	for i, name := range []string{"a", "b"} {
 		r := rollout.ReplicaReport{Epoch: 2, Revision: "r1", Hash: "h1", Stage: 1, RenderedHash: "h1",
 			Connected: 10 + i, InStage: 3, Moved: 3, Acked: 2, Pending: 1, PendingNodes: []string{name + "-node-7"},
-			NACKs: []rollout.NodeNACK{{Node: name + "-node-3", TypeURL: "type.googleapis.com/envoy.config.listener.v3.Listener", Version: "h1", Error: "bad"}},
+			NACKs:     []rollout.NodeNACK{{Node: name + "-node-3", TypeURL: "type.googleapis.com/envoy.config.listener.v3.Listener", Version: "h1", Error: "bad"}},
 			Heartbeat: hb}
 		if err := board(t, dc, ns, name).PutReport(ctx, r); err != nil {
 			t.Fatal(err)

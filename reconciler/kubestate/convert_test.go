@@ -19,8 +19,8 @@ import (
 func fullState() rollout.FleetState {
 	bake := time.Date(2026, 12, 7, 3, 4, 5, 0, time.UTC)
 	return rollout.FleetState{Epoch: 1 << 40, Revision: "r2", Hash: "h2", LastGoodRevision: "r1", LastGoodHash: "h1",
-		Stages:   []rollout.StageSpec{{Name: "canary", Selector: "rollout-group=canary", Percent: -1, MinNodes: 1}, {Name: "half", Percent: 50}},
-		Stage:    1, StageName: "half", Phase: status.RolloutPaused, FastPath: "", BakeUntil: &bake,
+		Stages: []rollout.StageSpec{{Name: "canary", Selector: "rollout-group=canary", Percent: -1, MinNodes: 1}, {Name: "half", Percent: 50}},
+		Stage:  1, StageName: "half", Phase: status.RolloutPaused, FastPath: "", BakeUntil: &bake,
 		StartedAt: bake.Add(-time.Minute), Failed: []status.FailedRevision{{Revision: "r0", Reason: "Nacked"}},
 		Reason: "Baking", Message: "baking 30s"}
 }
