@@ -32,7 +32,12 @@ type candidate struct {
 
 func campaign(t *testing.T, client kubernetes.Interface, name string) *candidate {
 	t.Helper()
-	e, err := New(fast(client, name))
+	return campaignWith(t, fast(client, name))
+}
+
+func campaignWith(t *testing.T, o Options) *candidate {
+	t.Helper()
+	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
