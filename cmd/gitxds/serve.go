@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -21,9 +24,11 @@ import (
 	"gitxds.dev/gitxds/reconciler/credentials"
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/kubeevents"
+	"gitxds.dev/gitxds/reconciler/kubestate"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/model"
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/xds"
 )
@@ -59,6 +64,7 @@ type serveFlags struct {
 	// --leader-elect it is on unless set to false).
 	kubeEvents, kubeEventsSet bool
 	kubeconfig                string
+	installCRDs               bool
 	discoverServices          bool
 	clusterDomain             string
 
@@ -128,13 +134,14 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.xdsTLS.ClientCAFile, "xds-client-ca-file", "", "CA bundle for mutual TLS: proxies must present a certificate it signed")
 	fl.StringVar(&f.nodeIDPattern, "xds-node-id-pattern", "", "with --xds-client-ca-file: the client certificate SAN (URI or DNS) a node id must match; {id} is the node id, {LABEL} pins a node label (default \"{id}\"; e.g. spiffe://example.org/rollout-group/{rollout-group}/node/{id})")
 	fl.StringVar(&f.nodeLabelsFile, "xds-node-labels-file", "", "YAML map of node id to labels (e.g. edge-1: {rollout-group: canary}); when set, nodes' own labels are ignored")
-	fl.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas: elect a leader with a Kubernetes Lease (in-cluster); followers serve xDS from the shared --state-dir")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "run several replicas: elect a leader with a Kubernetes Lease (in a pod, or --kubeconfig); the fleet-wide rollout lives in the FleetRollout and ReplicaReport objects (deploy/crds) of the Lease's namespace")
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fl.StringVar(&f.leaderLease, "leader-election-lease-name", "gitxds", "name of the Lease")
 	fl.StringVar(&f.leaderIdentity, "leader-election-identity", "", "this replica's name in the Lease (default: the hostname, i.e. the pod name)")
 	fl.StringVar(&f.advertiseAdmin, "advertise-admin-address", "", "host:port at which the other replicas reach this admin API (default: the --admin-address listener)")
 	fl.BoolVar(&f.kubeEvents, "kube-events", false, "record Kubernetes Events (events.k8s.io) for each revision, rollout stage, rollback and refusal, regarding the Lease of --leader-election-namespace/--leader-election-lease-name; on by default with --leader-elect; in-cluster or --kubeconfig")
-	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for Kubernetes access outside a pod: Service discovery and --kube-events (default: $KUBECONFIG, else the pod's service account)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for Kubernetes access outside a pod: leader election and the rollout objects, Service discovery and --kube-events (default: $KUBECONFIG, else the pod's service account)")
+	fl.BoolVar(&f.installCRDs, "install-crds", false, "at start, apply the CustomResourceDefinitions of deploy/crds (embedded; server-side apply) and wait until they are served; needs permission to create and patch customresourcedefinitions")
 	fl.BoolVar(&f.discoverServices, "discover-services", true, "with Kubernetes access, take the endpoints of Service backendRefs from their EndpointSlices and push their changes at once, without a commit; false, or without access: resolve Services by DNS")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", model.DefaultClusterDomain, "DNS domain of Kubernetes Services: <name>.<namespace>.svc.<domain>, when they resolve by DNS, and for the backend address policy")
 	_ = c.MarkFlagRequired("repo")
@@ -166,6 +173,11 @@ func serve(ctx context.Context, f serveFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if f.installCRDs {
+		if err := installCRDs(ctx, f, log); err != nil {
+			return err
+		}
+	}
 	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return ioErr(err)
@@ -258,11 +270,11 @@ func daemonConfig(f serveFlags, log *slog.Logger) (daemon.Config, error) {
 		cfg.NodeIdentity = ni
 	}
 	if f.leaderElect {
-		lo, err := leaderOptions(f)
+		lo, board, err := leaderOptions(f)
 		if err != nil {
 			return cfg, &exitError{code: exitUsage, err: err}
 		}
-		cfg.Leader = lo
+		cfg.Leader, cfg.Board = lo, board
 	}
 	kube, err := serviceClient(f, log)
 	if err != nil {
@@ -367,34 +379,78 @@ func serviceClient(f serveFlags, log *slog.Logger) (kubernetes.Interface, error)
 
 const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
-// leaderOptions connects to the cluster gitxds runs in.
-func leaderOptions(f serveFlags) (*leader.Options, error) {
-	rc, err := rest.InClusterConfig()
+// leaderOptions connects to the cluster (kubeConfig: --kubeconfig,
+// $KUBECONFIG, else the pod's service account) for leader election and
+// the fleet-wide rollout's objects, which live in the Lease's namespace:
+// --leader-election-namespace, else the kubeconfig context's or the pod's.
+func leaderOptions(f serveFlags) (*leader.Options, rollout.Board, error) {
+	rc, ns, ok, err := kubeConfig(f)
+	if !ok {
+		return nil, nil, fmt.Errorf("--leader-elect needs to run in a Kubernetes pod, or --kubeconfig: %w", err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("--leader-elect needs to run in a Kubernetes pod: %w", err)
+		return nil, nil, fmt.Errorf("--leader-elect: %w", err)
+	}
+	if f.leaderNamespace != "" {
+		ns = f.leaderNamespace
+	}
+	if ns == "" {
+		return nil, nil, fmt.Errorf("--leader-election-namespace: not set, and no namespace in the kubeconfig or the pod")
 	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ns := f.leaderNamespace
-	if ns == "" {
-		b, err := os.ReadFile(serviceAccountNamespace)
-		if err != nil {
-			return nil, fmt.Errorf("--leader-election-namespace: %w", err)
-		}
-		ns = strings.TrimSpace(string(b))
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, err
 	}
 	id := f.leaderIdentity
 	if id == "" {
 		if id, err = os.Hostname(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	board, err := kubestate.New(kubestate.Options{Client: dyn, Namespace: ns, Name: f.leaderLease, Replica: id,
+		Owner: podOwner(f.environ, id)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("--leader-election-identity, --leader-election-lease-name: %w", err)
 	}
 	if f.advertiseAdmin != "" {
 		id = leader.Identity(id, f.advertiseAdmin)
 	}
-	return &leader.Options{Client: client, Namespace: ns, Name: f.leaderLease, Identity: id}, nil
+	return &leader.Options{Client: client, Namespace: ns, Name: f.leaderLease, Identity: id, MinEpoch: board.StoredEpoch}, board, nil
+}
+
+// podOwner is the Pod this replica runs in, from the downward API
+// variables POD_NAME and POD_UID (deploy/ha sets them), when its name is
+// the replica's: its ReplicaReport is then deleted with the pod.
+func podOwner(environ []string, replica string) *metav1.OwnerReference {
+	name, uid := lookupEnvIn(environ, "POD_NAME"), lookupEnvIn(environ, "POD_UID")
+	if name == "" || uid == "" || name != replica {
+		return nil
+	}
+	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: types.UID(uid)}
+}
+
+// installCRDs is --install-crds.
+func installCRDs(ctx context.Context, f serveFlags, log *slog.Logger) error {
+	rc, _, ok, err := kubeConfig(f)
+	if !ok {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--install-crds needs to run in a Kubernetes pod, or --kubeconfig: %w", err)}
+	}
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--install-crds: %w", err)}
+	}
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return ioErr(err)
+	}
+	if err := kubestate.InstallCRDs(ctx, dyn, time.Minute); err != nil {
+		return ioErr(fmt.Errorf("--install-crds: %w", err))
+	}
+	log.Info("CustomResourceDefinitions installed", "group", kubestate.Group, "version", kubestate.Version)
+	return nil
 }
 
 func lookupEnvIn(environ []string, name string) string {

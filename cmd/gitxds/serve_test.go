@@ -248,9 +248,59 @@ func TestDeployConfigNamesServeFlags(t *testing.T) {
 
 func TestLeaderElectOutsideACluster(t *testing.T) {
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	_, err := leaderOptions(serveFlags{leaderElect: true, leaderLease: "gitxds"})
-	if err == nil || !strings.Contains(err.Error(), "Kubernetes pod") {
-		t.Fatalf("want a refusal outside a cluster, got %v", err)
+	_, _, err := leaderOptions(serveFlags{leaderElect: true, leaderLease: "gitxds"})
+	if err == nil || !strings.Contains(err.Error(), "Kubernetes pod, or --kubeconfig") {
+		t.Fatalf("want a refusal outside a cluster without a kubeconfig, got %v", err)
+	}
+}
+
+// --leader-elect outside a pod reads --kubeconfig (or $KUBECONFIG): the
+// Lease and the rollout objects are in the context's namespace unless
+// --leader-election-namespace names another, and the replica's report is
+// named after its identity, owned by its pod when POD_NAME and POD_UID say
+// which (and the pod has that name).
+func TestLeaderElectKubeconfig(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	// Nothing is dialled while the configuration is built.
+	if err := os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u, namespace: gateways}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	base := serveFlags{leaderElect: true, leaderLease: "gitxds", leaderIdentity: "gitxds-0", advertiseAdmin: "10.0.0.7:9400"}
+	for _, c := range []struct {
+		name   string
+		f      func(*serveFlags)
+		wantNS string
+	}{
+		{"--kubeconfig", func(f *serveFlags) { f.kubeconfig = kc }, "gateways"},
+		{"$KUBECONFIG", func(f *serveFlags) { f.environ = []string{"KUBECONFIG=" + kc} }, "gateways"},
+		{"--leader-election-namespace", func(f *serveFlags) { f.kubeconfig, f.leaderNamespace = kc, "ops" }, "ops"},
+	} {
+		f := base
+		c.f(&f)
+		lo, board, err := leaderOptions(f)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if lo.Client == nil || lo.Namespace != c.wantNS || lo.Name != "gitxds" || lo.Identity != "gitxds-0@10.0.0.7:9400" || lo.MinEpoch == nil {
+			t.Errorf("%s: leader options %+v", c.name, lo)
+		}
+		if board == nil {
+			t.Fatalf("%s: no Board", c.name)
+		}
+	}
+	env := []string{"POD_NAME=gitxds-0", "POD_UID=0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10"}
+	if o := podOwner(env, "gitxds-0"); o == nil || o.Kind != "Pod" || o.Name != "gitxds-0" || string(o.UID) != "0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10" {
+		t.Errorf("owner %+v", o)
+	}
+	if o := podOwner(env, "other"); o != nil {
+		t.Errorf("a report named otherwise than the pod is owned by it: %+v", o)
 	}
 }
 

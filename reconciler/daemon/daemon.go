@@ -88,6 +88,11 @@ type Config struct {
 	// without "@" gets "@" and the admin listener's address appended.
 	// Losing the Lease ends the daemon with an error.
 	Leader *leader.Options
+	// Board, with Leader, is where the fleet-wide rollout and the
+	// replicas' reports live (`serve --leader-elect` sets a
+	// kubestate.Board in the Lease's namespace; it has Start(ctx) to run
+	// its informers).
+	Board rollout.Board
 	// KubeEvents, when set, records what becomes of each revision as
 	// Kubernetes Events (package kubeevents). With Leader set and
 	// KubeEvents nil, the Events regard the Lease, through the election's

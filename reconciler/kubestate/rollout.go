@@ -199,3 +199,18 @@ func fleetState(u *unstructured.Unstructured) (rollout.FleetState, error) {
 	}
 	return s, nil
 }
+
+// StoredEpoch is the epoch of the FleetRollout in the API server, 0 when
+// there is none: a new leadership's epoch must exceed it
+// (leader.Options.MinEpoch).
+func (b *Board) StoredEpoch(ctx context.Context) (int64, error) {
+	u, err := b.o.Client.Resource(FleetRollouts).Namespace(b.o.Namespace).Get(ctx, b.o.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("kubestate: get FleetRollout %s/%s: %w", b.o.Namespace, b.o.Name, err)
+	}
+	s, err := fleetState(u)
+	return s.Epoch, err
+}
