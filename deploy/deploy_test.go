@@ -93,6 +93,23 @@ func TestKustomizeBuild(t *testing.T) {
 	if len(rules) == 0 || str(rules[0], "resources", 0) != "leases" {
 		t.Errorf("the Role does not grant leases: %v", rules)
 	}
+	// The fleet-wide rollout's objects (package kubestate), under HA.
+	var rollout bool
+	for _, r := range rules {
+		if str(r, "apiGroups", 0) == "gitxds.dev" {
+			var res, verbs []string
+			for _, v := range list(r, "resources") {
+				res = append(res, v.(string))
+			}
+			for _, v := range list(r, "verbs") {
+				verbs = append(verbs, v.(string))
+			}
+			rollout = strings.Join(res, ",") == "fleetrollouts,replicareports" && strings.Join(verbs, ",") == "get,list,watch,create,update,patch"
+		}
+	}
+	if !rollout {
+		t.Errorf("the Role does not grant the FleetRollout and ReplicaReports: %v", rules)
+	}
 	// Package kubeevents creates events.k8s.io/v1 Events, not core ones.
 	if len(rules) < 2 || str(rules[1], "apiGroups", 0) != "events.k8s.io" || str(rules[1], "resources", 0) != "events" ||
 		str(rules[1], "verbs", 0) != "create" || str(cfg0(objs), "GITXDS_KUBE_EVENTS") != "true" {
@@ -248,7 +265,8 @@ func TestEnvoyBootstrap(t *testing.T) {
 	}
 }
 
-// deploy/ha: several replicas with leader election on a shared volume.
+// deploy/ha: several replicas with leader election, each with its own
+// state directory, the rollout's state in the CRDs.
 func TestHAOverlay(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -264,7 +282,7 @@ func TestHAOverlay(t *testing.T) {
 		if err := yaml.Unmarshal(doc, &o); err != nil {
 			t.Fatal(err)
 		}
-		clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true}
+		clusterScoped := map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true}
 		if ns := str(o, "metadata", "namespace"); ns != "gitxds-system" && !clusterScoped[str(o, "kind")] {
 			t.Errorf("%s/%s in namespace %q", str(o, "kind"), str(o, "metadata", "name"), ns)
 		}
@@ -277,8 +295,20 @@ func TestHAOverlay(t *testing.T) {
 	if str(dep, "spec", "strategy", "type") != "RollingUpdate" {
 		t.Error("HA should roll replicas one by one")
 	}
-	if str(objs["PersistentVolumeClaim/gitxds-state"], "spec", "accessModes", 0) != "ReadWriteMany" {
-		t.Error("the shared state volume is not ReadWriteMany")
+	// No shared volume: each replica's state directory is its own.
+	if objs["PersistentVolumeClaim/gitxds-state"] != nil {
+		t.Error("deploy/ha has a PersistentVolumeClaim: the replicas would share it")
+	}
+	for _, v := range list(dep, "spec", "template", "spec", "volumes") {
+		if str(v, "name") == "state" && (at(v, "emptyDir") == nil || at(v, "persistentVolumeClaim") != nil) {
+			t.Errorf("the state volume is not an emptyDir of its own: %v", v)
+		}
+	}
+	// The rollout's state lives in the CRDs, applied with the overlay.
+	for _, crd := range []string{"fleetrollouts.gitxds.dev", "replicareports.gitxds.dev"} {
+		if objs["CustomResourceDefinition/"+crd] == nil {
+			t.Errorf("deploy/ha does not apply the CRD %s", crd)
+		}
 	}
 	if objs["PodDisruptionBudget/gitxds"] == nil {
 		t.Error("no PodDisruptionBudget")
@@ -295,7 +325,7 @@ func TestHAOverlay(t *testing.T) {
 		}
 		defined[name], env[name] = true, val
 	}
-	if env["GITXDS_LEADER_ELECT"] != "true" || env["GITXDS_ADVERTISE_ADMIN_ADDRESS"] != "$(POD_IP):9400" {
+	if env["GITXDS_LEADER_ELECT"] != "true" || env["GITXDS_ADVERTISE_ADMIN_ADDRESS"] != "$(POD_IP):9400" || !defined["POD_UID"] || !defined["POD_NAME"] {
 		t.Errorf("env: %v", env)
 	}
 }
