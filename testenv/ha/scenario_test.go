@@ -1,0 +1,187 @@
+package ha_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"gitxds.dev/gitxds/reconciler/kubestate"
+	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/testenv/ha"
+	"gitxds.dev/gitxds/testenv/stack"
+)
+
+// EnvScenarios, when "1", runs the scenarios of the fleet-wide rollout
+// (issue: high availability that keeps the rollout). They need every
+// replica to render and serve by stage, which the rollout side provides.
+const envScenarios = "GITXDS_HA_SCENARIOS"
+
+func scenario(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if os.Getenv(envScenarios) != "1" {
+		t.Skipf("a scenario of the fleet-wide rollout; set %s=1 to run it", envScenarios)
+	}
+}
+
+// writes counts the writes of the FleetRollout and the ReplicaReports the
+// API server reports (watch events) until stop is called.
+func writes(t *testing.T, c *ha.Cluster) (stop func() (rollouts, reports int)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	counts := make(chan [2]int, 1)
+	var ws [2]watch.Interface
+	for i, res := range []string{"fleetrollouts", "replicareports"} {
+		gvr := kubestate.FleetRollouts
+		if i == 1 {
+			gvr = kubestate.ReplicaReports
+		}
+		w, err := c.Dynamic.Resource(gvr).Namespace(c.Namespace).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			cancel()
+			t.Fatalf("watch %s: %v", res, err)
+		}
+		ws[i] = w
+	}
+	go func() {
+		var n [2]int
+		// The initial ADDED events of existing objects are not writes of
+		// this rollout: a watch without resourceVersion starts with them.
+		seen := [2]map[string]bool{{}, {}}
+		for {
+			select {
+			case ev, ok := <-ws[0].ResultChan():
+				if !ok {
+					counts <- n
+					return
+				}
+				n[0] += count(ev, seen[0])
+			case ev, ok := <-ws[1].ResultChan():
+				if !ok {
+					counts <- n
+					return
+				}
+				n[1] += count(ev, seen[1])
+			}
+		}
+	}()
+	return func() (int, int) {
+		cancel()
+		ws[0].Stop()
+		ws[1].Stop()
+		n := <-counts
+		return n[0], n[1]
+	}
+}
+
+func count(ev watch.Event, seen map[string]bool) int {
+	o, ok := ev.Object.(metav1.Object)
+	if !ok {
+		return 0
+	}
+	if ev.Type == watch.Added && !seen[o.GetName()] && o.GetCreationTimestamp().Time.Before(time.Now().Add(-time.Second)) {
+		seen[o.GetName()] = true
+		return 0
+	}
+	seen[o.GetName()] = true
+	if ev.Type == watch.Added || ev.Type == watch.Modified {
+		return 1
+	}
+	return 0
+}
+
+// TestCanaryOnFollower: the only canary node is connected to a follower.
+// The canary stage is fleet-wide: that node gets the new revision first,
+// while the other nodes — on the leader and on the other follower — keep
+// the old one through the bake; then every node moves, and the
+// FleetRollout says Succeeded with every replica's report at its epoch and
+// hash. (Before the fleet-wide rollout, the leader's canary stage matched
+// none of its own nodes and passed at once, and the follower's canary
+// moved last.)
+func TestCanaryOnFollower(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "5s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	if len(fs) != 2 {
+		t.Fatalf("%d followers", len(fs))
+	}
+	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
+	stable := []interface {
+		WaitFor(context.Context, string, string, map[string]string) error
+		Call(context.Context, string, map[string]string) (string, error)
+		NodeID() string
+	}{
+		l.Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
+		fs[1].Client(t, "stable-2", map[string]string{"rollout-group": "stable"}),
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	if err := canary.WaitFor(wctx, ha.Host, "a", nil); err != nil {
+		t.Fatalf("canary-1 on %s: %v", fs[0].Name, err)
+	}
+	for _, s := range stable {
+		if err := s.WaitFor(wctx, ha.Host, "a", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stop := writes(t, c)
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	if err := canary.WaitFor(cctx, ha.Host, "b", nil); err != nil {
+		t.Fatalf("the canary on a follower did not get the new revision: %v", err)
+	}
+	canaryAt := time.Since(began)
+	// The canary bakes (5 s): the others still answer a.
+	for _, s := range stable {
+		if got, err := s.Call(ctx, ha.Host, nil); err != nil || got != "a" {
+			t.Errorf("%s answered by %q (%v) while the canary bakes, want a", s.NodeID(), got, err)
+		}
+	}
+	st := c.WaitRollout(5*time.Second, "at the canary stage", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.StageName == "canary"
+	})
+	if st.Phase != status.RolloutProgressing && st.Phase != status.RolloutPaused {
+		t.Errorf("phase %s during the canary's bake", st.Phase)
+	}
+	for _, s := range stable {
+		if err := s.WaitFor(cctx, ha.Host, "b", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allAt := time.Since(began)
+	final := c.WaitRollout(30*time.Second, "Succeeded", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase == status.RolloutSucceeded
+	})
+	rw, rr := stop()
+	reports, err := c.Reports(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) != len(c.Replicas) {
+		t.Errorf("%d reports, want %d", len(reports), len(c.Replicas))
+	}
+	for _, r := range reports {
+		if r.Epoch != final.Epoch || r.RenderedHash != final.Hash {
+			t.Errorf("report of %s: epoch %d hash %s, want %d %s", r.Replica, r.Epoch, r.RenderedHash, final.Epoch, final.Hash)
+		}
+	}
+	t.Logf("canary on %s moved after %s, every node after %s; writes during the rollout: FleetRollout %d, ReplicaReports %d (%d replicas, 2 stages)",
+		fs[0].Name, canaryAt.Round(time.Millisecond), allAt.Round(time.Millisecond), rw, rr, len(c.Replicas))
+}
