@@ -66,6 +66,9 @@ func TestPutRolloutFencing(t *testing.T) {
 	if _, ok, err := old.Rollout(ctx); err != nil || ok {
 		t.Fatalf("Rollout before any write: ok=%v err=%v", ok, err)
 	}
+	if e, err := old.StoredEpoch(ctx); err != nil || e != 0 {
+		t.Fatalf("StoredEpoch before any write: %d %v", e, err)
+	}
 	if err := old.PutRollout(ctx, state(1, "r1", 0)); err != nil {
 		t.Fatalf("first write (create): %v", err)
 	}
@@ -97,6 +100,10 @@ func TestPutRolloutFencing(t *testing.T) {
 	}
 	if err := next.PutRollout(ctx, state(2, "r1", 2)); err != nil {
 		t.Fatalf("the new leader writes on: %v", err)
+	}
+	// What a third leadership's epoch must exceed (leader.Options.MinEpoch).
+	if e, err := old.StoredEpoch(ctx); err != nil || e != 2 {
+		t.Errorf("StoredEpoch %d %v, want 2", e, err)
 	}
 }
 

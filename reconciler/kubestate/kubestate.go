@@ -138,8 +138,8 @@ func New(o Options) (*Board, error) {
 }
 
 // Start runs the informers of both resources until ctx ends, and returns
-// once their caches are synced (or ctx ended first). Calling it again does
-// nothing.
+// once their caches are synced (or ctx ended first); once ctx ends, reads
+// go to the API server again. Start is meant to be called once.
 func (b *Board) Start(ctx context.Context) error {
 	b.startOnce.Do(func() {
 		b.rollouts = dynamicinformer.NewFilteredDynamicInformer(b.o.Client, FleetRollouts, b.o.Namespace, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
@@ -166,6 +166,8 @@ func (b *Board) Start(ctx context.Context) error {
 		return fmt.Errorf("kubestate: informers of %s and %s not synced: %w", FleetRollouts.Resource, ReplicaReports.Resource, context.Cause(ctx))
 	}
 	b.started.Store(true)
+	// Stopped informers keep their last state: read the API server again.
+	context.AfterFunc(ctx, func() { b.started.Store(false) })
 	return nil
 }
 

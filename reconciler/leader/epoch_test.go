@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
+	"gitxds.dev/gitxds/reconciler/kubestate"
 	"gitxds.dev/gitxds/testenv/kubeapi"
 )
 
@@ -92,5 +94,25 @@ func TestEpochAboveMinEpoch(t *testing.T) {
 	waitFor(t, "a to lead", a.leading.Load)
 	if got := a.e.Epoch(); got != 42 {
 		t.Fatalf("epoch %d, want 42", got)
+	}
+}
+
+// serve's MinEpoch is the FleetRollout's stored epoch (kubestate): where
+// neither the object nor its CRD exists yet, it is 0 and the election
+// goes on.
+func TestEpochMinEpochWithoutCRDs(t *testing.T) {
+	client, ns := realClient(t)
+	dc, err := dynamic.NewForConfig(kubeapi.Shared(t).Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	board, err := kubestate.New(kubestate.Options{Client: dc, Namespace: ns, Name: "gitxds"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := campaignIn(t, client, ns, "a", board.StoredEpoch)
+	waitFor(t, "a to lead", a.leading.Load)
+	if got := a.e.Epoch(); got != 1 {
+		t.Fatalf("epoch %d, want 1", got)
 	}
 }
