@@ -411,8 +411,12 @@ func leaderOptions(f serveFlags) (*leader.Options, rollout.Board, error) {
 			return nil, nil, err
 		}
 	}
+	var podNS string
+	if b, err := os.ReadFile(serviceAccountNamespace); err == nil {
+		podNS = strings.TrimSpace(string(b))
+	}
 	board, err := kubestate.New(kubestate.Options{Client: dyn, Namespace: ns, Name: f.leaderLease, Replica: id,
-		Owner: podOwner(f.environ, id)})
+		Owner: podOwner(f.environ, id, ns, podNS)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("--leader-election-identity, --leader-election-lease-name: %w", err)
 	}
@@ -424,10 +428,13 @@ func leaderOptions(f serveFlags) (*leader.Options, rollout.Board, error) {
 
 // podOwner is the Pod this replica runs in, from the downward API
 // variables POD_NAME and POD_UID (deploy/ha sets them), when its name is
-// the replica's: its ReplicaReport is then deleted with the pod.
-func podOwner(environ []string, replica string) *metav1.OwnerReference {
+// the replica's and it runs in ns, the report's namespace (podNS): its
+// ReplicaReport is then deleted with the pod. (An owner must be in the
+// dependent's namespace: Kubernetes' garbage collector deletes a
+// dependent whose owner it cannot find there.)
+func podOwner(environ []string, replica, ns, podNS string) *metav1.OwnerReference {
 	name, uid := lookupEnvIn(environ, "POD_NAME"), lookupEnvIn(environ, "POD_UID")
-	if name == "" || uid == "" || name != replica {
+	if name == "" || uid == "" || name != replica || podNS == "" || podNS != ns {
 		return nil
 	}
 	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: types.UID(uid)}

@@ -258,7 +258,7 @@ func TestLeaderElectOutsideACluster(t *testing.T) {
 // Lease and the rollout objects are in the context's namespace unless
 // --leader-election-namespace names another, and the replica's report is
 // named after its identity, owned by its pod when POD_NAME and POD_UID say
-// which (and the pod has that name).
+// which (and the pod has that name, in that namespace).
 func TestLeaderElectKubeconfig(t *testing.T) {
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
 	// Nothing is dialled while the configuration is built.
@@ -296,11 +296,17 @@ current-context: x
 		}
 	}
 	env := []string{"POD_NAME=gitxds-0", "POD_UID=0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10"}
-	if o := podOwner(env, "gitxds-0"); o == nil || o.Kind != "Pod" || o.Name != "gitxds-0" || string(o.UID) != "0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10" {
+	if o := podOwner(env, "gitxds-0", "gitxds-system", "gitxds-system"); o == nil || o.Kind != "Pod" || o.Name != "gitxds-0" || string(o.UID) != "0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10" {
 		t.Errorf("owner %+v", o)
 	}
-	if o := podOwner(env, "other"); o != nil {
+	if o := podOwner(env, "other", "gitxds-system", "gitxds-system"); o != nil {
 		t.Errorf("a report named otherwise than the pod is owned by it: %+v", o)
+	}
+	if o := podOwner(env, "gitxds-0", "ops", "gitxds-system"); o != nil {
+		t.Errorf("a report in another namespace than the pod's is owned by it: %+v", o)
+	}
+	if o := podOwner(env, "gitxds-0", "gitxds-system", ""); o != nil {
+		t.Errorf("owned outside a pod: %+v", o)
 	}
 }
 
