@@ -59,7 +59,10 @@ type serveFlags struct {
 	leaderNamespace string
 	leaderLease     string
 	leaderIdentity  string
-	advertiseAdmin  string
+	// leaseDuration, renewDeadline, retryPeriod of the election (zero:
+	// leader's defaults).
+	leaseDuration, renewDeadline, retryPeriod time.Duration
+	advertiseAdmin                            string
 	// kubeEvents: --kube-events; kubeEventsSet: given at all (under
 	// --leader-elect it is on unless set to false).
 	kubeEvents, kubeEventsSet bool
@@ -138,6 +141,9 @@ admin address reconcile a push at once (docs/operations.md).
 	fl.StringVar(&f.leaderNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fl.StringVar(&f.leaderLease, "leader-election-lease-name", "gitxds", "name of the Lease")
 	fl.StringVar(&f.leaderIdentity, "leader-election-identity", "", "this replica's name in the Lease (default: the hostname, i.e. the pod name)")
+	fl.DurationVar(&f.leaseDuration, "leader-election-lease-duration", leader.DefaultLeaseDuration, "how long a Lease not renewed stays its holder's: how long a dead leader keeps the others waiting")
+	fl.DurationVar(&f.renewDeadline, "leader-election-renew-deadline", leader.DefaultRenewDeadline, "how long the leader retries renewing before it gives the leadership up (less than the lease duration)")
+	fl.DurationVar(&f.retryPeriod, "leader-election-retry-period", leader.DefaultRetryPeriod, "how often the Lease is renewed, or tried by the other replicas")
 	fl.StringVar(&f.advertiseAdmin, "advertise-admin-address", "", "host:port at which the other replicas reach this admin API (default: the --admin-address listener)")
 	fl.BoolVar(&f.kubeEvents, "kube-events", false, "record Kubernetes Events (events.k8s.io) for each revision, rollout stage, rollback and refusal, regarding the Lease of --leader-election-namespace/--leader-election-lease-name; on by default with --leader-elect; in-cluster or --kubeconfig")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file for Kubernetes access outside a pod: leader election and the rollout objects, Service discovery and --kube-events (default: $KUBECONFIG, else the pod's service account)")
@@ -423,7 +429,11 @@ func leaderOptions(f serveFlags) (*leader.Options, rollout.Board, error) {
 	if f.advertiseAdmin != "" {
 		id = leader.Identity(id, f.advertiseAdmin)
 	}
-	return &leader.Options{Client: client, Namespace: ns, Name: f.leaderLease, Identity: id, MinEpoch: board.StoredEpoch}, board, nil
+	if f.leaseDuration > 0 && f.renewDeadline > 0 && f.renewDeadline >= f.leaseDuration {
+		return nil, nil, fmt.Errorf("--leader-election-renew-deadline %s must be less than --leader-election-lease-duration %s", f.renewDeadline, f.leaseDuration)
+	}
+	return &leader.Options{Client: client, Namespace: ns, Name: f.leaderLease, Identity: id, MinEpoch: board.StoredEpoch,
+		LeaseDuration: f.leaseDuration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod}, board, nil
 }
 
 // podOwner is the Pod this replica runs in, from the downward API

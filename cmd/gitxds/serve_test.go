@@ -295,6 +295,15 @@ current-context: x
 			t.Fatalf("%s: no Board", c.name)
 		}
 	}
+	f := base
+	f.kubeconfig, f.leaseDuration, f.renewDeadline, f.retryPeriod = kc, 3*time.Second, 2*time.Second, 500*time.Millisecond
+	if lo, _, err := leaderOptions(f); err != nil || lo.LeaseDuration != 3*time.Second || lo.RenewDeadline != 2*time.Second || lo.RetryPeriod != 500*time.Millisecond {
+		t.Errorf("election timing: %+v %v", lo, err)
+	}
+	f.renewDeadline = 3 * time.Second
+	if _, _, err := leaderOptions(f); err == nil {
+		t.Error("a renew deadline as long as the lease accepted")
+	}
 	env := []string{"POD_NAME=gitxds-0", "POD_UID=0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10"}
 	if o := podOwner(env, "gitxds-0", "gitxds-system", "gitxds-system"); o == nil || o.Kind != "Pod" || o.Name != "gitxds-0" || string(o.UID) != "0c6f7b6e-1b1f-4a57-9d0e-7d3b1e2b9f10" {
 		t.Errorf("owner %+v", o)

@@ -62,6 +62,9 @@ type Options struct {
 	Upstreams map[string]string
 	// Interval of the Git poll (default 500ms).
 	Interval time.Duration
+	// LeaseDuration, RenewDeadline and RetryPeriod of the election
+	// (default 4s, 3s, 500ms: a killed leader is replaced in seconds).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Args are extra arguments of every `gitxds serve`.
 	Args []string
 }
@@ -109,6 +112,9 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	if o.Interval == 0 {
 		o.Interval = 500 * time.Millisecond
+	}
+	if o.LeaseDuration == 0 {
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 4*time.Second, 3*time.Second, 500*time.Millisecond
 	}
 	c := &Cluster{t: t, o: o, Upstreams: map[string]*upstream.Server{}}
 	c.bin = Binary(t)
@@ -191,6 +197,9 @@ func (r *Replica) Start() error {
 		"--leader-elect", "--kubeconfig", c.API.Kubeconfig,
 		"--leader-election-namespace", c.Namespace, "--leader-election-lease-name", Lease,
 		"--leader-election-identity", r.Name,
+		"--leader-election-lease-duration", c.o.LeaseDuration.String(),
+		"--leader-election-renew-deadline", c.o.RenewDeadline.String(),
+		"--leader-election-retry-period", c.o.RetryPeriod.String(),
 		"--repo", c.Repo.URL(), "--path", c.o.Overlay, "--interval", c.o.Interval.String(),
 		"--xds-address", r.XDSAddr, "--admin-address", r.AdminAddr, "--state-dir", r.StateDir,
 		"--discover-services=false",

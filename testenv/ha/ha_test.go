@@ -31,7 +31,8 @@ func epoch(t *testing.T, c *ha.Cluster) int64 {
 // The harness itself: three `gitxds serve --leader-elect --kubeconfig`
 // processes, each on its own state directory, elect one leader through
 // the real API server, which serves a real gRPC client the route; stopped,
-// it hands the Lease over to another replica at a higher epoch.
+// it hands the Lease over to another replica at a higher epoch; killed,
+// the next leader is replaced once its Lease expires.
 func TestHarness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -72,5 +73,17 @@ func TestHarness(t *testing.T) {
 	if e2 := epoch(t, c); e2 <= e1 {
 		t.Errorf("epoch %d after %d", e2, e1)
 	}
-	t.Logf("%s led at epoch %d; %s took over", l.Name, e1, next.Name)
+	e2 := epoch(t, c)
+	t.Logf("%s led at epoch %d; %s took over at %d", l.Name, e1, next.Name, e2)
+
+	// Killed, the leader releases nothing: another replica takes the
+	// Lease once it expires, at a higher epoch still.
+	next.Kill()
+	third := c.WaitLeader(30 * time.Second)
+	if third == next || third == l {
+		t.Fatalf("%s leads after %s was killed", third.Name, next.Name)
+	}
+	if e3 := epoch(t, c); e3 <= e2 {
+		t.Errorf("epoch %d after %d", e3, e2)
+	}
 }
