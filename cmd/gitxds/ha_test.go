@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,9 +21,18 @@ import (
 )
 
 // TestServeLeaderElectKubeconfig runs `gitxds serve --leader-elect
-// --kubeconfig --install-crds` as a process outside any pod, against a
-// real API server: it installs the CRDs, takes the Lease in the namespace
-// named, with its identity, and claims epoch 1 on it.
+// --kubeconfig` as a process outside any pod, against a real API server:
+// without the CRDs it exits saying so; with --install-crds it installs
+// them, takes the Lease in the namespace named, with its identity, and
+// claims epoch 1 on it.
+// helper is `gitxds args` run by the test binary (TestServeHelperProcess),
+// outside any pod.
+func helper(args string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$")
+	cmd.Env = append(os.Environ(), "GITXDS_TEST_HELPER=1", "KUBERNETES_SERVICE_HOST=", "GITXDS_TEST_ARGS="+args)
+	return cmd
+}
+
 func TestServeLeaderElectKubeconfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -45,10 +55,16 @@ func TestServeLeaderElectKubeconfig(t *testing.T) {
 	s.StopDaemon()
 	dir := t.TempDir()
 	xdsAddr, admin := stack.FreeAddr(), stack.FreeAddr()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestServeHelperProcess$")
-	cmd.Env = append(os.Environ(), "GITXDS_TEST_HELPER=1", "KUBERNETES_SERVICE_HOST=",
-		fmt.Sprintf("GITXDS_TEST_ARGS=serve --leader-elect --install-crds --kubeconfig %s --leader-election-namespace %s --leader-election-identity gitxds-0 --repo %s --path %s --interval 1h --xds-address %s --admin-address %s --state-dir %s",
-			srv.Kubeconfig, ns, s.Repo.URL(), s.Opts.Overlay, xdsAddr, admin, filepath.Join(dir, "state")))
+	args := fmt.Sprintf("serve --leader-elect --kubeconfig %s --leader-election-namespace %s --leader-election-identity gitxds-0 --repo %s --path %s --interval 1h --xds-address %s --admin-address %s --state-dir %s",
+		srv.Kubeconfig, ns, s.Repo.URL(), s.Opts.Overlay, xdsAddr, admin, filepath.Join(dir, "state"))
+
+	// Without the CRDs, serve says so and exits.
+	out, err := helper(args).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "install the CRDs of deploy/crds") {
+		t.Fatalf("serve --leader-elect without the CRDs: %v\n%s", err, out)
+	}
+
+	cmd := helper(args + " --install-crds")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -184,6 +184,11 @@ func serve(ctx context.Context, f serveFlags) error {
 			return err
 		}
 	}
+	if b, ok := cfg.Board.(*kubestate.Board); ok {
+		if err := startBoard(ctx, b); err != nil {
+			return ioErr(err)
+		}
+	}
 	d, err := daemon.Start(ctx, cfg)
 	if err != nil {
 		return ioErr(err)
@@ -448,6 +453,21 @@ func podOwner(environ []string, replica, ns, podNS string) *metav1.OwnerReferenc
 		return nil
 	}
 	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: types.UID(uid)}
+}
+
+// startBoard checks that the rollout's objects can be read (their CRDs
+// installed, RBAC), then runs the Board's informers for the life of serve
+// and waits until they have listed them.
+func startBoard(ctx context.Context, b *kubestate.Board) error {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := b.Check(cctx); err != nil {
+		return err
+	}
+	b.Start(ctx)
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	defer wcancel()
+	return b.WaitSynced(wctx)
 }
 
 // installCRDs is --install-crds.

@@ -162,7 +162,11 @@ func TestReportsSeenByAnotherReplica(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	watcher := board(t, dc, ns, "c")
-	if err := watcher.Start(ctx); err != nil {
+	if err := watcher.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	watcher.Start(ctx)
+	if err := watcher.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
 	drain(watcher.Changes())

@@ -2,15 +2,18 @@ package kubestate
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
@@ -135,5 +138,32 @@ func TestReportsWithoutStart(t *testing.T) {
 	}
 	if _, err := New(Options{Client: dc, Namespace: "ns", Name: "gitxds", Replica: "Not_A_Name"}); err == nil {
 		t.Error("a replica name that is no object name was accepted")
+	}
+}
+
+// Check says what is missing: the CRDs (the API server does not serve the
+// resource) or the permission to read them.
+func TestCheck(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{apierrors.NewNotFound(schema.GroupResource{Group: Group, Resource: "fleetrollouts"}, ""), "install the CRDs of deploy/crds"},
+		{apierrors.NewForbidden(schema.GroupResource{Group: Group, Resource: "fleetrollouts"}, "", errors.New("RBAC")), "may not list fleetrollouts"},
+		{nil, ""},
+	} {
+		dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
+			FleetRollouts: "FleetRolloutList", ReplicaReports: "ReplicaReportList"})
+		if c.err != nil {
+			dc.PrependReactor("list", "fleetrollouts", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, c.err })
+		}
+		b, err := New(Options{Client: dc, Namespace: "ns", Name: "gitxds"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = b.Check(context.Background())
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("Check with %v: %v, want %q", c.err, err, c.want)
+		}
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -86,9 +87,9 @@ type Options struct {
 	Log   *slog.Logger
 }
 
-// Board is a rollout.Board on the Kubernetes API. Until Start, reads go to
-// the API server and Changes is never signalled; after, reads come from
-// the informers' caches.
+// Board is a rollout.Board on the Kubernetes API. Until Start, Changes is
+// never signalled; until WaitSynced, reads go to the API server, and after
+// it they come from the informers' caches.
 type Board struct {
 	o       Options
 	changes chan struct{}
@@ -97,6 +98,7 @@ type Board struct {
 	rollouts  informers.GenericInformer
 	reports   informers.GenericInformer
 	startOnce sync.Once
+	runCtx    context.Context
 
 	// mu guards the fencing state of PutRollout and the last report.
 	mu sync.Mutex
@@ -137,10 +139,29 @@ func New(o Options) (*Board, error) {
 	return &Board{o: o, changes: make(chan struct{}, 1)}, nil
 }
 
-// Start runs the informers of both resources until ctx ends, and returns
-// once their caches are synced (or ctx ended first); once ctx ends, reads
-// go to the API server again. Start is meant to be called once.
-func (b *Board) Start(ctx context.Context) error {
+// Check lists both resources once: an error says when their CRDs are not
+// installed or this replica may not read them (RBAC), before anything
+// waits on an informer that would retry forever.
+func (b *Board) Check(ctx context.Context) error {
+	for _, gvr := range []schema.GroupVersionResource{FleetRollouts, ReplicaReports} {
+		_, err := b.o.Client.Resource(gvr).Namespace(b.o.Namespace).List(ctx, metav1.ListOptions{Limit: 1})
+		switch {
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("kubestate: the API server does not serve %s.%s/%s: install the CRDs of deploy/crds (kubectl apply -k deploy/crds, or serve --install-crds): %w",
+				gvr.Resource, gvr.Group, gvr.Version, err)
+		case apierrors.IsForbidden(err):
+			return fmt.Errorf("kubestate: may not list %s in %s (the Role of deploy/base/gitxds/rbac.yaml grants it): %w", gvr.Resource, b.o.Namespace, err)
+		case err != nil:
+			return fmt.Errorf("kubestate: list %s in %s: %w", gvr.Resource, b.o.Namespace, err)
+		}
+	}
+	return nil
+}
+
+// Start runs the informers of both resources until ctx ends; reads come
+// from their caches once WaitSynced has returned nil, and from the API
+// server again once ctx ends. Start is meant to be called once.
+func (b *Board) Start(ctx context.Context) {
 	b.startOnce.Do(func() {
 		b.rollouts = dynamicinformer.NewFilteredDynamicInformer(b.o.Client, FleetRollouts, b.o.Namespace, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
 			func(lo *metav1.ListOptions) {
@@ -161,13 +182,26 @@ func (b *Board) Start(ctx context.Context) error {
 			}
 			go inf.Informer().RunWithContext(ctx)
 		}
+		// Stopped informers keep their last state: read the API server again.
+		context.AfterFunc(ctx, func() { b.started.Store(false) })
+		b.runCtx = ctx
 	})
+}
+
+// WaitSynced waits until the informers Start started have listed both
+// resources (or ctx ends first); from then on reads come from their
+// caches.
+func (b *Board) WaitSynced(ctx context.Context) error {
+	if b.rollouts == nil {
+		return errors.New("kubestate: WaitSynced before Start")
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), b.rollouts.Informer().HasSynced, b.reports.Informer().HasSynced) {
 		return fmt.Errorf("kubestate: informers of %s and %s not synced: %w", FleetRollouts.Resource, ReplicaReports.Resource, context.Cause(ctx))
 	}
 	b.started.Store(true)
-	// Stopped informers keep their last state: read the API server again.
-	context.AfterFunc(ctx, func() { b.started.Store(false) })
+	if b.runCtx.Err() != nil { // stopped meanwhile
+		b.started.Store(false)
+	}
 	return nil
 }
 
