@@ -343,20 +343,27 @@ func (r *Replica) getJSON(ctx context.Context, path string, v any) error {
 
 // Reconcile asks the replica to reconcile at once (POST /reconcile; a
 // follower forwards it to the leader), as a webhook would.
-func (r *Replica) Reconcile(ctx context.Context) error {
+func (r *Replica) Reconcile(ctx context.Context) error { return r.Post(ctx, "/reconcile") }
+
+// Post sends POST path to the replica's admin API (/reconcile,
+// /rollout/abort...; a follower forwards them to the leader).
+func (r *Replica) Post(ctx context.Context, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+r.AdminAddr+"/reconcile", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+r.AdminAddr+path, strings.NewReader("{}"))
 	if err != nil {
 		return err
 	}
+	// Without an admin token, mutating endpoints want JSON (no form a
+	// browser could send cross-site).
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST /reconcile on %s: %s", r.Name, resp.Status)
+		return fmt.Errorf("POST %s on %s: %s", path, r.Name, resp.Status)
 	}
 	return nil
 }
@@ -403,6 +410,27 @@ func (c *Cluster) WaitLeader(timeout time.Duration) *Replica {
 		if time.Now().After(deadline) {
 			h, err := c.Holder(ctx)
 			c.t.Fatalf("ha: no running leader after %s (holder %q, %v)", timeout, h, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// WaitNewLeader waits until a replica other than old holds the Lease and
+// has claimed its epoch (old may still run, paused), and returns it.
+func (c *Cluster) WaitNewLeader(old *Replica, timeout time.Duration) *Replica {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx := context.Background()
+		if r := c.Leader(ctx); r != nil && r != old && r.Running() {
+			l, err := c.Kube.CoordinationV1().Leases(c.Namespace).Get(ctx, Lease, metav1.GetOptions{})
+			if err == nil && l.Annotations[leader.EpochAnnotation] != "" {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			h, err := c.Holder(ctx)
+			c.t.Fatalf("ha: no new leader after %s (holder %q, %v)", timeout, h, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -185,3 +185,89 @@ func TestCanaryOnFollower(t *testing.T) {
 	t.Logf("canary on %s moved after %s, every node after %s; writes during the rollout: FleetRollout %d, ReplicaReports %d (%d replicas, 2 stages)",
 		fs[0].Name, canaryAt.Round(time.Millisecond), allAt.Round(time.Millisecond), rw, rr, len(c.Replicas))
 }
+
+type node interface {
+	WaitFor(context.Context, string, string, map[string]string) error
+	Call(context.Context, string, map[string]string) (string, error)
+	NodeID() string
+}
+
+// TestPausedLeaderFenced: the leader is frozen (SIGSTOP) while its canary
+// bakes, past its Lease; another replica takes over at a higher epoch and
+// the rollout is aborted there, every node back on the old revision. The
+// ex-leader, resumed, still believes for a moment that it leads and that
+// its bake goes on: it moves no node (its writes are fenced), the
+// FleetRollout keeps the new epoch, and it exits.
+func TestPausedLeaderFenced(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "30s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	nodes := []node{
+		fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"}),
+		fs[1].Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
+		l.Client(t, "stable-2", map[string]string{"rollout-group": "stable"}),
+	}
+	for _, n := range nodes {
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		err := n.WaitFor(wctx, ha.Host, "a", nil)
+		wcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := nodes[0].WaitFor(wctx, ha.Host, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	baking := c.WaitRollout(10*time.Second, "baking the canary", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.StageName == "canary" && s.BakeUntil != nil
+	})
+
+	l.Pause()
+	next := c.WaitNewLeader(l, 30*time.Second)
+	e2 := epoch(t, c)
+	if e2 <= baking.Epoch {
+		t.Fatalf("new leader's epoch %d, the paused one's %d", e2, baking.Epoch)
+	}
+	if err := next.Post(ctx, "/rollout/abort"); err != nil {
+		t.Fatal(err)
+	}
+	aborted := c.WaitRollout(30*time.Second, "aborted by the new leader", func(s rollout.FleetState) bool {
+		return s.Epoch == e2 && s.Phase.Final() && s.Phase != status.RolloutSucceeded
+	})
+	for _, n := range nodes {
+		if err := n.WaitFor(wctx, ha.Host, "a", nil); err != nil {
+			t.Fatalf("after the abort: %v", err)
+		}
+	}
+
+	l.Resume()
+	exited := l.Wait(30 * time.Second)
+	// Whatever the ex-leader tried meanwhile, no node moved and the
+	// FleetRollout is the new leader's.
+	for _, n := range nodes {
+		for range 5 {
+			if got, err := n.Call(ctx, ha.Host, nil); err != nil || got != "a" {
+				t.Errorf("%s answered by %q (%v) after the ex-leader resumed, want a", n.NodeID(), got, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	st, _, err := c.Rollout(ctx)
+	if err != nil || st.Epoch != e2 || st.Phase != aborted.Phase {
+		t.Errorf("FleetRollout after the ex-leader resumed: epoch %d phase %s (%v), want %d %s", st.Epoch, st.Phase, err, e2, aborted.Phase)
+	}
+	if !exited {
+		t.Errorf("the ex-leader %s still runs 30 s after it resumed", l.Name)
+	}
+	t.Logf("%s paused at epoch %d; %s took over at %d and aborted (%s); %s resumed and exited: %v", l.Name, baking.Epoch, next.Name, e2, aborted.Phase, l.Name, exited)
+}
