@@ -271,3 +271,85 @@ func TestPausedLeaderFenced(t *testing.T) {
 	}
 	t.Logf("%s paused at epoch %d; %s took over at %d and aborted (%s); %s resumed and exited: %v", l.Name, baking.Epoch, next.Name, e2, aborted.Phase, l.Name, exited)
 }
+
+// TestLeaderKilledMidBake: the leader is killed (SIGKILL: no release, no
+// last write) while the canary, on a follower, bakes, and restarted as the
+// kubelet would. Once its Lease expires another replica leads at a higher
+// epoch and resumes the canary stage with the rest of its bake (the same
+// deadline): the stable nodes keep the old revision until then, and the
+// rollout then succeeds.
+func TestLeaderKilledMidBake(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "30s", "12s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	// No node on the leader: a killed replica's nodes would have nowhere
+	// to reconnect (their bootstrap names it alone).
+	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
+	stable := []node{
+		fs[0].Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
+		fs[1].Client(t, "stable-2", map[string]string{"rollout-group": "stable"}),
+	}
+	for _, n := range append([]node{canary}, stable...) {
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		err := n.WaitFor(wctx, ha.Host, "a", nil)
+		wcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer wcancel()
+	if err := canary.WaitFor(wctx, ha.Host, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	baking := c.WaitRollout(10*time.Second, "baking the canary", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.StageName == "canary" && s.BakeUntil != nil
+	})
+
+	l.Kill()
+	killedAt := time.Now()
+	next := c.WaitNewLeader(l, 30*time.Second)
+	// As the kubelet restarts a killed container, in the same pod: the
+	// replica comes back under its name, now a follower, and reports.
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := c.WaitRollout(20*time.Second, "resumed by the new leader", func(s rollout.FleetState) bool {
+		return s.Epoch > baking.Epoch
+	})
+	if resumed.Revision != rev || resumed.StageName != "canary" || resumed.BakeUntil == nil || !resumed.BakeUntil.Equal(*baking.BakeUntil) {
+		t.Errorf("resumed %+v, want revision %s at the canary stage, bake until %s", resumed, rev, baking.BakeUntil)
+	}
+	if time.Until(*baking.BakeUntil) > time.Second {
+		for _, n := range stable {
+			if got, err := n.Call(ctx, ha.Host, nil); err != nil || got != "a" {
+				t.Errorf("%s answered by %q (%v) before the bake's end, want a", n.NodeID(), got, err)
+			}
+		}
+	} else {
+		t.Logf("the takeover took until the bake's end: the stable nodes were not checked before it")
+	}
+	for _, n := range stable {
+		if err := n.WaitFor(wctx, ha.Host, "b", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	movedAt := time.Now()
+	if movedAt.Before(*baking.BakeUntil) {
+		t.Errorf("the stable nodes moved %s before the bake's end", baking.BakeUntil.Sub(movedAt))
+	}
+	final := c.WaitRollout(30*time.Second, "Succeeded", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase == status.RolloutSucceeded
+	})
+	t.Logf("%s killed %s before the bake's end; %s resumed at epoch %d (was %d); stable moved %s after the bake's end; %s",
+		l.Name, baking.BakeUntil.Sub(killedAt).Round(time.Millisecond), next.Name, resumed.Epoch, baking.Epoch,
+		movedAt.Sub(*baking.BakeUntil).Round(time.Millisecond), final.Phase)
+}
