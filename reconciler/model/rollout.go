@@ -35,6 +35,9 @@ func validateRollout(p *v1alpha1.RolloutPolicy) string {
 		if negative(s.Bake) {
 			return fmt.Sprintf("spec.stages[%d] (%s): bake must not be negative", i, s.Name)
 		}
+		if s.MinNodes != nil && *s.MinNodes < 0 {
+			return fmt.Sprintf("spec.stages[%d] (%s): minNodes %d must not be negative", i, s.Name, *s.MinNodes)
+		}
 	}
 	if negative(p.Spec.AckTimeout) {
 		return "spec.ackTimeout must not be negative"

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -56,6 +57,10 @@ type Plan struct {
 	// FastPath, when set, sends Target to every node at once and says why
 	// (e.g. the served config equals a version that completed a rollout).
 	FastPath string
+	// Resume, when set, is the fleet-wide rollout of Target a previous
+	// leader left Progressing or Paused: it goes on at its stage, with the
+	// rest of its bake.
+	Resume *FleetState
 }
 
 // Result of a finished rollout.
@@ -82,7 +87,7 @@ type Options struct {
 
 // Engine runs at most one rollout at a time.
 type Engine struct {
-	fleet Fleet
+	reach Reach
 	opts  Options
 
 	// mu serializes Start and Stop; readers use cur alone, so status reads
@@ -91,15 +96,19 @@ type Engine struct {
 	cur atomic.Pointer[run]
 }
 
-// New returns an engine over a fleet.
-func New(fleet Fleet, opts Options) *Engine {
+// New returns an engine over the nodes of one xDS server (NewLocal).
+func New(fleet Fleet, opts Options) *Engine { return NewEngine(NewLocal(fleet), opts) }
+
+// NewEngine returns an engine over a reach: Local, or FleetWide under high
+// availability.
+func NewEngine(reach Reach, opts Options) *Engine {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	if opts.NewQuerier == nil {
 		opts.NewQuerier = func(a string) (Querier, error) { return NewPromQuerier(a) }
 	}
-	return &Engine{fleet: fleet, opts: opts}
+	return &Engine{reach: reach, opts: opts}
 }
 
 type run struct {
@@ -113,9 +122,15 @@ type run struct {
 }
 
 var (
-	errSuperseded = fmt.Errorf("superseded by a new revision")
-	errAborted    = fmt.Errorf("aborted by an operator")
+	errSuperseded = errors.New("superseded by a new revision")
+	errStopped    = errors.New("stopped with the process")
+	errAborted    = errors.New("aborted by an operator")
+	errFenced     = errors.New("fenced: a newer leader owns the fleet-wide rollout")
 )
+
+// ReasonFenced is the Reason of a Superseded result when a newer leader
+// fenced this one.
+const ReasonFenced = "Fenced"
 
 // Start begins a rollout. A rollout in progress is superseded: it stops, its
 // nodes go back to the last good version, and the new one starts from the
@@ -134,6 +149,9 @@ func (e *Engine) Start(plan Plan) {
 	r := &run{plan: plan, cancel: cancel, done: make(chan struct{}), control: make(chan Action, 4)}
 	r.status = status.Rollout{Revision: plan.Revision, Hash: plan.Target.Hash(), Phase: Progressing,
 		StartedAt: time.Now().UTC(), FastPath: plan.FastPath}
+	if plan.Resume != nil && !plan.Resume.StartedAt.IsZero() {
+		r.status.StartedAt = plan.Resume.StartedAt
+	}
 	for _, s := range plan.Policy.Stages {
 		r.status.Stages = append(r.status.Stages, status.Stage{Name: s.Name, Phase: status.StagePending, Bake: bakeString(s.Bake)})
 	}
@@ -141,12 +159,14 @@ func (e *Engine) Start(plan Plan) {
 	go e.loop(ctx, r)
 }
 
-// Stop supersedes the rollout in progress, if any, and waits for it.
+// Stop ends the rollout in progress, if any, as the process stops, and
+// waits for it: a single replica rolls its nodes back (Superseded); a
+// fleet-wide rollout is left for the next leader to resume.
 func (e *Engine) Stop() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if cur := e.cur.Load(); cur != nil {
-		cur.cancel(errSuperseded)
+		cur.cancel(errStopped)
 		<-cur.done
 	}
 }
@@ -227,8 +247,6 @@ func (f *failure) Error() string { return f.msg }
 func (e *Engine) loop(ctx context.Context, r *run) {
 	defer close(r.done)
 	p, pol, log := r.plan, r.plan.Policy, e.opts.Log.With("revision", r.plan.Revision, "hash", r.plan.Target.Hash())
-	events, unsubscribe := e.fleet.Subscribe()
-	defer unsubscribe()
 
 	stages := pol.Stages
 	if p.FastPath != "" {
@@ -240,36 +258,38 @@ func (e *Engine) loop(ctx context.Context, r *run) {
 	} else {
 		log.Info("rollout: started", "stages", len(stages))
 	}
-	if p.LastGood != nil {
-		e.fleet.SetDefault(p.LastGood)
+	e.reach.Begin(p, stages)
+	st := &stageRun{e: e, r: r, reach: e.reach, log: log}
+	if rs := p.Resume; rs != nil && rs.Stage > 0 && rs.Stage < len(stages) {
+		st.from, st.bakeUntil, st.paused = rs.Stage, rs.BakeUntil, rs.Phase == Paused
+		e.update(r, func(s *status.Rollout) {
+			for i := 0; i < rs.Stage; i++ {
+				s.Stages[i].Phase = status.StagePassed
+			}
+			if st.paused {
+				s.Phase = Paused
+			}
+		})
+		log.Info("rollout: resumed from a previous leader", "stage", stages[rs.Stage].Name, "bakeUntil", rs.BakeUntil)
+	} else if rs != nil {
+		st.bakeUntil, st.paused = rs.BakeUntil, rs.Phase == Paused
 	}
-	moved := map[string]bool{}
-	st := &stageRun{e: e, r: r, events: events, moved: moved, log: log}
 
 	var err error
-	for i := range stages {
+	for i := st.from; i < len(stages); i++ {
 		if err = st.run(ctx, i, stages); err != nil {
 			break
 		}
 	}
-	if err == nil {
-		// Every stage passed: the target is what everyone, and every node
-		// that connects later, is served.
-		e.fleet.SetDefault(p.Target)
-		e.fleet.Unassign(keys(moved))
-		e.finish(r, Result{Phase: Succeeded, Message: fmt.Sprintf("rolled out to %d node(s)", len(moved))})
-		log.Info("rollout: succeeded", "nodes", len(moved))
-		return
-	}
-	// Roll back every node at once.
-	if p.LastGood != nil {
-		e.fleet.SetDefault(p.LastGood)
-	}
-	e.fleet.Unassign(keys(moved))
 	res := Result{}
+	stopped := false
 	switch cause := context.Cause(ctx); {
-	case ctx.Err() != nil && cause == errSuperseded:
-		res.Phase, res.Message = Superseded, "superseded by a newer revision; nodes back on the last good version"
+	case err == nil:
+		res.Phase, res.Message = Succeeded, fmt.Sprintf("rolled out to %d node(s)", e.reach.Moved())
+	case err == errFenced:
+		res.Phase, res.Reason, res.Message, stopped = Superseded, ReasonFenced, "a newer leader owns the fleet-wide rollout; this replica stopped deciding", true
+	case ctx.Err() != nil && (cause == errSuperseded || cause == errStopped):
+		res.Phase, res.Message, stopped = Superseded, "superseded by a newer revision; nodes back on the last good version", cause == errStopped
 	case ctx.Err() != nil && cause == errAborted:
 		res.Phase, res.Reason, res.Message = Aborted, status.ReasonAborted, "aborted by an operator; nodes back on the last good version"
 	default:
@@ -278,7 +298,12 @@ func (e *Engine) loop(ctx context.Context, r *run) {
 			res.Reason = f.reason
 		}
 	}
-	log.Warn("rollout: rolled back", "phase", res.Phase, "reason", res.Reason, "message", res.Message, "nodes", len(moved))
+	e.reach.End(res, stopped)
+	if res.Phase == Succeeded {
+		log.Info("rollout: succeeded", "nodes", e.reach.Moved())
+	} else {
+		log.Warn("rollout: rolled back", "phase", res.Phase, "reason", res.Reason, "message", res.Message)
+	}
 	e.finish(r, res)
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
 	"gitxds.dev/gitxds/reconciler/snapshot"
+	"gitxds.dev/gitxds/reconciler/status"
 )
 
 // fakeFleet is a hand-written Fleet: nodes ACK what they are assigned unless
@@ -273,14 +276,106 @@ func TestRolloutAckTimeout(t *testing.T) {
 	}
 }
 
-func TestRolloutEmptyStagePasses(t *testing.T) {
+// A selector stage that selects no node (minNodes defaults to 1) waits up
+// to the ackTimeout, warning in the status, then fails naming its
+// selector; no other node ever sees the revision.
+func TestRolloutEmptySelectorStageFails(t *testing.T) {
 	good, next := testSet("r1", "a"), testSet("r2", "b")
 	f := newFakeFleet()
 	f.def = good
 	f.add("stable-1", nil) // no canary node at all
-	res := runPlan(t, f, Plan{Revision: "r2", Target: next, LastGood: good, Policy: canaryPolicy(t, "10s")}, nil)
-	if res.Phase != Succeeded {
+	warned := make(chan string, 1)
+	done := make(chan Result, 1)
+	e := New(f, Options{Log: quiet, OnDone: func(r Result) { done <- r }, OnChange: func(st status.Rollout) {
+		if w := st.Stages[0].Warning; w != "" {
+			select {
+			case warned <- w:
+			default:
+			}
+		}
+	}})
+	e.Start(Plan{Revision: "r2", Target: next, LastGood: good, Policy: canaryPolicy(t, "10s")})
+	res := <-done
+	if res.Phase != Failed || res.Reason != status.ReasonTooFewNodes || !strings.Contains(res.Message, "rollout-group=canary") {
+		t.Fatalf("got %s/%s: %s", res.Phase, res.Reason, res.Message)
+	}
+	select {
+	case w := <-warned:
+		if !strings.Contains(w, "needs at least 1") {
+			t.Errorf("warning %q", w)
+		}
+	default:
+		t.Error("the status never warned while the stage waited for nodes")
+	}
+	if got := f.assignedTo("stable-1"); len(got) != 0 {
+		t.Fatalf("stable-1 was assigned %v", got)
+	}
+	t.Log(res.Message)
+}
+
+// The canary stage waits for its node: one that connects within the
+// ackTimeout gets the revision, and the rollout goes on.
+func TestRolloutStageWaitsForMinNodes(t *testing.T) {
+	good, next := testSet("r1", "a"), testSet("r2", "b")
+	f := newFakeFleet()
+	f.def = good
+	f.add("stable-1", nil)
+	waiting := make(chan struct{})
+	var once sync.Once
+	done := make(chan Result, 1)
+	e := New(f, Options{Log: quiet, OnDone: func(r Result) { done <- r }, OnChange: func(st status.Rollout) {
+		if st.Stages[0].Warning != "" {
+			once.Do(func() { close(waiting) })
+		}
+	}})
+	pol := canaryPolicy(t, "0s")
+	pol.AckTimeout = time.Minute
+	e.Start(Plan{Revision: "r2", Target: next, LastGood: good, Policy: pol})
+	<-waiting
+	f.add("canary-1", map[string]string{"rollout-group": "canary"})
+	if res := <-done; res.Phase != Succeeded {
 		t.Fatalf("phase %s: %s", res.Phase, res.Message)
+	}
+	if got := f.assignedTo("canary-1"); len(got) != 1 || got[0] != next.Hash() {
+		t.Fatalf("canary-1 assigned %v", got)
+	}
+}
+
+// minNodes is not enforced for the very first revision: there is no last
+// good version to protect, and nodes outside the stage have nothing else
+// to be served. A stage with minNodes: 0 passes empty too.
+func TestRolloutEmptyStagePassesWhenNothingToProtect(t *testing.T) {
+	good, next := testSet("r1", "a"), testSet("r2", "b")
+	f := newFakeFleet()
+	f.add("stable-1", nil)
+	if res := runPlan(t, f, Plan{Revision: "r1", Target: good, Policy: canaryPolicy(t, "10s")}, nil); res.Phase != Succeeded {
+		t.Fatalf("first revision: %s %s", res.Phase, res.Message)
+	}
+	pol := canaryPolicy(t, "10s")
+	pol.Stages[0].MinNodes = 0
+	if res := runPlan(t, f, Plan{Revision: "r2", Target: next, LastGood: good, Policy: pol}, nil); res.Phase != Succeeded {
+		t.Fatalf("minNodes 0: %s %s", res.Phase, res.Message)
+	}
+}
+
+func TestMinNodesDefaults(t *testing.T) {
+	ten, two := int32(10), int32(2)
+	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"g": "c"}}
+	pol, err := Compile(&v1alpha1.RolloutPolicy{Spec: v1alpha1.RolloutPolicySpec{Stages: []v1alpha1.RolloutStage{
+		{Name: "sel", NodeSelector: sel},
+		{Name: "pct", Percent: &ten},
+		{Name: "both", NodeSelector: sel, Percent: &ten},
+		{Name: "set", NodeSelector: sel, MinNodes: &two},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, s := range pol.Stages {
+		got = append(got, s.MinNodes)
+	}
+	if want := []int{1, 0, 0, 2}; !slices.Equal(got, want) {
+		t.Fatalf("minNodes %v, want %v", got, want)
 	}
 }
 

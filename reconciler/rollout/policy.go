@@ -40,6 +40,9 @@ type Stage struct {
 	Selector labels.Selector // nil: not by labels
 	Percent  int             // -1: not by percent
 	Bake     time.Duration
+	// MinNodes the stage must select (fleet-wide) to pass: it waits up to
+	// the ackTimeout for them, then fails.
+	MinNodes int
 }
 
 // Metric gate with its query template.
@@ -101,6 +104,13 @@ func Compile(p *v1alpha1.RolloutPolicy) (*Policy, error) {
 		if st.Selector == nil && st.Percent < 0 {
 			errs = append(errs, fmt.Errorf("spec.stages[%d] (%s): needs nodeSelector or percent", i, st.Name))
 		}
+		st.MinNodes = DefaultMinNodes(st)
+		if s.MinNodes != nil {
+			if *s.MinNodes < 0 {
+				errs = append(errs, fmt.Errorf("spec.stages[%d].minNodes: %d is negative", i, *s.MinNodes))
+			}
+			st.MinNodes = int(*s.MinNodes)
+		}
 		out.Stages = append(out.Stages, st)
 	}
 	if a := p.Spec.Analysis; a != nil {
@@ -137,6 +147,17 @@ func Compile(p *v1alpha1.RolloutPolicy) (*Policy, error) {
 	return out, nil
 }
 
+// DefaultMinNodes is a stage's minNodes when the policy sets none: 1 for a
+// stage that selects by labels only (a selector that matches no node is a
+// mistake to report, not a stage to skip), 0 for a stage by percent (10 %
+// of a small fleet may be no node).
+func DefaultMinNodes(s Stage) int {
+	if s.Selector != nil && s.Percent < 0 {
+		return 1
+	}
+	return 0
+}
+
 func dur(d *metav1.Duration, def time.Duration) time.Duration {
 	if d == nil {
 		return def
@@ -154,8 +175,15 @@ func Bucket(nodeID string) int {
 // StageOf is the index of the first stage that selects the node. A node no
 // stage selects moves with the last stage.
 func (p *Policy) StageOf(nodeID string, nodeLabels map[string]string) int {
+	return StageOf(p.Stages, nodeID, nodeLabels)
+}
+
+// StageOf is the index of the first of stages that selects the node, from
+// its id and labels only (so every replica places a node alike). A node no
+// stage selects moves with the last stage.
+func StageOf(stages []Stage, nodeID string, nodeLabels map[string]string) int {
 	b := Bucket(nodeID)
-	for i, s := range p.Stages {
+	for i, s := range stages {
 		if s.Selector != nil && s.Selector.Matches(labels.Set(nodeLabels)) {
 			return i
 		}
@@ -163,5 +191,5 @@ func (p *Policy) StageOf(nodeID string, nodeLabels map[string]string) int {
 			return i
 		}
 	}
-	return len(p.Stages) - 1
+	return len(stages) - 1
 }

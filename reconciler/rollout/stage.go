@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
 	"gitxds.dev/gitxds/reconciler/status"
-	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // recheck bounds how long a missed event can delay a stage decision.
@@ -19,38 +17,17 @@ const recheck = 250 * time.Millisecond
 type stageRun struct {
 	e      *Engine
 	r      *run
-	events <-chan Event
-	moved  map[string]bool
+	reach  Reach
 	log    *slog.Logger
 	paused bool
-	// dirty says fleet events arrived since waitACKs last observed.
+	// dirty says events arrived since waitACKs last observed.
 	dirty bool
+	// from is the stage a resumed rollout starts at, and bakeUntil the end
+	// of that stage's bake the previous leader set (nil when none).
+	from      int
+	bakeUntil *time.Time
 
 	querier Querier
-}
-
-func (s *stageRun) stageOf(n Node) int {
-	if s.r.plan.FastPath != "" {
-		return 0
-	}
-	return s.r.plan.Policy.StageOf(n.ID, n.Labels)
-}
-
-// move assigns the target to every connected node of stages 0..i not moved yet.
-func (s *stageRun) move(i int) {
-	var ids []string
-	for _, n := range s.e.fleet.Nodes() {
-		if !s.moved[n.ID] && s.stageOf(n) <= i {
-			ids = append(ids, n.ID)
-		}
-	}
-	if len(ids) == 0 {
-		return
-	}
-	for _, id := range ids {
-		s.moved[id] = true
-	}
-	s.e.fleet.Assign(ids, s.r.plan.Target)
 }
 
 // minObserve is the least time between two observes of a stage waiting for
@@ -58,55 +35,27 @@ func (s *stageRun) move(i int) {
 const minObserve = 20 * time.Millisecond
 
 // observe refreshes the stage's node list and ACK count in the status and
-// returns the moved nodes that have not ACKed the target yet, or the
-// failure of a moved node that rejected the target (in case its NACK event
-// was dropped).
-func (s *stageRun) observe(i int, stage string) (pending []string, err error) {
-	var nodes []string
-	acked := 0
-	for _, n := range s.e.fleet.Nodes() {
-		if !s.moved[n.ID] {
-			continue
-		}
-		if why, ok := n.Rejected[s.r.plan.Target.Hash()]; ok && err == nil {
-			err = &failure{reason: status.ReasonNACK, msg: fmt.Sprintf("stage %s: node %s rejected the revision: %s", stage, n.ID, why)}
-		}
-		inStage := s.stageOf(n) == i
-		if inStage {
-			nodes = append(nodes, n.ID)
-		}
-		switch {
-		case !n.HasAcked(s.r.plan.Target):
-			pending = append(pending, n.ID)
-		case inStage:
-			acked++ // of this stage's nodes, not a running total
-		}
-	}
-	sort.Strings(nodes)
+// returns what the reach observed.
+func (s *stageRun) observe(i int) Observation {
+	o := s.reach.Observe(i)
 	s.e.update(s.r, func(st *status.Rollout) {
-		st.Stages[i].Nodes = nodes
-		st.Stages[i].Acked = acked
+		st.Stages[i].Nodes = o.Nodes
+		st.Stages[i].NodeCount = o.InStage
+		st.Stages[i].Acked = o.Acked
 	})
-	return pending, err
+	return o
 }
 
-// handle reacts to a fleet event during stage i.
-func (s *stageRun) handle(ev Event, i int, stage string) error {
-	switch ev.Kind {
-	case NACK:
-		if s.moved[ev.NodeID] {
-			return &failure{reason: status.ReasonNACK, msg: fmt.Sprintf("stage %s: node %s rejected %s (version %s): %s",
-				stage, ev.NodeID, xdsres.ShortType(ev.TypeURL), ev.Version, ev.Error)}
-		}
-		s.log.Warn("rollout: NACK from a node not on the new revision", "node", ev.NodeID, "type", xdsres.ShortType(ev.TypeURL), "error", ev.Error)
-	case Connect:
-		// A node that connects mid-rollout gets what its stage has reached.
-		s.move(i)
+// save records the rollout's progress with the reach.
+func (s *stageRun) save(i int, stage string, bakeUntil *time.Time) {
+	ph := Progressing
+	if s.paused {
+		ph = Paused
 	}
-	return nil
+	s.reach.Save(Progress{Stage: i, StageName: stage, Phase: ph, BakeUntil: bakeUntil})
 }
 
-func (s *stageRun) control(action Action) {
+func (s *stageRun) control(action Action, i int, stage string) {
 	switch action {
 	case Pause:
 		s.paused = true
@@ -117,6 +66,7 @@ func (s *stageRun) control(action Action) {
 		s.e.update(s.r, func(st *status.Rollout) { st.Phase = Progressing })
 		s.log.Info("rollout: resumed")
 	}
+	s.save(i, stage, s.bakeUntil)
 }
 
 // run runs stage i as a list of steps: move its nodes, wait for their
@@ -129,8 +79,13 @@ func (s *stageRun) run(ctx context.Context, i int, stages []Stage) error {
 		st.StageIdx, st.Stage = i, stage.Name
 		st.Stages[i].Phase = status.StageProgressing
 		st.Stages[i].StartedAt = &now
+		st.Stages[i].MinNodes = s.minNodes(stage)
 	})
-	s.move(i)
+	if i != s.from {
+		s.bakeUntil = nil
+	}
+	s.save(i, stage.Name, s.bakeUntil)
+	s.reach.Move(i)
 	for _, step := range []func(context.Context, int, Stage) error{s.waitACKs, s.bake, s.holdWhilePaused} {
 		if err := step(ctx, i, stage); err != nil {
 			return s.fail(i, err)
@@ -155,20 +110,23 @@ type wakeup struct {
 
 // wait is the one loop of a stage. A NACK from a moved node fails the
 // stage at once, whatever the step; a node that connects gets what its
-// stage has reached; pause and resume take effect at once. Events are
-// handled in bursts (a stage of 1,000 nodes brings thousands of ACKs), and
-// s.dirty says some arrived since the step last looked at the fleet.
+// stage has reached; pause and resume take effect at once; a fenced
+// leader stops at once. Events are handled in bursts (a stage of 1,000
+// nodes brings thousands of ACKs), and s.dirty says some arrived since the
+// step last looked at the fleet.
 func (s *stageRun) wait(ctx context.Context, i int, stage string, w wakeup) error {
 	for w.done == nil || !w.done() {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case ev := <-s.events:
+		case <-s.reach.Fenced():
+			return errFenced
+		case ev := <-s.reach.Events():
 			if err := s.handleBurst(ev, i, stage); err != nil {
 				return err
 			}
 		case a := <-s.r.control:
-			s.control(a)
+			s.control(a, i, stage)
 		case <-w.tick:
 			if done, err := w.onTick(); err != nil || done {
 				return err
@@ -180,14 +138,40 @@ func (s *stageRun) wait(ctx context.Context, i int, stage string, w wakeup) erro
 	return nil
 }
 
-// waitACKs waits until every moved node ACKs the target, looking at the
-// fleet at most every minObserve (and at least every recheck, in case an
-// event was dropped); it fails when a node rejected the target or the
-// stage's nodes do not ACK within the policy's ackTimeout.
+// minNodes is how many nodes stage must select to pass: none for the very
+// first revision (no last good version to protect: nodes outside the stage
+// have nothing to fall back to) and on the fast path.
+func (s *stageRun) minNodes(stage Stage) int {
+	if s.r.plan.LastGood == nil || s.r.plan.FastPath != "" {
+		return 0
+	}
+	return stage.MinNodes
+}
+
+// waitACKs waits until every moved node ACKs the target and the stage
+// selects at least its minNodes, looking at the fleet at most every
+// minObserve (and at least every recheck, in case an event was dropped);
+// it fails when a node rejected the target, or at the policy's ackTimeout
+// when a node has not ACKed or the stage selects too few nodes.
 func (s *stageRun) waitACKs(ctx context.Context, i int, stage Stage) error {
 	pol := s.r.plan.Policy
-	pending, err := s.observe(i, stage.Name)
-	if err != nil || len(pending) == 0 {
+	need := s.minNodes(stage)
+	var o Observation
+	check := func() (bool, error) {
+		o = s.observe(i)
+		if o.Failure != nil {
+			return false, o.Failure
+		}
+		warning := ""
+		if o.InStage < need {
+			warning = fmt.Sprintf("selects %d node(s), needs at least %d (%s); waiting up to %s for them", o.InStage, need, stage.describe(), pol.AckTimeout)
+		} else if o.Waiting != "" {
+			warning = o.Waiting
+		}
+		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Warning = warning })
+		return o.Pending == 0 && o.Waiting == "" && o.InStage >= need, nil
+	}
+	if done, err := check(); err != nil || done {
 		return err
 	}
 	tick := time.NewTicker(minObserve)
@@ -195,26 +179,44 @@ func (s *stageRun) waitACKs(ctx context.Context, i int, stage Stage) error {
 	ackTimeout := time.NewTimer(pol.AckTimeout)
 	defer ackTimeout.Stop()
 	last := time.Now()
-	err = s.wait(ctx, i, stage.Name, wakeup{
+	err := s.wait(ctx, i, stage.Name, wakeup{
 		tick: tick.C,
 		onTick: func() (bool, error) {
 			if !s.dirty && time.Since(last) < recheck {
 				return false, nil
 			}
 			s.dirty, last = false, time.Now()
-			pending, err = s.observe(i, stage.Name)
-			return len(pending) == 0, err
+			return check()
 		},
 		deadline: ackTimeout.C,
 		onDeadline: func() error {
-			return &failure{reason: status.ReasonAckTimeout, msg: fmt.Sprintf("stage %s: %s did not ACK within %s",
-				stage.Name, nodeList(pending), pol.AckTimeout)}
+			switch {
+			case o.Pending > 0:
+				msg := fmt.Sprintf("stage %s: %s did not ACK within %s", stage.Name, pendingList(o), pol.AckTimeout)
+				if o.Waiting != "" {
+					msg += " (" + o.Waiting + ")"
+				}
+				return &failure{reason: status.ReasonAckTimeout, msg: msg}
+			case o.Waiting != "":
+				return &failure{reason: status.ReasonAckTimeout, msg: fmt.Sprintf("stage %s: not acknowledged within %s: %s", stage.Name, pol.AckTimeout, o.Waiting)}
+			}
+			return &failure{reason: status.ReasonTooFewNodes, msg: fmt.Sprintf("stage %s: %s selected %d node(s) within %s, fewer than its minNodes %d",
+				stage.Name, stage.describe(), o.InStage, pol.AckTimeout, need)}
 		},
 	})
 	if err == nil {
-		s.log.Info("rollout: stage acknowledged", "stage", stage.Name, "nodes", len(s.moved))
+		s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Warning = "" })
+		s.log.Info("rollout: stage acknowledged", "stage", stage.Name, "nodes", o.InStage)
 	}
 	return err
+}
+
+// pendingList names the pending nodes of o.
+func pendingList(o Observation) string {
+	if len(o.PendingNodes) >= o.Pending {
+		return nodeList(o.PendingNodes)
+	}
+	return fmt.Sprintf("%d node(s), among them %s,", o.Pending, strings.Join(o.PendingNodes, ", "))
 }
 
 // holdWhilePaused holds after the stage's bake until resumed, still
@@ -231,22 +233,28 @@ func (s *stageRun) bake(ctx context.Context, i int, stage Stage) error {
 		return nil
 	}
 	s.r.mu.Lock()
-	own := len(s.r.status.Stages[i].Nodes)
+	own := s.r.status.Stages[i].NodeCount
+	stageNodes := append([]string(nil), s.r.status.Stages[i].Nodes...)
 	s.r.mu.Unlock()
 	if own == 0 {
-		// A stage that selects no node passes at once: there is nothing to
-		// watch (the first revision is often served before any node connects).
+		// A stage that selects no node and needs none (minNodes 0) passes
+		// at once: there is nothing to watch.
 		return nil
 	}
-	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = status.StageBaking })
-	var stageNodes []string
-	for id := range s.moved {
-		stageNodes = append(stageNodes, id)
+	bake := stage.Bake
+	until := time.Now().Add(bake).UTC()
+	if i == s.from && s.bakeUntil != nil {
+		// Resumed by a new leader: the rest of the bake the previous one
+		// began.
+		until = *s.bakeUntil
+		bake = max(time.Until(until), 0)
 	}
-	sort.Strings(stageNodes)
+	s.bakeUntil = &until
+	s.save(i, stage.Name, s.bakeUntil)
+	s.e.update(s.r, func(st *status.Rollout) { st.Stages[i].Phase = status.StageBaking })
 	data := NewQueryData(stageNodes, stage.Name, s.r.plan.Revision)
 
-	end := time.NewTimer(stage.Bake)
+	end := time.NewTimer(bake)
 	defer end.Stop()
 	var interval <-chan time.Time
 	if len(pol.Metrics) > 0 {
@@ -311,11 +319,11 @@ func nodeList(ids []string) string {
 func (s *stageRun) handleBurst(ev Event, i int, stage string) error {
 	s.dirty = true
 	for {
-		if err := s.handle(ev, i, stage); err != nil {
+		if err := s.reach.Handle(ev, i, stage); err != nil {
 			return err
 		}
 		select {
-		case ev = <-s.events:
+		case ev = <-s.reach.Events():
 		default:
 			return nil
 		}

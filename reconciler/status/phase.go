@@ -38,4 +38,10 @@ const (
 	ReasonMetricGate = "MetricGate" // a metric gate was out of bounds
 	ReasonQueryError = "QueryError" // the metric gates could not be queried
 	ReasonAborted    = "Aborted"    // an operator aborted it
+	// ReasonTooFewNodes: the stage selected fewer nodes than its minNodes
+	// within ackTimeout.
+	ReasonTooFewNodes = "TooFewNodes"
+	// ReasonVersionSkew: a replica rendered the revision to another content
+	// hash than the leader did (high availability).
+	ReasonVersionSkew = "VersionSkew"
 )

@@ -101,7 +101,16 @@ type Stage struct {
 	Phase StagePhase `json:"phase"`
 	Nodes []string   `json:"nodes,omitempty"`
 	// Acked is how many of this stage's Nodes have ACKed the revision.
-	Acked     int         `json:"acked"`
+	Acked int `json:"acked"`
+	// NodeCount is how many nodes the stage selects now, fleet-wide; Nodes
+	// may name only some of them under high availability (each replica
+	// reports a few).
+	NodeCount int `json:"nodeCount"`
+	// MinNodes is how many nodes the stage must select to pass.
+	MinNodes int `json:"minNodes,omitempty"`
+	// Warning says why the stage waits besides ACKs: it selects fewer
+	// nodes than MinNodes, a replica's report is stale or late.
+	Warning   string      `json:"warning,omitempty"`
 	Gates     []GateValue `json:"gates,omitempty"`
 	StartedAt *time.Time  `json:"startedAt,omitempty"`
 	Bake      string      `json:"bake,omitempty"` // e.g. "30s"

@@ -47,6 +47,14 @@ type RolloutStage struct {
 	// Default: 0s (no bake, no metric gate).
 	// Validation: not negative.
 	Bake *metav1.Duration `json:"bake,omitempty"`
+	// MinNodes is how many nodes the stage must select, fleet-wide, before
+	// it can pass: it waits up to ackTimeout for them to connect, then
+	// fails and rolls back, naming the selector. Not enforced for the
+	// very first revision (there is no last good version to protect).
+	// Default: 1 for a stage with a nodeSelector and no percent, 0 for a
+	// stage with a percent.
+	// Validation: not negative.
+	MinNodes *int32 `json:"minNodes,omitempty"`
 }
 
 // RolloutAnalysis queries Prometheus every Interval while a stage bakes.
