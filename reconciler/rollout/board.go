@@ -90,6 +90,11 @@ type ReplicaReport struct {
 	Moved     int `json:"moved"`
 	Acked     int `json:"acked"`
 	Pending   int `json:"pending"`
+	// StageAcked is how many of the InStage nodes ACKed the target;
+	// StageNodes names some of them (at most MaxReportedNodes), for the
+	// status and the metric gates' {{ .NodeRegex }}.
+	StageAcked int      `json:"stageAcked"`
+	StageNodes []string `json:"stageNodes,omitempty"`
 	// PendingNodes names a few pending nodes, for messages.
 	PendingNodes []string `json:"pendingNodes,omitempty"`
 	// NACKs of the target by this replica's nodes (a few).

@@ -53,10 +53,13 @@ const (
 	Disconnect
 	ACK
 	NACK
+	// Changed: the Board's FleetState or a report changed (fleet-wide
+	// reach).
+	Changed
 )
 
 func (k EventKind) String() string {
-	return [...]string{"connect", "disconnect", "ack", "nack"}[k]
+	return [...]string{"connect", "disconnect", "ack", "nack", "changed"}[k]
 }
 
 // Event from the xDS server.
