@@ -67,8 +67,8 @@ type Replica struct {
 	assigned map[string]bool // nodes served the target
 	// assignedTo is the hash of the Set the assigned nodes are served.
 	assignedTo string
-	nacks    map[string]NodeNACK
-	built    chan builtSet
+	nacks      map[string]NodeNACK
+	built      chan builtSet
 
 	mu   sync.Mutex
 	last FleetState
