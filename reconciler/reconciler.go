@@ -62,6 +62,19 @@ type Options struct {
 	// Notifier, when set, is told what becomes of each revision
 	// (events.go); never blocks.
 	Notifier interface{ Notify(notify.Event) }
+
+	// Board, when set, makes this reconciler one replica of several (high
+	// availability, ha.go): it polls and builds like every replica, serves
+	// its nodes as the fleet-wide rollout on the Board says (through a
+	// rollout.Replica), and starts rollouts only while Lead runs.
+	Board rollout.Board
+	// Replica is this replica's name in its reports (with Board).
+	Replica string
+	// ReplicaHeartbeat: how often the report is written at least
+	// (rollout.DefaultHeartbeat when zero); StaleAfter and GoneAfter, the
+	// liveness of reports (rollout's defaults when zero).
+	ReplicaHeartbeat      time.Duration
+	StaleAfter, GoneAfter time.Duration
 }
 
 // Reconciler is the control loop of `gitxds serve`.
@@ -113,6 +126,12 @@ type Reconciler struct {
 	// built: this process has built a revision (or refused one), so the
 	// objects' status is known.
 	built bool
+
+	// High availability (ha.go); nil and unused without Options.Board.
+	ha *haState
+	// buildMu serializes builds: the reconcile loop's and those the
+	// applier asks for (one build marker).
+	buildMu sync.Mutex
 }
 
 // ancestry is what the reconciler asks a source that can tell whether a
@@ -139,7 +158,11 @@ func New(opts Options) *Reconciler {
 	r.builds = &buildGuard{lim: opts.Build.withDefaults(), store: opts.Store, log: opts.Log, exit: opts.Exit}
 	r.st.Source = status.Source{URL: opts.URL, Ref: opts.Ref, Path: opts.Overlay}
 	r.st.Conditions = []metav1.Condition{}
-	r.engine = rollout.New(opts.Fleet, rollout.Options{
+	var reach rollout.Reach = rollout.NewLocal(opts.Fleet)
+	if opts.Board != nil {
+		reach = r.newHA()
+	}
+	r.engine = rollout.NewEngine(reach, rollout.Options{
 		Log:        opts.Log,
 		NewQuerier: opts.NewQuerier,
 		OnChange:   r.onRolloutChange,
@@ -165,7 +188,9 @@ func (r *Reconciler) Restore() error {
 	} else {
 		r.history = h
 	}
-	if ro, err := r.opts.Store.LoadRollout(); err != nil {
+	if r.ha != nil {
+		// The fleet-wide rollout lives on the Board, not here.
+	} else if ro, err := r.opts.Store.LoadRollout(); err != nil {
 		r.log.Warn("cannot read the persisted rollout; ignoring it", "error", err)
 	} else if ro != nil && (ro.Phase == rollout.Progressing || ro.Phase == rollout.Paused) {
 		ro.Phase, ro.Message = status.RolloutInterrupted, fmt.Sprintf("interrupted by a restart at stage %q; nodes are on the last good version and the rollout starts over from the first stage", ro.Stage)
@@ -188,11 +213,18 @@ func (r *Reconciler) Run(ctx context.Context) {
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	defer r.engine.Stop()
+	var leadc <-chan struct{}
+	if r.ha != nil {
+		leadc = r.ha.leadc
+		r.runHA(ctx)
+	}
 	r.ReconcileOnce(ctx, "startup")
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-leadc:
+			r.takeOver(ctx)
 		case <-t.C:
 			r.ReconcileOnce(ctx, "interval")
 		case why := <-r.trigger:
@@ -219,7 +251,9 @@ func (r *Reconciler) Status() status.Status {
 	st.Warnings = append([]string(nil), r.st.Warnings...)
 	st.FailedRevisions = append([]status.FailedRevision(nil), r.st.FailedRevisions...)
 	r.mu.Unlock()
-	if ro, ok := r.engine.Status(); ok {
+	if r.ha != nil {
+		st.Rollout = r.fleetRollout()
+	} else if ro, ok := r.engine.Status(); ok {
 		st.Rollout = &ro
 	} else {
 		r.mu.Lock()
@@ -383,9 +417,11 @@ func (r *Reconciler) build(ctx context.Context, rev source.Revision) (*pipeline.
 		last := r.state.memory()
 		r.mu.Unlock()
 		var b *pipeline.Result
+		r.buildMu.Lock()
 		b, err = r.builds.run(ctx, rev.String(), func() (*pipeline.Result, error) {
 			return r.opts.Pipeline.Run(fsys, r.opts.Overlay, rev.String(), last)
 		})
+		r.buildMu.Unlock()
 		r.opts.Metrics.StageDuration.WithLabelValues("build").Observe(time.Since(start).Seconds())
 		if err == nil {
 			return b, nil
@@ -544,6 +580,12 @@ func (r *Reconciler) startRollout(b *pipeline.Result) {
 	} else {
 		r.policy = pol
 	}
+	if r.ha != nil && !r.decideHA(b) {
+		// A follower: the leader starts the rollout; this replica's
+		// applier serves it.
+		r.mu.Unlock()
+		return
+	}
 	hash := b.Set.Hash()
 	lastGood := r.state.LastGood
 	activeHash, active := r.engine.Active()
@@ -567,15 +609,16 @@ func (r *Reconciler) startRollout(b *pipeline.Result) {
 	r.mu.Unlock()
 
 	if lastGood != nil && hash == lastGood.Hash() {
-		// Back to last good while a rollout is in progress: stop it. Stop
-		// waits for the rollout's goroutine, whose callbacks take r.mu.
-		r.engine.Stop()
+		// Back to last good while a rollout is in progress: stop it.
+		// Supersede waits for the rollout's goroutine, whose callbacks
+		// take r.mu.
+		r.engine.Supersede()
 		r.mu.Lock()
 		r.markApplied(b, "reverted to the last good version while a rollout was in progress")
 		r.mu.Unlock()
 		return
 	}
-	r.engine.Start(rollout.Plan{Revision: b.Revision, Target: b.Set, LastGood: lastGood, Policy: pol, FastPath: fast})
+	r.engine.Start(rollout.Plan{Revision: b.Revision, Target: b.Set, LastGood: lastGood, Policy: pol, FastPath: fast, Resume: r.resumable(b)})
 	r.opts.Metrics.Reconciles.WithLabelValues("rolling_out").Inc()
 }
 
@@ -610,7 +653,7 @@ func (r *Reconciler) onRolloutChange(ro status.Rollout) {
 		r.summarize()
 	}
 	r.mu.Unlock()
-	if due {
+	if due && r.ha == nil { // fleet-wide, the rollout lives on the Board
 		if err := r.opts.Store.SaveRollout(ro); err != nil {
 			r.log.Error("persist rollout", "error", err)
 		}
@@ -625,6 +668,22 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.ha != nil {
+		// Every replica, this one too, records the outcome from the
+		// FleetState its applier serves (onFleetState).
+		if r.building != nil && r.building.Set.Hash() == res.Plan.Target.Hash() {
+			r.building = nil
+		}
+		if res.Phase == rollout.Succeeded && r.adoptLastGood(res.Plan.Revision, res.Plan.Target, res.Plan.FastPath) {
+			// At once, so that the next rollout goes from it; the applier
+			// records the same when the FleetState reaches it.
+			if err := r.opts.Store.Save(&r.state); err != nil {
+				r.log.Error("persist state", "error", err)
+			}
+		}
+		r.summarize()
+		return
+	}
 	b := r.building
 	if b == nil || b.Set.Hash() != res.Plan.Target.Hash() {
 		b = nil

@@ -47,7 +47,10 @@ func (r *Reconciler) summarize() {
 		applied += " (" + r.appliedNote + ")"
 	}
 	rolling := ""
-	if r.building != nil {
+	switch {
+	case r.ha != nil:
+		rolling = r.fleetRolling()
+	case r.building != nil:
 		rolling = "rolling out " + r.building.Revision
 		if ro, ok := r.engine.Status(); ok && ro.Stage != "" && ro.Hash == r.building.Set.Hash() {
 			rolling += " (stage " + ro.Stage + ")"

@@ -80,28 +80,33 @@ type Config struct {
 	// pattern is DefaultNodeIDPattern: a node id must be a SAN of its
 	// certificate.
 	NodeIdentity *xds.NodeIdentity
-	// Leader, when set, runs this replica under leader election (package
-	// leader): it always serves xDS and the admin API; it polls Git and
-	// drives rollouts only while it holds the Lease, and otherwise follows
-	// the state the leader persists in StateDir (a volume the replicas
-	// share), forwarding webhooks and controls to the leader. An Identity
-	// without "@" gets "@" and the admin listener's address appended.
-	// Losing the Lease ends the daemon with an error.
+	// Leader, when set, runs this replica as one of several (high
+	// availability, docs/architecture.md), under leader election (package
+	// leader): every replica polls Git, builds each revision itself, and
+	// serves its own nodes as the fleet-wide rollout on Board says; the
+	// replica holding the Lease also starts and decides rollouts, and the
+	// others forward webhooks and controls to it. StateDir is this
+	// replica's own (its last good, for a restart with Git unreachable).
+	// An Identity without "@" gets "@" and the admin listener's address
+	// appended. Losing the Lease, or a newer leader fencing this one, ends
+	// the daemon with an error.
 	Leader *leader.Options
-	// Board, with Leader, is where the fleet-wide rollout and the
-	// replicas' reports live (`serve --leader-elect` sets a
-	// kubestate.Board in the Lease's namespace; it has Start(ctx) to run
-	// its informers).
+	// Board is where the replicas meet (required with Leader): the
+	// fleet-wide rollout the leader writes and each replica's report
+	// (`serve --leader-elect` sets a kubestate.Board in the Lease's
+	// namespace; rollout.NewMemoryBoard().Client() for replicas in one
+	// process).
 	Board rollout.Board
+	// ReplicaHeartbeat, StaleAfter and GoneAfter: how often a replica
+	// writes its report at least, and when one is stale or forgotten
+	// (rollout's defaults when zero; tests shorten them).
+	ReplicaHeartbeat, StaleAfter, GoneAfter time.Duration
 	// KubeEvents, when set, records what becomes of each revision as
 	// Kubernetes Events (package kubeevents). With Leader set and
 	// KubeEvents nil, the Events regard the Lease, through the election's
 	// client; NoKubeEvents turns that off.
 	KubeEvents   *kubeevents.Options
 	NoKubeEvents bool
-	// FollowInterval: how often a follower checks the state directory
-	// (DefaultFollowInterval when zero).
-	FollowInterval time.Duration
 
 	// Kube, when set, discovers the endpoints of Kubernetes Service
 	// backendRefs from their EndpointSlices (package discovery) and pushes
@@ -147,6 +152,9 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 	}
 	if cfg.Ref == "" {
 		cfg.Ref = "main"
+	}
+	if cfg.Leader != nil && cfg.Board == nil {
+		return nil, errors.New("leader election needs a Board where the replicas meet (the fleet-wide rollout's objects); replicas share no state directory")
 	}
 	src, err := source.New(source.Options{URL: cfg.Repo, Ref: cfg.Ref, Auth: cfg.Auth, VerifyCommit: cfg.VerifyCommit,
 		MaxFileSize: cfg.Limits.MaxFileSize, MaxRepoSize: cfg.Limits.MaxRepoSize})
@@ -198,11 +206,16 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		notifier = notify.New(providers, notify.Options{Log: cfg.Log,
 			Record: func(p string, r notify.Result) { m.Notifications.WithLabelValues(p, string(r)).Inc() }})
 	}
-	rec := reconciler.New(reconciler.Options{
+	ropts := reconciler.Options{
 		Source: src, URL: src.String(), Ref: cfg.Ref, Overlay: cfg.Path, Interval: cfg.Interval,
 		Pipeline: pipe, Build: cfg.Build, Fleet: fleet, Store: store, Metrics: m, Log: cfg.Log, NewQuerier: cfg.NewQuerier,
 		Notifier: notifier, Describe: DescribeRoutes,
-	})
+	}
+	if cfg.Leader != nil {
+		ropts.Board, ropts.Replica = cfg.Board, replicaName(cfg.Leader.Identity)
+		ropts.ReplicaHeartbeat, ropts.StaleAfter, ropts.GoneAfter = cfg.ReplicaHeartbeat, cfg.StaleAfter, cfg.GoneAfter
+	}
+	rec := reconciler.New(ropts)
 	if err := rec.Restore(); err != nil {
 		return nil, fmt.Errorf("restore state from %s: %w", cfg.StateDir, err)
 	}
@@ -268,11 +281,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}()
 	if d.Elector != nil {
-		every := cfg.FollowInterval
-		if every <= 0 {
-			every = DefaultFollowInterval
-		}
-		go d.runHA(ctx, rec, cfg.StateDir, every)
+		go d.runHA(ctx, rec, cfg.Leader)
 	} else {
 		go func() { rec.Run(ctx); close(d.done) }()
 	}
@@ -330,10 +339,15 @@ func kubeEventsOptions(cfg Config) *kubeevents.Options {
 	case cfg.Leader == nil || cfg.NoKubeEvents:
 		return nil
 	}
-	// The replica's name, without the admin address of its identity.
-	name, _, _ := strings.Cut(cfg.Leader.Identity, "@")
-	return &kubeevents.Options{Client: cfg.Leader.Client, Instance: name,
+	return &kubeevents.Options{Client: cfg.Leader.Client, Instance: replicaName(cfg.Leader.Identity),
 		Regarding: kubeevents.LeaseReference(cfg.Leader.Namespace, cfg.Leader.Name)}
+}
+
+// replicaName is a replica's name: its identity without the admin
+// address.
+func replicaName(identity string) string {
+	name, _, _ := strings.Cut(identity, "@")
+	return name
 }
 
 func tlsMode(c *tls.Config) string {

@@ -73,7 +73,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	s, err := stack.Start(context.Background(), stack.Options{Files: files("9001"), Interval: time.Hour})
+	return newEnvFiles(t, files("9001"))
+}
+
+// newEnvFiles is newEnv with the repository's files.
+func newEnvFiles(t *testing.T, fs map[string]string) *env {
+	t.Helper()
+	s, err := stack.Start(context.Background(), stack.Options{Files: fs, Interval: time.Hour})
 	if err != nil {
 		t.Skip("needs the git CLI:", err)
 	}

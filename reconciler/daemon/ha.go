@@ -8,102 +8,66 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
 	"gitxds.dev/gitxds/reconciler/leader"
-	"gitxds.dev/gitxds/reconciler/state"
+	"gitxds.dev/gitxds/reconciler/rollout"
 )
-
-// DefaultFollowInterval is how often a follower looks for new state.
-const DefaultFollowInterval = 2 * time.Second
 
 // forwardedHeader marks a request a follower forwarded to the leader, so
 // that a request is forwarded once at most.
 const forwardedHeader = "X-Gitxds-Forwarded-By"
 
-// runHA is the reconcile side of a replica under leader election: it
-// follows the persisted state until it leads, then restores that state
-// (a rollout interrupted by the old leader starts over) and runs the
-// reconcile loop while it leads. Losing the leadership ends the daemon
-// with an error: the process should exit and start afresh as a follower.
-func (d *Daemon) runHA(ctx context.Context, rec *reconciler.Reconciler, stateDir string, every time.Duration) {
+// runHA runs a replica under leader election: its reconcile loop (poll,
+// build) and its applier run all along; while it holds the Lease it also
+// leads the fleet-wide rollout (Reconciler.Lead, with the leadership's
+// epoch). Losing the Lease, or being fenced by a newer leader, ends the
+// daemon with an error: the process should exit and start afresh.
+func (d *Daemon) runHA(ctx context.Context, rec *reconciler.Reconciler, lo *leader.Options) {
 	defer close(d.done)
-	fctx, stopFollow := context.WithCancel(ctx)
-	followed := make(chan struct{})
-	go func() { defer close(followed); d.follow(fctx, rec, stateDir, every) }()
-	d.Elector.Run(ctx, func(lctx context.Context) {
-		stopFollow()
-		<-followed
-		if err := rec.Restore(); err != nil {
-			d.log.Error("leader: restore state", "error", err)
-		}
-		rec.Run(lctx)
+	loop := make(chan struct{})
+	go func() { defer close(loop); rec.Run(ctx) }()
+	ectx, stop := context.WithCancel(ctx)
+	defer stop()
+	var lerr error
+	d.Elector.Run(ectx, func(lctx context.Context) {
+		lerr = rec.Lead(lctx, d.epoch(lctx, lo))
+		stop() // fenced: give up the Lease now
 	})
-	stopFollow()
-	<-followed
 	if ctx.Err() == nil {
+		err := errors.New("leader election: this replica lost the lease (or could not renew it); exiting so that a fresh process campaigns again")
+		if errors.Is(lerr, rollout.ErrFenced) {
+			err = fmt.Errorf("leader election: %w; exiting so that a fresh process campaigns again", lerr)
+		}
 		select {
-		case d.errc <- errors.New("leader election: this replica lost the lease (or could not renew it); exiting so that a fresh process campaigns again"):
+		case d.errc <- err:
 		default:
 		}
 	}
+	<-loop
 }
 
-// follow re-reads the persisted state whenever a file of the state
-// directory changes, and serves its last good snapshot.
-func (d *Daemon) follow(ctx context.Context, rec *reconciler.Reconciler, dir string, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	last := fingerprint(dir)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		fp := fingerprint(dir)
-		if fp == last {
-			continue
-		}
-		if err := rec.Restore(); err != nil {
-			// A file caught between the leader's writes: try again next tick.
-			d.log.Warn("follower: reading the leader's state", "error", err)
-			continue
-		}
-		last = fp
-		d.log.Info("follower: serving the leader's last good snapshot", "revision", rec.Status().LastAppliedRevision)
-	}
-}
+// epocher is an elector that knows the epoch of its leadership.
+type epocher interface{ Epoch() int64 }
 
-// fingerprint is the names, sizes and modification times of the state
-// files that a follower serves from (the leader writes them by atomic
-// rename).
-func fingerprint(dir string) string {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return ""
+// epoch of the leadership just won: the elector's, when it has one, else
+// the Lease's leaseTransitions (client-go adds one each time another
+// identity takes the Lease), read through the election's client.
+func (d *Daemon) epoch(ctx context.Context, lo *leader.Options) int64 {
+	if e, ok := any(d.Elector).(epocher); ok {
+		return e.Epoch()
 	}
-	var b strings.Builder
-	for _, e := range entries {
-		// The leader's rollout progress and build marker change often and
-		// are not served; the last good snapshot and its metadata are.
-		if !strings.HasSuffix(e.Name(), ".json") || e.Name() == state.Rollout.File() || e.Name() == state.Building.File() {
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+	lease, err := lo.Client.CoordinationV1().Leases(lo.Namespace).Get(ctx, lo.Name, metav1.GetOptions{})
+	if err != nil || lease.Spec.LeaseTransitions == nil {
+		d.log.Warn("leader: cannot read the Lease's transitions for the epoch; using 0", "error", err)
+		return 0
 	}
-	return b.String()
+	return int64(*lease.Spec.LeaseTransitions)
 }
 
 // haHandler serves GET /leader, and forwards what only the leader may do

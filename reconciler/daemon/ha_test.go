@@ -2,9 +2,11 @@ package daemon_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -18,6 +20,8 @@ import (
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/reconciler/notify"
+	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/status"
 )
 
 func election(client kubernetes.Interface, name string) *leader.Options {
@@ -43,30 +47,52 @@ func lastGood(d *daemon.Daemon) string {
 	return ""
 }
 
-// Two replicas on one state directory: the leader applies revisions, the
-// follower serves them from the persisted state and forwards controls to
-// the leader; when the leader stops, the follower takes over and applies
-// the next revision itself.
+// replicas run as several replicas in one process: each has its own state
+// directory and meets the others on one memory Board and one Lease.
+type replicas struct {
+	e      *env
+	board  *rollout.MemoryBoard
+	client kubernetes.Interface
+	files  map[string]string
+}
+
+func newReplicas(e *env) *replicas {
+	return &replicas{e: e, board: rollout.NewMemoryBoard(), client: fake.NewSimpleClientset()}
+}
+
+// start starts replica name (with its own state directory).
+func (r *replicas) start(name string) *daemon.Daemon {
+	r.e.t.Helper()
+	d, err := daemon.Start(context.Background(), daemon.Config{
+		Repo: r.e.Repo.URL(), Ref: "main", Path: "overlays/dev", Interval: time.Hour,
+		XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", StateDir: r.e.t.TempDir(),
+		Leader: election(r.client, name), Board: r.board.Client(), ReplicaHeartbeat: 100 * time.Millisecond,
+		Log: haLog(name),
+	})
+	if err != nil {
+		r.e.t.Fatal(err)
+	}
+	r.e.t.Cleanup(d.Close)
+	return d
+}
+
+// Two replicas with their own state directories: the leader applies
+// revisions fleet-wide, the follower builds them itself and serves them,
+// and forwards controls to the leader; when the leader stops, the
+// follower takes over and applies the next revision itself.
 func TestLeaderElectionHandOver(t *testing.T) {
 	e := newEnv(t)
-	client := fake.NewSimpleClientset()
-	a := e.start(daemon.Config{Leader: election(client, "a"), FollowInterval: 50 * time.Millisecond})
+	rs := newReplicas(e)
+	a := rs.start("a")
 	waitUntil(t, "a to lead", a.Elector.IsLeader)
 	first, _ := e.Repo.Head()
 	waitUntil(t, "a to apply the first revision", func() bool { return lastGood(a) == "main@sha1:"+first })
 
-	b, err := daemon.Start(context.Background(), daemon.Config{
-		Repo: e.Repo.URL(), Ref: "main", Path: "overlays/dev", Interval: time.Hour,
-		XDSAddress: "127.0.0.1:0", AdminAddress: "127.0.0.1:0", StateDir: e.Opts.StateDir,
-		Leader: election(client, "b"), FollowInterval: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := rs.start("b")
 	waitUntil(t, "b to see a lead", func() bool { return b.Elector.Leader() == a.Elector.Identity() })
-	if b.Elector.IsLeader() || lastGood(b) != "main@sha1:"+first {
-		t.Fatalf("b leads=%v, serves %q", b.Elector.IsLeader(), lastGood(b))
+	waitUntil(t, "b to serve the first revision", func() bool { return lastGood(b) == "main@sha1:"+first })
+	if b.Elector.IsLeader() {
+		t.Fatal("b leads too")
 	}
 	// Nodes connected to the follower are served.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -83,6 +109,7 @@ func TestLeaderElectionHandOver(t *testing.T) {
 		t.Errorf("POST /reconcile on the follower from another site: %d %s", code, body)
 	}
 	second := e.commit("9002")
+	b.Reconciler.Trigger("test") // every replica polls: b builds it too
 	if code, body := post(t, "http://"+b.AdminAddr+"/reconcile", "", map[string]string{"Origin": "http://" + b.AdminAddr}); code != http.StatusAccepted {
 		t.Fatalf("POST /reconcile on the follower: %d %s", code, body)
 	}
@@ -92,10 +119,17 @@ func TestLeaderElectionHandOver(t *testing.T) {
 		!strings.Contains(get(t, "http://"+a.AdminAddr+"/metrics"), "gitxds_leader 1") {
 		t.Error("gitxds_leader gauge")
 	}
+	// GET /status on the follower shows the fleet-wide rollout.
+	var st status.Status
+	if err := json.Unmarshal([]byte(get(t, "http://"+b.AdminAddr+"/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Rollout == nil || st.Rollout.Revision != second || st.Rollout.Phase != status.RolloutSucceeded || st.LastAppliedRevision != second {
+		t.Fatalf("follower's /status: rollout %+v, applied %s", st.Rollout, st.LastAppliedRevision)
+	}
 
 	// The leader stops (SIGTERM); b takes over and drives the next revision.
 	a.Close()
-	e.Daemon = nil
 	waitUntil(t, "b to lead", b.Elector.IsLeader)
 	third := e.commit("9003")
 	if code, body := post(t, "http://"+b.AdminAddr+"/reconcile", "", nil); code != http.StatusAccepted {
@@ -105,6 +139,9 @@ func TestLeaderElectionHandOver(t *testing.T) {
 	if !strings.Contains(get(t, "http://"+b.AdminAddr+"/leader"), `"isLeader":true`) {
 		t.Error("/leader on the new leader")
 	}
+	if s, _, _ := rs.board.Client().Rollout(ctx); s.Revision != third || s.Phase != rollout.Succeeded || s.Epoch < 1 {
+		t.Errorf("FleetState after the hand-over: %+v", s)
+	}
 }
 
 // Under leader election the daemon records Kubernetes Events regarding
@@ -113,7 +150,7 @@ func TestLeaderElectionHandOver(t *testing.T) {
 func TestKubernetesEventsUnderLeaderElection(t *testing.T) {
 	e := newEnv(t)
 	client := fake.NewSimpleClientset()
-	d := e.start(daemon.Config{Leader: election(client, "a"), FollowInterval: 50 * time.Millisecond})
+	d := e.start(daemon.Config{Leader: election(client, "a"), Board: rollout.NewMemoryBoard().Client()})
 	head, _ := e.Repo.Head()
 	rev := "main@sha1:" + head
 	waitUntil(t, "a to apply the first revision", func() bool { return lastGood(d) == rev })
@@ -138,4 +175,11 @@ func TestKubernetesEventsUnderLeaderElection(t *testing.T) {
 	if reasons[0] != string(notify.RevisionAttempted) {
 		t.Errorf("events %v, want %s first", reasons, notify.RevisionAttempted)
 	}
+}
+
+func haLog(name string) *slog.Logger {
+	if os.Getenv("GITXDS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil)).With("replica", name)
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

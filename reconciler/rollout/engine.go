@@ -159,6 +159,17 @@ func (e *Engine) Start(plan Plan) {
 	go e.loop(ctx, r)
 }
 
+// Supersede ends the rollout in progress, if any, and waits for it: its
+// nodes go back to the last good version (Superseded).
+func (e *Engine) Supersede() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur := e.cur.Load(); cur != nil {
+		cur.cancel(errSuperseded)
+		<-cur.done
+	}
+}
+
 // Stop ends the rollout in progress, if any, as the process stops, and
 // waits for it: a single replica rolls its nodes back (Superseded); a
 // fleet-wide rollout is left for the next leader to resume.

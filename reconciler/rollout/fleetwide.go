@@ -276,6 +276,18 @@ func (f *FleetWide) End(res Result, stopped bool) {
 	f.publish()
 }
 
+// Supersede ends the rollout prev a previous leader left in progress,
+// when this leader will not resume it: every replica serves its last good.
+func (f *FleetWide) Supersede(prev FleetState) {
+	f.mu.Lock()
+	f.state = copyState(prev)
+	f.state.Epoch, f.state.Phase, f.state.BakeUntil = f.epoch, Superseded, nil
+	f.state.Message = "superseded: the new leader's build of the head is another revision"
+	f.state.Failed = append([]status.FailedRevision(nil), f.failed...)
+	f.mu.Unlock()
+	f.publish()
+}
+
 // State is the FleetState this leader last published.
 func (f *FleetWide) State() FleetState {
 	f.mu.Lock()

@@ -116,7 +116,8 @@ func (r *Replica) Run(ctx context.Context) {
 	r.ctx = ctx
 	events, unsubscribe := r.o.Fleet.Subscribe()
 	defer unsubscribe()
-	go r.write(ctx)
+	written := make(chan struct{})
+	go func() { defer close(written); r.write(ctx) }()
 	beat := time.NewTicker(r.o.Heartbeat)
 	defer beat.Stop()
 	var coalesce <-chan time.Time
@@ -125,6 +126,8 @@ func (r *Replica) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			<-written
+			r.leave()
 			return
 		case <-r.o.Changes:
 			if r.refresh(ctx) {
@@ -419,6 +422,17 @@ func (r *Replica) report(force bool) {
 	}
 }
 
+// leave writes the report of a replica that stops: no node, and a
+// heartbeat at the zero time, so that the leader forgets it at once
+// rather than wait for it to go stale (its nodes reconnect elsewhere).
+func (r *Replica) leave() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.o.Board.PutReport(ctx, ReplicaReport{Replica: r.o.Name}); err != nil {
+		r.o.Log.Warn("rollout: writing this replica's last report failed; the leader forgets it once it is gone", "error", err)
+	}
+}
+
 // Report is the report this replica last computed.
 func (r *Replica) Report() ReplicaReport {
 	r.mu.Lock()
@@ -438,6 +452,9 @@ func (r *Replica) write(ctx context.Context) {
 		r.mu.Lock()
 		rep := r.rep
 		r.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
 		if err := r.o.Board.PutReport(ctx, rep); err != nil && ctx.Err() == nil {
 			r.o.Log.Warn("rollout: writing this replica's report failed; retried at the next change or heartbeat", "error", err)
 		}
