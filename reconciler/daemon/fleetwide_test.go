@@ -154,3 +154,61 @@ func TestHACanaryOnFollowerNACKRollsBackEveryReplica(t *testing.T) {
 		t.Errorf("follower's /status: rollout %+v, applied %s", st.Rollout, st.LastAppliedRevision)
 	}
 }
+
+// The leader stops during the canary's bake: the new leader resumes the
+// rollout at the canary stage with the rest of the bake (the same
+// StartedAt and BakeUntil, a higher epoch), rather than start over or
+// skip the bake, and the revision then succeeds on every node.
+func TestHAFailoverResumesTheBake(t *testing.T) {
+	fs := canaryFiles("9001")
+	fs["platform/rollout.yaml"] = strings.Replace(fs["platform/rollout.yaml"], "bake: 30s", "bake: 2s", 1)
+	e := newEnvFiles(t, fs)
+	rs := newReplicas(e)
+	a := rs.start("a")
+	waitUntil(t, "a to lead", a.Elector.IsLeader)
+	b := rs.start("b")
+	head, _ := e.Repo.Head()
+	waitUntil(t, "b to serve the first revision", func() bool { return lastGood(b) == "main@sha1:"+head })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	canary, err := fleetsim.Start(ctx, 1, b.XDSAddr, fleetsim.Options{Prefix: "canary",
+		Labels: func(int) map[string]string { return map[string]string{"rollout-group": "canary"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer canary.Close()
+
+	next := e.commit("9002")
+	a.Reconciler.Trigger("test")
+	b.Reconciler.Trigger("test")
+	board := rs.board.Client()
+	var baking rollout.FleetState
+	waitUntil(t, "the canary stage to bake", func() bool {
+		s, ok, _ := board.Rollout(ctx)
+		baking = s
+		return ok && s.Revision == next && s.Stage == 0 && s.BakeUntil != nil
+	})
+	a.Close()
+	waitUntil(t, "b to lead", b.Elector.IsLeader)
+	var resumed rollout.FleetState
+	waitUntil(t, "b to resume the rollout", func() bool {
+		s, _, _ := board.Rollout(ctx)
+		resumed = s
+		return s.Epoch > baking.Epoch && s.Revision == next
+	})
+	if resumed.Phase == rollout.Progressing && (resumed.Stage != 0 || resumed.BakeUntil == nil || !resumed.BakeUntil.Equal(*baking.BakeUntil)) {
+		t.Fatalf("resumed at stage %d bake until %v, want stage 0 until %v", resumed.Stage, resumed.BakeUntil, baking.BakeUntil)
+	}
+	waitUntil(t, "b to apply the revision", func() bool { return lastGood(b) == next })
+	if now := time.Now(); now.Before(*baking.BakeUntil) {
+		t.Fatalf("succeeded at %s, before the canary's bake ended (%s)", now, baking.BakeUntil)
+	}
+	final, _, _ := board.Rollout(ctx)
+	if final.Phase != rollout.Succeeded || !final.StartedAt.Equal(baking.StartedAt) || final.Epoch <= baking.Epoch {
+		t.Fatalf("final %+v; want Succeeded, started at %s, epoch above %d", final, baking.StartedAt, baking.Epoch)
+	}
+	if _, err := canary.WaitRuns(ctx, b.Reconciler.LastGood()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("epoch %d -> %d; resumed at stage %s with the bake until %s", baking.Epoch, final.Epoch, baking.StageName, baking.BakeUntil.Format(time.StampMilli))
+}
