@@ -42,7 +42,9 @@ func (r *Reconciler) observe() {
 	r.notified = k
 	r.log.Info("event", "revision", e.Revision, "kind", string(e.Kind()), "state", string(e.State), "reason", e.Reason, "stage", e.Stage, "message", e.Message)
 	r.record(e)
-	if r.opts.Notifier != nil {
+	// Under high availability every replica follows the same revisions;
+	// only the leader tells the providers, so each event is sent once.
+	if r.opts.Notifier != nil && (r.ha == nil || r.ha.leading) {
 		r.opts.Notifier.Notify(e)
 	}
 }
