@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/status"
 )
@@ -233,4 +236,40 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Every replica places a node in the same stage as the leader's policy
+// does, from the stages the FleetState carries.
+func TestSpecsPlaceNodesAsThePolicy(t *testing.T) {
+	ten := int32(10)
+	pol, err := Compile(&v1alpha1.RolloutPolicy{Spec: v1alpha1.RolloutPolicySpec{Stages: []v1alpha1.RolloutStage{
+		{Name: "canary", NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"rollout-group": "canary"}}},
+		{Name: "eu", NodeSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "region", Operator: metav1.LabelSelectorOpIn, Values: []string{"eu-west", "eu-north"}},
+			{Key: "legacy", Operator: metav1.LabelSelectorOpDoesNotExist}}}},
+		{Name: "everything", NodeSelector: &metav1.LabelSelector{}}, // matches every node left
+		{Name: "ten", Percent: &ten},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages, err := StagesOf(Specs(pol.Stages))
+	if err != nil {
+		t.Fatal(err)
+	}
+	labelSets := []map[string]string{nil, {"rollout-group": "canary"}, {"region": "eu-west"}, {"region": "eu-north", "legacy": "1"}, {"region": "us"}}
+	seen := map[int]bool{}
+	for i := range 200 {
+		id := fmt.Sprintf("node-%d", i)
+		for _, l := range labelSets {
+			want := pol.StageOf(id, l)
+			if got := StageOf(stages, id, l); got != want {
+				t.Fatalf("%s %v: stage %d from the FleetState, %d from the policy", id, l, got, want)
+			}
+			seen[want] = true
+		}
+	}
+	if len(seen) != 3 || seen[3] {
+		t.Fatalf("stages reached %v, want the first three", seen)
+	}
 }

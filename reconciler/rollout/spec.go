@@ -11,7 +11,13 @@ func Specs(stages []Stage) []StageSpec {
 	out := make([]StageSpec, len(stages))
 	for i, s := range stages {
 		out[i] = StageSpec{Name: s.Name, Percent: s.Percent, MinNodes: s.MinNodes}
-		if s.Selector != nil {
+		switch {
+		case s.Selector == nil:
+		case s.Selector.Empty():
+			// An empty selector matches every node, as 100 percent does
+			// (its string form, "", would select none by labels).
+			out[i].Percent = 100
+		default:
 			out[i].Selector = s.Selector.String()
 		}
 	}
