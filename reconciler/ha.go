@@ -35,8 +35,11 @@ type haState struct {
 	// revision, superseded otherwise; resume is the one to resume.
 	prev, resume *rollout.FleetState
 	decided      bool
-	// lastBuild is the last revision this replica built.
+	// lastBuild is the last revision this replica built; overtaken when
+	// the fleet applied another revision since (this replica's poll lags
+	// behind the previous leader's): a new leader does not start it.
 	lastBuild *pipeline.Result
+	overtaken bool
 	// sets are the Sets of revisions built for the applier, a few.
 	sets  map[string]*snapshot.Set
 	order []string
@@ -142,7 +145,7 @@ func (r *Reconciler) takeOver(ctx context.Context) {
 	r.ReconcileOnce(ctx, "leader")
 	r.mu.Lock()
 	h := r.ha
-	b, pending := h.lastBuild, h.leading && !h.decided
+	b, pending := h.lastBuild, h.leading && !h.decided && !h.overtaken
 	r.mu.Unlock()
 	if pending && b != nil {
 		r.startRollout(b)
@@ -155,7 +158,7 @@ func (r *Reconciler) takeOver(ctx context.Context) {
 // Caller holds r.mu.
 func (r *Reconciler) decideHA(b *pipeline.Result) bool {
 	h := r.ha
-	h.lastBuild = b
+	h.lastBuild, h.overtaken = b, false
 	h.keep(b.Revision, b.Set)
 	if !h.leading {
 		return false
@@ -276,6 +279,9 @@ func (r *Reconciler) adoptLastGood(revision string, target *snapshot.Set, fastPa
 		return false
 	}
 	r.state.LastGood, r.state.LastGoodRevision = target, revision
+	if b := r.ha.lastBuild; b != nil && b.Revision != revision {
+		r.ha.overtaken = true
+	}
 	if r.state.Applied == nil {
 		r.state.Applied = map[string]string{}
 	}

@@ -93,12 +93,16 @@ func TestHACanaryOnFollowerNACKRollsBackEveryReplica(t *testing.T) {
 	// The canary rejects every version but those of the first revision.
 	var mu sync.Mutex
 	rejected := map[string]string{} // type URL -> version
+	var firstNACK time.Time
 	canary.Node(0).Reject(func(typeURL, version string) string {
 		if version == initial.Version(snapshot.Envoy, typeURL) {
 			return ""
 		}
 		mu.Lock()
 		rejected[typeURL] = version
+		if firstNACK.IsZero() {
+			firstNACK = time.Now()
+		}
 		mu.Unlock()
 		return "injected: the canary rejects the new revision"
 	})
@@ -123,7 +127,9 @@ func TestHACanaryOnFollowerNACKRollsBackEveryReplica(t *testing.T) {
 	if !strings.Contains(f.Message, "canary-0 (replica "+follower+")") || !strings.Contains(f.Message, "stage canary") {
 		t.Errorf("failure %q: want the canary node and its replica named", f.Message)
 	}
-	t.Logf("leader %s: %s", lead.Elector.Identity(), f.Message)
+	mu.Lock()
+	t.Logf("leader %s: %s; decided %s after the follower's node NACKed", lead.Elector.Identity(), f.Message, f.At.Sub(firstNACK).Round(time.Millisecond))
+	mu.Unlock()
 	if _, err := canary.WaitRuns(ctx, initial); err != nil {
 		t.Fatalf("the canary is not back on the last good version: %v", err)
 	}
