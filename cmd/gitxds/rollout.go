@@ -196,8 +196,8 @@ func printRollout(w io.Writer, st status.Status, now time.Time) {
 	}
 	total := 0
 	for _, s := range ro.Stages {
-		total += len(s.Nodes)
-		fmt.Fprintf(w, "  stage %-10s %-11s %d/%d node(s) ACKed", s.Name, s.Phase, s.Acked, len(s.Nodes))
+		total += s.Total()
+		fmt.Fprintf(w, "  stage %-10s %-11s %d/%d node(s) ACKed", s.Name, s.Phase, s.Acked, s.Total())
 		if s.Bake != "" {
 			fmt.Fprintf(w, ", bake %s", s.Bake)
 			if d, err := time.ParseDuration(s.Bake); err == nil && s.Phase == status.StageBaking && s.StartedAt != nil {
@@ -222,6 +222,9 @@ func printRollout(w io.Writer, st status.Status, now time.Time) {
 			}
 		}
 		fmt.Fprintln(w)
+		if s.Warning != "" {
+			fmt.Fprintf(w, "           warning: %s\n", s.Warning)
+		}
 	}
 	if ro.Phase == status.RolloutSucceeded && ro.FastPath == "" && total == 0 {
 		fmt.Fprintln(w, "warning:   no stage selected any node: no connected node has received this revision through a stage")

@@ -77,7 +77,7 @@ func (a *api) uiView() uiView {
 	stageOf := map[string]string{}
 	if ro := st.Rollout; ro != nil {
 		for _, s := range ro.Stages {
-			us := uiStage{Stage: s, Acked: s.Acked, Total: len(s.Nodes)}
+			us := uiStage{Stage: s, Acked: s.Acked, Total: s.Total()}
 			if s.Phase == status.StageBaking && s.StartedAt != nil && s.Bake != "" {
 				if d, err := time.ParseDuration(s.Bake); err == nil {
 					// The bake starts when every node ACKed; StartedAt is

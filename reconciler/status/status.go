@@ -116,6 +116,10 @@ type Stage struct {
 	Bake      string      `json:"bake,omitempty"` // e.g. "30s"
 }
 
+// Total is how many nodes the stage selects: NodeCount, or the nodes it
+// names when it names more (a status written before NodeCount).
+func (s Stage) Total() int { return max(s.NodeCount, len(s.Nodes)) }
+
 // GateValue is the last value of a metric gate.
 type GateValue struct {
 	Name  string   `json:"name"`
