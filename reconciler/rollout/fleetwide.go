@@ -335,7 +335,10 @@ func Sum(st FleetState, i int, reports []ReplicaReport, now time.Time, staleAfte
 			continue
 		case r.RenderedHash != st.Hash:
 			why := "has not built " + st.Revision + " yet"
-			if r.RenderError != "" {
+			switch {
+			case r.RenderedHash != "":
+				why = "rendered " + st.Revision + " to another hash (version skew)"
+			case r.RenderError != "":
 				why = "cannot build " + st.Revision + ": " + r.RenderError
 			}
 			waiting = append(waiting, fmt.Sprintf("replica %s %s", r.Replica, why))

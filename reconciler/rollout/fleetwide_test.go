@@ -301,3 +301,59 @@ func TestFleetWideFencedStops(t *testing.T) {
 		t.Fatalf("write of epoch 1 over epoch 2: %v", err)
 	}
 }
+
+// Sum's rules, one report at a time: what passes, what waits, what fails.
+func TestSumLiveness(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := FleetState{Epoch: 3, Revision: "r2", Hash: "h2", Stages: []StageSpec{{Name: "canary"}, {Name: "all"}}, Stage: 0}
+	cur := func(mod func(*ReplicaReport)) ReplicaReport {
+		r := ReplicaReport{Replica: "b", Epoch: 3, Revision: "r2", Hash: "h2", Stage: 0, RenderedHash: "h2",
+			Connected: 4, InStage: 1, StageAcked: 1, Moved: 1, Acked: 1, Heartbeat: now.Add(-time.Second)}
+		if mod != nil {
+			mod(&r)
+		}
+		return r
+	}
+	for _, c := range []struct {
+		name    string
+		rep     ReplicaReport
+		pending int
+		waiting string // a substring of Waiting, "" for none
+		failure string // the reason, "" for none
+	}{
+		{"current, all ACKed", cur(nil), 0, "", ""},
+		{"current, one pending", cur(func(r *ReplicaReport) { r.Pending, r.StageAcked = 1, 0 }), 1, "", ""},
+		{"stale: its connected nodes pending", cur(func(r *ReplicaReport) { r.Heartbeat = now.Add(-20 * time.Second) }), 4, "stale", ""},
+		{"gone: forgotten", cur(func(r *ReplicaReport) { r.Heartbeat = now.Add(-2 * time.Minute) }), 0, "", ""},
+		{"a stopped replica's last report", ReplicaReport{Replica: "b"}, 0, "", ""},
+		{"previous stage", cur(func(r *ReplicaReport) { r.Stage = 1 }), 0, "has not applied stage canary", ""},
+		{"older epoch", cur(func(r *ReplicaReport) { r.Epoch = 2 }), 0, "has not applied", ""},
+		{"not built yet", cur(func(r *ReplicaReport) { r.RenderedHash = "" }), 0, "has not built r2", ""},
+		{"cannot build", cur(func(r *ReplicaReport) { r.RenderedHash, r.RenderError = "", "git: timeout" }), 0, "cannot build r2: git: timeout", ""},
+		{"skew", cur(func(r *ReplicaReport) { r.RenderedHash = "h9" }), 0, "version skew", status.ReasonVersionSkew},
+		{"NACK", cur(func(r *ReplicaReport) { r.NACKs = []NodeNACK{{Node: "n1", Error: "bad"}} }), 0, "", status.ReasonNACK},
+		{"NACK at the previous stage, older epoch", cur(func(r *ReplicaReport) {
+			r.Epoch, r.Stage, r.NACKs = 2, 1, []NodeNACK{{Node: "n1", Error: "bad"}}
+		}), 0, "has not applied", status.ReasonNACK},
+		{"NACK of another revision", cur(func(r *ReplicaReport) {
+			r.Revision, r.Hash, r.NACKs = "r1", "h1", []NodeNACK{{Node: "n1", Error: "bad"}}
+		}), 0, "has not applied", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, _ := Sum(st, 0, []ReplicaReport{c.rep}, now, DefaultStaleAfter, DefaultGoneAfter)
+			if o.Pending != c.pending {
+				t.Errorf("pending %d, want %d", o.Pending, c.pending)
+			}
+			if (c.waiting == "") != (o.Waiting == "") || !strings.Contains(o.Waiting, c.waiting) {
+				t.Errorf("waiting %q, want %q", o.Waiting, c.waiting)
+			}
+			reason := ""
+			if f, ok := o.Failure.(*failure); ok {
+				reason = f.reason
+			}
+			if reason != c.failure {
+				t.Errorf("failure %v, want %q", o.Failure, c.failure)
+			}
+		})
+	}
+}
