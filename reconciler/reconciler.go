@@ -188,14 +188,8 @@ func (r *Reconciler) Restore() error {
 	} else {
 		r.history = h
 	}
-	if r.ha != nil {
-		// The fleet-wide rollout lives on the Board, not here.
-	} else if ro, err := r.opts.Store.LoadRollout(); err != nil {
-		r.log.Warn("cannot read the persisted rollout; ignoring it", "error", err)
-	} else if ro != nil && (ro.Phase == rollout.Progressing || ro.Phase == rollout.Paused) {
-		ro.Phase, ro.Message = status.RolloutInterrupted, fmt.Sprintf("interrupted by a restart at stage %q; nodes are on the last good version and the rollout starts over from the first stage", ro.Stage)
-		r.interrupted = ro
-		r.log.Warn("a rollout was interrupted by a restart; it starts over", "revision", ro.Revision, "stage", ro.Stage)
+	if r.ha == nil { // fleet-wide, the rollout lives on the Board
+		r.restoreRollout()
 	}
 	if p.LastGood != nil {
 		r.opts.Fleet.SetDefault(p.LastGood)
@@ -206,6 +200,20 @@ func (r *Reconciler) Restore() error {
 	}
 	r.summarize()
 	return nil
+}
+
+// restoreRollout reports the rollout a restart interrupted, if any: it
+// starts over when its revision is built again. Caller holds r.mu.
+func (r *Reconciler) restoreRollout() {
+	ro, err := r.opts.Store.LoadRollout()
+	switch {
+	case err != nil:
+		r.log.Warn("cannot read the persisted rollout; ignoring it", "error", err)
+	case ro != nil && (ro.Phase == rollout.Progressing || ro.Phase == rollout.Paused):
+		ro.Phase, ro.Message = status.RolloutInterrupted, fmt.Sprintf("interrupted by a restart at stage %q; nodes are on the last good version and the rollout starts over from the first stage", ro.Stage)
+		r.interrupted = ro
+		r.log.Warn("a rollout was interrupted by a restart; it starts over", "revision", ro.Revision, "stage", ro.Stage)
+	}
 }
 
 // Run reconciles every interval and on Trigger until ctx is done.
