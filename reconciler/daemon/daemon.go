@@ -281,7 +281,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 	}()
 	if d.Elector != nil {
-		go d.runHA(ctx, rec, cfg.Leader)
+		go d.runHA(ctx, rec)
 	} else {
 		go func() { rec.Run(ctx); close(d.done) }()
 	}

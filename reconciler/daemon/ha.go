@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"gitxds.dev/gitxds/reconciler"
 	"gitxds.dev/gitxds/reconciler/admin"
@@ -25,10 +24,10 @@ const forwardedHeader = "X-Gitxds-Forwarded-By"
 
 // runHA runs a replica under leader election: its reconcile loop (poll,
 // build) and its applier run all along; while it holds the Lease it also
-// leads the fleet-wide rollout (Reconciler.Lead, with the leadership's
-// epoch). Losing the Lease, or being fenced by a newer leader, ends the
+// leads the fleet-wide rollout (Reconciler.Lead, with the epoch the
+// leadership claimed). Losing the Lease, or being fenced by a newer leader, ends the
 // daemon with an error: the process should exit and start afresh.
-func (d *Daemon) runHA(ctx context.Context, rec *reconciler.Reconciler, lo *leader.Options) {
+func (d *Daemon) runHA(ctx context.Context, rec *reconciler.Reconciler) {
 	defer close(d.done)
 	loop := make(chan struct{})
 	go func() { defer close(loop); rec.Run(ctx) }()
@@ -36,7 +35,8 @@ func (d *Daemon) runHA(ctx context.Context, rec *reconciler.Reconciler, lo *lead
 	defer stop()
 	var lerr error
 	d.Elector.Run(ectx, func(lctx context.Context) {
-		lerr = rec.Lead(lctx, d.epoch(lctx, lo))
+		// The epoch this leadership claimed on the Lease (package leader).
+		lerr = rec.Lead(lctx, d.Elector.Epoch())
 		stop() // fenced: give up the Lease now
 	})
 	if ctx.Err() == nil {
@@ -50,24 +50,6 @@ func (d *Daemon) runHA(ctx context.Context, rec *reconciler.Reconciler, lo *lead
 		}
 	}
 	<-loop
-}
-
-// epocher is an elector that knows the epoch of its leadership.
-type epocher interface{ Epoch() int64 }
-
-// epoch of the leadership just won: the elector's, when it has one, else
-// the Lease's leaseTransitions (client-go adds one each time another
-// identity takes the Lease), read through the election's client.
-func (d *Daemon) epoch(ctx context.Context, lo *leader.Options) int64 {
-	if e, ok := any(d.Elector).(epocher); ok {
-		return e.Epoch()
-	}
-	lease, err := lo.Client.CoordinationV1().Leases(lo.Namespace).Get(ctx, lo.Name, metav1.GetOptions{})
-	if err != nil || lease.Spec.LeaseTransitions == nil {
-		d.log.Warn("leader: cannot read the Lease's transitions for the epoch; using 0", "error", err)
-		return 0
-	}
-	return int64(*lease.Spec.LeaseTransitions)
 }
 
 // haHandler serves GET /leader, and forwards what only the leader may do
