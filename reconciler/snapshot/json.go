@@ -25,6 +25,9 @@ type file struct {
 	Format   string                   `json:"format"`
 	Revision string                   `json:"revision"`
 	Classes  map[Class]*fileResources `json:"classes"`
+	// Groups are the classes of each named proxy group; files written
+	// before groups existed have none.
+	Groups map[Group]map[Class]*fileResources `json:"groups,omitempty"`
 }
 
 type fileResources struct {
@@ -43,42 +46,67 @@ func Marshal(set *Set) ([]byte, error) {
 	if set == nil {
 		return nil, errors.New("snapshot: marshal a nil set")
 	}
-	f := file{Format: Format, Revision: set.Revision, Classes: map[Class]*fileResources{}}
-	for c, r := range set.Classes {
-		if r == nil {
-			r = &Resources{}
+	f := file{Format: Format, Revision: set.Revision}
+	var err error
+	if f.Classes, err = marshalClasses(set.Classes); err != nil {
+		return nil, err
+	}
+	for _, g := range set.GroupNames() {
+		if f.Groups == nil {
+			f.Groups = map[Group]map[Class]*fileResources{}
 		}
-		var (
-			out fileResources
-			err error
-		)
-		if out.Listeners, err = encodeAll(r.Listeners, false); err != nil {
-			return nil, fmt.Errorf("snapshot: class %s listeners: %w", c, err)
+		if f.Groups[g], err = marshalClasses(set.Groups[g].Classes); err != nil {
+			return nil, fmt.Errorf("group %s: %w", g, err)
 		}
-		if out.Routes, err = encodeAll(r.Routes, false); err != nil {
-			return nil, fmt.Errorf("snapshot: class %s routes: %w", c, err)
-		}
-		if out.Clusters, err = encodeAll(r.Clusters, false); err != nil {
-			return nil, fmt.Errorf("snapshot: class %s clusters: %w", c, err)
-		}
-		if out.Endpoints, err = encodeAll(r.Endpoints, false); err != nil {
-			return nil, fmt.Errorf("snapshot: class %s endpoints: %w", c, err)
-		}
-		if out.ScopedRoutes, err = encodeAll(r.ScopedRoutes, false); err != nil {
-			return nil, fmt.Errorf("snapshot: class %s scoped routes: %w", c, err)
-		}
-		if len(out.ScopedRoutes) == 0 {
-			out.ScopedRoutes = nil
-		}
-		if out.Secrets, err = encodeAll(r.Secrets, false); err != nil {
-			return nil, fmt.Errorf("snapshot: class %s secrets: %w", c, err)
-		}
-		if len(out.Secrets) == 0 {
-			out.Secrets = nil
-		}
-		f.Classes[c] = &out
 	}
 	return indent(f) // map keys sorted: deterministic
+}
+
+func marshalClasses(classes map[Class]*Resources) (map[Class]*fileResources, error) {
+	out := map[Class]*fileResources{}
+	for c, r := range classes {
+		fr, err := marshalResources(c, r)
+		if err != nil {
+			return nil, err
+		}
+		out[c] = fr
+	}
+	return out, nil
+}
+
+func marshalResources(c Class, r *Resources) (*fileResources, error) {
+	if r == nil {
+		r = &Resources{}
+	}
+	var (
+		out fileResources
+		err error
+	)
+	if out.Listeners, err = encodeAll(r.Listeners, false); err != nil {
+		return nil, fmt.Errorf("snapshot: class %s listeners: %w", c, err)
+	}
+	if out.Routes, err = encodeAll(r.Routes, false); err != nil {
+		return nil, fmt.Errorf("snapshot: class %s routes: %w", c, err)
+	}
+	if out.Clusters, err = encodeAll(r.Clusters, false); err != nil {
+		return nil, fmt.Errorf("snapshot: class %s clusters: %w", c, err)
+	}
+	if out.Endpoints, err = encodeAll(r.Endpoints, false); err != nil {
+		return nil, fmt.Errorf("snapshot: class %s endpoints: %w", c, err)
+	}
+	if out.ScopedRoutes, err = encodeAll(r.ScopedRoutes, false); err != nil {
+		return nil, fmt.Errorf("snapshot: class %s scoped routes: %w", c, err)
+	}
+	if len(out.ScopedRoutes) == 0 {
+		out.ScopedRoutes = nil
+	}
+	if out.Secrets, err = encodeAll(r.Secrets, false); err != nil {
+		return nil, fmt.Errorf("snapshot: class %s secrets: %w", c, err)
+	}
+	if len(out.Secrets) == 0 {
+		out.Secrets = nil
+	}
+	return &out, nil
 }
 
 // Unmarshal decodes what Marshal wrote.
@@ -92,8 +120,25 @@ func Unmarshal(data []byte) (*Set, error) {
 	if f.Format != Format {
 		return nil, fmt.Errorf("snapshot: unknown format %q (want %q)", f.Format, Format)
 	}
+	groups := map[Group]map[Class]*Resources{}
+	var err error
+	if groups[DefaultGroup], err = unmarshalClasses(f.Classes); err != nil {
+		return nil, err
+	}
+	for g, fc := range f.Groups {
+		if g == DefaultGroup {
+			return nil, errors.New("snapshot: decode: a group without a name")
+		}
+		if groups[g], err = unmarshalClasses(fc); err != nil {
+			return nil, fmt.Errorf("group %s: %w", g, err)
+		}
+	}
+	return NewGroups(f.Revision, groups), nil
+}
+
+func unmarshalClasses(fc map[Class]*fileResources) (map[Class]*Resources, error) {
 	classes := map[Class]*Resources{}
-	for c, fr := range f.Classes {
+	for c, fr := range fc {
 		r := &Resources{}
 		if fr != nil {
 			var err error
@@ -118,7 +163,7 @@ func Unmarshal(data []byte) (*Set, error) {
 		}
 		classes[c] = r
 	}
-	return New(f.Revision, classes), nil
+	return classes, nil
 }
 
 // rendered is the output of RenderJSON, fields in the documented order.
@@ -130,6 +175,9 @@ type rendered struct {
 	Endpoints    []json.RawMessage `json:"endpoints"`
 	ScopedRoutes []json.RawMessage `json:"scopedRoutes,omitempty"`
 	Secrets      []json.RawMessage `json:"secrets,omitempty"`
+	// Groups are the named proxy groups', each in this form; absent when
+	// there are none.
+	Groups map[Group]*rendered `json:"groups,omitempty"`
 }
 
 // RenderJSON prints what a Set serves as one object
@@ -138,15 +186,36 @@ type rendered struct {
 // of Envoy v3 resources in protojson form with "@type": the union of the
 // Envoy and gRPC classes (EnvoyScoped only in a Set without Envoy),
 // deduplicated by name (the Envoy class wins a name clash) and sorted by
-// name. The output is byte-for-byte deterministic:
+// name. The top level is the default proxy group; "groups" holds each
+// named group's in the same form, only when the Set
+// has groups. The output is byte-for-byte deterministic:
 // protojson's randomised spacing is normalised away by re-encoding through
 // encoding/json (sorted keys, numbers kept as written, two-space indent).
 func RenderJSON(set *Set) ([]byte, error) {
 	if set == nil {
 		return nil, errors.New("snapshot: render a nil set")
 	}
-	var out rendered
+	out, err := renderSet(set)
+	if err != nil {
+		return nil, err
+	}
 	out.Revision = set.Revision
+	for _, g := range set.GroupNames() {
+		r, err := renderSet(set.Groups[g])
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: render group %s: %w", g, err)
+		}
+		r.Revision = set.Revision
+		if out.Groups == nil {
+			out.Groups = map[Group]*rendered{}
+		}
+		out.Groups[g] = r
+	}
+	return indent(out)
+}
+
+func renderSet(set *Set) (*rendered, error) {
+	out := &rendered{}
 	var err error
 	if out.Listeners, err = renderType(set, func(r *Resources) []*listenerv3.Listener { return r.Listeners },
 		(*listenerv3.Listener).GetName); err != nil {
@@ -178,7 +247,7 @@ func RenderJSON(set *Set) ([]byte, error) {
 	if len(out.Secrets) == 0 {
 		out.Secrets = nil
 	}
-	return indent(out)
+	return out, nil
 }
 
 // indent encodes v with two-space indentation, without HTML escaping (a

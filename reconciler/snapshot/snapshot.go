@@ -88,6 +88,24 @@ func Labels(node *corev3.Node) map[string]string {
 	return out
 }
 
+// Group is a proxy group: the nodes that serve the Gateways of platform/
+// annotated gitxds.dev/proxy-group with its name, and only those. The
+// default group (DefaultGroup, "") serves the Gateways without the
+// annotation to the nodes that declare no group.
+type Group string
+
+// DefaultGroup is the group of nodes and Gateways that name none.
+const DefaultGroup Group = ""
+
+// GroupLabel is the node metadata key (a label, see Labels) that names a
+// node's proxy group; the Gateway annotation has the same name. When the
+// xDS server pins labels to client certificates, the pinned labels decide
+// it, as they decide every other label.
+const GroupLabel = "gitxds.dev/proxy-group"
+
+// GroupOf is the proxy group named by a node's labels.
+func GroupOf(labels map[string]string) Group { return Group(labels[GroupLabel]) }
+
 // Resources of one node class, each slice sorted by resource name.
 type Resources struct {
 	Listeners []*listenerv3.Listener
@@ -151,11 +169,20 @@ func (r *Resources) Sort() {
 	sort.Slice(r.Secrets, func(i, j int) bool { return r.Secrets[i].GetName() < r.Secrets[j].GetName() })
 }
 
-// Set is what one revision serves: resources per node class.
+// Set is what one revision serves: resources per node class, of the
+// default proxy group, and a Set per named proxy group.
 type Set struct {
 	// Revision is the source revision it was built from ("main@sha1:...").
 	Revision string
-	Classes  map[Class]*Resources
+	// Classes are the resources of the default group.
+	Classes map[Class]*Resources
+	// Groups are the Sets of the named proxy groups (each with this
+	// Revision and no Groups of its own); nil when the repository names
+	// none. Use In to pick a node's.
+	Groups map[Group]*Set
+
+	emptyOnce sync.Once
+	empty     *Set // In of a group the Set does not have
 
 	once     sync.Once
 	versions map[Class]map[string]string // class -> type URL -> content hash
@@ -170,6 +197,47 @@ func New(revision string, classes map[Class]*Resources) *Set {
 		r.Sort()
 	}
 	return &Set{Revision: revision, Classes: classes}
+}
+
+// NewGroups returns a Set over the resources of each proxy group:
+// groups[DefaultGroup] are its Classes, every other group a Set of Groups
+// (none when groups has the default group alone).
+func NewGroups(revision string, groups map[Group]map[Class]*Resources) *Set {
+	s := New(revision, groups[DefaultGroup])
+	for g, classes := range groups {
+		if g == DefaultGroup {
+			continue
+		}
+		if s.Groups == nil {
+			s.Groups = map[Group]*Set{}
+		}
+		s.Groups[g] = New(revision, classes)
+	}
+	return s
+}
+
+// In returns the Set of proxy group g: s itself for DefaultGroup, an empty
+// Set (of s's Revision) for a group s does not have, so a node of a group
+// with no Gateway is served nothing rather than another group's config.
+func (s *Set) In(g Group) *Set {
+	if g == DefaultGroup {
+		return s
+	}
+	if gs := s.Groups[g]; gs != nil {
+		return gs
+	}
+	s.emptyOnce.Do(func() { s.empty = New(s.Revision, nil) })
+	return s.empty
+}
+
+// GroupNames lists the named groups of s, sorted (DefaultGroup is not in it).
+func (s *Set) GroupNames() []Group {
+	out := make([]Group, 0, len(s.Groups))
+	for g := range s.Groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
 
 func (s *Set) init() {
@@ -206,6 +274,10 @@ func (s *Set) init() {
 			}
 			s.snaps[c] = snap
 		}
+		// A Set without groups hashes as it did before groups existed.
+		for _, g := range s.GroupNames() {
+			fmt.Fprintf(all, "group %s=%s\n", g, s.Groups[g].Hash())
+		}
 		s.hash = hex.EncodeToString(all.Sum(nil))[:16]
 	})
 }
@@ -228,7 +300,8 @@ func (s *Set) Hash() string {
 	return s.hash
 }
 
-// Version is the content hash of one type of one class.
+// Version is the content hash of one type of one class of the default
+// group (s.In(g).Version for group g).
 func (s *Set) Version(c Class, typeURL string) string {
 	s.init()
 	return s.versions[c][typeURL]
