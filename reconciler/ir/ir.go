@@ -55,6 +55,9 @@ const (
 type Gateway struct {
 	Namespace string
 	Name      string
+	// Group is the proxy group whose nodes serve the Gateway (annotation
+	// gitxds.dev/proxy-group); "" for the nodes that name none.
+	Group     string     `json:",omitempty" yaml:",omitempty"`
 	Listeners []Listener // in the Gateway's order
 	// AccessLogs configured for every listener of this Gateway.
 	AccessLogs []AccessLog

@@ -152,7 +152,7 @@ func (b *builder) assemble() {
 	}
 
 	for _, g := range b.gws {
-		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name,
+		irg := ir.Gateway{Namespace: g.gw.Namespace, Name: g.gw.Name, Group: g.group,
 			PortRouteConfigs: g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-port",
 			ScopedRoutes:     g.gw.Annotations[AnnotationEnvoyRouteConfig] == "per-hostname"}
 		if f, ok := g.gw.Annotations[AnnotationAccessLog]; ok {

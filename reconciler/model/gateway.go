@@ -42,6 +42,7 @@ const (
 type gateway struct {
 	obj       *object
 	gw        *gwv1.Gateway
+	group     string      // AnnotationProxyGroup; "" for the default group
 	listeners []*listener // valid ones, in the Gateway's order
 	all       []*listener // every listener of the spec, in its order
 }
@@ -69,8 +70,9 @@ var routeKinds = []string{"HTTPRoute", "GRPCRoute"}
 
 // gateways validates the Gateways and their listeners. An invalid listener
 // is left out; a Gateway with no valid listener is rejected. Listeners of
-// all Gateways share the proxies' ports, so two listeners on one port must
-// agree on the protocol and have distinct hostnames.
+// all Gateways of a proxy group share the proxies' ports, so two listeners
+// of one group on one port must agree on the protocol and have distinct
+// hostnames.
 //
 // Sets on Gateways: Accepted (Accepted, ListenersNotValid, UnsupportedValue),
 // PartiallyInvalid=True reason ListenersNotValid when only some listeners
@@ -91,6 +93,7 @@ func (b *builder) gateways() {
 			g.obj.reject(string(gwv1.GatewayReasonInvalid), "%s", msg)
 			continue
 		}
+		g.group, _ = proxyGroup(g.gw) // valid: unsupportedGatewayFields checked it
 		names := map[gwv1.SectionName]int{}
 		for _, l := range g.gw.Spec.Listeners {
 			names[l.Name]++
@@ -136,8 +139,12 @@ func (b *builder) gateways() {
 			if g.obj.get(CondAccepted) == nil {
 				g.obj.set(CondAccepted, metav1.ConditionTrue, string(gwv1.GatewayReasonAccepted), "accepted")
 			}
-			g.obj.set(CondProgrammed, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed),
-				"the valid listeners are part of the configuration gitxds serves (the rollout on /status says which nodes have it)")
+			programmed := "the valid listeners are part of the configuration gitxds serves (the rollout on /status says which nodes have it)"
+			if g.group != "" {
+				programmed = fmt.Sprintf("the valid listeners are part of the configuration gitxds serves to the nodes of proxy group %s (the rollout on /status says which nodes have it)", g.group)
+				g.obj.proxyGroup = g.group
+			}
+			g.obj.set(CondProgrammed, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), programmed)
 			b.gws = append(b.gws, g)
 			// Valid: unsupportedGatewayFields checked the annotation.
 			g.obj.addresses, _ = gatewayAddresses(g.gw)
@@ -170,6 +177,9 @@ func unsupportedGatewayFields(gw *gwv1.Gateway) string {
 	}
 	if v, ok := gw.Annotations[AnnotationEnvoyRouteConfig]; ok && v != "per-hostname" && v != "per-port" {
 		return fmt.Sprintf("annotation %s: %q must be per-hostname or per-port", AnnotationEnvoyRouteConfig, v)
+	}
+	if _, msg := proxyGroup(gw); msg != "" {
+		return msg
 	}
 	return ""
 }
@@ -350,11 +360,18 @@ func derefKind(k *gwv1.Kind, def string) gwv1.Kind {
 // one protocol, and its listeners need distinct hostnames. Within a Gateway
 // every conflicting listener is left out, as Gateway API requires; across
 // Gateways the listener of the Gateway first by namespace/name is kept.
+// Gateways of different proxy groups share no port (other proxies serve
+// them), so their listeners never conflict.
 func listenerConflicts(all []*listener) {
-	byPort := map[uint32][]*listener{}
+	type groupPort struct {
+		group string
+		port  uint32
+	}
+	byPort := map[groupPort][]*listener{}
 	for _, l := range all {
 		if l.problem == "" {
-			byPort[l.ir.Port] = append(byPort[l.ir.Port], l)
+			k := groupPort{l.gw.group, l.ir.Port}
+			byPort[k] = append(byPort[k], l)
 		}
 	}
 	for _, ls := range byPort {

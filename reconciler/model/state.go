@@ -72,6 +72,8 @@ type object struct {
 	// addresses is Gateway API's status.addresses of a served Gateway:
 	// the addresses its annotation AnnotationAddresses declares.
 	addresses []gwv1.GatewayStatusAddress
+	// proxyGroup is the proxy group of a served Gateway that names one.
+	proxyGroup string
 }
 
 func (o *object) isRoute() bool { return o.src.Kind == "HTTPRoute" || o.src.Kind == "GRPCRoute" }
@@ -117,7 +119,7 @@ func (o *object) msg(format string, args ...any) string {
 func (o *object) status() status.Object {
 	conds := make([]metav1.Condition, len(o.conds))
 	copy(conds, o.conds)
-	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners, Ancestors: o.ancestors, Addresses: o.addresses}
+	st := status.Object{ObjectRef: o.ref(), Line: o.line, Conditions: conds, Parents: o.parents, Listeners: o.listeners, Ancestors: o.ancestors, Addresses: o.addresses, ProxyGroup: o.proxyGroup}
 	if status.Problem(st) != nil {
 		st.Served = status.ServedPart
 		if o.dropped || (!o.isRoute() && o.get(CondAccepted) != nil && o.get(CondAccepted).Status == metav1.ConditionFalse) {

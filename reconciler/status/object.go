@@ -45,6 +45,10 @@ type Object struct {
 	// gitxds.dev/addresses annotation declares them (gitxds assigns no
 	// address; its proxies listen on every address of their hosts).
 	Addresses []gwv1.GatewayStatusAddress `json:"addresses,omitempty"`
+	// ProxyGroup is, for a served Gateway annotated gitxds.dev/proxy-group,
+	// the proxy group whose nodes serve it (empty: the nodes that name no
+	// group).
+	ProxyGroup string `json:"proxyGroup,omitempty"`
 	// Ancestors is, for a BackendTLSPolicy, Gateway API's
 	// status.ancestors: one entry per Gateway that routes to a target of
 	// the policy, with ControllerName and the policy's Accepted and
