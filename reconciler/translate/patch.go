@@ -36,25 +36,61 @@ import (
 // configurations, see the package comment) and must find it in one.
 // Patches cannot create or delete resources. Proxyless gRPC nodes are
 // never patched.
+//
+// With proxy groups, a policy applies to each group whose resources have
+// its targets, and must find them in one group at least.
 func ApplyPatches(x *ir.IR, set *snapshot.Set) (*snapshot.Set, []error) {
 	if len(x.Patches) == 0 {
 		return set, nil
 	}
+	if len(set.Groups) == 0 {
+		classes, errs, _ := patchGroup(x, set.Classes, true)
+		return snapshot.New(set.Revision, classes), errs
+	}
+	groups := map[snapshot.Group]map[snapshot.Class]*snapshot.Resources{}
+	found := map[int]bool{}
+	var errs []error
+	for _, g := range append([]snapshot.Group{snapshot.DefaultGroup}, set.GroupNames()...) {
+		classes, gerrs, in := patchGroup(x, set.In(g).Classes, false)
+		groups[g] = classes
+		errs = append(errs, gerrs...)
+		for i := range in {
+			found[i] = true
+		}
+	}
+	for i, p := range x.Patches {
+		if !found[i] {
+			errs = append(errs, &Error{Owner: p.Policy, Element: "patch", Err: fmt.Errorf("no proxy group has its targets: %w", patchTargetsFound(p))})
+		}
+	}
+	return snapshot.NewGroups(set.Revision, groups), dedupe(errs)
+}
+
+// patchGroup applies the policies of x to the classes of one group. With
+// mustFind a policy whose targets are missing fails; without, it is left
+// out of this group. found are the indexes of the policies whose targets
+// the group has.
+func patchGroup(x *ir.IR, in map[snapshot.Class]*snapshot.Resources, mustFind bool) (map[snapshot.Class]*snapshot.Resources, []error, map[int]bool) {
 	classes := map[snapshot.Class]*snapshot.Resources{}
-	for c, r := range set.Classes {
+	for c, r := range in {
 		classes[c] = r
 	}
 	perPort := classes[snapshot.Envoy]
 	scoped := classes[snapshot.EnvoyScoped]
 	shared := scoped == nil || scoped == perPort
+	found := map[int]bool{}
 	var errs []error
-	for _, p := range x.Patches {
+	for i, p := range x.Patches {
+		if !mustFind && patchTargetsFound(p, perPort, scoped) != nil {
+			continue
+		}
+		found[i] = true
 		nextPort, err := patchClass(x, snapshot.Envoy, perPort, p)
 		var nextScoped *snapshot.Resources
 		if err == nil && !shared {
 			nextScoped, err = patchClass(x, snapshot.EnvoyScoped, scoped, p)
 		}
-		if err == nil {
+		if err == nil && mustFind {
 			err = patchTargetsFound(p, perPort, scoped)
 		}
 		if err != nil {
@@ -72,7 +108,7 @@ func ApplyPatches(x *ir.IR, set *snapshot.Set) (*snapshot.Set, []error) {
 	if _, ok := classes[snapshot.EnvoyScoped]; ok {
 		classes[snapshot.EnvoyScoped] = scoped
 	}
-	return snapshot.New(set.Revision, classes), errs
+	return classes, errs, found
 }
 
 // patchTargetsFound checks that every patch of p names a resource of one

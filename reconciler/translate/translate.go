@@ -103,6 +103,7 @@ package translate
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
@@ -162,14 +163,62 @@ type Options struct {
 }
 
 // TranslateWith is Translate with options.
+//
+// Each proxy group (ir.Gateway.Group) is translated on its own, from an IR
+// of its Gateways and every cluster: its nodes serve those Gateways only,
+// so listeners of one port are merged, and their routes ordered, within a
+// group. An IR without groups gives a Set without groups.
 func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, error) {
 	if x == nil {
 		x = &ir.IR{}
 	}
+	parts := splitGroups(x)
+	groups := map[snapshot.Group]map[snapshot.Class]*snapshot.Resources{}
+	var errs []error
+	for _, g := range sortedGroups(parts) {
+		classes, gerrs := translateClasses(parts[g], opts)
+		errs = append(errs, gerrs...)
+		groups[g] = classes
+	}
+	if len(errs) > 0 {
+		// An element of every group (a cluster) fails in each: once.
+		return nil, errors.Join(dedupe(errs)...)
+	}
+	return snapshot.NewGroups(revision, groups), nil
+}
+
+// splitGroups is the IR of each proxy group: its Gateways (in x's order)
+// with every cluster and patch of x. The default group is always there.
+func splitGroups(x *ir.IR) map[snapshot.Group]*ir.IR {
+	out := map[snapshot.Group]*ir.IR{snapshot.DefaultGroup: {Clusters: x.Clusters, Patches: x.Patches}}
+	for _, g := range x.Gateways {
+		k := snapshot.Group(g.Group)
+		if out[k] == nil {
+			out[k] = &ir.IR{Clusters: x.Clusters, Patches: x.Patches}
+		}
+		out[k].Gateways = append(out[k].Gateways, g)
+	}
+	if len(out) == 1 {
+		out[snapshot.DefaultGroup] = x
+	}
+	return out
+}
+
+func sortedGroups(parts map[snapshot.Group]*ir.IR) []snapshot.Group {
+	out := make([]snapshot.Group, 0, len(parts))
+	for g := range parts {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// translateClasses builds the resources of every node class of one group.
+func translateClasses(x *ir.IR, opts Options) (map[snapshot.Class]*snapshot.Resources, []error) {
 	t := newTranslation(x)
 	t.opts = opts
 	if t.checkIR(); len(t.errs) > 0 {
-		return nil, errors.Join(t.errs...)
+		return nil, t.errs
 	}
 	perPort, scoped := t.envoyClasses()
 	classes := map[snapshot.Class]*snapshot.Resources{
@@ -178,7 +227,7 @@ func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, erro
 		snapshot.GRPC:        t.grpc(),
 	}
 	if len(t.errs) > 0 {
-		return nil, errors.Join(dedupe(t.errs)...)
+		return nil, dedupe(t.errs)
 	}
 	for _, c := range snapshot.Classes {
 		if c == snapshot.EnvoyScoped && classes[c] == classes[snapshot.Envoy] {
@@ -189,9 +238,9 @@ func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, erro
 		t.checkSemantics(c, classes[c])
 	}
 	if len(t.errs) > 0 {
-		return nil, errors.Join(dedupe(t.errs)...)
+		return nil, dedupe(t.errs)
 	}
-	return snapshot.New(revision, classes), nil
+	return classes, nil
 }
 
 // translation is the state of one Translate call; it is never reused.

@@ -118,11 +118,29 @@ func TestGolden(t *testing.T) {
 }
 
 // render is the golden form of a result: the error, or per class and type
-// the resources as protojson (proto field names) turned into YAML.
+// the resources as protojson (proto field names) turned into YAML, and
+// under "groups" the same per named proxy group.
 func render(set *snapshot.Set, terr error) ([]byte, error) {
 	if terr != nil {
 		return yaml.Marshal(map[string]any{"error": strings.Split(terr.Error(), "\n")})
 	}
+	out, err := renderClasses(set)
+	if err != nil {
+		return nil, err
+	}
+	if len(set.Groups) > 0 {
+		groups := map[string]any{}
+		for _, g := range set.GroupNames() {
+			if groups[string(g)], err = renderClasses(set.In(g)); err != nil {
+				return nil, err
+			}
+		}
+		out["groups"] = groups
+	}
+	return yaml.Marshal(out)
+}
+
+func renderClasses(set *snapshot.Set) (map[string]any, error) {
 	out := map[string]any{}
 	for _, c := range snapshot.Classes {
 		res := set.Classes[c]
@@ -169,7 +187,7 @@ func render(set *snapshot.Set, terr error) ([]byte, error) {
 		}
 		out[string(c)] = byType
 	}
-	return yaml.Marshal(out)
+	return out, nil
 }
 
 // sameAsEnvoy stands, in a golden, for resources of the scoped Envoy class
