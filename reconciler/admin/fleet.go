@@ -66,7 +66,7 @@ func (f *XDSFleet) Nodes() []rollout.Node {
 	infos := f.srv.Nodes()
 	out := make([]rollout.Node, 0, len(infos))
 	for _, n := range infos {
-		rn := rollout.Node{ID: n.ID, Class: n.Class, Labels: n.Labels,
+		rn := rollout.Node{ID: n.ID, Class: n.Class, Group: n.Group, Labels: n.Labels,
 			Requested: map[string]bool{}, Acked: map[string]string{}, Rejected: map[string]string{}}
 		for t, ts := range n.Types {
 			if ts.Requested {
@@ -122,19 +122,23 @@ func (f *XDSFleet) Subscribe() (<-chan rollout.Event, func()) {
 	return out, cancel
 }
 
-// Served implements NodeSource.
+// Served implements NodeSource: the Set of the node's proxy group.
 func (f *XDSFleet) Served(nodeID string) (*snapshot.Set, snapshot.Class, bool) {
 	n, ok := f.srv.Node(nodeID)
 	if !ok {
 		return nil, "", false
 	}
-	return n.Served, n.Class, true
+	if n.Served == nil {
+		return nil, n.Class, true
+	}
+	return n.Served.In(n.Group), n.Class, true
 }
 
 // NodeView is one node in GET /nodes.
 type NodeView struct {
 	ID        string                 `json:"id"`
 	Class     snapshot.Class         `json:"class"`
+	Group     snapshot.Group         `json:"proxyGroup,omitempty"`
 	Labels    map[string]string      `json:"labels,omitempty"`
 	UserAgent string                 `json:"userAgent,omitempty"`
 	Streams   int                    `json:"streams"`
@@ -160,7 +164,7 @@ func (f *XDSFleet) NodesJSON() any {
 	infos := f.srv.Nodes()
 	out := make([]NodeView, 0, len(infos))
 	for _, n := range infos {
-		v := NodeView{ID: n.ID, Class: n.Class, Labels: n.Labels, UserAgent: n.UserAgent, Streams: n.Streams,
+		v := NodeView{ID: n.ID, Class: n.Class, Group: n.Group, Labels: n.Labels, UserAgent: n.UserAgent, Streams: n.Streams,
 			FirstSeen: n.FirstSeen, Served: setName(n.Served), LastGood: setName(n.LastGood), Failed: n.Failed,
 			Draining: n.Draining, Types: map[string]TypeView{}}
 		for t, ts := range n.Types {

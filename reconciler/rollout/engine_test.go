@@ -71,7 +71,7 @@ func (f *fakeFleet) serve(id string, set *snapshot.Set) {
 	if n == nil || set == nil || f.silent[id] {
 		return
 	}
-	v := set.Version(snapshot.Envoy, resource.ClusterType)
+	v := set.In(n.Group).Version(snapshot.Envoy, resource.ClusterType)
 	if f.nack[id] && set != f.def {
 		go f.emit(Event{Kind: NACK, NodeID: id, TypeURL: resource.ClusterType, Version: v, Error: "bad config"})
 		return

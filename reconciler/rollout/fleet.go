@@ -22,6 +22,7 @@ type Fleet interface {
 type Node struct {
 	ID     string
 	Class  snapshot.Class
+	Group  snapshot.Group // proxy group: the node runs set.In(Group)
 	Labels map[string]string
 	// Requested holds the type URLs the node subscribed to.
 	Requested map[string]bool
@@ -31,12 +32,13 @@ type Node struct {
 	Rejected map[string]string
 }
 
-// HasAcked reports whether the node ACKed set's version of every type it
-// subscribed to.
+// HasAcked reports whether the node ACKed set's version, of its class and
+// group, of every type it subscribed to.
 func (n Node) HasAcked(set *snapshot.Set) bool {
 	if len(n.Requested) == 0 {
 		return false
 	}
+	set = set.In(n.Group)
 	for t := range n.Requested {
 		if n.Acked[t] != set.Version(n.Class, t) {
 			return false

@@ -106,8 +106,8 @@ func (s *Server) applyLocked(n *nodeState) {
 	if to == nil {
 		return
 	}
-	if n.served != nil && n.cur != nil && to.Hash() == n.served.Hash() {
-		n.served = to // same bytes: only the revision may differ
+	if n.served != nil && n.cur != nil && to.In(n.group).Hash() == n.served.In(n.group).Hash() {
+		n.served = to // same bytes for its group: only the revision or other groups differ
 		s.checkGoodLocked(n)
 		return
 	}
@@ -156,7 +156,7 @@ func (s *Server) keptLocked(n *nodeState, typeURL string) *cache.Snapshot {
 	if cur == nil || n.lastGood == nil {
 		return cur
 	}
-	good, err := n.lastGood.CacheSnapshot(n.class)
+	good, err := n.lastGood.In(n.group).CacheSnapshot(n.class)
 	if err != nil || good == nil {
 		return cur
 	}

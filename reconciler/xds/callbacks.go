@@ -9,6 +9,8 @@ import (
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"gitxds.dev/gitxds/reconciler/snapshot"
 )
 
 // callbacks are go-control-plane's hooks. They run synchronously on the
@@ -187,12 +189,15 @@ func (s *Server) attach(key streamKey, node *corev3.Node, typeURL string) (*stre
 		if s.ident != nil && s.ident.pinned() {
 			n.labels = pinned
 		}
+		// After pinning: a node whose labels are pinned cannot name
+		// another group in its metadata.
+		n.group = snapshot.GroupOf(n.labels)
 		s.nodes[n.id] = n
 	}
 	n.streams[key] = st
 	st.node = n
 	if isNew {
-		s.log.Info("node connected", "node", n.id, "class", n.class, "userAgent", n.userAgent)
+		s.log.Info("node connected", "node", n.id, "class", n.class, "group", n.group, "userAgent", n.userAgent)
 		s.emitLocked(Event{NodeID: n.id, Kind: Connect, Time: now})
 		s.applyLocked(n)
 	}

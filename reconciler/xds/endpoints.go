@@ -76,7 +76,7 @@ func (s *Server) SetEndpoints(eps map[string]Discovered) {
 		if to == nil {
 			continue
 		}
-		snap, err := to.CacheSnapshot(n.class)
+		snap, err := to.In(n.group).CacheSnapshot(n.class)
 		if err != nil || snap == nil {
 			continue
 		}
@@ -364,12 +364,17 @@ func (s *Server) reportServiceClustersLocked() {
 }
 
 // serviceClusters are the EDS clusters of set named after a Service
-// (ir.ServiceClusterName), of every class.
+// (ir.ServiceClusterName), of every class of every proxy group.
 func serviceClusters(set *snapshot.Set) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, c := range snapshot.Classes {
-		res := set.Of(c)
+	var all []*snapshot.Resources
+	for _, g := range append([]snapshot.Group{snapshot.DefaultGroup}, set.GroupNames()...) {
+		for _, c := range snapshot.Classes {
+			all = append(all, set.In(g).Of(c))
+		}
+	}
+	for _, res := range all {
 		if res == nil {
 			continue
 		}

@@ -14,8 +14,12 @@ import (
 
 // NodeInfo is what the registry knows of a connected node.
 type NodeInfo struct {
-	ID     string
-	Class  snapshot.Class
+	ID    string
+	Class snapshot.Class
+	// Group is the node's proxy group (label snapshot.GroupLabel, pinned
+	// with the other labels when the node identity pins them): it is
+	// served that group's Set (snapshot.Set.In).
+	Group  snapshot.Group
 	Labels map[string]string
 	// UserAgent is Node.user_agent_name and its version.
 	UserAgent string
@@ -68,18 +72,20 @@ type Failure struct {
 	Time    time.Time
 }
 
-// HasACKed reports whether the node ACKed set's version, for its class, of
+// HasACKed reports whether the node ACKed set's version, for its class and
+// group, of
 // every served type it requested. A node that has requested nothing yet has
 // ACKed nothing. A type the node never subscribed to is one it does not
 // consume (a gRPC client whose target has no route never asks for clusters).
 func (n NodeInfo) HasACKed(set *snapshot.Set) bool {
-	return hasACKed(n.Class, n.Types, set)
+	return hasACKed(n.Class, n.Group, n.Types, set)
 }
 
-func hasACKed(c snapshot.Class, types map[string]TypeStatus, set *snapshot.Set) bool {
+func hasACKed(c snapshot.Class, g snapshot.Group, types map[string]TypeStatus, set *snapshot.Set) bool {
 	if set == nil {
 		return false
 	}
+	set = set.In(g)
 	requested := false
 	for _, t := range snapshot.TypeURLs {
 		ts := types[t]
@@ -160,6 +166,7 @@ type nodeState struct {
 	id        string
 	identity  string // the certificate SAN that proved id (NodeIdentity); "" if not checked
 	class     snapshot.Class
+	group     snapshot.Group // of labels, once they are pinned (callbacks.go)
 	labels    map[string]string
 	userAgent string
 	firstSeen time.Time
@@ -238,12 +245,13 @@ func (n *nodeState) typeStatus() map[string]TypeStatus {
 	return out
 }
 
-// hasACKed is hasACKed(n.class, n.typeStatus(), set) without building the
+// hasACKed is hasACKed(n.class, n.group, n.typeStatus(), set) without building the
 // status map: it runs on every ACK of every node.
 func (n *nodeState) hasACKed(set *snapshot.Set) bool {
 	if set == nil {
 		return false
 	}
+	set = set.In(n.group)
 	requested := false
 	for _, t := range snapshot.TypeURLs {
 		if !n.requested(t) {
@@ -261,6 +269,7 @@ func (n *nodeState) info() NodeInfo {
 	return NodeInfo{
 		ID:        n.id,
 		Class:     n.class,
+		Group:     n.group,
 		Labels:    maps.Clone(n.labels),
 		UserAgent: n.userAgent,
 		Streams:   len(n.streams),

@@ -17,7 +17,7 @@ const DefaultStepTimeout = 5 * time.Second
 // even when a response was still in flight (a SnapshotCache response goes
 // only to an open watch; the next one waits for the client's request).
 func (s *Server) transitionLocked(n *nodeState, to *snapshot.Set) {
-	snap, err := to.CacheSnapshot(n.class)
+	snap, err := to.In(n.group).CacheSnapshot(n.class)
 	if err != nil || snap == nil {
 		s.log.Error("no cache snapshot: node keeps what it has", "node", n.id, "revision", to.Revision, "error", err)
 		return

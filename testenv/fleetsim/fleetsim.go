@@ -170,12 +170,19 @@ func (f *Fleet) IDs() []string {
 // the last of them accepted the last response that got it there. A node
 // whose stream ended fails the wait.
 func (f *Fleet) WaitRuns(ctx context.Context, set *snapshot.Set) (time.Time, error) {
-	want := map[snapshot.Class]*Want{}
-	for _, c := range snapshot.Classes {
-		w := WantOf(set, c)
-		want[c] = &w
+	type key struct {
+		c snapshot.Class
+		g snapshot.Group
 	}
-	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.RunsWant(want[n.class]) })
+	want := map[key]*Want{}
+	for _, n := range f.nodes {
+		k := key{n.class, n.group}
+		if want[k] == nil {
+			w := WantOf(set.In(n.group), n.class)
+			want[k] = &w
+		}
+	}
+	return f.Wait(ctx, func(n *Node) (time.Time, bool) { return n.RunsWant(want[key{n.class, n.group}]) })
 }
 
 // Wait waits until cond holds for every node and returns the latest time

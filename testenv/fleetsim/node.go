@@ -96,6 +96,7 @@ type Node struct {
 	id     string
 	node   *corev3.Node
 	class  snapshot.Class
+	group  snapshot.Group // snapshot.GroupOf its labels
 	opts   NodeOptions
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -157,7 +158,7 @@ func newNode(opts NodeOptions) (*Node, error) {
 	}
 	pb := &corev3.Node{Id: opts.ID, UserAgentName: opts.UserAgent, Metadata: md}
 	return &Node{
-		id: opts.ID, node: pb, class: snapshot.ClassOf(pb), opts: opts, reject: opts.Reject,
+		id: opts.ID, node: pb, class: snapshot.ClassOf(pb), group: snapshot.GroupOf(snapshot.Labels(pb)), opts: opts, reject: opts.Reject,
 		done: make(chan struct{}), accepted: map[string]version{}, counts: map[string]map[string]int{},
 		held: map[string]map[string]heldResource{},
 	}, nil
@@ -510,6 +511,9 @@ func (n *Node) ID() string { return n.id }
 // Class of the node (from its user agent).
 func (n *Node) Class() snapshot.Class { return n.class }
 
+// Group is the proxy group the node declares (label snapshot.GroupLabel).
+func (n *Node) Group() snapshot.Group { return n.group }
+
 // Reject sets the node's NACK rule: a non-empty result NACKs the response
 // with that message. nil accepts everything that validates.
 func (n *Node) Reject(rule func(typeURL, version string) string) {
@@ -614,10 +618,10 @@ func fullState(t string) bool {
 	return t == resource.ListenerType || t == resource.ClusterType || t == resource.ScopedRouteType
 }
 
-// RunsAt reports whether the node runs set (WantOf), and when it accepted
-// the last response that got it there.
+// RunsAt reports whether the node runs set (WantOf its group's Set), and
+// when it accepted the last response that got it there.
 func (n *Node) RunsAt(set *snapshot.Set) (time.Time, bool) {
-	w := WantOf(set, n.class)
+	w := WantOf(set.In(n.group), n.class)
 	return n.RunsWant(&w)
 }
 
