@@ -100,3 +100,26 @@ func TestInUnknownGroupServesNothing(t *testing.T) {
 		t.Errorf("render -o xds has no group internal:\n%s", r)
 	}
 }
+
+// What `gitxds render -o json` prints of a Set with groups parses back
+// with its groups.
+func TestParseRenderJSONGroups(t *testing.T) {
+	r, err := RenderJSON(groupSet(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseRenderJSON(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := back.In("internal").Of(Envoy).Listeners; len(l) != 1 || l[0].GetName() != "port-80" {
+		t.Errorf("group internal parsed back: %v", l)
+	}
+	again, err := RenderJSON(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, r) {
+		t.Errorf("rendered again differs:\n%s\nwant\n%s", again, r)
+	}
+}

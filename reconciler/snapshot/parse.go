@@ -23,7 +23,8 @@ import (
 // configurations they fetch are GRPC, every other listener and route
 // configuration, and every cluster and endpoint set, are Envoy. A Set
 // rendered and parsed back this way therefore compares equal to another
-// Set rendered and parsed back, not to the Set it was rendered from.
+// Set rendered and parsed back, not to the Set it was rendered from. The
+// proxy groups ("groups") are read back as groups.
 func ParseRenderJSON(data []byte) (*Set, error) {
 	var in rendered
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -31,6 +32,24 @@ func ParseRenderJSON(data []byte) (*Set, error) {
 	if err := dec.Decode(&in); err != nil {
 		return nil, fmt.Errorf("snapshot: parse rendered JSON: %w", err)
 	}
+	groups := map[Group]map[Class]*Resources{}
+	var err error
+	if groups[DefaultGroup], err = parseRendered(&in); err != nil {
+		return nil, err
+	}
+	for g, r := range in.Groups {
+		if g == DefaultGroup || r == nil {
+			return nil, fmt.Errorf("snapshot: parse rendered JSON: group %q", g)
+		}
+		if groups[g], err = parseRendered(r); err != nil {
+			return nil, fmt.Errorf("group %s: %w", g, err)
+		}
+	}
+	return NewGroups(in.Revision, groups), nil
+}
+
+// parseRendered is the classes of one group of ParseRenderJSON.
+func parseRendered(in *rendered) (map[Class]*Resources, error) {
 	envoy, grpc := &Resources{}, &Resources{}
 	ls, err := decodeTyped[listenerv3.Listener](in.Listeners)
 	if err != nil {
@@ -70,7 +89,7 @@ func ParseRenderJSON(data []byte) (*Set, error) {
 	if envoy.Secrets, err = decodeTyped[tlsv3.Secret](in.Secrets); err != nil {
 		return nil, fmt.Errorf("snapshot: secrets: %w", err)
 	}
-	return New(in.Revision, map[Class]*Resources{Envoy: envoy, GRPC: grpc}), nil
+	return map[Class]*Resources{Envoy: envoy, GRPC: grpc}, nil
 }
 
 // decodeTyped decodes protojson objects with "@type" into T, checking the
