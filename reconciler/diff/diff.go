@@ -115,7 +115,10 @@ const (
 type Change struct {
 	Kind    Kind             `json:"kind"`
 	Classes []snapshot.Class `json:"classes"`
-	Type    Type             `json:"type"`
+	// Group is the proxy group whose nodes the change reaches; empty for
+	// the default group (the only one of a repository without groups).
+	Group snapshot.Group `json:"proxyGroup,omitempty"`
+	Type  Type           `json:"type"`
 	// Name of the element: listener, route configuration, virtual host,
 	// route or cluster name.
 	Name string `json:"name"`
@@ -193,16 +196,24 @@ func Snapshots(from, to *snapshot.Set) *Report {
 	if r.From.Hash != r.To.Hash {
 		var all []Change
 		var rts []RouteChange
-		for _, c := range snapshot.Classes {
-			a, b := from.Of(c), to.Of(c)
-			if a == nil {
-				a = &snapshot.Resources{}
+		for _, g := range groupsOf(from, to) {
+			for _, c := range snapshot.Classes {
+				a, b := from.In(g).Of(c), to.In(g).Of(c)
+				if a == nil {
+					a = &snapshot.Resources{}
+				}
+				if b == nil {
+					b = &snapshot.Resources{}
+				}
+				d := classChanges(c, a, b)
+				for i := range d.out {
+					d.out[i].Group = g
+				}
+				for i := range d.rts {
+					d.rts[i].Group = g
+				}
+				all, rts = append(all, d.out...), append(rts, d.rts...)
 			}
-			if b == nil {
-				b = &snapshot.Resources{}
-			}
-			d := classChanges(c, a, b)
-			all, rts = append(all, d.out...), append(rts, d.rts...)
 		}
 		r.Changes = mergeClasses(all)
 		r.Routes = mergeRoutes(rts)
@@ -220,6 +231,23 @@ func Snapshots(from, to *snapshot.Set) *Report {
 	}
 	r.Different = len(r.Changes) > 0
 	return r
+}
+
+// groupsOf lists the proxy groups of either Set: the default group, then
+// the named ones sorted.
+func groupsOf(sets ...*snapshot.Set) []snapshot.Group {
+	seen := map[snapshot.Group]bool{}
+	var named []snapshot.Group
+	for _, s := range sets {
+		for _, g := range s.GroupNames() {
+			if !seen[g] {
+				seen[g] = true
+				named = append(named, g)
+			}
+		}
+	}
+	sort.Slice(named, func(i, j int) bool { return named[i] < named[j] })
+	return append([]snapshot.Group{snapshot.DefaultGroup}, named...)
 }
 
 // classChanges compares the resources of one class.
@@ -296,7 +324,7 @@ func mergeClasses(in []Change) []Change {
 	out := []Change{}
 	idx := map[string]int{}
 	for _, c := range in {
-		key := strings.Join([]string{string(c.Kind), string(c.Type), strings.Join(c.Path, "\x00"),
+		key := strings.Join([]string{string(c.Group), string(c.Kind), string(c.Type), strings.Join(c.Path, "\x00"),
 			c.Summary, c.Diff, strings.Join(c.Listeners, "\x00")}, "\x01")
 		if i, ok := idx[key]; ok {
 			out[i].Classes = append(out[i].Classes, c.Classes...)
@@ -315,6 +343,9 @@ var kindOrder = map[Kind]int{Removed: 0, Changed: 1, Added: 2}
 func sortChanges(cs []Change) {
 	sort.SliceStable(cs, func(i, j int) bool {
 		a, b := cs[i], cs[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
 		if typeGroup[a.Type] != typeGroup[b.Type] {
 			return typeGroup[a.Type] < typeGroup[b.Type]
 		}

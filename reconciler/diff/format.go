@@ -47,8 +47,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "%s\n", r.Headline())
 	r.writeViewText(&b)
 	fmt.Fprintf(&b, "\nxDS resources (%d added, %d removed, %d changed):\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
-	for _, c := range r.Changes {
-		fmt.Fprintf(&b, "\n%s %s %s [%s]\n", kindMark[c.Kind], c.Type, strings.Join(c.Path, " › "), classList(c.Classes))
+	grouped := r.hasGroups()
+	for i, c := range r.Changes {
+		if grouped && (i == 0 || r.Changes[i-1].Group != c.Group) {
+			fmt.Fprintf(&b, "\n%s:\n", groupTitle(c.Group))
+		}
+		fmt.Fprintf(&b, "\n%s %s %s [%s]\n", kindMark[c.Kind], c.Type, strings.Join(c.Path, " › "), classList(c.Classes)+groupNote(c.Group))
 		if len(c.Listeners) > 0 {
 			fmt.Fprintf(&b, "    listeners: %s\n", strings.Join(c.Listeners, ", "))
 		}
@@ -97,7 +101,7 @@ func (r *Report) MarkdownBody(b *strings.Builder, budget int) {
 	fmt.Fprintf(b, "<details><summary>xDS resources: %d added, %d removed, %d changed</summary>\n\n", r.Counts.Added, r.Counts.Removed, r.Counts.Changed)
 	b.WriteString("| | Type | Element | Classes | Summary |\n|---|---|---|---|---|\n")
 	for _, c := range r.Changes {
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Kind, c.Type, mdPath(c.Path), classList(c.Classes), MarkdownCell(c.Summary))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", c.Kind, c.Type, mdPath(c.Path), classList(c.Classes)+groupNote(c.Group), MarkdownCell(c.Summary))
 	}
 	b.WriteString("\n")
 	left := 0
@@ -120,6 +124,15 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// groupNote names a named proxy group after a class list ("" for the
+// default group, so a repository without groups reads as before).
+func groupNote(g snapshot.Group) string {
+	if g == snapshot.DefaultGroup {
+		return ""
+	}
+	return " · proxy group " + string(g)
 }
 
 func classList(cs []snapshot.Class) string {
@@ -147,4 +160,18 @@ func MarkdownCell(s string) string {
 // fence keeps a diff from closing its code block.
 func fence(s string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "```", "'''")
+}
+
+// hasGroups reports whether either side of the report has proxy groups:
+// its changes are then listed in a section per group.
+func (r *Report) hasGroups() bool {
+	return r.from != nil && len(r.from.Groups) > 0 || r.to != nil && len(r.to.Groups) > 0
+}
+
+// groupTitle heads the section of a proxy group.
+func groupTitle(g snapshot.Group) string {
+	if g == snapshot.DefaultGroup {
+		return "default proxy group (nodes that name none)"
+	}
+	return "proxy group " + string(g)
 }

@@ -117,23 +117,29 @@ func clusterUses(sets ...*snapshot.Set) map[string]use {
 			m[c][x] = true
 		}
 	}
+	var all []*snapshot.Resources
 	for _, s := range sets {
 		if s == nil {
 			continue
 		}
-		for _, res := range s.Classes {
-			if res == nil {
-				continue
+		for _, g := range groupsOf(s) {
+			for _, res := range s.In(g).Classes {
+				all = append(all, res)
 			}
-			users := rdsUsers(res)
-			for _, rc := range res.Routes {
-				for _, vh := range rc.GetVirtualHosts() {
-					vhosts := vhHosts(vh)
-					for _, rt := range vh.GetRoutes() {
-						for _, c := range xdsres.RouteClusters(rt) {
-							mark(hosts, c, vhosts)
-							mark(listeners, c, users[rc.GetName()])
-						}
+		}
+	}
+	for _, res := range all {
+		if res == nil {
+			continue
+		}
+		users := rdsUsers(res)
+		for _, rc := range res.Routes {
+			for _, vh := range rc.GetVirtualHosts() {
+				vhosts := vhHosts(vh)
+				for _, rt := range vh.GetRoutes() {
+					for _, c := range xdsres.RouteClusters(rt) {
+						mark(hosts, c, vhosts)
+						mark(listeners, c, users[rc.GetName()])
 					}
 				}
 			}

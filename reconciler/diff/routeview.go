@@ -42,6 +42,9 @@ type RouteChange struct {
 	// that serve it.
 	Classes   []snapshot.Class `json:"classes"`
 	Listeners []string         `json:"listeners"`
+	// Group is the proxy group whose nodes serve it; empty for the
+	// default group.
+	Group snapshot.Group `json:"proxyGroup,omitempty"`
 }
 
 // routeView records the route-level view of one xDS route change.
@@ -160,7 +163,7 @@ func mergeRoutes(in []RouteChange) []RouteChange {
 		if ruleOf(c.Route) != "" {
 			match = ""
 		}
-		key := strings.Join([]string{string(c.Kind), strings.Join(c.Hostnames, ","), match, c.From, c.To, c.Route}, "\x00")
+		key := strings.Join([]string{string(c.Group), string(c.Kind), strings.Join(c.Hostnames, ","), match, c.From, c.To, c.Route}, "\x00")
 		i, ok := idx[key]
 		if !ok {
 			idx[key] = len(out)
@@ -180,6 +183,9 @@ func mergeRoutes(in []RouteChange) []RouteChange {
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
 		if x, y := strings.Join(a.Hostnames, ","), strings.Join(b.Hostnames, ","); x != y {
 			return x < y
 		}

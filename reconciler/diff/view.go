@@ -83,7 +83,7 @@ func (c RouteChange) Source() string {
 
 // ServedBy names the classes and listeners that serve the route.
 func (c RouteChange) ServedBy() string {
-	return classList(c.Classes) + " · " + strings.Join(c.Listeners, ", ")
+	return classList(c.Classes) + groupNote(c.Group) + " · " + strings.Join(c.Listeners, ", ")
 }
 
 // writeViewText writes the objects and routes of a report as text.
