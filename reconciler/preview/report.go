@@ -191,12 +191,12 @@ func (p *Report) WriteMarkdown(w io.Writer) error {
 func writeXDS(b *strings.Builder, r *accept.Result) {
 	b.WriteString("\n<details><summary>xDS acceptance</summary>\n\n")
 	for _, c := range r.Classes {
-		fmt.Fprintf(b, "- **%s**: %s, %d node(s)\n", c.Class, c.Client, c.Nodes)
+		fmt.Fprintf(b, "- **%s**: %s, %d node(s)\n", c.Name(), c.Client, c.Nodes)
 	}
 	b.WriteString("\n| Class | Type | Resources | Fetched | Status | ACK / NACK | Error |\n|---|---|---|---|---|---|---|\n")
 	for _, c := range r.Classes {
 		for _, t := range c.Types {
-			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %d / %d | %s |\n", c.Class, t.Type, t.Resources, t.Fetched, t.Status, t.ACKs, t.NACKs, diff.MarkdownCell(t.Error))
+			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %d / %d | %s |\n", c.Name(), t.Type, t.Resources, t.Fetched, t.Status, t.ACKs, t.NACKs, diff.MarkdownCell(t.Error))
 		}
 	}
 	b.WriteString("\n</details>\n")
@@ -246,7 +246,7 @@ func xdsCell(r *accept.Result) string {
 		for _, t := range c.Types {
 			ts = append(ts, t.Type+" "+t.Status)
 		}
-		parts = append(parts, fmt.Sprintf("%s (%d node(s)): %s", c.Class, c.Nodes, strings.Join(ts, ", ")))
+		parts = append(parts, fmt.Sprintf("%s (%d node(s)): %s", c.Name(), c.Nodes, strings.Join(ts, ", ")))
 	}
 	mark := "✅ "
 	if !r.Accepted {

@@ -80,12 +80,24 @@ type Result struct {
 
 // ClassResult is the verdict of one node class.
 type ClassResult struct {
-	Class  snapshot.Class `json:"class"`
+	Class snapshot.Class `json:"class"`
+	// Group is the proxy group whose resources were checked; empty for
+	// the default group.
+	Group  snapshot.Group `json:"proxyGroup,omitempty"`
 	Client string         `json:"client"`
 	// Nodes is the number of client nodes connected (gRPC: one per API
 	// listener).
 	Nodes int          `json:"nodes"`
 	Types []TypeResult `json:"types"`
+}
+
+// Name is the class, and the proxy group when it is a named one
+// ("envoy (proxy group internal)"), for reports.
+func (c ClassResult) Name() string {
+	if c.Group == snapshot.DefaultGroup {
+		return string(c.Class)
+	}
+	return fmt.Sprintf("%s (proxy group %s)", c.Class, c.Group)
 }
 
 // TypeResult is the verdict of one resource type.
@@ -121,9 +133,29 @@ var shortType = map[string]string{
 }
 
 // Check serves set and connects the clients of every class that has
-// resources. It fails only when it cannot run (no loopback port); the
-// verdict is in the Result.
+// resources, for every proxy group (each group's resources on a server of
+// their own, to clients that name no group). It fails only when it cannot
+// run (no loopback port); the verdict is in the Result.
 func Check(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error) {
+	res := &Result{Accepted: true}
+	start := time.Now()
+	for _, g := range append([]snapshot.Group{snapshot.DefaultGroup}, set.GroupNames()...) {
+		r, err := checkGroup(ctx, set.In(g), opts) // a named group's Set has no groups
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range r.Classes {
+			c.Group = g
+			res.Classes = append(res.Classes, c)
+		}
+		res.Accepted = res.Accepted && r.Accepted
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// checkGroup is Check of a Set without groups.
+func checkGroup(ctx context.Context, set *snapshot.Set, opts Options) (*Result, error) {
 	start := time.Now()
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
