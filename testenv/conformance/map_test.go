@@ -14,8 +14,8 @@ import (
 
 // TestMap: a test's Gateway moves to platform/ in namespace platform,
 // admitting its original namespace by label; the route that names it
-// follows; base Gateways no route names are left out; Services stay out of
-// the repository.
+// follows; every Gateway, the base's too, gets a proxy group of its own;
+// Services stay out of the repository.
 func TestMap(t *testing.T) {
 	repo, err := Map(moduleDir(t), []string{"tests/httproute-invalid-cross-namespace-parent-ref.yaml"})
 	if err != nil {
@@ -34,8 +34,10 @@ func TestMap(t *testing.T) {
 			t.Errorf("platform/gateways.yaml lacks %q:\n%s", want, gws)
 		}
 	}
-	if strings.Contains(gws, "name: all-namespaces") {
-		t.Errorf("base Gateway all-namespaces, which no route names, is in the repository:\n%s", gws)
+	for _, want := range []string{"name: all-namespaces\n", "gitxds.dev/proxy-group: all-namespaces\n", "gitxds.dev/proxy-group: same-namespace\n"} {
+		if !strings.Contains(gws, want) {
+			t.Errorf("platform/gateways.yaml lacks %q (every Gateway in a group of its own):\n%s", want, gws)
+		}
 	}
 	route := read("teams/gateway-conformance-web-backend/objects.yaml")
 	if !strings.Contains(route, "namespace: platform") {

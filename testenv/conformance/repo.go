@@ -82,15 +82,13 @@ func (r *Repo) Update(kind, name string, f func(o map[string]any) error) error {
 // module at dir) into a config repository in gitxds's layout:
 //
 //   - Namespaces go to platform/ with the label the API server would add;
-//   - the base manifests' Gateways that no route of the test names are left
-//     out: in a cluster each Gateway has an address of its own, in gitxds
-//     every Gateway shares the proxies' addresses, and the base's several
-//     Gateways on port 80 with no hostname would conflict with each other
-//     and with the test's own;
 //   - Gateways go to platform/ in namespace "platform" (gitxds's layout
 //     keeps every Gateway there) with annotation gitxds.dev/addresses
 //     (ProxyAddress), as an operator declares where clients reach the
-//     proxies; a listener that admits routes of its own
+//     proxies, and a proxy group of its own (annotation
+//     gitxds.dev/proxy-group, ProxyGroup): in a cluster each Gateway gets
+//     proxies of its own, so the suite's several Gateways on port 80 with
+//     no hostname do not conflict; a listener that admits routes of its own
 //     namespace (from: Same, the default) admits the Gateway's original
 //     namespace instead, by label, and every parentRef and ReferenceGrant
 //     "from" that names the Gateway's original namespace names "platform";
@@ -104,7 +102,6 @@ func (r *Repo) Update(kind, name string, f func(o map[string]any) error) error {
 //     model.Cluster Build gives gitxds).
 func Map(dir string, manifests []string) (*Repo, error) {
 	var objs []obj
-	base := map[int]bool{}
 	for _, m := range append([]string{"base/manifests.yaml"}, manifests...) {
 		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(m)))
 		if err != nil {
@@ -121,9 +118,6 @@ func Map(dir string, manifests []string) (*Repo, error) {
 				return nil, fmt.Errorf("%s: %w", m, err)
 			}
 			if o != nil {
-				if m == "base/manifests.yaml" {
-					base[len(objs)] = true
-				}
 				objs = append(objs, obj(o))
 			}
 		}
@@ -135,7 +129,6 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			gwNS[o.namespace()+"/"+o.name()] = true
 		}
 	}
-	used := usedGateways(objs)
 	r := &Repo{FS: filesys.MakeFsInMemory(), Cluster: map[string]int{}, Objects: newCluster(), gens: map[string]int64{}, skipReady: map[string]bool{}}
 	if err := r.Objects.addSuiteSecrets(); err != nil {
 		return nil, err
@@ -144,7 +137,7 @@ func Map(dir string, manifests []string) (*Repo, error) {
 		r.Objects.gwNS[strings.SplitN(k, "/", 2)[0]] = true
 	}
 	files := map[string][]obj{}
-	for i, o := range objs {
+	for _, o := range objs {
 		group := strings.Split(o.str("apiVersion"), "/")[0]
 		if group == "gateway.networking.k8s.io" {
 			// The generation the API server gives an object it creates:
@@ -159,11 +152,6 @@ func Map(dir string, manifests []string) (*Repo, error) {
 			files["platform/namespaces.yaml"] = append(files["platform/namespaces.yaml"], o)
 		case kind == "GatewayClass":
 			files["platform/gatewayclasses.yaml"] = append(files["platform/gatewayclasses.yaml"], o)
-		case kind == "Gateway" && base[i] && !used[o.namespace()+"/"+o.name()]:
-			// A base Gateway no route of the test names: in a cluster
-			// it has an address of its own; in gitxds every Gateway
-			// shares the proxies' addresses, so the suite's several
-			// port-80 Gateways would conflict with the test's own.
 		case kind == "Gateway":
 			if a, _ := o.m("metadata")["annotations"].(map[string]any); a[skipReadiness] == "true" {
 				r.skipReady[o.name()] = true
@@ -241,6 +229,17 @@ func (r *Repo) put(file string, b []byte) error {
 // status.addresses, the address the suite sends a test's requests to.
 const ProxyAddress = "127.0.0.1"
 
+// ProxyGroup is the proxy group the runner gives the Gateway of this name
+// (every mapped Gateway is in namespace platform, so names are unique): the
+// name as a DNS label, dots made dashes, at most 63 characters.
+func ProxyGroup(gateway string) string {
+	g := strings.ReplaceAll(gateway, ".", "-")
+	if len(g) > 63 {
+		g = g[:63]
+	}
+	return strings.TrimRight(g, "-")
+}
+
 // mapGateway moves Gateway o to namespace platform and declares its
 // address (ProxyAddress); its listeners that admit routes of the Gateway's
 // namespace admit the original one.
@@ -249,6 +248,7 @@ func mapGateway(o obj) {
 	orig := o.namespace()
 	meta["namespace"] = model.PlatformNamespace
 	sub(meta, "annotations")[model.AnnotationAddresses] = ProxyAddress
+	sub(meta, "annotations")[model.AnnotationProxyGroup] = ProxyGroup(o.name())
 	spec := o.m("spec")
 	ls, _ := spec["listeners"].([]any)
 	for _, l := range ls {
@@ -323,28 +323,6 @@ func gwNamespaces(gwNS map[string]bool) map[string]bool {
 	return out
 }
 
-// usedGateways returns the Gateways ("namespace/name") the parentRefs of
-// the routes of objs name.
-func usedGateways(objs []obj) map[string]bool {
-	used := map[string]bool{}
-	for _, o := range objs {
-		spec, _ := o["spec"].(map[string]any)
-		refs, _ := spec["parentRefs"].([]any)
-		for _, p := range refs {
-			pm, _ := p.(map[string]any)
-			if k, _ := pm["kind"].(string); k != "" && k != "Gateway" {
-				continue
-			}
-			ns, _ := pm["namespace"].(string)
-			if ns == "" {
-				ns = o.namespace()
-			}
-			name, _ := pm["name"].(string)
-			used[ns+"/"+name] = true
-		}
-	}
-	return used
-}
 
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 

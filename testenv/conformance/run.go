@@ -108,9 +108,9 @@ func trafficReason(t Test) string {
 
 // differences says why gitxds fails some tests by design: appended to
 // their reason in the report.
-var differences = map[string]string{
-	"HTTPRouteMultipleGateways": "gitxds serves every Gateway on the same proxies (their ports are shared, as Envoy Gateway's mergeGateways), so the base Gateways same-namespace and all-namespaces, both on port 80 with no hostname, conflict (HostnameConflict): the first by name keeps the port, the other is not served and has no address; in a cluster each has an address of its own",
-}
+// None today: HTTPRouteMultipleGateways failed this way until each mapped
+// Gateway got a proxy group of its own (repo.go).
+var differences = map[string]string{}
 
 // skipReason says why a test without checks is not run.
 func skipReason(t Test) string {
