@@ -166,9 +166,16 @@ func diffLive(c *cobra.Command, f *repoFlags, adminURL, to string) (*diff.Report
 	printRejected(c, b)
 	head := b.Set
 	if u.Query().Get("node") != "" {
-		// The server printed one node's class only: compare that class.
+		// The server printed one node's class only, of its proxy group
+		// (under "groups" for a named one): compare that class of that
+		// group.
+		group := snapshot.DefaultGroup
+		if gs := lv.set.GroupNames(); len(gs) == 1 {
+			group = gs[0]
+			lv.set = lv.set.In(group)
+		}
 		cl := liveClass(lv.set)
-		head = snapshot.New(head.Revision, map[snapshot.Class]*snapshot.Resources{cl: head.Of(cl)})
+		head = snapshot.New(head.Revision, map[snapshot.Class]*snapshot.Resources{cl: head.In(group).Of(cl)})
 	}
 	js, err := snapshot.RenderJSON(head)
 	if err != nil {

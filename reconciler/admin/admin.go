@@ -37,8 +37,9 @@ type Backend interface {
 
 // NodeSource is what the admin API needs of the xDS server (XDSFleet).
 type NodeSource interface {
-	// Served is what a node is being served now, and its class.
-	Served(nodeID string) (set *snapshot.Set, class snapshot.Class, ok bool)
+	// Served is what a node is being served now (of every proxy group),
+	// its class and its group.
+	Served(nodeID string) (set *snapshot.Set, class snapshot.Class, group snapshot.Group, ok bool)
 	// NodesJSON lists the connected nodes (any JSON-encodable value).
 	NodesJSON() any
 }
@@ -187,16 +188,19 @@ func (a *api) nodes(w http.ResponseWriter, _ *http.Request) {
 }
 
 // snapshot prints what a node is served, in the same form as `gitxds render
-// -o json`; without ?node= it prints the last good snapshot of every class.
+// -o json` (a node of a named proxy group under "groups"); without ?node= it prints the last good snapshot of every class.
 func (a *api) snapshot(w http.ResponseWriter, r *http.Request) {
 	var set *snapshot.Set
 	if id := r.URL.Query().Get("node"); id != "" {
-		s, class, ok := a.o.Fleet.Served(id)
+		s, class, group, ok := a.o.Fleet.Served(id)
 		if !ok || s == nil {
 			writeErr(w, http.StatusNotFound, fmt.Sprintf("node %q is not connected", id))
 			return
 		}
-		set = snapshot.New(s.Revision, map[snapshot.Class]*snapshot.Resources{class: s.Of(class)})
+		// A node of a named proxy group: its resources under "groups",
+		// so a reader knows the group (gitxds diff --live does).
+		set = snapshot.NewGroups(s.Revision, map[snapshot.Group]map[snapshot.Class]*snapshot.Resources{
+			group: {class: s.In(group).Of(class)}})
 	} else if set = a.o.Backend.LastGood(); set == nil {
 		writeErr(w, http.StatusNotFound, "nothing is served yet")
 		return

@@ -30,8 +30,8 @@ func (f *ctlBackend) Memory() *model.Memory   { return f.memory }
 func (f *ctlBackend) calls() int              { return f.triggers + len(f.actions) }
 func (f *ctlBackend) reset()                  { f.triggers, f.actions = 0, nil }
 func (f *ctlBackend) NodesJSON() any          { return nil }
-func (f *ctlBackend) Served(string) (*snapshot.Set, snapshot.Class, bool) {
-	return nil, "", false
+func (f *ctlBackend) Served(string) (*snapshot.Set, snapshot.Class, snapshot.Group, bool) {
+	return nil, "", "", false
 }
 
 // Mutating endpoints refuse what a browser page of another site can send:

@@ -122,16 +122,13 @@ func (f *XDSFleet) Subscribe() (<-chan rollout.Event, func()) {
 	return out, cancel
 }
 
-// Served implements NodeSource: the Set of the node's proxy group.
-func (f *XDSFleet) Served(nodeID string) (*snapshot.Set, snapshot.Class, bool) {
+// Served implements NodeSource.
+func (f *XDSFleet) Served(nodeID string) (*snapshot.Set, snapshot.Class, snapshot.Group, bool) {
 	n, ok := f.srv.Node(nodeID)
 	if !ok {
-		return nil, "", false
+		return nil, "", "", false
 	}
-	if n.Served == nil {
-		return nil, n.Class, true
-	}
-	return n.Served.In(n.Group), n.Class, true
+	return n.Served, n.Class, n.Group, true
 }
 
 // NodeView is one node in GET /nodes.

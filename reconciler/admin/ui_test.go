@@ -32,7 +32,9 @@ func (f fakeBackend) Memory() *model.Memory        { return nil }
 
 type fakeFleet struct{}
 
-func (fakeFleet) Served(string) (*snapshot.Set, snapshot.Class, bool) { return nil, "", false }
+func (fakeFleet) Served(string) (*snapshot.Set, snapshot.Class, snapshot.Group, bool) {
+	return nil, "", "", false
+}
 func (fakeFleet) NodesJSON() any {
 	return []map[string]any{
 		{"id": "canary-1", "class": "envoy", "labels": map[string]string{"rollout-group": "canary"}, "served": "r2@abc"},
