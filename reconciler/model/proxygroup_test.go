@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -28,6 +29,13 @@ func TestProxyGroups(t *testing.T) {
 		if o.ProxyGroup != group {
 			t.Errorf("Gateway %s: proxy group %q, want %q", name, o.ProxyGroup, group)
 		}
+	}
+	// What validate -o json and /status print of a Gateway.
+	if b, err := json.Marshal(byName["internal"]); err != nil || !strings.Contains(string(b), `"proxyGroup":"internal"`) {
+		t.Errorf("Gateway internal's status JSON lacks its group: %s %v", b, err)
+	}
+	if b, _ := json.Marshal(byName["default"]); strings.Contains(string(b), "proxyGroup") {
+		t.Errorf("Gateway default's status JSON names a group: %s", b)
 	}
 	groups := map[string]string{}
 	for _, g := range out.IR.Gateways {
