@@ -323,7 +323,6 @@ func gwNamespaces(gwNS map[string]bool) map[string]bool {
 	return out
 }
 
-
 func str(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 
 // obj is a decoded manifest.
