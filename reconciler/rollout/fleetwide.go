@@ -299,7 +299,8 @@ func (f *FleetWide) State() FleetState {
 // passes when every live replica reports 0 pending at st's epoch,
 // revision, hash and stage i. A NACK of the target, or a replica that
 // rendered the revision to another hash (version skew), is a failure; a
-// stale report's nodes count as pending; a live replica that has not
+// stale report's nodes count as pending (a stale report of 0 nodes holds
+// nothing); a live replica that has not
 // applied the stage (or not built the revision) makes the stage wait.
 // moved is how many nodes the replicas moved to the target.
 func Sum(st FleetState, i int, reports []ReplicaReport, now time.Time, staleAfter, goneAfter time.Duration) (o Observation, moved int) {
@@ -325,6 +326,12 @@ func Sum(st FleetState, i int, reports []ReplicaReport, now time.Time, staleAfte
 				stage, n.Node, r.Replica, xdsres.ShortType(n.TypeURL), n.Version, n.Error)}
 		}
 		switch {
+		case age > staleAfter && r.Connected == 0:
+			// A replica killed and not restarted, whose nodes went
+			// elsewhere (or that had none): nothing of it can be pending,
+			// and waiting for it would hold a resumed stage until the
+			// report is gone.
+			continue
 		case age > staleAfter:
 			o.Pending += r.Connected
 			waiting = append(waiting, fmt.Sprintf("replica %s's report is stale (last heartbeat %s ago): its %d node(s) count as pending",

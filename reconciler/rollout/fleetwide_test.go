@@ -324,6 +324,11 @@ func TestSumLiveness(t *testing.T) {
 		{"current, all ACKed", cur(nil), 0, "", ""},
 		{"current, one pending", cur(func(r *ReplicaReport) { r.Pending, r.StageAcked = 1, 0 }), 1, "", ""},
 		{"stale: its connected nodes pending", cur(func(r *ReplicaReport) { r.Heartbeat = now.Add(-20 * time.Second) }), 4, "stale", ""},
+		{"stale with 0 nodes: nothing pending, nothing to wait for", cur(func(r *ReplicaReport) {
+			r.Heartbeat, r.Connected, r.InStage, r.StageAcked, r.Moved, r.Acked = now.Add(-20*time.Second), 0, 0, 0, 0, 0
+		}), 0, "", ""},
+		{"stale with 0 nodes at an older epoch", ReplicaReport{Replica: "b", Epoch: 2, Revision: "r2", Hash: "h2", RenderedHash: "h2",
+			Heartbeat: now.Add(-20 * time.Second)}, 0, "", ""},
 		{"gone: forgotten", cur(func(r *ReplicaReport) { r.Heartbeat = now.Add(-2 * time.Minute) }), 0, "", ""},
 		{"a stopped replica's last report", ReplicaReport{Replica: "b"}, 0, "", ""},
 		{"previous stage", cur(func(r *ReplicaReport) { r.Stage = 1 }), 0, "has not applied stage canary", ""},
