@@ -92,11 +92,14 @@ type Replica struct {
 	Name               string
 	XDSAddr, AdminAddr string
 	StateDir, LogFile  string
-	c                  *Cluster
-	mu                 sync.Mutex
-	cmd                *exec.Cmd
-	exited             chan struct{}
-	starts             int
+	// Args are extra arguments of this replica's `gitxds serve`, after
+	// Options.Args, from its next Start (a skewed flag, say).
+	Args   []string
+	c      *Cluster
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	starts int
 }
 
 // Start starts the API server, the Git server with o.Files committed, the
@@ -204,6 +207,7 @@ func (r *Replica) Start() error {
 		"--xds-address", r.XDSAddr, "--admin-address", r.AdminAddr, "--state-dir", r.StateDir,
 		"--discover-services=false",
 	}, c.o.Args...)
+	args = append(args, r.Args...)
 	if err := os.MkdirAll(filepath.Dir(r.LogFile), 0o755); err != nil {
 		return err
 	}

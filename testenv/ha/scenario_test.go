@@ -2,7 +2,6 @@ package ha_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -13,22 +12,20 @@ import (
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/testenv/ha"
+	"gitxds.dev/gitxds/testenv/kubeapi"
 	"gitxds.dev/gitxds/testenv/stack"
 )
 
-// EnvScenarios, when "1", runs the scenarios of the fleet-wide rollout
-// (issue: high availability that keeps the rollout). They need every
-// replica to render and serve by stage, which the rollout side provides.
-const envScenarios = "GITXDS_HA_SCENARIOS"
-
+// scenario marks a scenario of the fleet-wide rollout (issue: high
+// availability that keeps the rollout): it runs whenever the Kubernetes
+// API server's binaries are built (testenv/kubeapi), and fails instead of
+// skipping without them when GITXDS_REQUIRE_KUBE=1, as .ci/run sets it.
 func scenario(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	if os.Getenv(envScenarios) != "1" {
-		t.Skipf("a scenario of the fleet-wide rollout; set %s=1 to run it", envScenarios)
-	}
+	kubeapi.Require(t)
 }
 
 // writes counts the writes of the FleetRollout and the ReplicaReports the

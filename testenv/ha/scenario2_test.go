@@ -1,0 +1,431 @@
+package ha_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
+	"gitxds.dev/gitxds/reconciler/rollout"
+	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/testenv/dataplane"
+	"gitxds.dev/gitxds/testenv/fleetsim"
+	"gitxds.dev/gitxds/testenv/ha"
+	"gitxds.dev/gitxds/testenv/stack"
+)
+
+// simNode is a simulated node (testenv/fleetsim) on replica r that records
+// what it is sent; once it holds the first revision, rejecting makes it
+// NACK every version of a type other than the one it holds then (never the
+// last good, which it keeps).
+type simNode struct {
+	*fleetsim.Node
+	mu      sync.Mutex
+	initial map[string]string
+	nackAt  time.Time
+	// release, when set, holds the first NACK until it is closed (so that
+	// another canary holds the new revision first).
+	release chan struct{}
+}
+
+func connectSim(t *testing.T, r *ha.Replica, id string, labels map[string]string) *simNode {
+	t.Helper()
+	n := fleetsim.ConnectT(t, r.XDSAddr, fleetsim.NodeOptions{ID: id, Labels: labels, Record: true})
+	return &simNode{Node: n}
+}
+
+// hold waits until the node holds a listener, and remembers its versions.
+func (n *simNode) hold(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for n.AcceptedVersion(resource.ListenerType) == "" || n.AcceptedVersion(resource.RouteType) == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds no listener and route after %s", n.ID(), timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.mu.Lock()
+	n.initial = n.Accepted()
+	n.mu.Unlock()
+}
+
+func (n *simNode) rejectNew() {
+	n.Reject(func(typeURL, version string) string {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if v, ok := n.initial[typeURL]; ok && v == version {
+			return ""
+		}
+		if n.nackAt.IsZero() {
+			if n.release != nil {
+				n.mu.Unlock()
+				select {
+				case <-n.release:
+				case <-time.After(20 * time.Second):
+				}
+				n.mu.Lock()
+			}
+			n.nackAt = time.Now()
+		}
+		return "injected: " + n.ID() + " rejects every new version"
+	})
+}
+
+// changed lists the responses of a version other than the one the node
+// held before the commit.
+func (n *simNode) changed() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, r := range n.Log() {
+		if v, ok := n.initial[r.TypeURL]; ok && v != r.Version {
+			out = append(out, r.TypeURL+"@"+r.Version)
+		}
+	}
+	return out
+}
+
+func waitAll(t *testing.T, ctx context.Context, backend string, timeout time.Duration, nodes ...node) {
+	t.Helper()
+	for _, n := range nodes {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := n.WaitFor(wctx, ha.Host, backend, nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s not answered by %s: %v", n.NodeID(), backend, err)
+		}
+	}
+}
+
+// watchStable samples the nodes every 100 ms until stop, and reports any
+// answer from backend.
+func watchStable(ctx context.Context, backend string, nodes ...node) (stop func() []string) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []string)
+	go func() {
+		var bad []string
+		for ctx.Err() == nil {
+			for _, n := range nodes {
+				if got, err := n.Call(ctx, ha.Host, nil); err == nil && got == backend {
+					bad = append(bad, n.NodeID())
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		done <- bad
+	}()
+	return func() []string { cancel(); return <-done }
+}
+
+// TestFollowerNodeNACKs: a simulated canary node on a follower rejects the
+// new revision, beside a real gRPC-Go canary on the other follower and
+// stable nodes (real and simulated) on every replica. The leader decides
+// Failed (NACK) within a second of the NACK, naming the node; every
+// replica rolls back (the real canary answers the old backend again); no
+// stable node is ever sent the new version; GET /status on every replica
+// shows the rollout Failed with the node named.
+func TestFollowerNodeNACKs(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "5s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	if len(fs) != 2 {
+		t.Fatalf("%d followers", len(fs))
+	}
+	canary, stable := map[string]string{"rollout-group": "canary"}, map[string]string{"rollout-group": "stable"}
+	nacker := connectSim(t, fs[0], "sim-canary-nack", canary)
+	realCanary := fs[1].Client(t, "canary-real", canary)
+	realStable := []node{l.Client(t, "stable-real-0", stable), fs[0].Client(t, "stable-real-1", stable), fs[1].Client(t, "stable-real-2", stable)}
+	var simStable []*simNode
+	for i, r := range c.Replicas {
+		simStable = append(simStable, connectSim(t, r, "sim-stable-"+string(rune('0'+i)), stable))
+	}
+	waitAll(t, ctx, "a", 60*time.Second, append([]node{realCanary}, realStable...)...)
+	for _, n := range append([]*simNode{nacker}, simStable...) {
+		n.hold(t, 30*time.Second)
+	}
+	nacker.release = make(chan struct{})
+	nacker.rejectNew()
+	// The NACK waits until the real canary answers b: the rollback then
+	// moves a node that had the new revision.
+	movedCanary := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		movedCanary <- realCanary.WaitFor(wctx, ha.Host, "b", nil)
+		close(nacker.release)
+	}()
+
+	watch := watchStable(ctx, "b", realStable...)
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := c.WaitRollout(30*time.Second, "Failed", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase == status.RolloutFailed
+	})
+	if failed.Reason != status.ReasonNACK || !strings.Contains(failed.Message, nacker.ID()) || !strings.Contains(failed.Message, fs[0].Name) {
+		t.Errorf("failed %s: %s, want a NACK naming %s on %s", failed.Reason, failed.Message, nacker.ID(), fs[0].Name)
+	}
+	nacker.mu.Lock()
+	nackAt := nacker.nackAt
+	nacker.mu.Unlock()
+	var decidedAt time.Time
+	for _, f := range failed.Failed {
+		if f.Revision == rev {
+			decidedAt = f.At
+		}
+	}
+	if nackAt.IsZero() || decidedAt.IsZero() {
+		t.Fatalf("NACK at %s, decision at %s", nackAt, decidedAt)
+	}
+	decision := decidedAt.Sub(nackAt)
+	if decision > time.Second {
+		t.Errorf("the leader decided %s after the follower node's NACK, want within a second", decision)
+	}
+	// Rollback: the real canary, which had the new revision, answers a.
+	if err := <-movedCanary; err != nil {
+		t.Fatalf("the real canary on %s never answered b: %v", fs[1].Name, err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	if err := realCanary.WaitFor(rctx, ha.Host, "a", nil); err != nil {
+		t.Fatalf("the canary on %s after the rollback: %v", fs[1].Name, err)
+	}
+	rollback := time.Since(decidedAt)
+	time.Sleep(time.Second) // a late move would show now
+	if bad := watch(); len(bad) > 0 {
+		t.Errorf("stable nodes answered by b: %v", bad)
+	}
+	for _, n := range simStable {
+		if ch := n.changed(); len(ch) > 0 {
+			t.Errorf("stable %s was sent %v", n.ID(), ch)
+		}
+	}
+	for _, r := range c.Replicas {
+		st, err := r.Status(ctx)
+		if err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+			continue
+		}
+		if st.Rollout == nil || st.Rollout.Revision != rev || st.Rollout.Phase != status.RolloutFailed || !strings.Contains(st.Rollout.Message, nacker.ID()) {
+			t.Errorf("GET /status on %s: rollout %+v, want %s Failed naming %s", r.Name, st.Rollout, rev, nacker.ID())
+		}
+	}
+	t.Logf("NACK on %s (follower) to the leader's decision: %s; decision to the canary on %s back on a: %s; %s",
+		fs[0].Name, decision.Round(time.Millisecond), fs[1].Name, rollback.Round(time.Millisecond), failed.Message)
+}
+
+// serviceRoute is a second HTTPRoute, to Service web: a Service backendRef
+// resolves by DNS to web.echo.svc.<--cluster-domain>, so a replica started
+// with another --cluster-domain renders it to another hash.
+const serviceRoute = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web}
+spec:
+  parentRefs: [{name: edge, namespace: platform}]
+  hostnames: [web.example]
+  rules:
+  - backendRefs: [{name: web, port: 80}]
+`
+
+// TestVersionSkew: a follower runs with another --cluster-domain (a
+// realistic skew: a flag changed on one pod) and renders a revision with a
+// Service backendRef to another hash than the leader. The rollout fails
+// with VersionSkew naming that replica; no stable node moves (the canary,
+// on a replica in step with the leader, may: that is what a canary is
+// for); every node is back on the last good.
+func TestVersionSkew(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	files := ha.RolloutRepo(ups["a"], ups["b"], "10s", "5s")
+	c := ha.Start(t, ha.Options{Files: files, Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	skewed := fs[0]
+	if !skewed.Stop(20 * time.Second) {
+		t.Fatalf("%s did not stop", skewed.Name)
+	}
+	skewed.Args = []string{"--cluster-domain", "skewed.example"}
+	if err := skewed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WaitLeader(30 * time.Second); got != l {
+		t.Fatalf("the leader changed to %s", got.Name)
+	}
+	canary := fs[1].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
+	stable := []node{l.Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
+		skewed.Client(t, "stable-2", map[string]string{"rollout-group": "stable"})}
+	waitAll(t, ctx, "a", 60*time.Second, append([]node{canary}, stable...)...)
+
+	watch := watchStable(ctx, "b", stable...)
+	kust := "namespace: echo\nresources: [backends.yaml, routes.yaml, web.yaml]\n"
+	web := serviceRoute
+	rev, err := c.Commit(ctx, "route to b, and web to Service web", map[string]*string{
+		"teams/echo/routes.yaml": ha.Route("b"), "teams/echo/web.yaml": &web, "teams/echo/kustomization.yaml": &kust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	failed := c.WaitRollout(40*time.Second, "Failed", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase.Final()
+	})
+	if failed.Phase != status.RolloutFailed || failed.Reason != status.ReasonVersionSkew || !strings.Contains(failed.Message, skewed.Name) {
+		t.Errorf("%s %s: %s, want Failed VersionSkew naming %s", failed.Phase, failed.Reason, failed.Message, skewed.Name)
+	}
+	waitAll(t, ctx, "a", 30*time.Second, append([]node{canary}, stable...)...)
+	time.Sleep(time.Second)
+	if bad := watch(); len(bad) > 0 {
+		t.Errorf("stable nodes answered by b: %v", bad)
+	}
+	t.Logf("skew on %s decided %s after the commit: %s", skewed.Name, time.Since(began).Round(time.Millisecond), failed.Message)
+}
+
+// TestLeaderKilledNotRestarted: the leader (no node on it) is killed while
+// the canary bakes and is not restarted: its last report stays, then goes
+// stale. The new leader resumes the canary with the rest of its bake, and
+// the next stage passes once that report is stale (it has 0 nodes: none of
+// them can be pending), well within the stage's ackTimeout; before the
+// fix it held the stage until the report was forgotten (GoneAfter, 60 s),
+// past the ackTimeout (30 s), and the rollout failed.
+//
+// Its nodes cannot reconnect to another replica here: a gRPC-Go client's
+// bootstrap names one xDS server (the replica's address, as a Service
+// would be in a cluster), and with nodes the killed replica's stale report
+// would count them as pending until it is forgotten, by design.
+func TestLeaderKilledNotRestarted(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "30s", "8s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
+	stable := []node{fs[0].Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
+		fs[1].Client(t, "stable-2", map[string]string{"rollout-group": "stable"})}
+	waitAll(t, ctx, "a", 60*time.Second, append([]node{canary}, stable...)...)
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, ctx, "b", 60*time.Second, canary)
+	baking := c.WaitRollout(10*time.Second, "baking the canary", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.StageName == "canary" && s.BakeUntil != nil
+	})
+	l.Kill()
+	killedAt := time.Now()
+	next := c.WaitNewLeader(l, 30*time.Second)
+	waitAll(t, ctx, "b", 60*time.Second, stable...)
+	movedAt := time.Now()
+	if movedAt.Before(*baking.BakeUntil) {
+		t.Errorf("the stable nodes moved %s before the bake's end", baking.BakeUntil.Sub(movedAt))
+	}
+	final := c.WaitRollout(30*time.Second, "Succeeded", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase.Final()
+	})
+	if final.Phase != status.RolloutSucceeded || final.Epoch <= baking.Epoch {
+		t.Errorf("%s at epoch %d (was %d): %s", final.Phase, final.Epoch, baking.Epoch, final.Message)
+	}
+	t.Logf("%s killed and not restarted; %s led at epoch %d; stable nodes moved %s after the kill (%s after the bake's end); %s",
+		l.Name, next.Name, final.Epoch, movedAt.Sub(killedAt).Round(time.Millisecond),
+		movedAt.Sub(*baking.BakeUntil).Round(time.Millisecond), final.Phase)
+}
+
+// TestGateFailsOnFollower: the RolloutPolicy has a metric gate, the error
+// ratio of the stage's nodes as the data plane's query API answers it
+// (testenv/dataplane, the PromQL a Prometheus scraping its /metrics would
+// answer; the demo uses the same). The only canary is on a follower; the
+// new revision routes to a backend that does not answer, so the canary's
+// calls fail and the gate fails during the bake. Every replica rolls back
+// (the canary answers a again, the stable nodes never left a), and the
+// failed revision is not retried: polls and a reconcile later it is still
+// the last rollout, Failed, and the canary keeps a.
+func TestGateFailsOnFollower(t *testing.T) {
+	scenario(t)
+	m, err := dataplane.StartMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// b is an address nothing listens on: calls routed there fail.
+	ups := map[string]string{"a": stack.FreeAddr()}
+	files := ha.RolloutRepo(ups["a"], stack.FreeAddr(), "10s", "8s")
+	files["platform/rollout.yaml"] += `  analysis:
+    interval: 500ms
+    prometheus: {address: "` + m.QueryURL() + `"}
+    metrics:
+    - name: error-ratio
+      query: '` + dataplane.ErrorRatioQuery("{{ .NodeRegex }}", 2*time.Second) + `'
+      max: 0.2
+`
+	c := ha.Start(t, ha.Options{Files: files, Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
+	stable := []node{l.Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
+		fs[1].Client(t, "stable-2", map[string]string{"rollout-group": "stable"})}
+	waitAll(t, ctx, "a", 60*time.Second, append([]node{canary}, stable...)...)
+	callers := []dataplane.Caller{canary}
+	for _, s := range stable {
+		callers = append(callers, s.(dataplane.Caller))
+	}
+	traffic := dataplane.StartTraffic(m, callers, ha.Host, 100*time.Millisecond, time.Second)
+	defer traffic.Stop()
+
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	failed := c.WaitRollout(40*time.Second, "finished", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase.Final()
+	})
+	decided := time.Since(began)
+	if failed.Phase != status.RolloutFailed || failed.Reason != status.ReasonMetricGate || failed.StageName != "canary" {
+		t.Fatalf("%s %s at stage %s: %s, want Failed by the metric gate at the canary stage", failed.Phase, failed.Reason, failed.StageName, failed.Message)
+	}
+	waitAll(t, ctx, "a", 30*time.Second, canary)
+	rolledBack := time.Since(began)
+	traffic.Reset()
+	// Not retried: the Git poll (500 ms) runs several times, and a
+	// reconcile is asked for; the revision stays failed and nothing moves.
+	if err := fs[1].Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second)
+	traffic.Stop()
+	for node, answers := range traffic.Answers() {
+		for answer, n := range answers {
+			if answer != "a" {
+				t.Errorf("%s: %d answer(s) %q after the rollback, want a only", node, n, answer)
+			}
+		}
+	}
+	now, _, err := c.Rollout(ctx)
+	if err != nil || now.Revision != rev || now.Phase != status.RolloutFailed || now.Epoch != failed.Epoch {
+		t.Errorf("FleetRollout after the polls: %s %s epoch %d (%v), want %s Failed epoch %d", now.Revision, now.Phase, now.Epoch, err, rev, failed.Epoch)
+	}
+	for _, r := range c.Replicas {
+		st, err := r.Status(ctx)
+		if err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+			continue
+		}
+		if st.Rollout == nil || st.Rollout.Revision != rev || st.Rollout.Phase != status.RolloutFailed {
+			t.Errorf("GET /status on %s: rollout %+v, want %s Failed", r.Name, st.Rollout, rev)
+		}
+	}
+	t.Logf("gate failed %s after the commit, the canary on %s back on a after %s: %s", decided.Round(time.Millisecond), fs[0].Name,
+		rolledBack.Round(time.Millisecond), failed.Message)
+}
