@@ -297,6 +297,39 @@ func (r *Replica) Running() bool {
 	}
 }
 
+// Supervise restarts the replica whenever its process ends, after
+// backoff, as a kubelet restarts a pod's container (a replica that lost
+// its Lease exits by design; one that cannot reach the API server at
+// start exits too), until stop is called; stop returns how many times it
+// restarted it.
+func (r *Replica) Supervise(backoff time.Duration) (stop func() (restarts int)) {
+	done := make(chan struct{})
+	count := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { count <- n }()
+		for {
+			r.mu.Lock()
+			exited := r.exited
+			r.mu.Unlock()
+			select {
+			case <-done:
+				return
+			case <-exited:
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(backoff):
+			}
+			if r.Start() == nil {
+				n++
+			}
+		}
+	}()
+	return func() int { close(done); return <-count }
+}
+
 // Identity is the replica's identity in the Lease.
 func (r *Replica) Identity() string { return leader.Identity(r.Name, r.AdminAddr) }
 

@@ -2,8 +2,10 @@ package ha_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -428,4 +430,137 @@ func TestGateFailsOnFollower(t *testing.T) {
 	}
 	t.Logf("gate failed %s after the commit, the canary on %s back on a after %s: %s", decided.Round(time.Millisecond), fs[0].Name,
 		rolledBack.Round(time.Millisecond), failed.Message)
+}
+
+// noEmptyOrOther lists what the node was sent besides the versions it
+// held before: another version, or an empty listener or cluster list.
+func (n *simNode) noEmptyOrOther() []string {
+	bad := n.changed()
+	for _, r := range n.Log() {
+		if (r.TypeURL == resource.ListenerType || r.TypeURL == resource.ClusterType) && r.Resources == 0 {
+			bad = append(bad, "empty "+r.TypeURL+"@"+r.Version)
+		}
+	}
+	return bad
+}
+
+// TestAPIServerUnreachable: the API server is frozen (SIGSTOP: its
+// connections stay open and nothing answers, as behind a dead network
+// path) for 30 s. What is expected, and asserted:
+//   - every replica keeps serving the last good it holds: each node, real
+//     and simulated, on every replica, keeps answering a, and no node is
+//     sent an empty listener or cluster list, or another version;
+//   - the leader cannot renew its Lease: it exits within its renew
+//     deadline (3 s) and a few seconds, by design (its leadership state
+//     is in its process); restarted as a kubelet would (Supervise), it
+//     exits again while the API server is unreachable (serve checks the
+//     rollout objects at start) — its nodes keep their last config
+//     meanwhile (gRPC-Go keeps the resources it holds when its xDS server
+//     is gone) and reconnect when it is back;
+//   - the followers keep running (they campaign, and wait);
+//   - once the API server answers again, a replica leads at a higher
+//     epoch, and a new commit rolls out normally to every node.
+func TestAPIServerUnreachable(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "2s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	e1 := epoch(t, c)
+	fs := c.Followers(ctx)
+	var nodes []node
+	var sims []*simNode
+	for i, r := range c.Replicas {
+		group := map[string]string{"rollout-group": "stable"}
+		if r == fs[0] {
+			group = map[string]string{"rollout-group": "canary"}
+		}
+		nodes = append(nodes, r.Client(t, "real-"+string(rune('0'+i)), group))
+		sims = append(sims, connectSim(t, r, "sim-"+string(rune('0'+i)), group))
+	}
+	waitAll(t, ctx, "a", 60*time.Second, nodes...)
+	for _, n := range sims {
+		n.hold(t, 30*time.Second)
+	}
+	restarts := l.Supervise(time.Second)
+
+	api, err := os.FindProcess(c.API.APIServerPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = api.Signal(syscall.SIGCONT) })
+	frozenAt := time.Now()
+	bad := map[string]int{}
+	leaderExited := time.Duration(0)
+	for time.Since(frozenAt) < 30*time.Second {
+		for _, n := range nodes {
+			if got, err := n.Call(ctx, ha.Host, nil); err != nil || got != "a" {
+				bad[n.NodeID()]++
+			}
+		}
+		if leaderExited == 0 && !l.Running() {
+			leaderExited = time.Since(frozenAt)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, f := range fs {
+		if !f.Running() {
+			t.Errorf("follower %s exited while the API server was unreachable", f.Name)
+		}
+	}
+	if err := api.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	if len(bad) > 0 {
+		t.Errorf("calls not answered by a while the API server was unreachable: %v", bad)
+	}
+	if leaderExited == 0 {
+		t.Errorf("the leader %s still ran 30 s after the API server became unreachable (it cannot renew its Lease)", l.Name)
+	}
+
+	// The Lease still names the old leadership when the API server comes
+	// back: wait for a new one (a higher epoch).
+	for epoch(t, c) <= e1 {
+		if time.Since(back) > 60*time.Second {
+			t.Fatalf("no new leadership 60 s after the API server came back (epoch %d)", e1)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	next := c.WaitLeader(30 * time.Second)
+	e2 := epoch(t, c)
+	for _, n := range sims {
+		if b := n.noEmptyOrOther(); len(b) > 0 {
+			t.Errorf("%s was sent %v", n.ID(), b)
+		}
+	}
+	// Every replica is up again (the supervised one restarted) before the
+	// commit, so that every node takes part.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, r := range c.Replicas {
+		for !r.Ready(ctx) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not ready 60 s after the API server came back", r.Name)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	n := restarts()
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, ctx, "b", 60*time.Second, nodes...)
+	final := c.WaitRollout(30*time.Second, "Succeeded", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase.Final()
+	})
+	if final.Phase != status.RolloutSucceeded || final.Epoch != e2 {
+		t.Errorf("%s at epoch %d: %s, want Succeeded at %d", final.Phase, final.Epoch, final.Message, e2)
+	}
+	t.Logf("API server frozen 30 s: the leader %s exited after %s and was restarted %d time(s); %s led at epoch %d (was %d) %s after it came back; the next commit %s",
+		l.Name, leaderExited.Round(time.Millisecond), n, next.Name, e2, e1, time.Since(back).Round(time.Second), final.Phase)
 }
