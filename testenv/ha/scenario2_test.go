@@ -2,14 +2,17 @@ package ha_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc/resolver"
 
 	"gitxds.dev/gitxds/reconciler/rollout"
 	"gitxds.dev/gitxds/reconciler/status"
@@ -17,6 +20,7 @@ import (
 	"gitxds.dev/gitxds/testenv/fleetsim"
 	"gitxds.dev/gitxds/testenv/ha"
 	"gitxds.dev/gitxds/testenv/stack"
+	"gitxds.dev/gitxds/testenv/xdsclient"
 )
 
 // simNode is a simulated node (testenv/fleetsim) on replica r that records
@@ -563,4 +567,135 @@ func TestAPIServerUnreachable(t *testing.T) {
 	}
 	t.Logf("API server frozen 30 s: the leader %s exited after %s and was restarted %d time(s); %s led at epoch %d (was %d) %s after it came back; the next commit %s",
 		l.Name, leaderExited.Round(time.Millisecond), n, next.Name, e2, e1, time.Since(back).Round(time.Second), final.Phase)
+}
+
+// replicasResolver resolves its scheme to the replicas' xDS addresses in a
+// fixed order, as a Service in front of the replicas would: gRPC-Go's
+// pick_first connects to the first that answers, and to the next one when
+// that one is gone.
+type replicasResolver struct {
+	scheme string
+	addrs  []string
+}
+
+var resolverSeq atomic.Int64
+
+func newReplicasResolver(rs ...*ha.Replica) *replicasResolver {
+	b := &replicasResolver{scheme: fmt.Sprintf("gitxds-ha-%d", resolverSeq.Add(1))}
+	for _, r := range rs {
+		b.addrs = append(b.addrs, r.XDSAddr)
+	}
+	resolver.Register(b)
+	return b
+}
+
+func (b *replicasResolver) Target() string { return b.scheme + ":///replicas" }
+func (b *replicasResolver) Scheme() string { return b.scheme }
+func (b *replicasResolver) Build(_ resolver.Target, cc resolver.ClientConn, _ resolver.BuildOptions) (resolver.Resolver, error) {
+	var st resolver.State
+	for _, a := range b.addrs {
+		st.Addresses = append(st.Addresses, resolver.Address{Addr: a})
+	}
+	return noResolve{}, cc.UpdateState(st)
+}
+
+type noResolve struct{}
+
+func (noResolve) ResolveNow(resolver.ResolveNowOptions) {}
+func (noResolve) Close()                                {}
+
+// TestLeaderKilledNodesReconnect: the leader, with the canary and a stable
+// node connected to it, is killed while the canary bakes and is not
+// restarted. Its nodes reconnect to the next replica (their xDS server is
+// every replica, in order, as behind a Service); the new leader resumes
+// the canary with the rest of its bake; the canary keeps its stage on the
+// replica it reconnected to (a stage is computed from id and labels), and
+// the rollout completes. The killed replica's last report named its nodes:
+// stale, they count as pending (the rule: they may still be
+// connected to it, cut off) until the report is forgotten (GoneAfter,
+// 60 s), so the stage after the canary waits that long, and its ackTimeout
+// must be longer.
+func TestLeaderKilledNodesReconnect(t *testing.T) {
+	scenario(t)
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "90s", "8s"), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	svc := newReplicasResolver(l, fs[0], fs[1])
+	client := func(id, group string) node {
+		return xdsclient.NewT(t, xdsclient.Options{ServerAddr: svc.Target(), NodeID: id, Metadata: map[string]string{"rollout-group": group}})
+	}
+	canary := client("canary-1", "canary")
+	stable := []node{client("stable-1", "stable"), fs[1].Client(t, "stable-2", map[string]string{"rollout-group": "stable"})}
+	waitAll(t, ctx, "a", 60*time.Second, append([]node{canary}, stable...)...)
+	waitConnected(t, c, l.Name, 2, 15*time.Second)
+	rev, err := c.Commit(ctx, "route to b", map[string]*string{"teams/echo/routes.yaml": ha.Route("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, ctx, "b", 60*time.Second, canary)
+	baking := c.WaitRollout(10*time.Second, "baking the canary", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.StageName == "canary" && s.BakeUntil != nil
+	})
+	watch := watchStable(ctx, "b", stable...)
+	l.Kill()
+	killedAt := time.Now()
+	next := c.WaitNewLeader(l, 30*time.Second)
+	waitConnected(t, c, fs[0].Name, 2, 30*time.Second)
+	reconnected := time.Since(killedAt)
+	if got, err := canary.Call(ctx, ha.Host, nil); err != nil || got != "b" {
+		t.Errorf("the canary, reconnected to %s, answered by %q (%v), want b (its stage kept)", fs[0].Name, got, err)
+	}
+	for time.Now().Before(*baking.BakeUntil) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if bad := watch(); len(bad) > 0 {
+		t.Errorf("stable nodes answered by b before the canary's bake ended: %v", bad)
+	}
+	waitAll(t, ctx, "b", 90*time.Second, stable...)
+	movedAt := time.Now()
+	final := c.WaitRollout(30*time.Second, "finished", func(s rollout.FleetState) bool {
+		return s.Revision == rev && s.Phase.Final()
+	})
+	if final.Phase != status.RolloutSucceeded || final.Epoch <= baking.Epoch {
+		t.Errorf("%s at epoch %d (was %d): %s", final.Phase, final.Epoch, baking.Epoch, final.Message)
+	}
+	t.Logf("%s killed, not restarted; its 2 nodes on %s after %s; %s led; stable nodes moved %s after the kill (%s after the bake's end); %s",
+		l.Name, fs[0].Name, reconnected.Round(time.Millisecond), next.Name, movedAt.Sub(killedAt).Round(time.Millisecond),
+		movedAt.Sub(*baking.BakeUntil).Round(time.Millisecond), final.Phase)
+}
+
+// waitConnected waits until replica's ReplicaReport says n nodes are
+// connected to it.
+func waitConnected(t *testing.T, c *ha.Cluster, replica string, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := connected(t, c, replica)
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s reports %d connected node(s) after %s, want %d", replica, got, timeout, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// connected is how many nodes replica's ReplicaReport says are connected
+// to it (-1 without a report).
+func connected(t *testing.T, c *ha.Cluster, replica string) int {
+	t.Helper()
+	reports, err := c.Reports(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reports {
+		if r.Replica == replica {
+			return r.Connected
+		}
+	}
+	return -1
 }
