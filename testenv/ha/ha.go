@@ -180,6 +180,17 @@ func Start(t testing.TB, o Options) *Cluster {
 		}
 	})
 	c.WaitLeader(60 * time.Second)
+	// A follower may still be starting when another replica already leads
+	// (on a loaded machine, a second or more): wait until each answers.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, r := range c.Replicas {
+		for !r.Healthy(context.Background()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("ha: %s not healthy 60 s after its start", r.Name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	return c
 }
 
