@@ -95,6 +95,11 @@ type ReplicaReport struct {
 	// status and the metric gates' {{ .NodeRegex }}.
 	StageAcked int      `json:"stageAcked"`
 	StageNodes []string `json:"stageNodes,omitempty"`
+	// NodeIDs are the ids of the Connected nodes, sorted, while there are
+	// at most MaxNodeIDs of them (none above): when this report goes
+	// stale, the leader counts as pending only those of its nodes no live
+	// replica reports (a node that reconnected elsewhere is not a ghost).
+	NodeIDs []string `json:"nodeIDs,omitempty"`
 	// PendingNodes names a few pending nodes, for messages.
 	PendingNodes []string `json:"pendingNodes,omitempty"`
 	// NACKs of the target by this replica's nodes (a few).

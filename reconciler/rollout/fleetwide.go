@@ -28,6 +28,9 @@ const (
 	DefaultGoneAfter  = 12 * DefaultHeartbeat
 	// MaxReportedNodes bounds the node names a report carries.
 	MaxReportedNodes = 50
+	// MaxNodeIDs bounds ReplicaReport.NodeIDs: about 40 bytes an id, a
+	// report stays well under the API server's object size limit.
+	MaxNodeIDs = 10000
 )
 
 // FleetWideOptions of the leader's reach.
@@ -299,7 +302,8 @@ func (f *FleetWide) State() FleetState {
 // passes when every live replica reports 0 pending at st's epoch,
 // revision, hash and stage i. A NACK of the target, or a replica that
 // rendered the revision to another hash (version skew), is a failure; a
-// stale report's nodes count as pending (a stale report of 0 nodes holds
+// stale report's nodes count as pending, but for those a live replica
+// reports (they reconnected there; a stale report of 0 nodes holds
 // nothing); a live replica that has not
 // applied the stage (or not built the revision) makes the stage wait.
 // moved is how many nodes the replicas moved to the target.
@@ -309,6 +313,16 @@ func Sum(st FleetState, i int, reports []ReplicaReport, now time.Time, staleAfte
 		stage = st.Stages[i].Name
 	}
 	var waiting []string
+	// The nodes live replicas report: a stale report's node that
+	// reconnected to one of them is counted there, not twice.
+	live := map[string]bool{}
+	for _, r := range reports {
+		if now.Sub(r.Heartbeat) <= staleAfter {
+			for _, id := range r.NodeIDs {
+				live[id] = true
+			}
+		}
+	}
 	for _, r := range reports {
 		age := now.Sub(r.Heartbeat)
 		if age > goneAfter {
@@ -325,17 +339,26 @@ func Sum(st FleetState, i int, reports []ReplicaReport, now time.Time, staleAfte
 			o.Failure = &failure{reason: status.ReasonNACK, msg: fmt.Sprintf("stage %s: node %s (replica %s) rejected %s (version %s): %s",
 				stage, n.Node, r.Replica, xdsres.ShortType(n.TypeURL), n.Version, n.Error)}
 		}
+		ghosts := r.Connected
+		if age > staleAfter && len(r.NodeIDs) > 0 {
+			ghosts = 0
+			for _, id := range r.NodeIDs {
+				if !live[id] {
+					ghosts++
+				}
+			}
+		}
 		switch {
-		case age > staleAfter && r.Connected == 0:
+		case age > staleAfter && ghosts == 0:
 			// A replica killed and not restarted, whose nodes went
 			// elsewhere (or that had none): nothing of it can be pending,
 			// and waiting for it would hold a resumed stage until the
 			// report is gone.
 			continue
 		case age > staleAfter:
-			o.Pending += r.Connected
-			waiting = append(waiting, fmt.Sprintf("replica %s's report is stale (last heartbeat %s ago): its %d node(s) count as pending",
-				r.Replica, age.Round(time.Second), r.Connected))
+			o.Pending += ghosts
+			waiting = append(waiting, fmt.Sprintf("replica %s's report is stale (last heartbeat %s ago): %d of its node(s), reported by no live replica, count as pending",
+				r.Replica, age.Round(time.Second), ghosts))
 			continue
 		case r.Epoch != st.Epoch || r.Revision != st.Revision || r.Hash != st.Hash || r.Stage != i:
 			waiting = append(waiting, fmt.Sprintf("replica %s has not applied stage %s yet", r.Replica, stage))

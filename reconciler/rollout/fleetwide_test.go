@@ -362,3 +362,42 @@ func TestSumLiveness(t *testing.T) {
 		})
 	}
 }
+
+// TestSumStaleNodesReconnected: a stale report's nodes that a live
+// replica reports (they reconnected there) are not pending twice; those
+// no live replica reports are.
+func TestSumStaleNodesReconnected(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := FleetState{Epoch: 3, Revision: "r2", Hash: "h2", Stages: []StageSpec{{Name: "canary"}, {Name: "all"}}, Stage: 0}
+	dead := ReplicaReport{Replica: "a", Epoch: 3, Revision: "r2", Hash: "h2", RenderedHash: "h2",
+		Connected: 3, NodeIDs: []string{"n1", "n2", "n3"}, Heartbeat: now.Add(-20 * time.Second)}
+	alive := func(ids ...string) ReplicaReport {
+		return ReplicaReport{Replica: "b", Epoch: 3, Revision: "r2", Hash: "h2", RenderedHash: "h2",
+			Connected: len(ids), NodeIDs: ids, Heartbeat: now.Add(-time.Second)}
+	}
+	for _, c := range []struct {
+		name    string
+		live    ReplicaReport
+		pending int
+	}{
+		{"none reconnected", alive("m1"), 3},
+		{"two reconnected", alive("m1", "n1", "n2"), 1},
+		{"all reconnected", alive("n1", "n2", "n3"), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, _ := Sum(st, 0, []ReplicaReport{dead, c.live}, now, DefaultStaleAfter, DefaultGoneAfter)
+			if o.Pending != c.pending {
+				t.Errorf("pending %d, want %d (waiting %q)", o.Pending, c.pending, o.Waiting)
+			}
+			if (c.pending == 0) != (o.Waiting == "") {
+				t.Errorf("waiting %q with %d pending", o.Waiting, c.pending)
+			}
+		})
+	}
+	// A stale report without ids (over MaxNodeIDs) counts every node.
+	noIDs := dead
+	noIDs.NodeIDs = nil
+	if o, _ := Sum(st, 0, []ReplicaReport{noIDs, alive("n1", "n2", "n3")}, now, DefaultStaleAfter, DefaultGoneAfter); o.Pending != 3 {
+		t.Errorf("without ids: pending %d, want 3", o.Pending)
+	}
+}

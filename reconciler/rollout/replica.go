@@ -363,8 +363,12 @@ func (r *Replica) report(force bool) {
 		rep.ServedHash = r.def.Hash()
 	}
 	target := r.sets[rep.Revision]
-	for _, n := range r.o.Fleet.Nodes() {
+	nodes := r.o.Fleet.Nodes()
+	for _, n := range nodes {
 		rep.Connected++
+		if len(nodes) <= MaxNodeIDs {
+			rep.NodeIDs = append(rep.NodeIDs, n.ID)
+		}
 		if r.state == nil {
 			continue
 		}
@@ -405,6 +409,7 @@ func (r *Replica) report(force bool) {
 	}
 	sort.Strings(rep.StageNodes)
 	sort.Strings(rep.PendingNodes)
+	sort.Strings(rep.NodeIDs)
 	r.mu.Lock()
 	prev := r.rep
 	prev.Heartbeat = time.Time{}

@@ -610,15 +610,15 @@ func (noResolve) Close()                                {}
 // every replica, in order, as behind a Service); the new leader resumes
 // the canary with the rest of its bake; the canary keeps its stage on the
 // replica it reconnected to (a stage is computed from id and labels), and
-// the rollout completes. The killed replica's last report named its nodes:
-// stale, they count as pending (the rule: they may still be
-// connected to it, cut off) until the report is forgotten (GoneAfter,
-// 60 s), so the stage after the canary waits that long, and its ackTimeout
-// must be longer.
+// the rollout completes. The killed replica's last report named its nodes
+// (ReplicaReport.NodeIDs): once it is stale, the nodes a live replica
+// reports are counted there, so the stage after the canary goes on well
+// before the report is forgotten (GoneAfter, 60 s), within an ackTimeout
+// of 20 s; a node that reconnected nowhere would still count as pending.
 func TestLeaderKilledNodesReconnect(t *testing.T) {
 	scenario(t)
 	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "90s", "8s"), Upstreams: ups})
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "20s", "8s"), Upstreams: ups})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	l := c.WaitLeader(30 * time.Second)
@@ -661,6 +661,9 @@ func TestLeaderKilledNodesReconnect(t *testing.T) {
 	})
 	if final.Phase != status.RolloutSucceeded || final.Epoch <= baking.Epoch {
 		t.Errorf("%s at epoch %d (was %d): %s", final.Phase, final.Epoch, baking.Epoch, final.Message)
+	}
+	if d := movedAt.Sub(killedAt); d >= rollout.DefaultGoneAfter {
+		t.Errorf("stable nodes moved %s after the kill: the killed replica's report held the stage until it was forgotten", d)
 	}
 	t.Logf("%s killed, not restarted; its 2 nodes on %s after %s; %s led; stable nodes moved %s after the kill (%s after the bake's end); %s",
 		l.Name, fs[0].Name, reconnected.Round(time.Millisecond), next.Name, movedAt.Sub(killedAt).Round(time.Millisecond),
