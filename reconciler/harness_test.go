@@ -2,10 +2,7 @@ package reconciler
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/xds"
 	"gitxds.dev/gitxds/testenv/echorepo"
 	"gitxds.dev/gitxds/testenv/gitserver"
+	"gitxds.dev/gitxds/testenv/syncbuf"
 )
 
 // backendFile is teams/echo/backends.yaml with the backend on port.
@@ -37,7 +35,7 @@ type harness struct {
 	repo     *gitserver.Repo
 	src      *source.Source
 	stateDir string
-	log      *logBuffer
+	log      *syncbuf.Buffer
 	rec      *Reconciler
 }
 
@@ -59,7 +57,7 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, srv: gitserver.New(t, gitserver.Options{}), stateDir: t.TempDir(), log: &logBuffer{}}
+	h := &harness{t: t, srv: gitserver.New(t, gitserver.Options{}), stateDir: t.TempDir(), log: &syncbuf.Buffer{}}
 	repo, err := h.srv.CreateRepo("config")
 	if err != nil {
 		t.Fatal(err)
@@ -171,23 +169,3 @@ func (h *harness) ready() (string, string, string) {
 	}
 	return string(c.Status), c.Reason, c.Message
 }
-
-// logBuffer collects log lines, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-var _ io.Writer = (*logBuffer)(nil)
