@@ -12,13 +12,13 @@ import (
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
-// High availability (docs/architecture.md): every replica polls Git and
-// builds each revision itself, and serves its own nodes through a
-// rollout.Replica that follows the fleet-wide rollout on the Board. The
-// leader (Lead) also starts rollouts, through the engine's FleetWide
-// reach. What a replica persists in its own state directory is the last
-// good it serves, for a restart with Git unreachable; the rollout itself
-// lives on the Board.
+// High availability (docs/architecture.md section 4.1): every replica
+// polls Git and builds each revision itself, and serves its own nodes
+// through a rollout.Replica that follows the fleet-wide rollout on the
+// Board. The leader (Lead) also starts rollouts, through the engine's
+// FleetWide reach. What a replica persists in its own state directory is
+// the last good it serves, for a restart with Git unreachable; the
+// rollout itself lives on the Board.
 
 // haState is what a replica keeps for high availability.
 type haState struct {
