@@ -6,6 +6,14 @@
 //
 // A reconcile is a list of steps (source, build, rollout); each records
 // what it found, and one summary (summary.go) computes the conditions.
+//
+// Files: reconciler.go (the loop and its steps), summary.go (the
+// conditions), buildguard.go (a build's deadline, memory budget and
+// crash marker), store.go (what survives a restart, over package state),
+// events.go (the history and the notifications, derived from the status),
+// ha.go (one replica of several: the applier and the leader's part).
+// daemon.Start wires a Reconciler to the xDS server through
+// admin.XDSFleet, the rollout.Fleet it is given.
 package reconciler
 
 import (
