@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"gitxds.dev/gitxds/reconciler/xdsbootstrap"
 	"gitxds.dev/gitxds/testenv/upstream"
 )
 
@@ -102,26 +103,7 @@ func Bootstrap(opts Options) ([]byte, error) {
 	if opts.ServerAddr == "" || opts.NodeID == "" {
 		return nil, errors.New("grpcjs: ServerAddr and NodeID are required")
 	}
-	type creds struct {
-		Type string `json:"type"`
-	}
-	type server struct {
-		ServerURI      string   `json:"server_uri"`
-		ChannelCreds   []creds  `json:"channel_creds"`
-		ServerFeatures []string `json:"server_features"`
-	}
-	type node struct {
-		ID       string            `json:"id"`
-		Metadata map[string]string `json:"metadata,omitempty"`
-		Locality struct{}          `json:"locality"` // grpc-js-xds requires the field
-	}
-	return json.Marshal(struct {
-		XDSServers []server `json:"xds_servers"`
-		Node       node     `json:"node"`
-	}{
-		XDSServers: []server{{ServerURI: opts.ServerAddr, ChannelCreds: []creds{{Type: "insecure"}}, ServerFeatures: []string{"xds_v3"}}},
-		Node:       node{ID: opts.NodeID, Metadata: opts.Metadata},
-	})
+	return xdsbootstrap.Insecure(opts.ServerAddr, xdsbootstrap.Node{ID: opts.NodeID, Metadata: opts.Metadata, Locality: &struct{}{}})
 }
 
 // Client is one client.js process. It is safe for concurrent use.

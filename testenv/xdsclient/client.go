@@ -18,7 +18,6 @@ package xdsclient
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,6 +31,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/xds"
 
+	"gitxds.dev/gitxds/reconciler/xdsbootstrap"
 	"gitxds.dev/gitxds/testenv/upstream"
 )
 
@@ -79,30 +79,7 @@ func Bootstrap(opts Options) ([]byte, error) {
 	if !strings.Contains(uri, "://") {
 		uri = "passthrough:///" + uri
 	}
-	type channelCreds struct {
-		Type string `json:"type"`
-	}
-	type server struct {
-		ServerURI      string         `json:"server_uri"`
-		ChannelCreds   []channelCreds `json:"channel_creds"`
-		ServerFeatures []string       `json:"server_features"`
-	}
-	type node struct {
-		ID       string            `json:"id"`
-		Cluster  string            `json:"cluster,omitempty"`
-		Metadata map[string]string `json:"metadata,omitempty"`
-	}
-	return json.Marshal(struct {
-		XDSServers []server `json:"xds_servers"`
-		Node       node     `json:"node"`
-	}{
-		XDSServers: []server{{
-			ServerURI:      uri,
-			ChannelCreds:   []channelCreds{{Type: "insecure"}},
-			ServerFeatures: []string{"xds_v3"},
-		}},
-		Node: node{ID: opts.NodeID, Cluster: opts.Cluster, Metadata: opts.Metadata},
-	})
+	return xdsbootstrap.Insecure(uri, xdsbootstrap.Node{ID: opts.NodeID, Cluster: opts.Cluster, Metadata: opts.Metadata})
 }
 
 // Client is one proxyless gRPC xDS node. It is safe for concurrent use.
