@@ -87,7 +87,8 @@ func (l BuildLimits) withDefaults() BuildLimits {
 	return l
 }
 
-// Builder builds a revision: *Pipeline in production, a fake in tests.
+// Builder builds a revision: a *pipeline.Pipeline in production, a fake in
+// tests.
 type Builder interface {
 	Run(fsys filesys.FileSystem, overlay, revision string, last *model.Memory) (*pipeline.Result, error)
 }
@@ -107,8 +108,9 @@ type BuildMarker struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// buildGuard runs builds under BuildLimits. One build at a time: callers
-// serialize (the reconcile loop).
+// buildGuard runs builds under BuildLimits. One build at a time: its
+// callers, the reconcile loop's build step and (under high availability)
+// the applier's Reconciler.Set, serialize on Reconciler.buildMu.
 type buildGuard struct {
 	lim   BuildLimits
 	store *Store

@@ -12,13 +12,13 @@ import (
 	"gitxds.dev/gitxds/reconciler/status"
 )
 
-// High availability (docs/architecture.md): every replica polls Git and
-// builds each revision itself, and serves its own nodes through a
-// rollout.Replica that follows the fleet-wide rollout on the Board. The
-// leader (Lead) also starts rollouts, through the engine's FleetWide
-// reach. What a replica persists in its own state directory is the last
-// good it serves, for a restart with Git unreachable; the rollout itself
-// lives on the Board.
+// High availability (docs/architecture.md section 4.1): every replica
+// polls Git and builds each revision itself, and serves its own nodes
+// through a rollout.Replica that follows the fleet-wide rollout on the
+// Board. The leader (Lead) also starts rollouts, through the engine's
+// FleetWide reach. What a replica persists in its own state directory is
+// the last good it serves, for a restart with Git unreachable; the
+// rollout itself lives on the Board.
 
 // haState is what a replica keeps for high availability.
 type haState struct {
@@ -249,13 +249,10 @@ func (r *Reconciler) onFleetState(s rollout.FleetState, target, _ *snapshot.Set)
 			known = known || (g.Revision == f.Revision && g.Hash == f.Hash)
 		}
 		if !known {
-			r.state.Failed = append(r.state.Failed, f)
+			r.state.addFailed(f)
 			r.opts.Metrics.Failures.WithLabelValues(status.ReasonRolloutFailed).Inc()
 			changed = true
 		}
-	}
-	if n := len(r.state.Failed); n > 20 {
-		r.state.Failed = r.state.Failed[n-20:]
 	}
 	if s.Phase == rollout.Succeeded && target != nil && r.adoptLastGood(s.Revision, target, s.FastPath) {
 		changed = true
@@ -278,23 +275,12 @@ func (r *Reconciler) adoptLastGood(revision string, target *snapshot.Set, fastPa
 	if r.state.LastGood != nil && r.state.LastGood.Hash() == target.Hash() && r.state.LastGoodRevision == revision {
 		return false
 	}
-	r.state.LastGood, r.state.LastGoodRevision = target, revision
 	if b := r.ha.lastBuild; b != nil && b.Revision != revision {
 		r.ha.overtaken = true
-	}
-	if r.state.Applied == nil {
-		r.state.Applied = map[string]string{}
-	}
-	r.state.Applied[target.Hash()] = revision
-	if b := r.ha.lastBuild; b != nil && b.Revision == revision {
+	} else if b != nil {
 		r.state.remember(b.Model)
 	}
-	r.st.LastAppliedRevision, r.st.LastAppliedHash = revision, target.Hash()
-	r.appliedNote = ""
-	if fastPath != "" {
-		r.appliedNote = "every node at once: " + fastPath
-	}
-	r.opts.Metrics.SetRevision("applied", revision)
+	r.recordSucceededLocked(revision, target, fastPath)
 	return true
 }
 

@@ -2,10 +2,7 @@ package reconciler
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,48 +15,17 @@ import (
 	"gitxds.dev/gitxds/reconciler/source"
 	"gitxds.dev/gitxds/reconciler/status"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/testenv/echorepo"
 	"gitxds.dev/gitxds/testenv/gitserver"
+	"gitxds.dev/gitxds/testenv/syncbuf"
 )
 
 // backendFile is teams/echo/backends.yaml with the backend on port.
-func backendFile(port string) string {
-	return `apiVersion: gitxds.dev/v1alpha1
-kind: Backend
-metadata: {name: a}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ` + port + `}}]
-`
-}
+func backendFile(port string) string { return echorepo.Backend("a", port) }
 
-// repoFiles is a small repository: a platform Gateway, one team with a
-// Backend and an HTTPRoute, and the dev overlay.
-func repoFiles(port string) map[string]string {
-	return map[string]string{
-		"platform/kustomization.yaml": "resources: [namespaces.yaml, gateways.yaml]\n",
-		"platform/namespaces.yaml":    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: echo\n",
-		"platform/gateways.yaml": `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: edge, namespace: platform}
-spec:
-  gatewayClassName: gitxds
-  listeners:
-  - {name: http, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
-`,
-		"teams/echo/kustomization.yaml": "namespace: echo\nresources: [backends.yaml, routes.yaml]\n",
-		"teams/echo/backends.yaml":      backendFile(port),
-		"teams/echo/routes.yaml": `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: echo}
-spec:
-  parentRefs: [{name: edge, namespace: platform}]
-  hostnames: [echo.example.com]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /}}]
-    backendRefs: [{group: gitxds.dev, kind: Backend, name: a}]
-`,
-		"overlays/dev/kustomization.yaml": "resources: [../../platform, ../../teams/echo]\n",
-	}
-}
+// repoFiles is the echo repository (package echorepo): a platform Gateway,
+// one team with a Backend on port and an HTTPRoute, and the dev overlay.
+func repoFiles(port string) map[string]string { return echorepo.Files(backendFile(port), "a") }
 
 // harness is a reconciler on a real Git server, with no node connected
 // (a rollout completes at once), driven by explicit ReconcileOnce calls.
@@ -69,7 +35,7 @@ type harness struct {
 	repo     *gitserver.Repo
 	src      *source.Source
 	stateDir string
-	log      *logBuffer
+	log      *syncbuf.Buffer
 	rec      *Reconciler
 }
 
@@ -91,7 +57,7 @@ type harnessOptions struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, srv: gitserver.New(t, gitserver.Options{}), stateDir: t.TempDir(), log: &logBuffer{}}
+	h := &harness{t: t, srv: gitserver.New(t, gitserver.Options{}), stateDir: t.TempDir(), log: &syncbuf.Buffer{}}
 	repo, err := h.srv.CreateRepo("config")
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +99,7 @@ func (h *harness) start(o harnessOptions) {
 		exit = func(code int) { h.t.Errorf("the reconciler exited with code %d", code) }
 	}
 	h.rec = New(Options{
-		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: "overlays/dev", Interval: time.Hour,
+		Source: src, URL: h.repo.URL(), Ref: "main", Overlay: echorepo.Overlay, Interval: time.Hour,
 		Pipeline: pipe, Fleet: admin.NewXDSFleet(xds.New(xds.Options{}), m), Store: store, Metrics: m,
 		Log:   slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Build: o.build, Exit: exit, Notifier: o.notifier, Describe: o.describe,
@@ -203,23 +169,3 @@ func (h *harness) ready() (string, string, string) {
 	}
 	return string(c.Status), c.Reason, c.Message
 }
-
-// logBuffer collects log lines, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-var _ io.Writer = (*logBuffer)(nil)

@@ -6,6 +6,14 @@
 //
 // A reconcile is a list of steps (source, build, rollout); each records
 // what it found, and one summary (summary.go) computes the conditions.
+//
+// Files: reconciler.go (the loop and its steps), summary.go (the
+// conditions), buildguard.go (a build's deadline, memory budget and
+// crash marker), store.go (what survives a restart, over package state),
+// events.go (the history and the notifications, derived from the status),
+// ha.go (one replica of several: the applier and the leader's part).
+// daemon.Start wires a Reconciler to the xDS server through
+// admin.XDSFleet, the rollout.Fleet it is given.
 package reconciler
 
 import (
@@ -87,7 +95,10 @@ type Reconciler struct {
 	// recovered runs recoverBuild once, before the first reconcile.
 	recovered sync.Once
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	// st is the status GET /status shows (conditions set by summarize
+	// only); state is what survives a restart (store.go), saved through
+	// Options.Store.
 	st    status.Status
 	state persisted
 	// policy is the last RolloutPolicy that compiled, used when a revision's
@@ -495,13 +506,10 @@ func (r *Reconciler) recoverBuild() {
 	}
 }
 
-// recordFailedLocked adds fr to the failed revisions (the last 20 are kept)
-// and persists them. Caller holds r.mu.
+// recordFailedLocked adds fr to the failed revisions (the last keptFailed
+// are kept) and persists them. Caller holds r.mu.
 func (r *Reconciler) recordFailedLocked(fr status.FailedRevision) {
-	r.state.Failed = append(r.state.Failed, fr)
-	if n := len(r.state.Failed); n > 20 {
-		r.state.Failed = r.state.Failed[n-20:]
-	}
+	r.state.addFailed(fr)
 	r.st.FailedRevisions = r.state.Failed
 	if err := r.opts.Store.Save(&r.state); err != nil {
 		r.log.Error("persist state", "error", err)
@@ -553,16 +561,21 @@ func (r *Reconciler) checkHistory(ctx context.Context, rev source.Revision) {
 	r.log.Warn("the branch was force-pushed: the new revision does not descend from the applied one", "revision", rev.String(), "applied", applied)
 }
 
-// reconcileRollout decides how the build reaches the fleet: not at all when
-// nothing served changes, at once when it equals a version that completed a
-// rollout (a revert), otherwise through the RolloutPolicy. It records the
-// rollout in progress (r.building); how the rollout ends comes back through
-// onRolloutDone.
+// reconcileRollout is the last step: startRollout decides how the build
+// reaches the fleet.
 func (r *Reconciler) reconcileRollout(_ context.Context, p *pass) (bool, error) {
 	r.startRollout(p.build)
 	return false, nil
 }
 
+// startRollout records b's objects' status and decides how b reaches the
+// fleet: not at all when nothing served changes, at once when it equals
+// the last good version (a revert during a rollout), with the fast path
+// when it equals a version that completed a rollout, otherwise through the
+// RolloutPolicy (the last one that compiled when b's is rejected). Under
+// high availability only the leader decides (decideHA). It records the
+// rollout in progress (r.building); how the rollout ends comes back
+// through onRolloutDone.
 func (r *Reconciler) startRollout(b *pipeline.Result) {
 	r.mu.Lock()
 	r.inBuild, r.built = "", true
@@ -704,26 +717,11 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 			rev = b.Revision
 			r.state.remember(b.Model)
 		}
-		r.state.LastGood = res.Plan.Target
-		r.state.LastGoodRevision = rev
-		if r.state.Applied == nil {
-			r.state.Applied = map[string]string{}
-		}
-		r.state.Applied[res.Plan.Target.Hash()] = rev
-		r.st.LastAppliedRevision = rev
-		r.st.LastAppliedHash = res.Plan.Target.Hash()
-		r.appliedNote = ""
-		if res.Plan.FastPath != "" {
-			r.appliedNote = "every node at once: " + res.Plan.FastPath
-		}
-		r.opts.Metrics.SetRevision("applied", rev)
+		r.recordSucceededLocked(rev, res.Plan.Target, res.Plan.FastPath)
 	case rollout.Failed, rollout.Aborted:
 		fr := status.FailedRevision{Revision: res.Plan.Revision, Hash: res.Plan.Target.Hash(),
 			Reason: res.Reason, Message: res.Message, At: time.Now().UTC()}
-		r.state.Failed = append(r.state.Failed, fr)
-		if n := len(r.state.Failed); n > 20 {
-			r.state.Failed = r.state.Failed[n-20:]
-		}
+		r.state.addFailed(fr)
 		r.st.FailedRevisions = r.state.Failed // persisted below
 		r.opts.Metrics.Failures.WithLabelValues(status.ReasonRolloutFailed).Inc()
 	}
@@ -731,6 +729,24 @@ func (r *Reconciler) onRolloutDone(res rollout.Result) {
 		r.log.Error("persist state", "error", err)
 	}
 	r.summarize()
+}
+
+// recordSucceededLocked makes target, revision's Set, the last good: a
+// revert to it may skip the stages, and Ready names it (with how it got
+// there when the rollout took the fast path). The caller persists the
+// state. Caller holds r.mu.
+func (r *Reconciler) recordSucceededLocked(revision string, target *snapshot.Set, fastPath string) {
+	r.state.LastGood, r.state.LastGoodRevision = target, revision
+	if r.state.Applied == nil {
+		r.state.Applied = map[string]string{}
+	}
+	r.state.Applied[target.Hash()] = revision
+	r.st.LastAppliedRevision, r.st.LastAppliedHash = revision, target.Hash()
+	r.appliedNote = ""
+	if fastPath != "" {
+		r.appliedNote = "every node at once: " + fastPath
+	}
+	r.opts.Metrics.SetRevision("applied", revision)
 }
 
 // touch marks the status as changed. Caller holds r.mu.

@@ -120,6 +120,17 @@ func (p *persisted) memory() *model.Memory {
 	return &model.Memory{Accepted: p.Accepted, FirstAccepted: p.FirstAccepted}
 }
 
+// keptFailed is how many failed revisions the state keeps, the last ones.
+const keptFailed = 20
+
+// addFailed records fr as failed, keeping the last keptFailed.
+func (p *persisted) addFailed(fr status.FailedRevision) {
+	p.Failed = append(p.Failed, fr)
+	if n := len(p.Failed); n > keptFailed {
+		p.Failed = p.Failed[n-keptFailed:]
+	}
+}
+
 // remember keeps what the model of an applied build remembers.
 func (p *persisted) remember(out *model.Output) {
 	p.Accepted, p.FirstAccepted = out.Accepted, out.FirstAccepted

@@ -18,6 +18,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/leader"
 	"gitxds.dev/gitxds/testenv/kubeapi"
 	"gitxds.dev/gitxds/testenv/stack"
+	"gitxds.dev/gitxds/testenv/syncbuf"
 )
 
 // TestServeLeaderElectKubeconfig runs `gitxds serve --leader-elect
@@ -65,7 +66,7 @@ func TestServeLeaderElectKubeconfig(t *testing.T) {
 	}
 
 	cmd := helper(args + " --install-crds")
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,41 +29,29 @@ const prRef = "refs/pull/1/head"
 // want.exit the exit codes and what preview printed on stderr.
 func TestPreviewGolden(t *testing.T) {
 	srv := gitserver.New(t, gitserver.Options{})
-	base := golden.Load(t, "testdata/preview/base.txtar")
-	paths, err := filepath.Glob("testdata/preview/*.txtar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		name := strings.TrimSuffix(filepath.Base(p), ".txtar")
-		if name == "base" {
-			continue
+	golden.Cases(t, "testdata/preview", func(t *testing.T, name string, base, c *golden.Archive) {
+		url := publishCase(t, srv, name, base, c).URL()
+		repo := []string{"--repo", url, "--path", "overlays/prod"}
+		got := map[string]string{}
+		var exits []string
+		for _, o := range []string{"text", "markdown", "json"} {
+			out, _, code := runGitxds(t, append([]string{"diff", "--from", "main", "--to", prRef, "-o", o, "--exit-code"}, repo...)...)
+			got["diff."+o] = out
+			exits = append(exits, fmt.Sprintf("diff -o %s --exit-code: %d", o, code))
 		}
-		t.Run(name, func(t *testing.T) {
-			c := golden.Open(t, p)
-			url := publishCase(t, srv, name, base, c).URL()
-			repo := []string{"--repo", url, "--path", "overlays/prod"}
-			got := map[string]string{}
-			var exits []string
-			for _, o := range []string{"text", "markdown", "json"} {
-				out, _, code := runGitxds(t, append([]string{"diff", "--from", "main", "--to", prRef, "-o", o, "--exit-code"}, repo...)...)
-				got["diff."+o] = out
-				exits = append(exits, fmt.Sprintf("diff -o %s --exit-code: %d", o, code))
+		for _, o := range []string{"markdown", "json"} {
+			out, stderr, code := runGitxds(t, append([]string{"preview", "--base", "main", "--head", prRef, "-o", o}, repo...)...)
+			got["preview."+o] = out
+			exits = append(exits, fmt.Sprintf("preview -o %s: %d", o, code))
+			if o == "markdown" && stderr != "" {
+				exits = append(exits, "preview stderr:\n"+stderr)
 			}
-			for _, o := range []string{"markdown", "json"} {
-				out, stderr, code := runGitxds(t, append([]string{"preview", "--base", "main", "--head", prRef, "-o", o}, repo...)...)
-				got["preview."+o] = out
-				exits = append(exits, fmt.Sprintf("preview -o %s: %d", o, code))
-				if o == "markdown" && stderr != "" {
-					exits = append(exits, "preview stderr:\n"+stderr)
-				}
-			}
-			got["exit"] = strings.Join(exits, "\n") + "\n"
-			for _, k := range goldenOrder {
-				c.Check(k, []byte(got[k]))
-			}
-		})
-	}
+		}
+		got["exit"] = strings.Join(exits, "\n") + "\n"
+		for _, k := range goldenOrder {
+			c.Check(k, []byte(got[k]))
+		}
+	})
 }
 
 // publishCase creates a repository with the base on main and the case on

@@ -15,7 +15,7 @@ import (
 )
 
 // scaleTeams and scaleRules size the generated repository: the fleet
-// figure of docs/architecture.md §8 (200 virtual hosts x 25 routes).
+// figure of BENCHMARKS.md (200 teams x 25 routes).
 const (
 	scaleTeams = 200
 	scaleRules = 25

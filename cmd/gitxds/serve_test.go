@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,6 +23,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/kubeevents"
 	"gitxds.dev/gitxds/testenv/stack"
+	"gitxds.dev/gitxds/testenv/syncbuf"
 )
 
 func TestEnvSetsFlagsAndFlagsWin(t *testing.T) {
@@ -121,7 +120,7 @@ func TestServeProcess(t *testing.T) {
 		"GITXDS_XDS_ADDRESS="+stack.FreeAddr(), "GITXDS_ADMIN_ADDRESS="+admin,
 		"GITXDS_STATE_DIR="+filepath.Join(dir, "state"), "GITXDS_LOG_FORMAT=json",
 		"GITXDS_WEBHOOK_SECRET_FILE="+secretFile)
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -194,23 +193,6 @@ func waitHTTP(url string, timeout time.Duration) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return false
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Every GITXDS_ variable the Kubernetes manifests set (or show commented

@@ -20,6 +20,7 @@ import (
 
 	"gitxds.dev/gitxds/testenv/kubeapi"
 	"gitxds.dev/gitxds/testenv/stack"
+	"gitxds.dev/gitxds/testenv/syncbuf"
 	"gitxds.dev/gitxds/testenv/upstream"
 	"gitxds.dev/gitxds/testenv/xdsclient"
 )
@@ -128,7 +129,7 @@ spec:
 	cmd.Env = append(os.Environ(), "GITXDS_TEST_HELPER=1", "KUBERNETES_SERVICE_HOST=",
 		fmt.Sprintf("GITXDS_TEST_ARGS=serve --kubeconfig %s --repo %s --path %s --interval 1h --xds-address %s --admin-address %s --state-dir %s",
 			srv.Kubeconfig, s.Repo.URL(), s.Opts.Overlay, xdsAddr, admin, filepath.Join(dir, "state")))
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

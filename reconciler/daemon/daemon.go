@@ -81,7 +81,7 @@ type Config struct {
 	// certificate.
 	NodeIdentity *xds.NodeIdentity
 	// Leader, when set, runs this replica as one of several (high
-	// availability, docs/architecture.md), under leader election (package
+	// availability, docs/architecture.md section 4.1), under leader election (package
 	// leader): every replica polls Git, builds each revision itself, and
 	// serves its own nodes as the fleet-wide rollout on Board says; the
 	// replica holding the Lease also starts and decides rollouts, and the

@@ -20,49 +20,17 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/daemon"
 	"gitxds.dev/gitxds/reconciler/status"
+	"gitxds.dev/gitxds/testenv/echorepo"
 	"gitxds.dev/gitxds/testenv/stack"
 )
 
 const clusterType = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 // backend is teams/echo/backends.yaml with the backend on port.
-func backend(port string) string {
-	return `apiVersion: gitxds.dev/v1alpha1
-kind: Backend
-metadata: {name: a}
-spec:
-  endpoints: [{ip: {address: 127.0.0.1, port: ` + port + `}}]
-`
-}
+func backend(port string) string { return echorepo.Backend("a", port) }
 
-// files is a small repository in the docs/architecture.md §1 layout.
-func files(port string) map[string]string {
-	return map[string]string{
-		"platform/kustomization.yaml": "resources: [namespaces.yaml, gateways.yaml]\n",
-		"platform/namespaces.yaml":    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: echo\n",
-		"platform/gateways.yaml": `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: edge, namespace: platform}
-spec:
-  gatewayClassName: gitxds
-  listeners:
-  - {name: http, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
-`,
-		"teams/echo/kustomization.yaml": "namespace: echo\nresources: [backends.yaml, routes.yaml]\n",
-		"teams/echo/backends.yaml":      backend(port),
-		"teams/echo/routes.yaml": `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: echo}
-spec:
-  parentRefs: [{name: edge, namespace: platform}]
-  hostnames: [echo.example.com]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /}}]
-    backendRefs: [{group: gitxds.dev, kind: Backend, name: a}]
-`,
-		"overlays/dev/kustomization.yaml": "resources: [../../platform, ../../teams/echo]\n",
-	}
-}
+// files is the echo repository (package echorepo) with its backend on port.
+func files(port string) map[string]string { return echorepo.Files(backend(port), "a") }
 
 // env is a Git server with a repository; the test starts its own daemon on
 // it (the stack's own daemon is stopped).
@@ -90,7 +58,7 @@ func newEnvFiles(t *testing.T, fs map[string]string) *env {
 
 func (e *env) start(cfg daemon.Config) *daemon.Daemon {
 	e.t.Helper()
-	cfg.Repo, cfg.Ref, cfg.Path = e.Repo.URL(), "main", "overlays/dev"
+	cfg.Repo, cfg.Ref, cfg.Path = e.Repo.URL(), "main", echorepo.Overlay
 	cfg.XDSAddress, cfg.AdminAddress, cfg.StateDir = "127.0.0.1:0", "127.0.0.1:0", e.Opts.StateDir
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Hour

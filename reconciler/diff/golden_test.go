@@ -3,7 +3,6 @@ package diff_test
 import (
 	"bytes"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -29,68 +28,56 @@ const overlay = "overlays/prod"
 // The head tree is the base tree with the head/ files applied. Both are
 // rendered with the production pipeline, in memory, and diffed.
 func TestGolden(t *testing.T) {
-	base := golden.Load(t, "testdata/base.txtar")
-	paths, err := filepath.Glob("testdata/*.txtar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range paths {
-		name := strings.TrimSuffix(filepath.Base(p), ".txtar")
-		if name == "base" {
-			continue
+	golden.Cases(t, "testdata", func(t *testing.T, name string, base, c *golden.Archive) {
+		baseFiles, headFiles := trees(base, c)
+		pipe := pipeline.New(render.Options{})
+		from, err := pipe.Run(memFS(t, baseFiles), overlay, "base", nil)
+		if err != nil {
+			t.Fatalf("base: %v", err)
 		}
-		t.Run(name, func(t *testing.T) {
-			c := golden.Open(t, p)
-			baseFiles, headFiles := trees(base, c)
-			pipe := pipeline.New(render.Options{})
-			from, err := pipe.Run(memFS(t, baseFiles), overlay, "base", nil)
-			if err != nil {
-				t.Fatalf("base: %v", err)
-			}
-			to, err := pipe.Run(memFS(t, headFiles), overlay, "head", nil)
-			if err != nil {
-				t.Fatalf("head: %v", err)
-			}
-			report := func() *diff.Report {
-				rep := diff.Snapshots(from.Set, to.Set)
-				rep.Owners(from.Model.IR, to.Model.IR)
-				rep.Objects = diff.ObjectChanges(from.Rendered.Objects, to.Rendered.Objects, to.Model.Status)
-				return rep
-			}
-			rep := report()
-			got := map[string]string{}
-			var b bytes.Buffer
-			must(t, rep.WriteText(&b))
-			got["text"] = b.String()
-			b.Reset()
-			must(t, rep.WriteMarkdown(&b))
-			got["markdown"] = b.String()
-			b.Reset()
-			must(t, rep.WriteJSON(&b))
-			got["json"] = b.String()
-			imp := rep.Impact(from.Model.IR, to.Model.IR)
-			got["impact"] = fmt.Sprintf("teams: %s\nhostnames: %s\nlisteners: %s\n",
-				strings.Join(imp.Teams, ", "), strings.Join(imp.Hostnames, ", "), strings.Join(imp.Listeners, ", "))
+		to, err := pipe.Run(memFS(t, headFiles), overlay, "head", nil)
+		if err != nil {
+			t.Fatalf("head: %v", err)
+		}
+		report := func() *diff.Report {
+			rep := diff.Snapshots(from.Set, to.Set)
+			rep.Owners(from.Model.IR, to.Model.IR)
+			rep.Objects = diff.ObjectChanges(from.Rendered.Objects, to.Rendered.Objects, to.Model.Status)
+			return rep
+		}
+		rep := report()
+		got := map[string]string{}
+		var b bytes.Buffer
+		must(t, rep.WriteText(&b))
+		got["text"] = b.String()
+		b.Reset()
+		must(t, rep.WriteMarkdown(&b))
+		got["markdown"] = b.String()
+		b.Reset()
+		must(t, rep.WriteJSON(&b))
+		got["json"] = b.String()
+		imp := rep.Impact(from.Model.IR, to.Model.IR)
+		got["impact"] = fmt.Sprintf("teams: %s\nhostnames: %s\nlisteners: %s\n",
+			strings.Join(imp.Teams, ", "), strings.Join(imp.Hostnames, ", "), strings.Join(imp.Listeners, ", "))
 
-			// The same diff again is byte for byte the same.
-			var again bytes.Buffer
-			must(t, report().WriteJSON(&again))
-			if again.String() != got["json"] {
-				t.Error("two diffs of the same sets differ")
-			}
-			// Values read as YAML, never as go-cmp's or Go's internals.
-			for out, s := range got {
-				for _, bad := range []string{"protocmp", "Inverse(", "routev3.", "listenerv3."} {
-					if strings.Contains(s, bad) {
-						t.Errorf("%s output prints %q", out, bad)
-					}
+		// The same diff again is byte for byte the same.
+		var again bytes.Buffer
+		must(t, report().WriteJSON(&again))
+		if again.String() != got["json"] {
+			t.Error("two diffs of the same sets differ")
+		}
+		// Values read as YAML, never as go-cmp's or Go's internals.
+		for out, s := range got {
+			for _, bad := range []string{"protocmp", "Inverse(", "routev3.", "listenerv3."} {
+				if strings.Contains(s, bad) {
+					t.Errorf("%s output prints %q", out, bad)
 				}
 			}
-			for _, k := range outputs {
-				c.Check(k, []byte(got[k]))
-			}
-		})
-	}
+		}
+		for _, k := range outputs {
+			c.Check(k, []byte(got[k]))
+		}
+	})
 }
 
 func must(t *testing.T, err error) {

@@ -79,13 +79,7 @@ func (b *builder) grpcRule(r *route, i int, rule *gwv1.GRPCRouteRule) string {
 	backends, invalid, keys := b.backendAction(r, refs, where)
 	setAction(&tmpl, backends, invalid)
 	r.ruleBackends = append(r.ruleBackends, keys)
-	for j, im := range irMatches {
-		m := &match{ir: cloneRoute(tmpl), rule: i, idx: j, rank: ranks[j]}
-		m.ir.Name = matchName(r, i, j)
-		m.ir.Owner = r.obj.ref()
-		m.ir.Match = im
-		r.matches = append(r.matches, m)
-	}
+	r.addMatches(i, tmpl, irMatches, ranks)
 	return ""
 }
 

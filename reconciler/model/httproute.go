@@ -144,6 +144,14 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 		setAction(&tmpl, backends, invalid)
 	}
 	r.ruleBackends = append(r.ruleBackends, keys)
+	r.addMatches(i, tmpl, irMatches, ranks)
+	return ""
+}
+
+// addMatches adds the matches of rule i to r: one IR route per match, each
+// a copy of tmpl (the rule's filters and action) with its own name, owner,
+// match and rank.
+func (r *route) addMatches(i int, tmpl ir.Route, irMatches []ir.Match, ranks []rank) {
 	for j, im := range irMatches {
 		m := &match{ir: cloneRoute(tmpl), rule: i, idx: j, rank: ranks[j]}
 		m.ir.Name = matchName(r, i, j)
@@ -151,7 +159,6 @@ func (b *builder) httpRule(r *route, i int, rule *gwv1.HTTPRouteRule) string {
 		m.ir.Match = im
 		r.matches = append(r.matches, m)
 	}
-	return ""
 }
 
 // matchName is the IR name of match j of rule i of route r:

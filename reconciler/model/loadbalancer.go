@@ -8,6 +8,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/ir"
 	"gitxds.dev/gitxds/reconciler/model/apis/v1alpha1"
+	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
 // maxMaglevTableSize is the largest Maglev table Envoy takes: the
@@ -59,7 +60,7 @@ func loadBalancer(lb *v1alpha1.LoadBalancer) (*ir.LoadBalancer, string, string) 
 			// the cluster (source/extensions/load_balancing_policies/maglev/
 			// maglev_lb.cc, MaglevLoadBalancer's constructor: "The table size
 			// of maglev must be prime number").
-			if n < 2 || n > maxMaglevTableSize || !isPrime(n) {
+			if n < 2 || n > maxMaglevTableSize || !xdsres.MaglevTableSize(n) {
 				return nil, "", fmt.Sprintf("loadBalancer.consistentHash.tableSize %d must be a prime number up to %d (Envoy refuses others)", n, maxMaglevTableSize)
 			}
 			out.TableSize = n
@@ -116,18 +117,6 @@ func isToken(s string) bool {
 	}
 	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
-			return false
-		}
-	}
-	return true
-}
-
-func isPrime(n uint64) bool {
-	if n < 2 {
-		return false
-	}
-	for d := uint64(2); d*d <= n; d++ {
-		if n%d == 0 {
 			return false
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
-// Liveness of the replicas' reports (docs/architecture.md, high
+// Liveness of the replicas' reports (docs/architecture.md section 4.1, high
 // availability). A replica writes its report when it changes and at least
 // every heartbeat. A report whose heartbeat is older than StaleAfter is
 // stale: the replica may be dead or cut off, its nodes count as pending

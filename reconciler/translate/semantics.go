@@ -409,7 +409,7 @@ func walkMessages(m protoreflect.Message, fn func(proto.Message)) {
 func checkCluster(class snapshot.Class, c *clusterv3.Cluster) []error {
 	var out []error
 	if class.IsEnvoy() {
-		if m := c.GetMaglevLbConfig(); m != nil && m.GetTableSize() != nil && !isPrime(m.GetTableSize().GetValue()) {
+		if m := c.GetMaglevLbConfig(); m != nil && m.GetTableSize() != nil && !xdsres.MaglevTableSize(m.GetTableSize().GetValue()) {
 			out = append(out, fmt.Errorf("maglev_lb_config.table_size %d is not a prime number; Envoy refuses the cluster", m.GetTableSize().GetValue()))
 		}
 		return out
@@ -428,16 +428,4 @@ func checkCluster(class snapshot.Class, c *clusterv3.Cluster) []error {
 		out = append(out, fmt.Errorf("lb_policy %v is not supported by gRPC (ROUND_ROBIN, RING_HASH, LEAST_REQUEST)", c.GetLbPolicy()))
 	}
 	return out
-}
-
-func isPrime(n uint64) bool {
-	if n < 2 {
-		return false
-	}
-	for d := uint64(2); d*d <= n; d++ {
-		if n%d == 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -126,7 +126,7 @@ func TestNACKWithoutLastGood(t *testing.T) {
 	waitACK(t, s, s2, "e")
 }
 
-// TestNACKLoopBaseline measures what docs/architecture.md §4 warns of: the plain
+// TestNACKLoopBaseline measures what docs/architecture.md §8 warns of: the plain
 // SnapshotCache answers every NACK with the version just rejected.
 func TestNACKLoopBaseline(t *testing.T) {
 	if testing.Short() {

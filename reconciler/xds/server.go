@@ -33,6 +33,15 @@
 // one it has, and the rejected type is held: without either, the
 // SnapshotCache would answer every NACK with the same version again, in a
 // hot loop.
+//
+// Where to read, in the order a Set travels: assign.go (SetDefault,
+// Assign: what each node is served), plan.go and step.go (the ordered
+// steps of a move), watcher.go and sotw.go (answering delta and sotw
+// watches), callbacks.go (requests, ACKs and NACKs), nodes.go (the
+// registry of connected nodes), events.go (Subscribe: what the rollout
+// waits on); besides: drain.go (scopes kept for draining connections),
+// endpoints.go (discovered Service endpoints), identity.go (node
+// identity from client certificates).
 package xds
 
 import (

@@ -122,3 +122,19 @@ func DecodeAll(typeURL string, rs []*anypb.Any) ([]proto.Message, error) {
 	}
 	return out, nil
 }
+
+// MaglevTableSize says whether n is a table size Envoy takes for a Maglev
+// load balancer: a prime number (source/extensions/load_balancing_policies/
+// maglev/maglev_lb.cc, MaglevLoadBalancer's constructor: "The table size of
+// maglev must be prime number").
+func MaglevTableSize(n uint64) bool {
+	if n < 2 {
+		return false
+	}
+	for d := uint64(2); d*d <= n; d++ {
+		if n%d == 0 {
+			return false
+		}
+	}
+	return true
+}

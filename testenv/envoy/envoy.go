@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gitxds.dev/gitxds/testenv/syncbuf"
 )
 
 // EnvBin names the Envoy binary to use.
@@ -80,7 +82,7 @@ type Proxy struct {
 
 	cmd    *exec.Cmd
 	dir    string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	exited chan struct{}
 	once   sync.Once
 }
@@ -147,7 +149,7 @@ func Start(bin string, opts Options) (*Proxy, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	p := &Proxy{NodeID: opts.NodeID, dir: dir, logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &Proxy{NodeID: opts.NodeID, dir: dir, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	// A short drain time: a listener changed by a test drains its old
 	// filter chains for 1 s, not 600.
 	p.cmd = exec.Command(bin, "-c", bsPath, "--disable-hot-restart", "-l", opts.LogLevel,
@@ -232,21 +234,4 @@ func (p *Proxy) Close() {
 		}
 		os.RemoveAll(p.dir)
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

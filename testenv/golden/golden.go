@@ -96,6 +96,25 @@ func Open(t testing.TB, path string) *Archive {
 	return a
 }
 
+// Cases runs a subtest for each archive of dir but dir/base.txtar, named
+// after the archive and handed it opened (Open), with base.txtar loaded
+// (Load): the tests whose cases are each a change to one base tree.
+func Cases(t *testing.T, dir string, run func(t *testing.T, name string, base, c *Archive)) {
+	t.Helper()
+	base := Load(t, filepath.Join(dir, "base.txtar"))
+	paths, err := filepath.Glob(filepath.Join(dir, "*.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".txtar")
+		if name == "base" {
+			continue
+		}
+		t.Run(name, func(t *testing.T) { run(t, name, base, Open(t, p)) })
+	}
+}
+
 // Want returns the data of the section want.<name>.
 func (a *Archive) Want(name string) ([]byte, bool) {
 	for _, f := range a.want {

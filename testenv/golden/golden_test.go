@@ -258,3 +258,29 @@ func TestOrphanedFiles(t *testing.T) {
 		t.Errorf("after -update: %v", names)
 	}
 }
+
+// Cases hands every archive of the directory but base.txtar to its own
+// subtest, each with the base's files.
+func TestCases(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"base.txtar": "-- a.yaml --\nbase\n",
+		"one.txtar":  "-- head/a.yaml --\none\n",
+		"two.txtar":  "-- head/a.yaml --\ntwo\n",
+		"notes.txt":  "not an archive\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	Cases(t, dir, func(t *testing.T, name string, base, c *Archive) {
+		if len(base.Files) != 1 || string(base.Files[0].Data) != "base\n" {
+			t.Errorf("%s: base files %v", name, base.Files)
+		}
+		got = append(got, fmt.Sprintf("%s:%s:%s", t.Name()[strings.LastIndex(t.Name(), "/")+1:], name, strings.TrimSpace(string(c.Files[0].Data))))
+	})
+	if want := "one:one:one two:two:two"; strings.Join(got, " ") != want {
+		t.Errorf("cases run: %q, want %q", strings.Join(got, " "), want)
+	}
+}

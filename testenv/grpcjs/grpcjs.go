@@ -29,6 +29,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"gitxds.dev/gitxds/reconciler/xdsbootstrap"
+	"gitxds.dev/gitxds/testenv/upstream"
 )
 
 // EnvRequire, when "1", makes Require fail instead of skip.
@@ -36,9 +39,6 @@ const EnvRequire = "GITXDS_REQUIRE_GRPCJS"
 
 // DefaultCallTimeout bounds a call whose context has no deadline.
 const DefaultCallTimeout = 5 * time.Second
-
-// pollInterval is how often WaitFor calls again.
-const pollInterval = 25 * time.Millisecond
 
 // Dir is this package's directory (client.js, package.json,
 // node_modules).
@@ -103,26 +103,7 @@ func Bootstrap(opts Options) ([]byte, error) {
 	if opts.ServerAddr == "" || opts.NodeID == "" {
 		return nil, errors.New("grpcjs: ServerAddr and NodeID are required")
 	}
-	type creds struct {
-		Type string `json:"type"`
-	}
-	type server struct {
-		ServerURI      string   `json:"server_uri"`
-		ChannelCreds   []creds  `json:"channel_creds"`
-		ServerFeatures []string `json:"server_features"`
-	}
-	type node struct {
-		ID       string            `json:"id"`
-		Metadata map[string]string `json:"metadata,omitempty"`
-		Locality struct{}          `json:"locality"` // grpc-js-xds requires the field
-	}
-	return json.Marshal(struct {
-		XDSServers []server `json:"xds_servers"`
-		Node       node     `json:"node"`
-	}{
-		XDSServers: []server{{ServerURI: opts.ServerAddr, ChannelCreds: []creds{{Type: "insecure"}}, ServerFeatures: []string{"xds_v3"}}},
-		Node:       node{ID: opts.NodeID, Metadata: opts.Metadata},
-	})
+	return xdsbootstrap.Insecure(opts.ServerAddr, xdsbootstrap.Node{ID: opts.NodeID, Metadata: opts.Metadata, Locality: &struct{}{}})
 }
 
 // Client is one client.js process. It is safe for concurrent use.
@@ -304,42 +285,16 @@ func (c *Client) Call(ctx context.Context, target string, md map[string]string) 
 	return a.ServerID, nil
 }
 
-// WaitFor calls target every 25ms until a call is answered by serverID,
-// and returns nil then; or the context's error with the last answer seen.
+// WaitFor calls target until a call is answered by serverID
+// (upstream.WaitAnsweredBy).
 func (c *Client) WaitFor(ctx context.Context, target, serverID string, md map[string]string) error {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	var last string
-	for {
-		id, err := c.Call(ctx, target, md)
-		switch {
-		case err == nil && id == serverID:
-			return nil
-		case err == nil:
-			last = "answered by " + id
-		default:
-			last = "error: " + status.Convert(err).String()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("grpcjs %s: %s not answered by %q (last: %s): %w", c.opts.NodeID, target, serverID, last, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return upstream.WaitAnsweredBy(ctx, c, "grpcjs "+c.opts.NodeID, target, serverID, md)
 }
 
-// Distribution sends n calls to target, one after the other, and counts
-// who answered; it stops at the first failed call.
+// Distribution sends n calls to target and counts who answered
+// (upstream.Distribution).
 func (c *Client) Distribution(ctx context.Context, target string, n int, md map[string]string) (map[string]int, error) {
-	counts := map[string]int{}
-	for i := range n {
-		id, err := c.Call(ctx, target, md)
-		if err != nil {
-			return counts, fmt.Errorf("grpcjs %s: call %d of %d to %s: %w", c.opts.NodeID, i+1, n, target, err)
-		}
-		counts[id]++
-	}
-	return counts, nil
+	return upstream.Distribution(ctx, c, "grpcjs "+c.opts.NodeID, target, n, md)
 }
 
 // Close ends the process (closing stdin ends client.js) and waits for it.

@@ -9,7 +9,6 @@
 package prom
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"gitxds.dev/gitxds/testenv/syncbuf"
 )
 
 // EnvRequire, when "1", makes Require fail instead of skip.
@@ -54,7 +55,7 @@ type Server struct {
 
 	cmd     *exec.Cmd
 	dir     string
-	out     *syncBuffer
+	out     *syncbuf.Buffer
 	exited  chan struct{}
 	exitErr error
 	once    sync.Once
@@ -178,7 +179,7 @@ func start(ctx context.Context, opts Options, dir string) (*Server, error) {
 		return nil, err
 	}
 	storage := filepath.Join(dir, fmt.Sprintf("data-%d", time.Now().UnixNano()))
-	s := &Server{Addr: addr, URL: "http://" + addr, dir: dir, out: &syncBuffer{}, exited: make(chan struct{})}
+	s := &Server{Addr: addr, URL: "http://" + addr, dir: dir, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	var out io.Writer = s.out
 	if opts.Log != nil {
 		out = io.MultiWriter(s.out, opts.Log)
@@ -311,21 +312,4 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -18,7 +18,6 @@ package xdsclient
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,15 +29,14 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/resolver"
-	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/xds"
+
+	"gitxds.dev/gitxds/reconciler/xdsbootstrap"
+	"gitxds.dev/gitxds/testenv/upstream"
 )
 
 // DefaultCallTimeout bounds a call whose context has no deadline.
 const DefaultCallTimeout = 5 * time.Second
-
-// pollInterval is how often WaitFor calls again.
-const pollInterval = 25 * time.Millisecond
 
 // Options configure a Client.
 type Options struct {
@@ -81,30 +79,7 @@ func Bootstrap(opts Options) ([]byte, error) {
 	if !strings.Contains(uri, "://") {
 		uri = "passthrough:///" + uri
 	}
-	type channelCreds struct {
-		Type string `json:"type"`
-	}
-	type server struct {
-		ServerURI      string         `json:"server_uri"`
-		ChannelCreds   []channelCreds `json:"channel_creds"`
-		ServerFeatures []string       `json:"server_features"`
-	}
-	type node struct {
-		ID       string            `json:"id"`
-		Cluster  string            `json:"cluster,omitempty"`
-		Metadata map[string]string `json:"metadata,omitempty"`
-	}
-	return json.Marshal(struct {
-		XDSServers []server `json:"xds_servers"`
-		Node       node     `json:"node"`
-	}{
-		XDSServers: []server{{
-			ServerURI:      uri,
-			ChannelCreds:   []channelCreds{{Type: "insecure"}},
-			ServerFeatures: []string{"xds_v3"},
-		}},
-		Node: node{ID: opts.NodeID, Cluster: opts.Cluster, Metadata: opts.Metadata},
-	})
+	return xdsbootstrap.Insecure(uri, xdsbootstrap.Node{ID: opts.NodeID, Cluster: opts.Cluster, Metadata: opts.Metadata})
 }
 
 // Client is one proxyless gRPC xDS node. It is safe for concurrent use.
@@ -258,45 +233,16 @@ func (c *Client) Call(ctx context.Context, target string, md map[string]string) 
 	return res.ServerID, nil
 }
 
-// WaitFor calls target every 25ms until a call is answered by serverID, and
-// returns nil then; or the context's error with the last answer or error
-// seen. It returns at the first such answer: with a weighted split, use
-// Distribution after it.
+// WaitFor calls target until a call is answered by serverID
+// (upstream.WaitAnsweredBy).
 func (c *Client) WaitFor(ctx context.Context, target, serverID string, md map[string]string) error {
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	var last string
-	for {
-		id, err := c.Call(ctx, target, md)
-		switch {
-		case err == nil && id == serverID:
-			return nil
-		case err == nil:
-			last = "answered by " + id
-		default:
-			last = "error: " + status.Convert(err).String()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("xdsclient %s: %s not answered by %q (last: %s): %w", c.opts.NodeID, target, serverID, last, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return upstream.WaitAnsweredBy(ctx, c, "xdsclient "+c.opts.NodeID, target, serverID, md)
 }
 
-// Distribution sends n calls to target, one after the other, and counts who
-// answered. It stops at the first failed call and returns the counts so far
-// with the error.
+// Distribution sends n calls to target and counts who answered
+// (upstream.Distribution).
 func (c *Client) Distribution(ctx context.Context, target string, n int, md map[string]string) (map[string]int, error) {
-	counts := map[string]int{}
-	for i := range n {
-		id, err := c.Call(ctx, target, md)
-		if err != nil {
-			return counts, fmt.Errorf("xdsclient %s: call %d of %d to %s: %w", c.opts.NodeID, i+1, n, target, err)
-		}
-		counts[id]++
-	}
-	return counts, nil
+	return upstream.Distribution(ctx, c, "xdsclient "+c.opts.NodeID, target, n, md)
 }
 
 // Close closes the client's shared conns, and so their xDS streams. Conns

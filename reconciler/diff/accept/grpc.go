@@ -2,7 +2,6 @@ package accept
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"gitxds.dev/gitxds/reconciler/snapshot"
 	"gitxds.dev/gitxds/reconciler/xds"
+	"gitxds.dev/gitxds/reconciler/xdsbootstrap"
 	"gitxds.dev/gitxds/reconciler/xdsres"
 )
 
@@ -125,25 +125,7 @@ func dialGRPC(addr, id, target string) (*grpc.ClientConn, error) {
 
 // bootstrap is a gRPC xDS bootstrap for one node of the in-process server.
 func bootstrap(addr, id string) ([]byte, error) {
-	type creds struct {
-		Type string `json:"type"`
-	}
-	type server struct {
-		ServerURI      string   `json:"server_uri"`
-		ChannelCreds   []creds  `json:"channel_creds"`
-		ServerFeatures []string `json:"server_features"`
-	}
-	type node struct {
-		ID      string `json:"id"`
-		Cluster string `json:"cluster"`
-	}
-	return json.Marshal(struct {
-		XDSServers []server `json:"xds_servers"`
-		Node       node     `json:"node"`
-	}{
-		XDSServers: []server{{ServerURI: "passthrough:///" + addr, ChannelCreds: []creds{{Type: "insecure"}}, ServerFeatures: []string{"xds_v3"}}},
-		Node:       node{ID: id, Cluster: "gitxds-preview"},
-	})
+	return xdsbootstrap.Insecure("passthrough:///"+addr, xdsbootstrap.Node{ID: id, Cluster: "gitxds-preview"})
 }
 
 // grpcNeeds walks what a gRPC client dialing target fetches: its listener,
