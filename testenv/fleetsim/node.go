@@ -119,6 +119,7 @@ type Node struct {
 	counts    map[string]map[string]int
 	responses int
 	nacks     int
+	empty     int // listener or cluster responses without a resource
 	lastNACK  string
 	log       []Response
 	lastEDS   *discovery.DiscoveryRequest
@@ -376,6 +377,9 @@ func (n *Node) answerSotw(resp *discovery.DiscoveryResponse) []*discovery.Discov
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	msg := n.decide(typ, v, invalid)
+	if (typ == resource.ListenerType || typ == resource.ClusterType) && len(resp.GetResources()) == 0 {
+		n.empty++
+	}
 	if n.opts.Record {
 		names := make([]string, len(resp.GetResources()))
 		raws := make([][]byte, len(resp.GetResources()))
@@ -694,6 +698,16 @@ func (n *Node) Totals() (responses, nacks int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.responses, n.nacks
+}
+
+// EmptyResponses is how many state of the world responses of listeners or
+// clusters without any resource the node got: a node served one drops
+// every listener (or cluster) it had, which a gateway's config never
+// wants.
+func (n *Node) EmptyResponses() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.empty
 }
 
 // LastNACK is the message of the node's last NACK.
