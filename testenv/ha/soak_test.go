@@ -29,9 +29,9 @@ const (
 	soakGroups    = 6
 	soakGroupSize = 5
 	// soakSettle is how long after a rollback is first seen every node
-	// must be served the last good (replicas apply the FleetRollout
-	// within a heartbeat).
-	soakSettle = 8 * time.Second
+	// must be served the last good: replicas watch the FleetRollout and
+	// apply it at once; this leaves room for a loaded machine.
+	soakSettle = 4 * time.Second
 )
 
 // commitKind is what a soak commit does.
@@ -117,18 +117,23 @@ func (s *soak) labels(i int) map[string]string {
 
 // connect (re)connects group g to replica r; false when r refused it.
 func (s *soak) connect(g *soakGroup, r int) bool {
+	err := s.tryConnect(g, r)
+	return err == nil
+}
+
+func (s *soak) tryConnect(g *soakGroup, r int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	f, err := fleetsim.Start(ctx, soakGroupSize, s.c.Replicas[r].XDSAddr, fleetsim.Options{
 		Prefix: fmt.Sprintf("g%d", g.id), Labels: s.labels})
 	if err != nil {
-		return false
+		return err
 	}
 	f.Reject(s.reject)
 	s.mu.Lock()
 	g.fleet, g.replica = f, r
 	s.mu.Unlock()
-	return true
+	return nil
 }
 
 // running is the indexes of the replicas whose process runs.
@@ -203,6 +208,14 @@ func (s *soak) commit(ctx context.Context, k commitKind, n int, rng *rand.Rand) 
 	}
 	if _, err := s.c.Commit(ctx, fmt.Sprintf("soak %d: %s", n, k), map[string]*string{"teams/echo/routes.yaml": &route}); err != nil {
 		s.t.Errorf("commit %d: %v", n, err)
+	}
+	if k == commitPoison {
+		// Leave the rollback time to be checked before the next commit
+		// supersedes it.
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * soakSettle):
+		}
 	}
 }
 
@@ -374,8 +387,15 @@ func TestSoak(t *testing.T) {
 	for i := 0; i < soakGroups; i++ {
 		g := &soakGroup{id: i}
 		s.groups = append(s.groups, g)
-		if !s.connect(g, i%len(c.Replicas)) {
-			t.Fatalf("group %d could not connect to %s", i, c.Replicas[i%len(c.Replicas)].Name)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			err := s.tryConnect(g, i%len(c.Replicas))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("group %d could not connect to %s: %v", i, c.Replicas[i%len(c.Replicas)].Name, err)
+			}
+			t.Logf("group %d, %s: %v", i, c.Replicas[i%len(c.Replicas)].Name, err)
 		}
 	}
 	defer func() {
