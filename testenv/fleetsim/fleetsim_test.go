@@ -203,3 +203,31 @@ func TestValidateDeepNACKsTypedConfig(t *testing.T) {
 		t.Errorf("shallow node NACKed: %s", shallow.LastNACK())
 	}
 }
+
+// A node counts the listener and cluster responses without any resource it
+// was served (what the HA soak checks never happens): none while it runs a
+// Set with listeners and clusters, some once it is served an empty one.
+func TestEmptyResponses(t *testing.T) {
+	srv, addr := startXDS(t)
+	s1 := fleetsim.BuildSet(fleetsim.SetSpec{Revision: "r1"})
+	srv.SetDefault(s1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := fleetsim.Start(ctx, 1, addr, fleetsim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WaitRuns(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Node(0).EmptyResponses(); got != 0 {
+		t.Fatalf("%d empty responses while running r1", got)
+	}
+	srv.SetDefault(snapshot.New("empty", map[snapshot.Class]*snapshot.Resources{snapshot.Envoy: {}}))
+	if _, err := f.Wait(ctx, func(n *fleetsim.Node) (time.Time, bool) {
+		return time.Time{}, n.EmptyResponses() == 2 // listeners and clusters
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
