@@ -77,7 +77,8 @@ type soak struct {
 	rollbacks  map[string]bool
 	succeeded  map[string]bool
 	failedSeen map[string]time.Time // revision -> when its rollback was first seen
-	checked    int                  // rollbacks whose nodes were checked after soakSettle
+	checks     int                  // checks of every node soakSettle after a rollback
+	checked    map[string]bool      // the rollbacks so checked
 	violations []string
 	rss        map[string][]rssSample
 	injected   int // NACKs the canaries sent
@@ -315,7 +316,8 @@ func (s *soak) checkRollback(ctx context.Context, st rollout.FleetState, upSince
 	}
 	if checked {
 		s.mu.Lock()
-		s.checked++
+		s.checks++
+		s.checked[st.Revision] = true
 		s.mu.Unlock()
 	}
 }
@@ -380,7 +382,7 @@ func TestSoak(t *testing.T) {
 	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "2s"), Upstreams: ups})
 	s := &soak{t: t, c: c, began: time.Now(), known: map[string]bool{}, commits: map[commitKind]int{},
 		restarts: map[string]int{}, upSince: map[int]time.Time{}, revisions: map[string]bool{}, rollbacks: map[string]bool{},
-		succeeded: map[string]bool{}, failedSeen: map[string]time.Time{}, rss: map[string][]rssSample{}}
+		succeeded: map[string]bool{}, failedSeen: map[string]time.Time{}, checked: map[string]bool{}, rss: map[string][]rssSample{}}
 	for i := range c.Replicas {
 		s.upSince[i] = s.began
 	}
@@ -596,10 +598,10 @@ func (s *soak) report(chaos time.Duration) {
 		}
 	}
 	restarts := s.restarts["SIGTERM"] + s.restarts["SIGKILL"]
-	t.Logf("SOAK duration %s (chaos) | commits %d (valid %d, invalid %d, poison %d) | rollouts %d (succeeded %d, rolled back %d; rollbacks checked after %s: %d) | canary NACKs %d | node moves %d | git outages %d | replica restarts %d (SIGTERM %d, SIGKILL %d) | invariant violations %d",
+	t.Logf("SOAK duration %s (chaos) | commits %d (valid %d, invalid %d, poison %d) | rollouts %d (succeeded %d, rolled back %d, of which %d checked %s after: %d checks) | canary NACKs %d | node moves %d | git outages %d | replica restarts %d (SIGTERM %d, SIGKILL %d) | invariant violations %d",
 		chaos.Round(time.Second), s.commits[commitValid]+s.commits[commitInvalid]+s.commits[commitPoison],
 		s.commits[commitValid], s.commits[commitInvalid], s.commits[commitPoison],
-		len(s.revisions), len(s.succeeded), len(s.rollbacks), soakSettle, s.checked, s.injected,
+		len(s.revisions), len(s.succeeded), len(s.rollbacks), len(s.checked), soakSettle, s.checks, s.injected,
 		s.churns, s.outages, restarts, s.restarts["SIGTERM"], s.restarts["SIGKILL"], len(s.violations))
 	for _, l := range rss {
 		t.Logf("SOAK RSS %s", l)
