@@ -51,6 +51,10 @@ type soakGroup struct {
 	id      int
 	replica int
 	fleet   *fleetsim.Fleet
+	// moving is held while the group moves: the churn and the reconnects
+	// of broken groups never move one group twice at once (that would
+	// leave a node connected twice).
+	moving sync.Mutex
 }
 
 type rssSample struct {
@@ -151,6 +155,10 @@ func (s *soak) running() []int {
 // moveGroup closes g and connects it to another running replica (the
 // same ids: a node reconnecting elsewhere keeps its stage).
 func (s *soak) moveGroup(g *soakGroup, rng *rand.Rand) {
+	if !g.moving.TryLock() {
+		return
+	}
+	defer g.moving.Unlock()
 	run := s.running()
 	if len(run) == 0 {
 		return
@@ -185,20 +193,29 @@ func broken(g *soakGroup) bool {
 }
 
 func (s *soak) commit(ctx context.Context, k commitKind, n int, rng *rand.Rand) {
-	s.mu.Lock()
-	s.poison = k == commitPoison
-	if s.poison {
+	// The versions the nodes run now are known good. A node calls the
+	// rule (s.mu) under its own lock: read them without s.mu.
+	var accepted []string
+	if k == commitPoison {
 		for _, g := range s.groups {
-			if g.fleet == nil {
+			s.mu.Lock()
+			f := g.fleet
+			s.mu.Unlock()
+			if f == nil {
 				continue
 			}
-			for _, nd := range g.fleet.Nodes() {
+			for _, nd := range f.Nodes() {
 				if v := nd.AcceptedVersion(resource.RouteType); v != "" {
-					s.known[v] = true
+					accepted = append(accepted, v)
 				}
 			}
 		}
 	}
+	s.mu.Lock()
+	for _, v := range accepted {
+		s.known[v] = true
+	}
+	s.poison = k == commitPoison
 	s.commits[k]++
 	s.mu.Unlock()
 	route := "apiVersion: v1\nkind: [unclosed\n"
@@ -423,9 +440,9 @@ func TestSoak(t *testing.T) {
 	var wg sync.WaitGroup
 	// Separate sources: the goroutines do not share one.
 	src := func() *rand.Rand { return rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())) }
-	commitRng, churnRng, outageRng, restartRng, timing := src(), src(), src(), src(), src()
+	commitRng, churnRng, reconnectRng, outageRng, restartRng := src(), src(), src(), src(), src()
 	n := 0
-	every(ctx, &wg, timing, 3*time.Second, 7*time.Second, func() {
+	every(ctx, &wg, src(), 3*time.Second, 7*time.Second, func() {
 		n++
 		k := commitValid
 		switch p := commitRng.IntN(10); {
@@ -436,7 +453,7 @@ func TestSoak(t *testing.T) {
 		}
 		s.commit(ctx, k, n, commitRng)
 	})
-	every(ctx, &wg, timing, 500*time.Millisecond, 500*time.Millisecond, func() {
+	every(ctx, &wg, src(), 500*time.Millisecond, 500*time.Millisecond, func() {
 		s.check(ctx)
 		// Nodes whose replica went reconnect elsewhere, as Envoy would.
 		for _, g := range s.groups {
@@ -444,17 +461,17 @@ func TestSoak(t *testing.T) {
 			b := broken(g)
 			s.mu.Unlock()
 			if b {
-				s.moveGroup(g, churnRng)
+				s.moveGroup(g, reconnectRng)
 			}
 		}
 	})
-	every(ctx, &wg, timing, 2*time.Second, 5*time.Second, func() {
+	every(ctx, &wg, src(), 2*time.Second, 5*time.Second, func() {
 		s.moveGroup(s.groups[churnRng.IntN(len(s.groups))], churnRng)
 		s.mu.Lock()
 		s.churns++
 		s.mu.Unlock()
 	})
-	every(ctx, &wg, timing, 25*time.Second, 40*time.Second, func() {
+	every(ctx, &wg, src(), 25*time.Second, 40*time.Second, func() {
 		c.Git.Stop()
 		s.mu.Lock()
 		s.outages++
@@ -467,7 +484,7 @@ func TestSoak(t *testing.T) {
 			t.Errorf("git server restart: %v", err)
 		}
 	})
-	every(ctx, &wg, timing, 20*time.Second, 35*time.Second, func() {
+	every(ctx, &wg, src(), 20*time.Second, 35*time.Second, func() {
 		run := s.running()
 		if len(run) < len(c.Replicas) {
 			return
@@ -491,7 +508,7 @@ func TestSoak(t *testing.T) {
 		s.upSince[i] = time.Now()
 		s.mu.Unlock()
 	})
-	every(ctx, &wg, timing, 2*time.Second, 2*time.Second, s.sampleRSS)
+	every(ctx, &wg, src(), 2*time.Second, 2*time.Second, s.sampleRSS)
 	wg.Wait()
 	if err := c.Git.Start(); err != nil {
 		t.Fatal(err)
