@@ -188,13 +188,19 @@ func TranslateWith(x *ir.IR, revision string, opts Options) (*snapshot.Set, erro
 }
 
 // splitGroups is the IR of each proxy group: its Gateways (in x's order)
-// with every cluster and patch of x. The default group is always there.
+// with everything else of x (clusters, patches). The default group is
+// always there.
 func splitGroups(x *ir.IR) map[snapshot.Group]*ir.IR {
-	out := map[snapshot.Group]*ir.IR{snapshot.DefaultGroup: {Clusters: x.Clusters, Patches: x.Patches}}
+	shared := func() *ir.IR {
+		p := *x
+		p.Gateways = nil
+		return &p
+	}
+	out := map[snapshot.Group]*ir.IR{snapshot.DefaultGroup: shared()}
 	for _, g := range x.Gateways {
 		k := snapshot.Group(g.Group)
 		if out[k] == nil {
-			out[k] = &ir.IR{Clusters: x.Clusters, Patches: x.Patches}
+			out[k] = shared()
 		}
 		out[k].Gateways = append(out[k].Gateways, g)
 	}
