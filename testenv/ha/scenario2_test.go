@@ -135,15 +135,7 @@ func watchStable(ctx context.Context, backend string, nodes ...node) (stop func(
 // shows the rollout Failed with the node named.
 func TestFollowerNodeNACKs(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "5s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
-	if len(fs) != 2 {
-		t.Fatalf("%d followers", len(fs))
-	}
+	c, ctx, l, fs := startRollout(t, "10s", "5s", 3*time.Minute)
 	canary, stable := map[string]string{"rollout-group": "canary"}, map[string]string{"rollout-group": "stable"}
 	nacker := connectSim(t, fs[0], "sim-canary-nack", canary)
 	realCanary := fs[1].Client(t, "canary-real", canary)
@@ -249,13 +241,7 @@ spec:
 // for); every node is back on the last good.
 func TestVersionSkew(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	files := ha.RolloutRepo(ups["a"], ups["b"], "10s", "5s")
-	c := ha.Start(t, ha.Options{Files: files, Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
+	c, ctx, l, fs := startRollout(t, "10s", "5s", 3*time.Minute)
 	skewed := fs[0]
 	if !skewed.Stop(20 * time.Second) {
 		t.Fatalf("%s did not stop", skewed.Name)
@@ -309,12 +295,7 @@ func TestVersionSkew(t *testing.T) {
 // would count them as pending until it is forgotten, by design.
 func TestLeaderKilledNotRestarted(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "30s", "8s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
+	c, ctx, l, fs := startRollout(t, "30s", "8s", 3*time.Minute)
 	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
 	stable := []node{fs[0].Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
 		fs[1].Client(t, "stable-2", map[string]string{"rollout-group": "stable"})}
@@ -466,13 +447,8 @@ func (n *simNode) noEmptyOrOther() []string {
 //     epoch, and a new commit rolls out normally to every node.
 func TestAPIServerUnreachable(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "2s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
+	c, ctx, l, fs := startRollout(t, "10s", "2s", 4*time.Minute)
 	e1 := epoch(t, c)
-	fs := c.Followers(ctx)
 	var nodes []node
 	var sims []*simNode
 	for i, r := range c.Replicas {
@@ -617,12 +593,7 @@ func (noResolve) Close()                                {}
 // of 20 s; a node that reconnected nowhere would still count as pending.
 func TestLeaderKilledNodesReconnect(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "20s", "8s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
+	c, ctx, l, fs := startRollout(t, "20s", "8s", 4*time.Minute)
 	svc := newReplicasResolver(l, fs[0], fs[1])
 	client := func(id, group string) node {
 		return xdsclient.NewT(t, xdsclient.Options{ServerAddr: svc.Target(), NodeID: id, Metadata: map[string]string{"rollout-group": group}})

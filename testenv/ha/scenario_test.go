@@ -104,15 +104,7 @@ func count(ev watch.Event, seen map[string]bool) int {
 // moved last.)
 func TestCanaryOnFollower(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "5s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
-	if len(fs) != 2 {
-		t.Fatalf("%d followers", len(fs))
-	}
+	c, ctx, l, fs := startRollout(t, "10s", "5s", 3*time.Minute)
 	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
 	stable := []interface {
 		WaitFor(context.Context, string, string, map[string]string) error
@@ -197,12 +189,7 @@ type node interface {
 // FleetRollout keeps the new epoch, and it exits.
 func TestPausedLeaderFenced(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "10s", "30s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
+	c, ctx, l, fs := startRollout(t, "10s", "30s", 3*time.Minute)
 	nodes := []node{
 		fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"}),
 		fs[1].Client(t, "stable-1", map[string]string{"rollout-group": "stable"}),
@@ -277,12 +264,7 @@ func TestPausedLeaderFenced(t *testing.T) {
 // rollout then succeeds.
 func TestLeaderKilledMidBake(t *testing.T) {
 	scenario(t)
-	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
-	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], "30s", "12s"), Upstreams: ups})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	l := c.WaitLeader(30 * time.Second)
-	fs := c.Followers(ctx)
+	c, ctx, l, fs := startRollout(t, "30s", "12s", 3*time.Minute)
 	// No node on the leader: a killed replica's nodes would have nowhere
 	// to reconnect (their bootstrap names it alone).
 	canary := fs[0].Client(t, "canary-1", map[string]string{"rollout-group": "canary"})
@@ -349,4 +331,23 @@ func TestLeaderKilledMidBake(t *testing.T) {
 	t.Logf("%s killed %s before the bake's end; %s resumed at epoch %d (was %d); stable moved %s after the bake's end; %s",
 		l.Name, baking.BakeUntil.Sub(killedAt).Round(time.Millisecond), next.Name, resumed.Epoch, baking.Epoch,
 		movedAt.Sub(*baking.BakeUntil).Round(time.Millisecond), final.Phase)
+}
+
+// startRollout starts what most scenarios start from: three replicas
+// serving ha.RolloutRepo (a canary stage, then every node) with the given
+// ackTimeout and bake, routing to upstreams a and b. It returns the
+// cluster, a context that ends after timeout (or with the test), the
+// leader and its two followers.
+func startRollout(t *testing.T, ackTimeout, bake string, timeout time.Duration) (*ha.Cluster, context.Context, *ha.Replica, []*ha.Replica) {
+	t.Helper()
+	ups := map[string]string{"a": stack.FreeAddr(), "b": stack.FreeAddr()}
+	c := ha.Start(t, ha.Options{Files: ha.RolloutRepo(ups["a"], ups["b"], ackTimeout, bake), Upstreams: ups})
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	l := c.WaitLeader(30 * time.Second)
+	fs := c.Followers(ctx)
+	if len(fs) != 2 {
+		t.Fatalf("%d followers", len(fs))
+	}
+	return c, ctx, l, fs
 }
